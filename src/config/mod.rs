@@ -1,0 +1,14 @@
+//! Configuration: model profiles (models.conf), workspace settings (llws.toml), and what
+//! is derived from them (the llama-server argv, the compose .env, lint warnings).
+
+pub mod args;
+pub mod diag;
+pub mod dotenv;
+pub mod lint;
+pub mod model_files;
+pub mod profiles;
+pub mod settings;
+
+pub use diag::{Diagnostic, LoadError, Severity};
+pub use profiles::{Profile, ProfileSet};
+pub use settings::{LoadedSettings, Settings};

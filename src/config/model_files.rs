@@ -1,0 +1,144 @@
+//! The files behind a profile's MODEL: every part of a split GGUF, checked before a load.
+//!
+//! The original only tested part 1 (and `os.path.exists` is true for a directory), so a
+//! missing later part showed up as a load failure inside the container. Here every part must
+//! be a readable regular file before the running server is touched.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::lint::split_part;
+use super::profiles::Profile;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFiles {
+    /// Every part, in order; one entry for an unsplit model.
+    pub parts: Vec<PathBuf>,
+    /// The sum of the parts' sizes in bytes.
+    pub total_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelFileError {
+    #[error("model file not found: {path} (profile [{profile}]); download it into the models folder, or fix MODEL in models.conf")]
+    Missing { profile: String, path: PathBuf },
+    #[error("model path is not a regular file: {path} (profile [{profile}]); MODEL must name a .gguf file")]
+    NotAFile { profile: String, path: PathBuf },
+    #[error("model file cannot be read: {path} (profile [{profile}]): {reason}; check its permissions")]
+    Unreadable {
+        profile: String,
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+impl ModelFileError {
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Missing { path, .. } | Self::NotAFile { path, .. } | Self::Unreadable { path, .. } => {
+                path
+            }
+        }
+    }
+}
+
+/// The paths of every part a MODEL value names, relative to `models_dir`.
+pub fn part_paths(models_dir: &Path, model: &str) -> Vec<PathBuf> {
+    let first = models_dir.join(model);
+    let Some((_, total)) = split_part(model) else {
+        return vec![first];
+    };
+    let prefix_len = model.len() - ".gguf".len() - "00001-of-00000".len();
+    let prefix = &model[..prefix_len];
+    (1..=total)
+        .map(|i| models_dir.join(format!("{prefix}{i:05}-of-{total:05}.gguf")))
+        .collect()
+}
+
+/// Checks every part of `profile`'s model: present, a regular file, and readable.
+pub fn check(models_dir: &Path, profile: &Profile) -> Result<ModelFiles, ModelFileError> {
+    let parts = part_paths(models_dir, profile.model());
+    let mut total_bytes = 0;
+    for path in &parts {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ModelFileError::Missing {
+                    profile: profile.id.clone(),
+                    path: path.clone(),
+                }
+            } else {
+                ModelFileError::Unreadable {
+                    profile: profile.id.clone(),
+                    path: path.clone(),
+                    reason: e.to_string(),
+                }
+            }
+        })?;
+        if !meta.is_file() {
+            return Err(ModelFileError::NotAFile {
+                profile: profile.id.clone(),
+                path: path.clone(),
+            });
+        }
+        File::open(path).map_err(|e| ModelFileError::Unreadable {
+            profile: profile.id.clone(),
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        total_bytes += meta.len();
+    }
+    Ok(ModelFiles { parts, total_bytes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::profiles::parse;
+
+    fn profile(model: &str) -> Profile {
+        parse(&format!("[p]\nMODEL={model}\n"), Path::new("m.conf"))
+            .unwrap()
+            .profiles
+            .remove(0)
+    }
+
+    #[test]
+    fn split_models_name_every_part() {
+        let parts = part_paths(Path::new("/m"), "q/Model-Q4-00001-of-00003.gguf");
+        assert_eq!(
+            parts,
+            [
+                PathBuf::from("/m/q/Model-Q4-00001-of-00003.gguf"),
+                PathBuf::from("/m/q/Model-Q4-00002-of-00003.gguf"),
+                PathBuf::from("/m/q/Model-Q4-00003-of-00003.gguf"),
+            ]
+        );
+        assert_eq!(part_paths(Path::new("/m"), "a.gguf"), [PathBuf::from("/m/a.gguf")]);
+    }
+
+    #[test]
+    fn every_part_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in [1, 3] {
+            std::fs::write(dir.path().join(format!("m-0000{i}-of-00003.gguf")), b"gguf").unwrap();
+        }
+        let err = check(dir.path(), &profile("m-00001-of-00003.gguf")).unwrap_err();
+        assert!(matches!(err, ModelFileError::Missing { .. }));
+        assert!(err.path().ends_with("m-00002-of-00003.gguf"));
+        assert!(err.to_string().contains("m-00002-of-00003.gguf"));
+        std::fs::write(dir.path().join("m-00002-of-00003.gguf"), b"gguf!").unwrap();
+        let ok = check(dir.path(), &profile("m-00001-of-00003.gguf")).unwrap();
+        assert_eq!(ok.parts.len(), 3);
+        assert_eq!(ok.total_bytes, 13);
+    }
+
+    #[test]
+    fn a_directory_is_not_a_model() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d.gguf")).unwrap();
+        assert!(matches!(
+            check(dir.path(), &profile("d.gguf")),
+            Err(ModelFileError::NotAFile { .. })
+        ));
+    }
+}

@@ -1,0 +1,605 @@
+//! `llws.toml`: workspace settings. Every field has a default, unknown keys are errors with
+//! their line, and relative paths are relative to the settings file.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::diag::{Diagnostic, LoadError, line_of_offset};
+
+pub const SETTINGS_FILE_NAME: &str = "llws.toml";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// A container from the llama-server image, through the Docker Engine API.
+    #[default]
+    Docker,
+    /// A native llama-server child process.
+    Process,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnExit {
+    /// Stop the server when llws exits (the original's behaviour).
+    #[default]
+    Stop,
+    /// Leave it running; the next llws adopts it.
+    Keep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The container's port is published on 127.0.0.1 only.
+    #[default]
+    Bridge,
+    /// The container shares the host's network and listens on `server.host` itself.
+    Host,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxMode {
+    #[default]
+    Off,
+    /// Read-only filesystem except the project, ~/.claude-local and a private /tmp.
+    Fs,
+    /// `fs` plus no network except the llama-server and API ports on 127.0.0.1.
+    Strict,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Docker => "docker",
+            Self::Process => "process",
+        })
+    }
+}
+
+/// Which GPUs the container gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GpuSelection {
+    All,
+    None,
+    Devices(Vec<u32>),
+}
+
+impl GpuSelection {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "all" => Ok(Self::All),
+            "none" | "" => Ok(Self::None),
+            list => list
+                .split(',')
+                .map(|s| {
+                    s.trim()
+                        .parse::<u32>()
+                        .map_err(|_| format!("`{s}` is not a GPU index"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Self::Devices),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The model profiles (INI-like format of the original tool).
+    pub models_conf: PathBuf,
+    /// The folder MODEL paths are relative to; mounted read-only at /models in the container.
+    pub models_dir: PathBuf,
+    pub backend: BackendKind,
+    /// What happens to the server when llws exits.
+    pub on_exit: OnExit,
+    pub server: ServerSettings,
+    pub api: ApiSettings,
+    pub claude: ClaudeSettings,
+    pub ui: UiSettings,
+    pub monitor: MonitorSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// The native binary, for the process backend (a name on PATH or a path).
+    pub llama_server: PathBuf,
+    pub image: String,
+    pub container: String,
+    /// "all", "none", or a list of indices such as "0,1".
+    pub gpus: String,
+    pub network: Network,
+    /// How long a load may take before the switch fails.
+    pub health_timeout_s: u64,
+    /// How often /health is polled while loading.
+    pub health_interval_ms: u64,
+    /// How long a stopping server gets after SIGTERM before SIGKILL.
+    pub stop_timeout_s: u64,
+    /// Server log lines kept across switches.
+    pub log_lines: usize,
+    /// Write `.env` next to models.conf on each switch, for `docker compose` users.
+    pub write_env: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    pub enabled: bool,
+    pub bind: String,
+    /// Required when `bind` is not a loopback address; then every request needs it as a
+    /// bearer token.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaudeSettings {
+    /// The pane's command: `claude-local` is built in (it needs no script on PATH).
+    pub command: String,
+    /// Extra arguments for the command.
+    pub args: Vec<String>,
+    pub sandbox: SandboxMode,
+    /// Claude Code's own config dir (the original's ~/.claude-local).
+    pub config_dir: PathBuf,
+    /// The folder claude works in; empty means llws's working directory.
+    pub project_dir: PathBuf,
+    /// Lines of scrollback the pane keeps.
+    pub scrollback: usize,
+    /// The model name Claude Code sends (the original's "local-llama").
+    pub model: String,
+    pub auth_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiSettings {
+    /// A built-in preset name or a path to a TOML file layered over the default preset.
+    pub keymap: String,
+    pub theme: String,
+    /// Upper bound on redraws per second.
+    pub frame_rate: u32,
+    pub mouse: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorSettings {
+    pub interval_ms: u64,
+    /// Expensive queries (PCIe throughput samples for 20 ms) run at this slower cadence.
+    pub slow_interval_ms: u64,
+    /// The window the sparklines cover.
+    pub history_s: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            models_conf: "models.conf".into(),
+            models_dir: "models".into(),
+            backend: BackendKind::Docker,
+            on_exit: OnExit::Stop,
+            server: ServerSettings::default(),
+            api: ApiSettings::default(),
+            claude: ClaudeSettings::default(),
+            ui: UiSettings::default(),
+            monitor: MonitorSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            llama_server: "llama-server".into(),
+            image: "llws/llama-server:cuda".into(),
+            container: "llama-server".into(),
+            gpus: "all".into(),
+            network: Network::Bridge,
+            health_timeout_s: 300,
+            health_interval_ms: 100,
+            stop_timeout_s: 10,
+            log_lines: 5000,
+            write_env: false,
+        }
+    }
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: "127.0.0.1:8081".into(),
+            token: String::new(),
+        }
+    }
+}
+
+impl Default for ClaudeSettings {
+    fn default() -> Self {
+        Self {
+            command: "claude-local".into(),
+            args: Vec::new(),
+            sandbox: SandboxMode::Off,
+            config_dir: "~/.claude-local".into(),
+            project_dir: PathBuf::new(),
+            scrollback: 10_000,
+            model: "local-llama".into(),
+            auth_token: "llamacpp".into(),
+        }
+    }
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        Self {
+            keymap: "default".into(),
+            theme: "default".into(),
+            frame_rate: 30,
+            mouse: true,
+        }
+    }
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        Self {
+            interval_ms: 1000,
+            slow_interval_ms: 5000,
+            history_s: 120,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// The address llws talks to the server on (health, the claude pane).
+    pub fn base_url(&self) -> String {
+        let host = match self.host.as_str() {
+            "0.0.0.0" | "" => "127.0.0.1",
+            "::" => "[::1]",
+            h if h.contains(':') && !h.starts_with('[') => return format!("http://[{h}]:{}", self.port),
+            h => h,
+        };
+        format!("http://{host}:{}", self.port)
+    }
+
+    pub fn gpu_selection(&self) -> GpuSelection {
+        GpuSelection::parse(&self.gpus).unwrap_or(GpuSelection::All)
+    }
+}
+
+impl ApiSettings {
+    pub fn socket_addr(&self) -> Result<SocketAddr, String> {
+        self.bind
+            .parse()
+            .map_err(|_| format!("api.bind `{}` is not an address such as 127.0.0.1:8081", self.bind))
+    }
+
+    /// The URL a client on this machine uses to reach the API.
+    pub fn base_url(&self) -> String {
+        match self.socket_addr() {
+            Ok(addr) => {
+                let ip = match addr.ip() {
+                    IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
+                    IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_string(),
+                    IpAddr::V6(v6) => format!("[{v6}]"),
+                    ip => ip.to_string(),
+                };
+                format!("http://{ip}:{}", addr.port())
+            }
+            Err(_) => format!("http://{}", self.bind),
+        }
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        self.socket_addr().is_ok_and(|a| a.ip().is_loopback())
+    }
+}
+
+/// Settings plus where they came from.
+#[derive(Debug, Clone)]
+pub struct LoadedSettings {
+    pub settings: Settings,
+    /// The file they were read from; `None` means built-in defaults.
+    pub source: Option<PathBuf>,
+}
+
+/// Where to look for llws.toml, in order: `--config`, `$LLWS_CONFIG`, `./llws.toml`, then
+/// the XDG config dir. An explicit path (flag or variable) must exist.
+pub fn find_settings_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, LoadError> {
+    if let Some(path) = explicit {
+        return must_exist(path, "--config");
+    }
+    if let Some(path) = std::env::var_os("LLWS_CONFIG").filter(|v| !v.is_empty()) {
+        return must_exist(Path::new(&path), "$LLWS_CONFIG");
+    }
+    let local = PathBuf::from(SETTINGS_FILE_NAME);
+    if local.is_file() {
+        return Ok(Some(local));
+    }
+    Ok(xdg_settings_path().filter(|p| p.is_file()))
+}
+
+pub fn xdg_settings_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home_dir().map(|h| h.join(".config")))?;
+    Some(base.join("llws").join(SETTINGS_FILE_NAME))
+}
+
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf()))
+}
+
+/// Expands a leading `~/` to the home directory.
+pub fn expand_home(path: &Path) -> PathBuf {
+    if let Ok(rest) = path.strip_prefix("~")
+        && let Some(home) = home_dir()
+    {
+        return home.join(rest);
+    }
+    path.to_path_buf()
+}
+
+fn must_exist(path: &Path, source: &str) -> Result<Option<PathBuf>, LoadError> {
+    if path.is_file() {
+        Ok(Some(path.to_path_buf()))
+    } else {
+        Err(LoadError::single(
+            Diagnostic::error(path, None, format!("settings file from {source} not found"))
+                .with_fix("create it (`llws config > llws.toml` writes the defaults) or fix the path"),
+        ))
+    }
+}
+
+impl LoadedSettings {
+    /// Finds and loads the settings; no file at all means the defaults, relative to the
+    /// working directory.
+    pub fn load(explicit: Option<&Path>) -> Result<Self, LoadError> {
+        match find_settings_file(explicit)? {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    LoadError::single(Diagnostic::error(
+                        &path,
+                        None,
+                        format!("cannot read settings: {e}"),
+                    ))
+                })?;
+                let settings = parse_settings(&text, &path)?;
+                Ok(Self {
+                    settings,
+                    source: Some(path),
+                })
+            }
+            None => {
+                let mut settings = Settings::default();
+                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+                settings.resolve_paths(&cwd);
+                Ok(Self {
+                    settings,
+                    source: None,
+                })
+            }
+        }
+    }
+}
+
+/// Parses llws.toml text; `path` names the file in diagnostics and anchors relative paths.
+pub fn parse_settings(text: &str, path: &Path) -> Result<Settings, LoadError> {
+    let mut settings: Settings = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of_offset(text, s.start));
+        LoadError::single(
+            Diagnostic::error(path, line, e.message().trim().to_string())
+                .with_fix("compare with `llws config`, which prints every key with its default"),
+        )
+    })?;
+    let errors = settings.validate(path, text);
+    if !errors.is_empty() {
+        return Err(LoadError {
+            diagnostics: errors,
+        });
+    }
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let base = std::path::absolute(&base).unwrap_or(base);
+    settings.resolve_paths(&base);
+    Ok(settings)
+}
+
+/// The line where `key = ` appears in the TOML text, for value errors found after parsing.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines().position(|l| {
+        let l = l.trim_start();
+        l.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    })
+    .map(|i| i + 1)
+}
+
+impl Settings {
+    /// Value checks serde cannot express.
+    fn validate(&self, path: &Path, text: &str) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let mut err = |key: &str, message: String, fix: &str| {
+            out.push(Diagnostic::error(path, line_of_key(text, key), message).with_fix(fix));
+        };
+        if let Err(e) = GpuSelection::parse(&self.server.gpus) {
+            err("gpus", format!("server.gpus: {e}"), "write \"all\", \"none\" or indices such as \"0,1\"");
+        }
+        if let Err(e) = self.api.socket_addr() {
+            err("bind", e, "write an address and port, e.g. \"127.0.0.1:8081\"");
+        } else if !self.api.is_loopback() && self.api.token.is_empty() && self.api.enabled {
+            err(
+                "bind",
+                format!("api.bind `{}` is not loopback and api.token is empty: anyone on the network could switch your models", self.api.bind),
+                "set api.token to a long random string, or bind to 127.0.0.1",
+            );
+        }
+        if self.server.port == 0 {
+            err("port", "server.port must not be 0".into(), "pick a free port such as 8080");
+        }
+        if self.server.health_interval_ms == 0 || self.server.health_interval_ms > 1000 {
+            err("health_interval_ms", "server.health_interval_ms must be between 1 and 1000".into(), "use 100");
+        }
+        if self.server.log_lines == 0 {
+            err("log_lines", "server.log_lines must be at least 1".into(), "use 5000");
+        }
+        if self.ui.frame_rate == 0 || self.ui.frame_rate > 240 {
+            err("frame_rate", "ui.frame_rate must be between 1 and 240".into(), "use 30");
+        }
+        if self.monitor.interval_ms < 100 {
+            err("interval_ms", "monitor.interval_ms must be at least 100".into(), "use 1000");
+        }
+        out
+    }
+
+    /// Makes relative paths absolute against `base` (the settings file's folder) and
+    /// expands `~`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &Path| -> PathBuf {
+            let p = expand_home(p);
+            if p.is_absolute() || p.as_os_str().is_empty() {
+                p
+            } else {
+                base.join(p)
+            }
+        };
+        self.models_conf = resolve(&self.models_conf);
+        self.models_dir = resolve(&self.models_dir);
+        self.claude.config_dir = resolve(&self.claude.config_dir);
+        if !self.claude.project_dir.as_os_str().is_empty() {
+            self.claude.project_dir = resolve(&self.claude.project_dir);
+        }
+        // A bare name is looked up on PATH; only paths with a folder are anchored.
+        if self.server.llama_server.components().count() > 1 {
+            self.server.llama_server = resolve(&self.server.llama_server);
+        }
+    }
+
+    /// The effective settings as TOML, every key included.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, LoadError> {
+        parse_settings(text, Path::new("/etc/llws/llws.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_defaults_with_paths_relative_to_the_file() {
+        let s = parse("").unwrap();
+        assert_eq!(s.models_conf, PathBuf::from("/etc/llws/models.conf"));
+        assert_eq!(s.models_dir, PathBuf::from("/etc/llws/models"));
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.api.bind, "127.0.0.1:8081");
+        assert_eq!(s.backend, BackendKind::Docker);
+        assert_eq!(s.server.health_timeout_s, 300);
+    }
+
+    #[test]
+    fn the_documented_keys_parse() {
+        let s = parse(
+            r#"
+models_conf = "conf/models.conf"
+models_dir = "/data/models"
+backend = "process"
+on_exit = "keep"
+[server]
+host = "127.0.0.1"
+port = 9090
+llama_server = "bin/llama-server"
+image = "llws/llama-server:cuda"
+container = "llama-server"
+gpus = "0,1"
+network = "host"
+health_timeout_s = 60
+[api]
+bind = "127.0.0.1:9091"
+token = ""
+[claude]
+command = "claude-local"
+sandbox = "strict"
+[ui]
+keymap = "tmux"
+theme = "nord"
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.backend, BackendKind::Process);
+        assert_eq!(s.on_exit, OnExit::Keep);
+        assert_eq!(s.models_conf, PathBuf::from("/etc/llws/conf/models.conf"));
+        assert_eq!(s.models_dir, PathBuf::from("/data/models"));
+        assert_eq!(s.server.llama_server, PathBuf::from("/etc/llws/bin/llama-server"));
+        assert_eq!(s.server.gpu_selection(), GpuSelection::Devices(vec![0, 1]));
+        assert_eq!(s.server.network, Network::Host);
+        assert_eq!(s.claude.sandbox, SandboxMode::Strict);
+        assert_eq!(s.server.base_url(), "http://127.0.0.1:9090");
+        assert_eq!(s.api.base_url(), "http://127.0.0.1:9091");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_line() {
+        let err = parse("backend = \"docker\"\n[server]\nprot = 8080\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("/etc/llws/llws.toml:3: error: unknown field `prot`"), "{text}");
+    }
+
+    #[test]
+    fn mistyped_values_are_errors_with_their_line() {
+        let err = parse("[server]\nport = \"eighty\"\n").unwrap_err();
+        assert!(err.to_string().contains("llws.toml:2:"), "{err}");
+        let err = parse("backend = \"podman\"\n").unwrap_err();
+        assert!(err.to_string().contains("llws.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn non_loopback_api_needs_a_token() {
+        let err = parse("[api]\nbind = \"0.0.0.0:8081\"\n").unwrap_err();
+        assert!(err.to_string().contains("llws.toml:2: error: api.bind"), "{err}");
+        assert!(parse("[api]\nbind = \"0.0.0.0:8081\"\ntoken = \"s3cret\"\n").is_ok());
+    }
+
+    #[test]
+    fn bad_gpu_lists_are_errors() {
+        let err = parse("[server]\ngpus = \"0,x\"\n").unwrap_err();
+        assert!(err.to_string().contains(":2: error: server.gpus"), "{err}");
+    }
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let defaults = Settings::default();
+        let text = defaults.to_toml();
+        let back: Settings = toml::from_str(&text).unwrap();
+        assert_eq!(back, defaults);
+        for key in ["models_conf", "[server]", "health_timeout_s", "[api]", "[claude]", "sandbox", "[ui]", "keymap"] {
+            assert!(text.contains(key), "missing {key} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn gpu_selection_parses() {
+        assert_eq!(GpuSelection::parse("all"), Ok(GpuSelection::All));
+        assert_eq!(GpuSelection::parse("none"), Ok(GpuSelection::None));
+        assert_eq!(GpuSelection::parse("1"), Ok(GpuSelection::Devices(vec![1])));
+    }
+}

@@ -1,0 +1,5 @@
+//! llws: a terminal workspace for running local LLMs with llama-server and Claude Code.
+//!
+//! See docs/ARCHITECTURE.md for the module map and the data flow.
+
+pub mod config;
