@@ -2,4 +2,9 @@
 //!
 //! See docs/ARCHITECTURE.md for the module map and the data flow.
 
+pub mod api;
+pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod server;
+pub mod util;

@@ -12,3 +12,12 @@ pub mod settings;
 pub use diag::{Diagnostic, LoadError, Severity};
 pub use profiles::{Profile, ProfileSet};
 pub use settings::{LoadedSettings, Settings};
+
+pub mod gguf;
+pub mod model_lint;
+
+/// Diagnostics for the keymap and theme files the settings name (filled in with the
+/// workspace's keymaps and themes).
+pub fn ui_files_diagnostics(_settings: &Settings) -> Vec<Diagnostic> {
+    Vec::new()
+}

@@ -1,0 +1,123 @@
+//! The command line: every mode and subcommand, with `--help` on each.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "llws",
+    version,
+    about = "A terminal workspace for local LLMs: llama-server, Claude Code, GPU and logs in one screen",
+    long_about = "llws runs llama-server (in Docker or as a native process) from the profiles in \
+models.conf, with Claude Code in a terminal pane beside the server log, GPU and system panels, \
+and a model picker. Without a subcommand it opens the workspace; PROFILE starts that profile.",
+    after_help = "Settings are read from --config, $LLWS_CONFIG, ./llws.toml, then ~/.config/llws/llws.toml.\n`llws config` prints every setting with its default."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// The profile to start in the workspace (an id from models.conf).
+    pub profile: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct GlobalArgs {
+    /// Settings file (overrides $LLWS_CONFIG, ./llws.toml and the XDG config dir).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// models.conf to use instead of the one named in the settings.
+    #[arg(long = "models", global = true, value_name = "FILE")]
+    pub models: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the model profiles.
+    Models {
+        /// Print the JSON shape GET /models serves.
+        #[arg(long)]
+        json: bool,
+        /// Include the bench-* profiles.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Validate models.conf, llws.toml, the keymap and the theme; exit 1 on any error.
+    Check,
+    /// Print the llama-server arguments a profile produces.
+    Args {
+        profile: String,
+        /// A JSON array of strings, without the program name.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print (or write) the .env a profile gives docker compose.
+    Env {
+        profile: String,
+        /// Write it to .env next to models.conf instead of printing it.
+        #[arg(long)]
+        write: bool,
+    },
+    /// Check what the real thing needs (Docker, NVIDIA runtime, NVML, bwrap, claude, model
+    /// files) and say how to fix what is missing.
+    Doctor,
+    /// Print the effective settings as TOML, defaults included.
+    Config,
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Start a profile's server (and with --logs, follow its log until Ctrl-C).
+    Up {
+        profile: String,
+        /// Follow the server log in the foreground; Ctrl-C stops the server.
+        #[arg(long)]
+        logs: bool,
+    },
+    /// Stop the server llws started (the container or the native process).
+    Down,
+    /// Run the controller and the management API without a screen.
+    Serve {
+        /// Start this profile at once.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Print the server log to stdout too.
+        #[arg(long)]
+        logs: bool,
+    },
+    /// Ask a running llws for its state.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a running llws to switch to a profile.
+    Switch {
+        profile: String,
+        /// Return as soon as the switch has started.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Ask a running llws to stop its server.
+    Stop,
+    /// Print GPU and system samples (a gpustat-like tool; no server needed).
+    Monitor {
+        /// One sample, then exit.
+        #[arg(long)]
+        once: bool,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run claude-local against the local server, sandboxed per settings.
+    Claude {
+        /// Arguments passed to claude.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+}

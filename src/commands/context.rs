@@ -1,0 +1,35 @@
+//! What every command starts from: the settings, and the profiles they point at.
+
+use std::path::PathBuf;
+
+use crate::cli::GlobalArgs;
+use crate::config::{LoadError, LoadedSettings, ProfileSet, Settings};
+
+pub struct Context {
+    pub settings: Settings,
+    /// The settings file, or `None` when llws runs on its defaults.
+    pub settings_source: Option<PathBuf>,
+}
+
+impl Context {
+    pub fn load(global: &GlobalArgs) -> Result<Self, LoadError> {
+        let loaded = LoadedSettings::load(global.config.as_deref())?;
+        let mut settings = loaded.settings;
+        if let Some(models) = &global.models {
+            settings.models_conf = std::path::absolute(models).unwrap_or_else(|_| models.clone());
+        }
+        Ok(Self {
+            settings,
+            settings_source: loaded.source,
+        })
+    }
+
+    pub fn profiles(&self) -> Result<ProfileSet, LoadError> {
+        ProfileSet::load(&self.settings.models_conf)
+    }
+
+    /// The profiles, or an error that lists every problem.
+    pub fn require_profile<'a>(&self, set: &'a ProfileSet, id: &str) -> anyhow::Result<&'a crate::config::Profile> {
+        set.get(id).ok_or_else(|| anyhow::anyhow!("{}", set.unknown_profile_message(id)))
+    }
+}

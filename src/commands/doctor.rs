@@ -1,0 +1,162 @@
+//! `llws doctor`: what the real thing needs, what is present, and how to fix the rest.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::config::model_files;
+use crate::config::settings::{BackendKind, GpuSelection, SandboxMode};
+use crate::server::docker::connect;
+use crate::util::find_executable;
+
+use super::Context;
+
+/// One finding.
+struct Finding {
+    ok: bool,
+    /// Missing but not needed with these settings.
+    optional: bool,
+    what: String,
+    detail: String,
+    fix: Option<String>,
+}
+
+impl Finding {
+    fn ok(what: &str, detail: impl Into<String>) -> Self {
+        Self { ok: true, optional: false, what: what.into(), detail: detail.into(), fix: None }
+    }
+    fn bad(what: &str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self { ok: false, optional: false, what: what.into(), detail: detail.into(), fix: Some(fix.into()) }
+    }
+    fn optional(mut self, optional: bool) -> Self {
+        self.optional = optional;
+        self
+    }
+}
+
+pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let s = &ctx.settings;
+    let mut findings = Vec::new();
+    let docker_needed = s.backend == BackendKind::Docker;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    findings.extend(runtime.block_on(docker_findings(s, docker_needed)));
+
+    findings.push(match nvml_wrapper::Nvml::init() {
+        Ok(nvml) => match nvml.device_count() {
+            Ok(0) => Finding::bad("NVML", "no NVIDIA GPU found", "models run on the CPU; check `nvidia-smi` if you expected a GPU").optional(true),
+            Ok(n) => Finding::ok("NVML", format!("{n} GPU(s), driver {}", nvml.sys_driver_version().unwrap_or_default())),
+            Err(e) => Finding::bad("NVML", e.to_string(), "check the NVIDIA driver with `nvidia-smi`").optional(true),
+        },
+        Err(_) => Finding::bad("NVML", "no NVIDIA GPU found (libnvidia-ml.so.1 is not loadable)", "install the NVIDIA driver for GPU panels; everything else works without it").optional(true),
+    });
+
+    if s.backend == BackendKind::Process {
+        findings.push(match find_executable(&s.server.llama_server) {
+            Some(p) => Finding::ok("llama-server", p.display().to_string()),
+            None => Finding::bad(
+                "llama-server",
+                format!("`{}` not found", s.server.llama_server.display()),
+                "build llama.cpp's llama-server and set [server] llama_server to its path",
+            ),
+        });
+    }
+
+    let sandbox_needed = s.claude.sandbox != SandboxMode::Off;
+    findings.push(match find_executable(Path::new("bwrap")) {
+        Some(p) => match std::process::Command::new(&p)
+            .args(["--ro-bind", "/", "/", "--unshare-pid", "--dev", "/dev", "--proc", "/proc", "true"])
+            .output()
+        {
+            Ok(out) if out.status.success() => Finding::ok("bubblewrap", p.display().to_string()),
+            Ok(out) => Finding::bad(
+                "bubblewrap",
+                format!("bwrap cannot create namespaces: {}", String::from_utf8_lossy(&out.stderr).trim()),
+                "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or set [claude] sandbox = \"off\"",
+            )
+            .optional(!sandbox_needed),
+            Err(e) => Finding::bad("bubblewrap", e.to_string(), "reinstall bubblewrap").optional(!sandbox_needed),
+        },
+        None => Finding::bad("bubblewrap", "bwrap not found", "install it: `sudo apt install bubblewrap` (needed for [claude] sandbox = \"fs\" or \"strict\")")
+            .optional(!sandbox_needed),
+    });
+    findings.push(match find_executable(Path::new("claude")) {
+        Some(p) => Finding::ok("Claude Code", p.display().to_string()),
+        None => Finding::bad(
+            "Claude Code",
+            "`claude` not found on PATH",
+            "install it: `npm install -g @anthropic-ai/claude-code` (the claude pane offers a shell until then)",
+        )
+        .optional(true),
+    });
+
+    findings.push(if s.models_dir.is_dir() {
+        Finding::ok("models folder", s.models_dir.display().to_string())
+    } else {
+        Finding::bad("models folder", format!("{} does not exist", s.models_dir.display()), "create it and download GGUF files into it, or set models_dir in llws.toml")
+    });
+    match ctx.profiles() {
+        Ok(set) => {
+            for p in &set.profiles {
+                let what = format!("profile [{}]", p.id);
+                findings.push(match model_files::check(&s.models_dir, p) {
+                    Ok(files) => Finding::ok(&what, format!("{} part(s), {:.2} GiB", files.parts.len(), files.total_bytes as f64 / (1u64 << 30) as f64)),
+                    Err(e) => Finding::bad(&what, e.to_string(), "download the model, or comment the profile out with `#`").optional(true),
+                });
+            }
+        }
+        Err(e) => findings.push(Finding::bad("models.conf", e.to_string(), "run `llws check` and fix the lines it names")),
+    }
+
+    let mut failed = 0;
+    for f in &findings {
+        let mark = if f.ok { "ok  " } else if f.optional { "note" } else { failed += 1; "FAIL" };
+        println!("[{mark}] {}: {}", f.what, f.detail);
+        if let Some(fix) = f.fix.as_ref().filter(|_| !f.ok) {
+            println!("       fix: {fix}");
+        }
+    }
+    println!();
+    if failed == 0 {
+        println!("Everything the {} backend needs is in place.", s.backend);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{failed} problem(s) stop the {} backend; see the fixes above.", s.backend);
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+async fn docker_findings(s: &crate::config::Settings, needed: bool) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let docker = match connect::connect(Duration::from_secs(3)).await {
+        Ok(d) => d,
+        Err(e) => {
+            out.push(Finding::bad("Docker daemon", e.to_string(), "start the daemon, or use backend = \"process\"").optional(!needed));
+            return out;
+        }
+    };
+    let api = docker.client_version();
+    let engine = docker.version().await.ok().and_then(|v| v.version).unwrap_or_default();
+    out.push(Finding::ok("Docker daemon", format!("{} (Engine {engine}, API {}.{})", connect::docker_host(), api.major_version, api.minor_version)));
+    let runtimes = docker.info().await.ok().and_then(|i| i.runtimes).unwrap_or_default();
+    let gpus_wanted = s.server.gpu_selection() != GpuSelection::None;
+    out.push(if runtimes.contains_key("nvidia") {
+        Finding::ok("NVIDIA container runtime", "registered with Docker")
+    } else {
+        Finding::bad(
+            "NVIDIA container runtime",
+            "not registered with Docker",
+            "install nvidia-container-toolkit and run `sudo nvidia-ctk runtime configure --runtime=docker`, or set [server] gpus = \"none\"",
+        )
+        .optional(!(needed && gpus_wanted))
+    });
+    out.push(match docker.inspect_image(&s.server.image).await {
+        Ok(img) => Finding::ok("server image", format!("{} ({:.0} MB)", s.server.image, img.size.unwrap_or(0) as f64 / 1e6)),
+        Err(_) => Finding::bad(
+            "server image",
+            format!("{} is not built", s.server.image),
+            format!("build it: `docker build -f Dockerfile.llama -t {} .` (see docs/docker.md)", s.server.image),
+        )
+        .optional(!needed),
+    });
+    out
+}

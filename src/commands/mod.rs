@@ -1,0 +1,69 @@
+//! The subcommands: each file turns parsed arguments into work and an exit code.
+
+mod claude;
+pub mod client;
+mod context;
+mod doctor;
+mod monitor;
+mod profiles;
+mod serve;
+mod server;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command};
+pub use context::Context;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.global.clone();
+    match cli.command {
+        None => {
+            let ctx = Context::load(&global)?;
+            workspace::run(ctx, cli.profile)
+        }
+        Some(command) => {
+            if let Some(profile) = &cli.profile {
+                anyhow::bail!(
+                    "a profile (`{profile}`) goes either alone (`llws {profile}`) or after a subcommand, not before it"
+                );
+            }
+            match command {
+                Command::Completions { shell } => {
+                    clap_complete::generate(shell, &mut Cli::command(), "llws", &mut std::io::stdout());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Command::Check => profiles::check(&global),
+                other => {
+                    let ctx = Context::load(&global)?;
+                    dispatch(ctx, other)
+                }
+            }
+        }
+    }
+}
+
+fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Models { json, all } => profiles::models(&ctx, json, all),
+        Command::Args { profile, json } => profiles::args(&ctx, &profile, json),
+        Command::Env { profile, write } => profiles::env(&ctx, &profile, write),
+        Command::Config => {
+            print!("{}", ctx.settings.to_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor => doctor::run(&ctx),
+        Command::Up { profile, logs } => server::up(ctx, &profile, logs),
+        Command::Down => server::down(ctx),
+        Command::Serve { profile, logs } => serve::run(ctx, profile, logs),
+        Command::Status { json } => client::status(&ctx, json),
+        Command::Switch { profile, no_wait } => client::switch(&ctx, &profile, no_wait),
+        Command::Stop => client::stop(&ctx),
+        Command::Monitor { once, json } => monitor::run(&ctx, once, json),
+        Command::Claude { args } => claude::run(ctx, args),
+        Command::Check | Command::Completions { .. } => unreachable!("handled before loading"),
+    }
+}

@@ -1,0 +1,3 @@
+//! Server lifecycle: the backends that run llama-server and the controller that owns them.
+
+pub mod docker;
