@@ -17,3 +17,15 @@ pub fn find_executable(name: &Path) -> Option<PathBuf> {
         .map(|dir| dir.join(name))
         .find(|candidate| is_exec(candidate))
 }
+
+/// Where llws keeps runtime files (the process backend's log and state): `$LLWS_STATE_DIR`,
+/// else `$XDG_RUNTIME_DIR/llws`, else `/tmp/llws-<uid>`.
+pub fn state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LLWS_STATE_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir).join("llws");
+    }
+    PathBuf::from(format!("/tmp/llws-{}", nix::unistd::getuid()))
+}

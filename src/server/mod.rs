@@ -1,3 +1,14 @@
 //! Server lifecycle: the backends that run llama-server and the controller that owns them.
 
+pub mod backend;
+pub mod controller;
 pub mod docker;
+pub mod health;
+pub mod logs;
+pub mod process;
+pub mod profiles_store;
+pub mod state;
+pub mod timings;
+
+pub use controller::{ControlError, ControllerHandle, Outcome};
+pub use state::{Phase, ServerState};

@@ -1,0 +1,853 @@
+//! The controller: one task that owns the server's state and the backend.
+//!
+//! Everyone else holds a [`ControllerHandle`]: they send commands (start, stop, switch,
+//! restart) and read the state from a `watch`, log lines from the ring, and events from a
+//! `broadcast`. A switch from a key press and from `POST /switch` take the same road: the
+//! same file checks, the same busy refusal, the same timings.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::backend::{Backend, BackendContext, BackendError, BackendEvent, LaunchSpec, ServerExit, Started};
+use super::health::{Health, HealthProbe};
+use super::logs::LogRing;
+use super::profiles_store::{ProfileStore, ProfilesView};
+use super::state::{Event, Failure, Phase, ServerState, Step, SwitchProgress, SwitchTimings, now_ms};
+use super::timings::TimingsStore;
+use crate::config::args::{LaunchContext, server_args};
+use crate::config::model_files::{self, ModelFileError};
+use crate::config::{Profile, Settings};
+
+/// Lines of log kept in a failure report.
+const FAILURE_TAIL_LINES: usize = 30;
+
+/// Why a command was refused or failed before it touched the server.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ControlError {
+    #[error("{message}")]
+    UnknownProfile { id: String, message: String },
+    #[error("switch already in progress (state: {})", state.as_str())]
+    Busy { state: Phase },
+    #[error("{0}")]
+    ModelFiles(ModelFileError),
+    #[error("models.conf cannot be loaded: {0}")]
+    Config(String),
+    #[error("{0}")]
+    BackendUnavailable(String),
+    #[error("there is no profile to start: name one")]
+    NothingToStart,
+    #[error("llws is shutting down")]
+    ShuttingDown,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The profile is running (after a start or switch).
+    Running { profile: String },
+    /// The profile was already running; nothing was done.
+    AlreadyRunning { profile: String },
+    /// The server is stopped.
+    Stopped,
+    /// The start or switch failed; the state says why.
+    Failed { profile: String, failure: Failure },
+    /// The start or switch was cancelled by a stop.
+    Cancelled,
+}
+
+#[derive(Debug)]
+enum Command {
+    /// Start `profile`, or the last profile.
+    Start(Option<String>),
+    Switch(String),
+    Stop,
+    Restart,
+}
+
+struct Request {
+    command: Command,
+    reply: oneshot::Sender<Result<Outcome, ControlError>>,
+    /// Held while the command runs: a second command finds it taken and is refused.
+    _permit: OwnedSemaphorePermit,
+}
+
+enum Shutdown {
+    Stop,
+    Keep,
+}
+
+/// The cheap, cloneable way to talk to the controller.
+#[derive(Clone)]
+pub struct ControllerHandle {
+    commands: mpsc::UnboundedSender<Request>,
+    shutdown: mpsc::UnboundedSender<(Shutdown, oneshot::Sender<()>)>,
+    busy: Arc<Semaphore>,
+    /// Cancels the start or switch in flight (a stop asked for it).
+    cancel: Arc<Mutex<CancellationToken>>,
+    state: watch::Receiver<ServerState>,
+    profiles: watch::Receiver<ProfilesView>,
+    events: broadcast::Sender<Event>,
+    logs: Arc<LogRing>,
+    timings: Arc<Mutex<TimingsStore>>,
+    settings: Arc<Settings>,
+}
+
+/// A command accepted by the controller; await it for the outcome, or drop it.
+pub struct Pending {
+    reply: oneshot::Receiver<Result<Outcome, ControlError>>,
+}
+
+impl Pending {
+    pub async fn outcome(self) -> Result<Outcome, ControlError> {
+        self.reply.await.unwrap_or(Err(ControlError::ShuttingDown))
+    }
+}
+
+impl ControllerHandle {
+    pub fn state(&self) -> ServerState {
+        self.state.borrow().clone()
+    }
+
+    pub fn subscribe_state(&self) -> watch::Receiver<ServerState> {
+        self.state.clone()
+    }
+
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub fn logs(&self) -> &Arc<LogRing> {
+        &self.logs
+    }
+
+    pub fn profiles(&self) -> ProfilesView {
+        self.profiles.borrow().clone()
+    }
+
+    pub fn subscribe_profiles(&self) -> watch::Receiver<ProfilesView> {
+        self.profiles.clone()
+    }
+
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+
+    pub fn timings(&self) -> Vec<SwitchTimings> {
+        self.timings.lock().map(|t| t.all().to_vec()).unwrap_or_default()
+    }
+
+    pub fn estimate_ms(&self, profile: &str) -> Option<u64> {
+        self.timings.lock().ok().and_then(|t| t.estimate_ms(profile))
+    }
+
+    fn try_permit(&self) -> Result<OwnedSemaphorePermit, ControlError> {
+        self.busy.clone().try_acquire_owned().map_err(|_| ControlError::Busy {
+            state: self.state.borrow().phase,
+        })
+    }
+
+    fn send(&self, command: Command, permit: OwnedSemaphorePermit) -> Result<Pending, ControlError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Request {
+                command,
+                reply,
+                _permit: permit,
+            })
+            .map_err(|_| ControlError::ShuttingDown)?;
+        Ok(Pending { reply: rx })
+    }
+
+    /// The checks every switch and start gets before anything is sent: the profile exists,
+    /// and every part of its model is a readable file.
+    pub fn preflight(&self, id: &str) -> Result<Profile, ControlError> {
+        let view = self.profiles();
+        let Some(profile) = view.set.get(id) else {
+            if let Some(err) = &view.error
+                && view.set.profiles.is_empty()
+            {
+                return Err(ControlError::Config(err.to_string()));
+            }
+            return Err(ControlError::UnknownProfile {
+                id: id.to_string(),
+                message: format!("unknown model: {id}"),
+            });
+        };
+        model_files::check(&self.settings.models_dir, profile).map_err(ControlError::ModelFiles)?;
+        Ok(profile.clone())
+    }
+
+    /// Starts a switch to `id` and returns once it is accepted. Refused at once when the
+    /// profile is unknown, its files are missing, or another command runs. Choosing the
+    /// profile that already runs does nothing.
+    pub fn begin_switch(&self, id: &str) -> Result<Pending, ControlError> {
+        let permit = self.try_permit()?;
+        let state = self.state();
+        if state.phase == Phase::Running && state.profile.as_deref() == Some(id) {
+            let (tx, rx) = oneshot::channel();
+            let _ = tx.send(Ok(Outcome::AlreadyRunning { profile: id.to_string() }));
+            return Ok(Pending { reply: rx });
+        }
+        self.preflight(id)?;
+        self.send(Command::Switch(id.to_string()), permit)
+    }
+
+    /// Switches and waits for the outcome.
+    pub async fn switch(&self, id: &str) -> Result<Outcome, ControlError> {
+        self.begin_switch(id)?.outcome().await
+    }
+
+    /// Starts `id` (or the last profile) if nothing runs.
+    pub fn begin_start(&self, id: Option<&str>) -> Result<Pending, ControlError> {
+        let permit = self.try_permit()?;
+        if let Some(id) = id {
+            self.preflight(id)?;
+        }
+        self.send(Command::Start(id.map(str::to_string)), permit)
+    }
+
+    pub async fn start(&self, id: Option<&str>) -> Result<Outcome, ControlError> {
+        self.begin_start(id)?.outcome().await
+    }
+
+    pub fn begin_restart(&self) -> Result<Pending, ControlError> {
+        let permit = self.try_permit()?;
+        self.send(Command::Restart, permit)
+    }
+
+    /// Stops the server. A start or switch in flight is cancelled first (a stop is how a
+    /// user gets out of a load they regret), so a stop is never refused as busy.
+    pub async fn stop(&self) -> Result<Outcome, ControlError> {
+        let permit = match self.busy.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if let Ok(token) = self.cancel.lock() {
+                    token.cancel();
+                }
+                self.busy
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| ControlError::ShuttingDown)?
+            }
+        };
+        self.send(Command::Stop, permit)?.outcome().await
+    }
+
+    /// Ends the controller: stops the server, or leaves it running for a later llws when
+    /// `keep` is set. Interrupts a load in flight.
+    pub async fn shutdown(&self, keep: bool) {
+        if let Ok(token) = self.cancel.lock() {
+            token.cancel();
+        }
+        let (tx, rx) = oneshot::channel();
+        let how = if keep { Shutdown::Keep } else { Shutdown::Stop };
+        if self.shutdown.send((how, tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Builds the backend-independent parts and spawns the controller task.
+pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandle {
+    let logs = LogRing::new(settings.server.log_lines);
+    let (state_tx, state_rx) = watch::channel(ServerState::initial(backend.kind()));
+    let (events_tx, _) = broadcast::channel(1024);
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (shutdown_tx, shutdown_rx) = mpsc::unbounded_channel();
+    let (backend_tx, backend_rx) = mpsc::unbounded_channel();
+    let store = ProfileStore::load(settings.models_conf.clone());
+    let profiles_rx = store.subscribe();
+    let timings = Arc::new(Mutex::new(TimingsStore::default()));
+    let cancel = Arc::new(Mutex::new(CancellationToken::new()));
+    let handle = ControllerHandle {
+        commands: cmd_tx,
+        shutdown: shutdown_tx,
+        busy: Arc::new(Semaphore::new(1)),
+        cancel: cancel.clone(),
+        state: state_rx,
+        profiles: profiles_rx,
+        events: events_tx.clone(),
+        logs: logs.clone(),
+        timings: timings.clone(),
+        settings: settings.clone(),
+    };
+    let health = HealthProbe::new(&settings.server.base_url());
+    let controller = Controller {
+        backend,
+        ctx: BackendContext {
+            logs: logs.clone(),
+            events: backend_tx,
+        },
+        backend_events: backend_rx,
+        settings,
+        store,
+        state: state_tx,
+        events: events_tx,
+        logs,
+        timings,
+        health,
+        generation: 0,
+        live_generation: None,
+        last_profile: None,
+        cancel,
+    };
+    // The adoption step runs inside the task: the handle is usable at once.
+    tokio::spawn(controller.run(cmd_rx, shutdown_rx));
+    handle
+}
+
+struct Controller<B: Backend> {
+    backend: B,
+    ctx: BackendContext,
+    backend_events: mpsc::UnboundedReceiver<BackendEvent>,
+    settings: Arc<Settings>,
+    store: ProfileStore,
+    state: watch::Sender<ServerState>,
+    events: broadcast::Sender<Event>,
+    logs: Arc<LogRing>,
+    timings: Arc<Mutex<TimingsStore>>,
+    health: HealthProbe,
+    /// Number of the latest start; exits of older servers are stale.
+    generation: u64,
+    /// The generation whose exit matters (a server that is loading or running).
+    live_generation: Option<u64>,
+    last_profile: Option<String>,
+    cancel: Arc<Mutex<CancellationToken>>,
+}
+
+/// How a load ended.
+enum LoadEnd {
+    Ready,
+    Exited(ServerExit),
+    TimedOut,
+    Cancelled,
+}
+
+impl<B: Backend> Controller<B> {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Request>,
+        mut shutdown: mpsc::UnboundedReceiver<(Shutdown, oneshot::Sender<()>)>,
+    ) {
+        // Commands that arrive meanwhile wait in the channel until adoption is done.
+        self.adopt().await;
+        loop {
+            tokio::select! {
+                request = commands.recv() => {
+                    let Some(request) = request else { break };
+                    let result = self.handle(request.command).await;
+                    let _ = request.reply.send(result);
+                    self.reset_cancel();
+                }
+                Some(event) = self.backend_events.recv() => self.on_backend_event(event).await,
+                how = shutdown.recv() => {
+                    let Some((how, done)) = how else { break };
+                    match how {
+                        Shutdown::Stop => {
+                            if self.live_generation.is_some() || self.state.borrow().phase != Phase::Idle {
+                                self.publish(|s| {
+                                    s.phase = Phase::Stopping;
+                                    s.message = "Stopping the server (llws is exiting)…".into();
+                                });
+                                self.live_generation = None;
+                                let _ = self.backend.stop().await;
+                                self.set_idle("Stopped (llws exited)");
+                            }
+                        }
+                        Shutdown::Keep => {
+                            self.backend.detach().await;
+                            self.live_generation = None;
+                        }
+                    }
+                    let _ = done.send(());
+                    break;
+                }
+            }
+        }
+    }
+
+    fn reset_cancel(&self) {
+        if let Ok(mut token) = self.cancel.lock()
+            && token.is_cancelled()
+        {
+            *token = CancellationToken::new();
+        }
+    }
+
+    fn cancel_token(&self) -> CancellationToken {
+        self.cancel.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    fn publish(&self, change: impl FnOnce(&mut ServerState)) {
+        self.state.send_modify(change);
+        let _ = self.events.send(Event::State(self.state.borrow().clone()));
+    }
+
+    fn notice(&self, message: impl Into<String>) {
+        let message = message.into();
+        self.logs.note(format!("llws: {message}"));
+        let _ = self.events.send(Event::Notice { message });
+    }
+
+    fn set_idle(&self, message: &str) {
+        self.publish(|s| {
+            s.phase = Phase::Idle;
+            s.profile = None;
+            s.profile_name = None;
+            s.message = message.to_string();
+            s.switch = None;
+            s.failure = None;
+            s.pid = None;
+            s.container_id = None;
+            s.running_since_ms = None;
+            s.adopted = false;
+        });
+    }
+
+    async fn adopt(&mut self) {
+        self.generation += 1;
+        let generation = self.generation;
+        match self.backend.adopt(&self.ctx, generation).await {
+            Ok(None) => {}
+            Ok(Some(found)) if !found.running => {
+                let name = found.profile_name.clone().or(found.profile.clone()).unwrap_or_default();
+                let exit = found.exit.map(|e| e.describe()).unwrap_or_default();
+                self.notice(format!(
+                    "found the stopped server of an earlier llws ({name}, {exit}); it is replaced on the next start"
+                ));
+            }
+            Ok(Some(found)) => {
+                let profile = found.profile.clone().unwrap_or_default();
+                let name = found.profile_name.clone().unwrap_or_else(|| profile.clone());
+                self.last_profile = Some(profile.clone()).filter(|p| !p.is_empty());
+                self.live_generation = Some(generation);
+                self.notice(format!("adopted the running server of an earlier llws: {name}"));
+                self.publish(|s| {
+                    s.phase = Phase::Starting;
+                    s.profile = Some(profile.clone());
+                    s.profile_name = Some(name.clone());
+                    s.pid = found.started.pid;
+                    s.container_id = found.started.container_id.clone();
+                    s.adopted = true;
+                    s.failure = None;
+                    s.message = format!("Checking {name}…");
+                });
+                let started = Instant::now();
+                match self.wait_until_loaded(generation, &profile, started).await {
+                    LoadEnd::Ready => self.publish(|s| {
+                        s.phase = Phase::Running;
+                        s.message = format!("Ready: {name} (adopted)");
+                        s.running_since_ms = Some(now_ms());
+                        s.switch = None;
+                    }),
+                    LoadEnd::Exited(exit) => {
+                        self.fail_with_exit(&profile, &name, exit).await;
+                    }
+                    LoadEnd::TimedOut => {
+                        self.live_generation = None;
+                        let _ = self.backend.stop().await;
+                        self.fail(&profile, &name, format!("the adopted server did not become healthy within {} s; it was stopped", self.settings.server.health_timeout_s), None);
+                    }
+                    LoadEnd::Cancelled => {}
+                }
+            }
+            Err(e) => self.on_backend_error_at_start(e),
+        }
+    }
+
+    fn on_backend_error_at_start(&self, e: BackendError) {
+        let unreachable = matches!(e, BackendError::Unreachable(_));
+        let message = e.to_string();
+        self.publish(|s| {
+            s.backend.reachable = !unreachable;
+            s.backend.message = message.clone();
+            s.message = message.clone();
+        });
+    }
+
+    async fn on_backend_event(&mut self, event: BackendEvent) {
+        match event {
+            BackendEvent::Exited { generation, exit } => {
+                if self.live_generation != Some(generation) {
+                    return;
+                }
+                let state = self.state.borrow().clone();
+                let profile = state.profile.unwrap_or_default();
+                let name = state.profile_name.unwrap_or_else(|| profile.clone());
+                self.fail_with_exit(&profile, &name, exit).await;
+            }
+            BackendEvent::Unreachable { message } => {
+                self.notice(message.clone());
+                self.publish(|s| {
+                    s.backend.reachable = false;
+                    s.backend.message = message.clone();
+                    s.message = message.clone();
+                });
+            }
+            BackendEvent::Reachable { message } => {
+                self.notice(message.clone());
+                self.publish(|s| {
+                    s.backend.reachable = true;
+                    s.backend.message = message.clone();
+                    s.message = message.clone();
+                });
+                // Whatever ran before the daemon went away may be gone: look again.
+                let was_live = self.live_generation.take().is_some();
+                self.adopt().await;
+                if was_live && self.live_generation.is_none() {
+                    let state = self.state.borrow().clone();
+                    if state.phase == Phase::Running || state.phase == Phase::Starting {
+                        let profile = state.profile.unwrap_or_default();
+                        let name = state.profile_name.unwrap_or_else(|| profile.clone());
+                        self.fail(&profile, &name, "the server is gone after the Docker daemon restarted".into(), None);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, command: Command) -> Result<Outcome, ControlError> {
+        match command {
+            Command::Switch(id) => self.switch_to(&id).await,
+            Command::Start(id) => {
+                let id = id.or_else(|| self.last_profile.clone()).ok_or(ControlError::NothingToStart)?;
+                let state = self.state.borrow().clone();
+                if matches!(state.phase, Phase::Running | Phase::Starting) && state.profile.as_deref() == Some(id.as_str()) {
+                    return Ok(Outcome::AlreadyRunning { profile: id });
+                }
+                self.switch_to(&id).await
+            }
+            Command::Restart => {
+                let id = self
+                    .state
+                    .borrow()
+                    .profile
+                    .clone()
+                    .or_else(|| self.last_profile.clone())
+                    .ok_or(ControlError::NothingToStart)?;
+                self.switch_inner(&id, true).await
+            }
+            Command::Stop => {
+                let state = self.state.borrow().clone();
+                let has_server = self.live_generation.is_some() || state.pid.is_some() || state.container_id.is_some();
+                if !has_server && matches!(state.phase, Phase::Idle) {
+                    return Ok(Outcome::Stopped);
+                }
+                let name = state.profile_name.clone().unwrap_or_default();
+                self.publish(|s| {
+                    s.phase = Phase::Stopping;
+                    s.message = format!("Stopping {name}…");
+                });
+                self.live_generation = None;
+                match self.backend.stop().await {
+                    Ok(_) => {
+                        self.logs.note(format!("--- stopped {name} ---"));
+                        self.set_idle("Stopped");
+                        Ok(Outcome::Stopped)
+                    }
+                    Err(e) => {
+                        let message = e.to_string();
+                        self.publish(|s| {
+                            s.phase = Phase::Failed;
+                            s.message = format!("Stop failed: {message}");
+                        });
+                        Err(ControlError::BackendUnavailable(message))
+                    }
+                }
+            }
+        }
+    }
+
+    async fn switch_to(&mut self, id: &str) -> Result<Outcome, ControlError> {
+        self.switch_inner(id, false).await
+    }
+
+    /// The one road every start, switch and restart takes.
+    async fn switch_inner(&mut self, id: &str, force: bool) -> Result<Outcome, ControlError> {
+        let view = self.store.refresh();
+        let Some(profile) = view.set.get(id).cloned() else {
+            return Err(ControlError::UnknownProfile {
+                id: id.to_string(),
+                message: format!("unknown model: {id}"),
+            });
+        };
+        let before = self.state.borrow().clone();
+        if !force && before.phase == Phase::Running && before.profile.as_deref() == Some(id) {
+            return Ok(Outcome::AlreadyRunning { profile: id.to_string() });
+        }
+        if !before.backend.reachable {
+            return Err(ControlError::BackendUnavailable(before.backend.message.clone()));
+        }
+        let name = profile.display_name().to_string();
+        let switch_started = Instant::now();
+        let estimate_ms = self.timings.lock().ok().and_then(|t| t.estimate_ms(id));
+        let mut progress = SwitchProgress {
+            target: id.to_string(),
+            target_name: name.clone(),
+            step: Step::CheckingFiles,
+            started_at_ms: now_ms(),
+            estimate_ms,
+        };
+        self.step(&mut progress, Step::CheckingFiles, switch_started);
+        // Before the running server is touched: a missing part refuses the switch and
+        // leaves everything as it was (the original went idle with the old server up).
+        if let Err(e) = model_files::check(&self.settings.models_dir, &profile) {
+            let message = format!("Switch to {name} refused: {e}");
+            self.publish(|s| {
+                s.message = message.clone();
+                s.switch = None;
+            });
+            return Err(ControlError::ModelFiles(e));
+        }
+
+        let cancel = self.cancel_token();
+        let has_server = self.live_generation.is_some()
+            || before.pid.is_some()
+            || before.container_id.is_some()
+            || matches!(before.phase, Phase::Running | Phase::Starting | Phase::Failed);
+        if has_server {
+            self.logs.note(format!("--- switching to {name} ---"));
+            self.publish(|s| {
+                s.phase = Phase::Stopping;
+                s.message = format!("Stopping {}…", before.profile_name.clone().unwrap_or_default());
+            });
+            self.step(&mut progress, Step::Stopping, switch_started);
+            self.live_generation = None;
+            if let Err(e) = self.backend.stop().await {
+                let message = format!("could not stop the running server: {e}");
+                self.fail(id, &name, message.clone(), None);
+                return Err(ControlError::BackendUnavailable(message));
+            }
+        } else {
+            self.logs.note(format!("--- starting {name} ---"));
+        }
+        let stop_ms = switch_started.elapsed().as_millis() as u64;
+
+        self.last_profile = Some(id.to_string());
+        self.publish(|s| {
+            s.phase = Phase::Starting;
+            s.profile = Some(id.to_string());
+            s.profile_name = Some(name.clone());
+            s.failure = None;
+            s.pid = None;
+            s.container_id = None;
+            s.running_since_ms = None;
+            s.adopted = false;
+            s.message = format!("Starting {name}…");
+        });
+        self.step(&mut progress, Step::Creating, switch_started);
+        if cancel.is_cancelled() {
+            self.set_idle("Switch cancelled");
+            return Ok(Outcome::Cancelled);
+        }
+        let spec = LaunchSpec {
+            profile: id.to_string(),
+            profile_name: name.clone(),
+            args: server_args(&profile, &LaunchContext::for_settings(&self.settings)),
+            host: self.settings.server.host.clone(),
+            port: self.settings.server.port,
+        };
+        self.generation += 1;
+        let generation = self.generation;
+        let create_started = Instant::now();
+        let started: Started = match self.backend.start(&spec, &self.ctx, generation).await {
+            Ok(started) => started,
+            Err(e) => {
+                let failure = self.fail(id, &name, e.to_string(), None);
+                self.record(id, &before, false, stop_ms, create_started.elapsed(), Duration::ZERO, switch_started);
+                if let BackendError::Unreachable(message) = &e {
+                    self.publish(|s| {
+                        s.backend.reachable = false;
+                        s.backend.message = message.clone();
+                    });
+                }
+                return Ok(Outcome::Failed { profile: id.to_string(), failure });
+            }
+        };
+        let start_duration = create_started.elapsed();
+        self.live_generation = Some(generation);
+        self.publish(|s| {
+            s.pid = started.pid;
+            s.container_id = started.container_id.clone();
+            s.message = format!("Loading {name}…");
+        });
+        self.step(&mut progress, Step::Loading, switch_started);
+        let load_started = Instant::now();
+        match self.wait_until_loaded(generation, id, switch_started).await {
+            LoadEnd::Ready => {
+                let load = load_started.elapsed();
+                let total = switch_started.elapsed();
+                self.publish(|s| {
+                    s.phase = Phase::Running;
+                    s.switch = None;
+                    s.running_since_ms = Some(now_ms());
+                    s.message = format!("Ready: {name} (in {:.1} s)", total.as_secs_f64());
+                });
+                self.logs.note(format!("llws: {name} is ready after {:.1} s", total.as_secs_f64()));
+                self.record(id, &before, true, stop_ms, start_duration, load, switch_started);
+                Ok(Outcome::Running { profile: id.to_string() })
+            }
+            LoadEnd::Exited(exit) => {
+                let failure = self.fail_with_exit(id, &name, exit).await;
+                self.record(id, &before, false, stop_ms, start_duration, load_started.elapsed(), switch_started);
+                Ok(Outcome::Failed { profile: id.to_string(), failure })
+            }
+            LoadEnd::TimedOut => {
+                self.live_generation = None;
+                let tail = self.logs.tail_text(FAILURE_TAIL_LINES);
+                let _ = self.backend.stop().await;
+                let failure = self.fail(
+                    id,
+                    &name,
+                    format!(
+                        "{name} did not become healthy within {} s and was stopped; raise [server] health_timeout_s for very large models",
+                        self.settings.server.health_timeout_s
+                    ),
+                    Some((ServerExit::default(), tail)),
+                );
+                self.record(id, &before, false, stop_ms, start_duration, load_started.elapsed(), switch_started);
+                Ok(Outcome::Failed { profile: id.to_string(), failure })
+            }
+            LoadEnd::Cancelled => {
+                self.live_generation = None;
+                let _ = self.backend.stop().await;
+                self.logs.note(format!("--- {name}: load cancelled ---"));
+                self.set_idle("Switch cancelled");
+                Ok(Outcome::Cancelled)
+            }
+        }
+    }
+
+    fn step(&self, progress: &mut SwitchProgress, step: Step, started: Instant) {
+        progress.step = step;
+        let snapshot = progress.clone();
+        self.publish(|s| s.switch = Some(snapshot));
+        let _ = self.events.send(Event::Step {
+            profile: progress.target.clone(),
+            step,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        id: &str,
+        before: &ServerState,
+        ok: bool,
+        stop_ms: u64,
+        start: Duration,
+        load: Duration,
+        switch_started: Instant,
+    ) {
+        let timings = SwitchTimings {
+            profile: id.to_string(),
+            from: before.profile.clone().filter(|_| before.phase != Phase::Idle),
+            ok,
+            stop_ms,
+            start_ms: start.as_millis() as u64,
+            load_ms: load.as_millis() as u64,
+            total_ms: switch_started.elapsed().as_millis() as u64,
+            finished_at_ms: now_ms(),
+        };
+        if let Ok(mut store) = self.timings.lock() {
+            store.record(timings.clone());
+        }
+        let _ = self.events.send(Event::SwitchFinished(timings));
+    }
+
+    /// Polls /health until 200, failing fast when the server exits and giving up at the
+    /// health timeout.
+    async fn wait_until_loaded(&mut self, generation: u64, _profile: &str, started: Instant) -> LoadEnd {
+        let timeout = Duration::from_secs(self.settings.server.health_timeout_s);
+        let interval = Duration::from_millis(self.settings.server.health_interval_ms);
+        let cancel = self.cancel_token();
+        loop {
+            if started.elapsed() > timeout {
+                return LoadEnd::TimedOut;
+            }
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return LoadEnd::Cancelled,
+                event = self.backend_events.recv() => match event {
+                    Some(BackendEvent::Exited { generation: g, exit }) if g == generation => return LoadEnd::Exited(exit),
+                    Some(BackendEvent::Unreachable { message }) => {
+                        self.publish(|s| {
+                            s.backend.reachable = false;
+                            s.backend.message = message.clone();
+                        });
+                        return LoadEnd::Exited(ServerExit::default());
+                    }
+                    _ => continue,
+                },
+                health = self.health.probe() => match health {
+                    Health::Ready => return LoadEnd::Ready,
+                    Health::Loading | Health::NotListening | Health::Unexpected(_) => {}
+                },
+            }
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return LoadEnd::Cancelled,
+                event = self.backend_events.recv() => {
+                    if let Some(BackendEvent::Exited { generation: g, exit }) = event
+                        && g == generation
+                    {
+                        return LoadEnd::Exited(exit);
+                    }
+                }
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+
+    /// The server exited when it should not have: failed, with the reason and the log tail.
+    async fn fail_with_exit(&mut self, id: &str, name: &str, exit: ServerExit) -> Failure {
+        self.live_generation = None;
+        // Docker's inspect knows more (OOM kill, restart count) than the exit event.
+        let exit = match self.backend.exit_details().await {
+            Some(details) => ServerExit {
+                code: details.code.or(exit.code),
+                signal: details.signal.or(exit.signal),
+                oom_killed: details.oom_killed || exit.oom_killed,
+                restart_count: details.restart_count.or(exit.restart_count),
+            },
+            None => exit,
+        };
+        let tail = self.logs.tail_text(FAILURE_TAIL_LINES);
+        let was_running = self.state.borrow().phase == Phase::Running;
+        let reason = if was_running {
+            format!("llama-server for {name} died: {}", exit.describe())
+        } else {
+            format!("llama-server for {name} exited while loading: {}", exit.describe())
+        };
+        self.logs.note(format!("--- {reason} ---"));
+        self.fail(id, name, reason, Some((exit, tail)))
+    }
+
+    fn fail(&self, id: &str, name: &str, reason: String, exit: Option<(ServerExit, Vec<String>)>) -> Failure {
+        let (exit, log_tail) = exit.unwrap_or_else(|| (ServerExit::default(), self.logs.tail_text(FAILURE_TAIL_LINES)));
+        let failure = Failure {
+            reason: reason.clone(),
+            exit_code: exit.code,
+            signal: exit.signal,
+            oom_killed: exit.oom_killed,
+            restart_count: exit.restart_count,
+            log_tail,
+        };
+        let snapshot = failure.clone();
+        self.publish(|s| {
+            s.phase = Phase::Failed;
+            s.profile = Some(id.to_string());
+            s.profile_name = Some(name.to_string());
+            s.switch = None;
+            s.failure = Some(snapshot);
+            s.running_since_ms = None;
+            s.message = reason;
+        });
+        failure
+    }
+}

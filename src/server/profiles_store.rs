@@ -1,0 +1,108 @@
+//! models.conf as the running program sees it: reloaded when the file changes, and never
+//! lost to a bad edit (the last good profiles stay, and the error is reported).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::watch;
+
+use crate::config::{LoadError, ProfileSet};
+
+/// The profiles in use, and the error of the last load if it failed.
+#[derive(Debug, Clone)]
+pub struct ProfilesView {
+    pub set: Arc<ProfileSet>,
+    /// Set when models.conf could not be loaded; `set` then holds the last good profiles.
+    pub error: Option<Arc<LoadError>>,
+}
+
+pub struct ProfileStore {
+    path: PathBuf,
+    mtime: Option<SystemTime>,
+    tx: watch::Sender<ProfilesView>,
+}
+
+fn mtime(path: &PathBuf) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl ProfileStore {
+    pub fn load(path: PathBuf) -> Self {
+        let mtime = mtime(&path);
+        let view = match ProfileSet::load(&path) {
+            Ok(set) => ProfilesView {
+                set: Arc::new(set),
+                error: None,
+            },
+            Err(e) => ProfilesView {
+                set: Arc::new(ProfileSet {
+                    path: path.clone(),
+                    profiles: Vec::new(),
+                    warnings: Vec::new(),
+                }),
+                error: Some(Arc::new(e)),
+            },
+        };
+        let (tx, _) = watch::channel(view);
+        Self { path, mtime, tx }
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<ProfilesView> {
+        self.tx.subscribe()
+    }
+
+    pub fn current(&self) -> ProfilesView {
+        self.tx.borrow().clone()
+    }
+
+    /// Reloads when the file changed since the last look; returns the current view.
+    pub fn refresh(&mut self) -> ProfilesView {
+        let now = mtime(&self.path);
+        if now != self.mtime {
+            self.mtime = now;
+            let previous = self.current();
+            let view = match ProfileSet::load(&self.path) {
+                Ok(set) => ProfilesView {
+                    set: Arc::new(set),
+                    error: None,
+                },
+                Err(e) => ProfilesView {
+                    set: previous.set,
+                    error: Some(Arc::new(e)),
+                },
+            };
+            self.tx.send_replace(view);
+        }
+        self.current()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_edit_keeps_the_last_good_profiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("models.conf");
+        std::fs::write(&path, "[a]\nMODEL=a.gguf\n").unwrap();
+        let mut store = ProfileStore::load(path.clone());
+        assert_eq!(store.current().set.profiles.len(), 1);
+        std::fs::write(&path, "[a]\nMODEL=a.gguf\n[broken\n").unwrap();
+        // Make sure the mtime moves even on coarse-grained filesystems.
+        let later = SystemTime::now() + std::time::Duration::from_secs(2);
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(later).unwrap();
+        let view = store.refresh();
+        assert_eq!(view.set.profiles.len(), 1);
+        assert!(view.error.unwrap().to_string().contains("models.conf:3"));
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_not_a_crash() {
+        let store = ProfileStore::load("/nonexistent/models.conf".into());
+        let view = store.current();
+        assert!(view.set.profiles.is_empty());
+        assert!(view.error.is_some());
+    }
+}

@@ -1,0 +1,147 @@
+//! A throwaway llws setup for end-to-end tests of the controller, the API and the CLI:
+//! a models folder with the real tiny model (and a corrupt copy), a models.conf, and
+//! settings on free loopback ports.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use llws::config::Settings;
+use llws::config::settings::{BackendKind, Network};
+use llws::server::ControllerHandle;
+use llws::server::process::ProcessBackend;
+use llws::server::state::Phase;
+
+use crate::support::{Fixtures, free_port};
+
+pub const MODELS_CONF: &str = "\
+[tiny-a]
+NAME=Tiny A
+SPEED=~fast
+MODEL=tiny.gguf
+CTX_SIZE=2048
+EXTRA_ARGS=--jinja -np 1
+
+[tiny-b]
+NAME=Tiny B
+MODEL=tiny.gguf
+CTX_SIZE=4096
+EXTRA_ARGS=--jinja -np 1
+
+[missing]
+NAME=Missing file
+MODEL=missing.gguf
+
+[corrupt]
+NAME=Corrupt file
+MODEL=corrupt.gguf
+CTX_SIZE=2048
+
+[bench-tiny]
+MODEL=tiny.gguf
+CTX_SIZE=2048
+";
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub settings: Settings,
+}
+
+impl TestEnv {
+    pub fn new(backend: BackendKind) -> Self {
+        let fixtures = Fixtures::get();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let models = dir.path().join("models");
+        std::fs::create_dir_all(&models).unwrap();
+        let real = fixtures.model_dir().join(fixtures.model_file());
+        std::os::unix::fs::symlink(&real, models.join("tiny.gguf")).unwrap();
+        // A truncated copy: a real GGUF header that llama-server starts to load, then fails on.
+        let bytes = std::fs::read(&real).expect("read the tiny model");
+        std::fs::write(models.join("corrupt.gguf"), &bytes[..bytes.len() / 3]).unwrap();
+        let conf = dir.path().join("models.conf");
+        std::fs::write(&conf, MODELS_CONF).unwrap();
+        let mut settings = Settings::default();
+        settings.models_conf = conf;
+        settings.models_dir = models;
+        settings.backend = backend;
+        settings.server.port = free_port();
+        settings.server.health_timeout_s = 120;
+        settings.server.stop_timeout_s = 5;
+        settings.server.llama_server = fixtures.llama_server();
+        settings.server.image = fixtures.image().to_string();
+        settings.server.container = format!("llws-test-{}", settings.server.port);
+        settings.server.network = Network::Host;
+        settings.server.gpus = "none".into();
+        settings.api.bind = format!("127.0.0.1:{}", free_port());
+        settings.claude.config_dir = dir.path().join("claude-config");
+        Self { dir, settings }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn base_url(&self) -> String {
+        self.settings.server.base_url()
+    }
+
+    pub fn process_backend(&self) -> ProcessBackend {
+        ProcessBackend::new(
+            self.settings.server.llama_server.clone(),
+            self.settings.server.port,
+            Duration::from_secs(self.settings.server.stop_timeout_s),
+            self.state_dir(),
+        )
+    }
+
+    pub fn spawn_process_controller(&self) -> ControllerHandle {
+        llws::server::controller::spawn(self.process_backend(), Arc::new(self.settings.clone()))
+    }
+
+    /// Writes llws.toml for the CLI tests (`llws --config FILE ...`).
+    pub fn write_settings_file(&self) -> PathBuf {
+        let path = self.dir.path().join("llws.toml");
+        std::fs::write(&path, self.settings.to_toml()).unwrap();
+        path
+    }
+}
+
+/// Waits until the controller reports `phase`.
+pub async fn wait_phase(handle: &ControllerHandle, phase: Phase, timeout: Duration) -> llws::server::ServerState {
+    let mut rx = handle.subscribe_state();
+    let result = tokio::time::timeout(timeout, rx.wait_for(|s| s.phase == phase)).await;
+    match result {
+        Ok(Ok(state)) => state.clone(),
+        _ => panic!("state never became {phase:?} within {timeout:?}; last: {:?}", handle.state()),
+    }
+}
+
+/// `GET path` on loopback; returns the status and body.
+pub async fn http_get(url: &str) -> (u16, String) {
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap();
+    let resp = client.get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
+
+/// The context size the running server reports in `/props`.
+pub async fn server_ctx(base_url: &str) -> u64 {
+    let (status, body) = http_get(&format!("{base_url}/props")).await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["default_generation_settings"]["n_ctx"].as_u64().expect("n_ctx in /props")
+}
+
+/// A real Anthropic Messages request; returns the reply's JSON.
+pub async fn messages(base_url: &str) -> serde_json::Value {
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build().unwrap();
+    let resp = client
+        .post(format!("{base_url}/v1/messages"))
+        .json(&serde_json::json!({"model": "x", "max_tokens": 8, "messages": [{"role": "user", "content": "Say hi"}]}))
+        .send()
+        .await
+        .expect("POST /v1/messages");
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.json().await.expect("JSON reply")
+}
