@@ -217,9 +217,11 @@ mod tests {
 
     #[test]
     fn process_backend_uses_the_models_dir_and_configured_host() {
-        let mut settings = Settings::default();
-        settings.backend = BackendKind::Process;
-        settings.models_dir = "/srv/models".into();
+        let mut settings = Settings {
+            backend: BackendKind::Process,
+            models_dir: "/srv/models".into(),
+            ..Default::default()
+        };
         settings.server.port = 18080;
         let ctx = LaunchContext::for_settings(&settings);
         let args = server_args(&profile(""), &ctx);

@@ -58,6 +58,15 @@ fn quote_for_compose(value: &str) -> String {
     format!("\"{escaped}\"")
 }
 
+/// Where `.env` goes: next to models.conf, where docker-compose.yml expects it.
+pub fn env_path(settings: &super::Settings) -> std::path::PathBuf {
+    settings
+        .models_conf
+        .parent()
+        .map(|p| p.join(".env"))
+        .unwrap_or_else(|| ".env".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,13 +99,4 @@ mod tests {
         assert_eq!(quote_for_compose("a#b"), "'a#b'");
         assert_eq!(quote_for_compose("plain --x=1"), "plain --x=1");
     }
-}
-
-/// Where `.env` goes: next to models.conf, where docker-compose.yml expects it.
-pub fn env_path(settings: &super::Settings) -> std::path::PathBuf {
-    settings
-        .models_conf
-        .parent()
-        .map(|p| p.join(".env"))
-        .unwrap_or_else(|| ".env".into())
 }

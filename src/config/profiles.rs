@@ -134,7 +134,7 @@ impl Profile {
 }
 
 pub fn ctx_label(ctx: u64) -> String {
-    if ctx >= 1024 && ctx % 1024 == 0 {
+    if ctx >= 1024 && ctx.is_multiple_of(1024) {
         format!("{}K ctx", ctx / 1024)
     } else {
         format!("{ctx} ctx")
