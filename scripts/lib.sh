@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced; the variables are used by the sourcing scripts
 # Shared by scripts/fixtures, scripts/dockerd, scripts/test and scripts/demo (sourced, not run).
 # Defines where every test fixture lives; see docs/testing.md.
 
