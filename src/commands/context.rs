@@ -29,7 +29,12 @@ impl Context {
     }
 
     /// The profiles, or an error that lists every problem.
-    pub fn require_profile<'a>(&self, set: &'a ProfileSet, id: &str) -> anyhow::Result<&'a crate::config::Profile> {
-        set.get(id).ok_or_else(|| anyhow::anyhow!("{}", set.unknown_profile_message(id)))
+    pub fn require_profile<'a>(
+        &self,
+        set: &'a ProfileSet,
+        id: &str,
+    ) -> anyhow::Result<&'a crate::config::Profile> {
+        set.get(id)
+            .ok_or_else(|| anyhow::anyhow!("{}", set.unknown_profile_message(id)))
     }
 }

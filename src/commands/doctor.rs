@@ -23,10 +23,22 @@ struct Finding {
 
 impl Finding {
     fn ok(what: &str, detail: impl Into<String>) -> Self {
-        Self { ok: true, optional: false, what: what.into(), detail: detail.into(), fix: None }
+        Self {
+            ok: true,
+            optional: false,
+            what: what.into(),
+            detail: detail.into(),
+            fix: None,
+        }
     }
     fn bad(what: &str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self { ok: false, optional: false, what: what.into(), detail: detail.into(), fix: Some(fix.into()) }
+        Self {
+            ok: false,
+            optional: false,
+            what: what.into(),
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
     }
     fn optional(mut self, optional: bool) -> Self {
         self.optional = optional;
@@ -38,16 +50,39 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let s = &ctx.settings;
     let mut findings = Vec::new();
     let docker_needed = s.backend == BackendKind::Docker;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     findings.extend(runtime.block_on(docker_findings(s, docker_needed)));
 
     findings.push(match nvml_wrapper::Nvml::init() {
         Ok(nvml) => match nvml.device_count() {
-            Ok(0) => Finding::bad("NVML", "no NVIDIA GPU found", "models run on the CPU; check `nvidia-smi` if you expected a GPU").optional(true),
-            Ok(n) => Finding::ok("NVML", format!("{n} GPU(s), driver {}", nvml.sys_driver_version().unwrap_or_default())),
-            Err(e) => Finding::bad("NVML", e.to_string(), "check the NVIDIA driver with `nvidia-smi`").optional(true),
+            Ok(0) => Finding::bad(
+                "NVML",
+                "no NVIDIA GPU found",
+                "models run on the CPU; check `nvidia-smi` if you expected a GPU",
+            )
+            .optional(true),
+            Ok(n) => Finding::ok(
+                "NVML",
+                format!(
+                    "{n} GPU(s), driver {}",
+                    nvml.sys_driver_version().unwrap_or_default()
+                ),
+            ),
+            Err(e) => Finding::bad(
+                "NVML",
+                e.to_string(),
+                "check the NVIDIA driver with `nvidia-smi`",
+            )
+            .optional(true),
         },
-        Err(_) => Finding::bad("NVML", "no NVIDIA GPU found (libnvidia-ml.so.1 is not loadable)", "install the NVIDIA driver for GPU panels; everything else works without it").optional(true),
+        Err(_) => Finding::bad(
+            "NVML",
+            "no NVIDIA GPU found (libnvidia-ml.so.1 is not loadable)",
+            "install the NVIDIA driver for GPU panels; everything else works without it",
+        )
+        .optional(true),
     });
 
     if s.backend == BackendKind::Process {
@@ -92,24 +127,51 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     findings.push(if s.models_dir.is_dir() {
         Finding::ok("models folder", s.models_dir.display().to_string())
     } else {
-        Finding::bad("models folder", format!("{} does not exist", s.models_dir.display()), "create it and download GGUF files into it, or set models_dir in llws.toml")
+        Finding::bad(
+            "models folder",
+            format!("{} does not exist", s.models_dir.display()),
+            "create it and download GGUF files into it, or set models_dir in llws.toml",
+        )
     });
     match ctx.profiles() {
         Ok(set) => {
             for p in &set.profiles {
                 let what = format!("profile [{}]", p.id);
                 findings.push(match model_files::check(&s.models_dir, p) {
-                    Ok(files) => Finding::ok(&what, format!("{} part(s), {:.2} GiB", files.parts.len(), files.total_bytes as f64 / (1u64 << 30) as f64)),
-                    Err(e) => Finding::bad(&what, e.to_string(), "download the model, or comment the profile out with `#`").optional(true),
+                    Ok(files) => Finding::ok(
+                        &what,
+                        format!(
+                            "{} part(s), {:.2} GiB",
+                            files.parts.len(),
+                            files.total_bytes as f64 / (1u64 << 30) as f64
+                        ),
+                    ),
+                    Err(e) => Finding::bad(
+                        &what,
+                        e.to_string(),
+                        "download the model, or comment the profile out with `#`",
+                    )
+                    .optional(true),
                 });
             }
         }
-        Err(e) => findings.push(Finding::bad("models.conf", e.to_string(), "run `llws check` and fix the lines it names")),
+        Err(e) => findings.push(Finding::bad(
+            "models.conf",
+            e.to_string(),
+            "run `llws check` and fix the lines it names",
+        )),
     }
 
     let mut failed = 0;
     for f in &findings {
-        let mark = if f.ok { "ok  " } else if f.optional { "note" } else { failed += 1; "FAIL" };
+        let mark = if f.ok {
+            "ok  "
+        } else if f.optional {
+            "note"
+        } else {
+            failed += 1;
+            "FAIL"
+        };
         println!("[{mark}] {}: {}", f.what, f.detail);
         if let Some(fix) = f.fix.as_ref().filter(|_| !f.ok) {
             println!("       fix: {fix}");
@@ -120,7 +182,10 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         println!("Everything the {} backend needs is in place.", s.backend);
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("{failed} problem(s) stop the {} backend; see the fixes above.", s.backend);
+        println!(
+            "{failed} problem(s) stop the {} backend; see the fixes above.",
+            s.backend
+        );
         Ok(ExitCode::FAILURE)
     }
 }
@@ -130,14 +195,39 @@ async fn docker_findings(s: &crate::config::Settings, needed: bool) -> Vec<Findi
     let docker = match connect::connect(Duration::from_secs(3)).await {
         Ok(d) => d,
         Err(e) => {
-            out.push(Finding::bad("Docker daemon", e.to_string(), "start the daemon, or use backend = \"process\"").optional(!needed));
+            out.push(
+                Finding::bad(
+                    "Docker daemon",
+                    e.to_string(),
+                    "start the daemon, or use backend = \"process\"",
+                )
+                .optional(!needed),
+            );
             return out;
         }
     };
     let api = docker.client_version();
-    let engine = docker.version().await.ok().and_then(|v| v.version).unwrap_or_default();
-    out.push(Finding::ok("Docker daemon", format!("{} (Engine {engine}, API {}.{})", connect::docker_host(), api.major_version, api.minor_version)));
-    let runtimes = docker.info().await.ok().and_then(|i| i.runtimes).unwrap_or_default();
+    let engine = docker
+        .version()
+        .await
+        .ok()
+        .and_then(|v| v.version)
+        .unwrap_or_default();
+    out.push(Finding::ok(
+        "Docker daemon",
+        format!(
+            "{} (Engine {engine}, API {}.{})",
+            connect::docker_host(),
+            api.major_version,
+            api.minor_version
+        ),
+    ));
+    let runtimes = docker
+        .info()
+        .await
+        .ok()
+        .and_then(|i| i.runtimes)
+        .unwrap_or_default();
     let gpus_wanted = s.server.gpu_selection() != GpuSelection::None;
     out.push(if runtimes.contains_key("nvidia") {
         Finding::ok("NVIDIA container runtime", "registered with Docker")
@@ -150,11 +240,21 @@ async fn docker_findings(s: &crate::config::Settings, needed: bool) -> Vec<Findi
         .optional(!(needed && gpus_wanted))
     });
     out.push(match docker.inspect_image(&s.server.image).await {
-        Ok(img) => Finding::ok("server image", format!("{} ({:.0} MB)", s.server.image, img.size.unwrap_or(0) as f64 / 1e6)),
+        Ok(img) => Finding::ok(
+            "server image",
+            format!(
+                "{} ({:.0} MB)",
+                s.server.image,
+                img.size.unwrap_or(0) as f64 / 1e6
+            ),
+        ),
         Err(_) => Finding::bad(
             "server image",
             format!("{} is not built", s.server.image),
-            format!("build it: `docker build -f Dockerfile.llama -t {} .` (see docs/docker.md)", s.server.image),
+            format!(
+                "build it: `docker build -f Dockerfile.llama -t {} .` (see docs/docker.md)",
+                s.server.image
+            ),
         )
         .optional(!needed),
     });

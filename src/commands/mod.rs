@@ -33,7 +33,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             match command {
                 Command::Completions { shell } => {
-                    clap_complete::generate(shell, &mut Cli::command(), "llws", &mut std::io::stdout());
+                    clap_complete::generate(
+                        shell,
+                        &mut Cli::command(),
+                        "llws",
+                        &mut std::io::stdout(),
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Command::Check => profiles::check(&global),

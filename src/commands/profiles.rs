@@ -4,11 +4,11 @@ use std::process::ExitCode;
 
 use crate::api::types::ModelsResponse;
 use crate::cli::GlobalArgs;
+use crate::config::ProfileSet;
 use crate::config::args::{LaunchContext, server_args};
 use crate::config::diag::Diagnostic;
 use crate::config::dotenv::env_file;
 use crate::config::model_files;
-use crate::config::ProfileSet;
 
 use super::Context;
 
@@ -28,7 +28,11 @@ pub fn models(ctx: &Context, json: bool, all: bool) -> anyhow::Result<ExitCode> 
 pub fn render_list(set: &ProfileSet, active: Option<&str>, all: bool) -> String {
     let mut out = String::from("Production models:\n");
     for p in set.production() {
-        let mark = if active == Some(p.id.as_str()) { "*" } else { " " };
+        let mark = if active == Some(p.id.as_str()) {
+            "*"
+        } else {
+            " "
+        };
         out.push_str(&format!(
             "{mark} {:<20}  {}  {}  ({})\n",
             p.id,
@@ -44,10 +48,18 @@ pub fn render_list(set: &ProfileSet, active: Option<&str>, all: bool) -> String 
     if all && !bench.is_empty() {
         out.push_str("\nBenchmark profiles:\n");
         for p in bench {
-            out.push_str(&format!("  {:<20}  {}  ({})\n", p.id, p.display_name(), p.ctx_label()));
+            out.push_str(&format!(
+                "  {:<20}  {}  ({})\n",
+                p.id,
+                p.display_name(),
+                p.ctx_label()
+            ));
         }
     } else if !bench.is_empty() {
-        out.push_str(&format!("\n{} bench profiles (llws models --all)\n", bench.len()));
+        out.push_str(&format!(
+            "\n{} bench profiles (llws models --all)\n",
+            bench.len()
+        ));
     }
     out
 }
@@ -73,12 +85,13 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 diagnostics.extend(set.warnings.iter().cloned());
                 for p in &set.profiles {
                     match model_files::check(&ctx.settings.models_dir, p) {
-                        Ok(files) => diagnostics.extend(crate::config::model_lint::lint_model(
-                            &set.path, p, &files,
+                        Ok(files) => diagnostics
+                            .extend(crate::config::model_lint::lint_model(&set.path, p, &files)),
+                        Err(e) => diagnostics.push(Diagnostic::warning(
+                            &set.path,
+                            p.line_of("MODEL"),
+                            e.to_string(),
                         )),
-                        Err(e) => diagnostics.push(
-                            Diagnostic::warning(&set.path, p.line_of("MODEL"), e.to_string()),
-                        ),
                     }
                 }
             }
@@ -93,7 +106,11 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
     let summary = format!(
         "checked {}: {errors} error(s), {warnings} warning(s)",
-        if checked.is_empty() { "the settings".to_string() } else { checked.join(", ") }
+        if checked.is_empty() {
+            "the settings".to_string()
+        } else {
+            checked.join(", ")
+        }
     );
     if errors > 0 {
         eprintln!("{summary}");
@@ -122,7 +139,10 @@ pub fn args(ctx: &Context, id: &str, json: bool) -> anyhow::Result<ExitCode> {
         let words: Vec<&str> = std::iter::once(program.as_str())
             .chain(args.iter().map(String::as_str))
             .collect();
-        println!("{}", shlex::try_join(words).unwrap_or_else(|_| args.join(" ")));
+        println!(
+            "{}",
+            shlex::try_join(words).unwrap_or_else(|_| args.join(" "))
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

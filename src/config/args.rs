@@ -58,7 +58,9 @@ pub fn server_args(profile: &Profile, ctx: &LaunchContext) -> Vec<String> {
         "--model".to_string(),
         model.to_string_lossy().into_owned(),
         "--ctx-size".into(),
-        profile.get("CTX_SIZE").map_or_else(|| DEFAULT_CTX_SIZE.to_string(), str::to_string),
+        profile
+            .get("CTX_SIZE")
+            .map_or_else(|| DEFAULT_CTX_SIZE.to_string(), str::to_string),
         "--n-gpu-layers".into(),
         get("N_GPU_LAYERS", defaults::N_GPU_LAYERS),
         "--host".into(),
@@ -105,10 +107,13 @@ mod tests {
     use crate::config::profiles::parse;
 
     fn profile(body: &str) -> Profile {
-        parse(&format!("[p]\nMODEL=org/m.gguf\n{body}"), Path::new("m.conf"))
-            .unwrap()
-            .profiles
-            .remove(0)
+        parse(
+            &format!("[p]\nMODEL=org/m.gguf\n{body}"),
+            Path::new("m.conf"),
+        )
+        .unwrap()
+        .profiles
+        .remove(0)
     }
 
     fn docker() -> LaunchContext {
@@ -124,10 +129,30 @@ mod tests {
         assert_eq!(
             server_args(&profile(""), &docker()),
             [
-                "--model", "/models/org/m.gguf", "--ctx-size", "131072", "--n-gpu-layers", "auto",
-                "--host", "0.0.0.0", "--port", "8080", "--split-mode", "layer", "--main-gpu", "0",
-                "--flash-attn", "on", "--cache-type-k", "q8_0", "--cache-type-v", "q8_0", "--fit",
-                "on", "--fit-target", "128,1024",
+                "--model",
+                "/models/org/m.gguf",
+                "--ctx-size",
+                "131072",
+                "--n-gpu-layers",
+                "auto",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                "8080",
+                "--split-mode",
+                "layer",
+                "--main-gpu",
+                "0",
+                "--flash-attn",
+                "on",
+                "--cache-type-k",
+                "q8_0",
+                "--cache-type-v",
+                "q8_0",
+                "--fit",
+                "on",
+                "--fit-target",
+                "128,1024",
             ]
         );
     }
@@ -140,10 +165,34 @@ mod tests {
         assert_eq!(
             server_args(&p, &docker()),
             [
-                "--model", "/models/org/m.gguf", "--ctx-size", "262144", "--n-gpu-layers", "40",
-                "--host", "0.0.0.0", "--port", "8080", "--split-mode", "row", "--tensor-split",
-                "3,1", "--main-gpu", "1", "--cache-type-k", "f16", "--cache-type-v", "q4_0",
-                "--fit", "off", "--fit-target", "256,2048", "--fit-ctx", "65536", "--jinja", "-np",
+                "--model",
+                "/models/org/m.gguf",
+                "--ctx-size",
+                "262144",
+                "--n-gpu-layers",
+                "40",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                "8080",
+                "--split-mode",
+                "row",
+                "--tensor-split",
+                "3,1",
+                "--main-gpu",
+                "1",
+                "--cache-type-k",
+                "f16",
+                "--cache-type-v",
+                "q4_0",
+                "--fit",
+                "off",
+                "--fit-target",
+                "256,2048",
+                "--fit-ctx",
+                "65536",
+                "--jinja",
+                "-np",
                 "1",
             ]
         );
@@ -157,15 +206,22 @@ mod tests {
         let args = server_args(&p, &docker());
         assert_eq!(
             &args[args.len() - 4..],
-            ["--split-mode", "none", "--chat-template-kwargs", "{\"enable_thinking\": false}"]
+            [
+                "--split-mode",
+                "none",
+                "--chat-template-kwargs",
+                "{\"enable_thinking\": false}"
+            ]
         );
     }
 
     #[test]
     fn process_backend_uses_the_models_dir_and_configured_host() {
-        let mut settings = Settings::default();
-        settings.backend = BackendKind::Process;
-        settings.models_dir = "/srv/models".into();
+        let mut settings = Settings {
+            backend: BackendKind::Process,
+            models_dir: "/srv/models".into(),
+            ..Default::default()
+        };
         settings.server.port = 18080;
         let ctx = LaunchContext::for_settings(&settings);
         let args = server_args(&profile(""), &ctx);

@@ -59,8 +59,20 @@ impl Metadata {
     /// shifting corrupts. Known names, plus any model that carries SSM/WKV keys.
     pub fn is_recurrent_or_hybrid(&self) -> bool {
         const ARCHS: &[&str] = &[
-            "qwen3next", "qwen35", "qwen35moe", "mamba", "mamba2", "jamba", "falcon-h1",
-            "nemotron_h", "granitehybrid", "lfm2", "plamo2", "rwkv6", "rwkv7", "rwkv6qwen2",
+            "qwen3next",
+            "qwen35",
+            "qwen35moe",
+            "mamba",
+            "mamba2",
+            "jamba",
+            "falcon-h1",
+            "nemotron_h",
+            "granitehybrid",
+            "lfm2",
+            "plamo2",
+            "rwkv6",
+            "rwkv7",
+            "rwkv6qwen2",
             "arwkv7",
         ];
         let Some(arch) = self.architecture() else {
@@ -69,7 +81,9 @@ impl Metadata {
         ARCHS.contains(&arch)
             || self.values.keys().any(|k| {
                 k.strip_prefix(arch).is_some_and(|rest| {
-                    rest.starts_with(".ssm.") || rest.starts_with(".wkv.") || rest.contains("linear_attn")
+                    rest.starts_with(".ssm.")
+                        || rest.starts_with(".wkv.")
+                        || rest.contains("linear_attn")
                 })
             })
     }
@@ -159,7 +173,12 @@ fn read_value(r: &mut impl Read, kind: u32, depth: u32) -> io::Result<Option<Val
             let item = read_u32(r)?;
             let count = read_u64(r)?;
             match scalar_size(item) {
-                Some(size) => skip(r, count.checked_mul(size).ok_or_else(|| bad("array too large"))?)?,
+                Some(size) => skip(
+                    r,
+                    count
+                        .checked_mul(size)
+                        .ok_or_else(|| bad("array too large"))?,
+                )?,
                 None => {
                     for _ in 0..count {
                         read_value(r, item, depth + 1)?;
@@ -250,7 +269,10 @@ pub(crate) mod tests {
         let bytes = header(&[
             ("general.architecture", Value::Str("qwen35moe".into())),
             ("qwen35moe.context_length", Value::Uint(262_144)),
-            ("tokenizer.chat_template", Value::Str("{% if enable_thinking %}<think>".into())),
+            (
+                "tokenizer.chat_template",
+                Value::Str("{% if enable_thinking %}<think>".into()),
+            ),
         ]);
         let meta = read_metadata(&mut bytes.as_slice()).unwrap();
         assert_eq!(meta.architecture(), Some("qwen35moe"));
@@ -265,7 +287,11 @@ pub(crate) mod tests {
             ("general.architecture", Value::Str("newhybrid".into())),
             ("newhybrid.ssm.state_size", Value::Uint(128)),
         ]);
-        assert!(read_metadata(&mut bytes.as_slice()).unwrap().is_recurrent_or_hybrid());
+        assert!(
+            read_metadata(&mut bytes.as_slice())
+                .unwrap()
+                .is_recurrent_or_hybrid()
+        );
     }
 
     #[test]

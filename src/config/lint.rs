@@ -232,10 +232,7 @@ pub fn lint_profile(path: &Path, profile: &Profile) -> Vec<Diagnostic> {
     }
 
     // llws polls /health on the configured host and port; an override here hides the server.
-    for (flag, names) in [
-        ("--port", &["--port"][..]),
-        ("--host", &["--host"][..]),
-    ] {
+    for (flag, names) in [("--port", &["--port"][..]), ("--host", &["--host"][..])] {
         if has_flag(&words, names) {
             out.push(
                 warn(
@@ -298,8 +295,14 @@ mod tests {
     #[test]
     fn numeric_ngl_with_fit_on_warns() {
         let w = warnings(&format!("[a]\nMODEL=a.gguf\n{BIG}N_GPU_LAYERS=99\n"));
-        assert!(w.iter().any(|w| w.starts_with("m.conf:4: warning: [a] N_GPU_LAYERS=99 with FIT on")), "{w:?}");
-        let w = warnings(&format!("[a]\nMODEL=a.gguf\n{BIG}N_GPU_LAYERS=99\nFIT=off\n"));
+        assert!(
+            w.iter()
+                .any(|w| w.starts_with("m.conf:4: warning: [a] N_GPU_LAYERS=99 with FIT on")),
+            "{w:?}"
+        );
+        let w = warnings(&format!(
+            "[a]\nMODEL=a.gguf\n{BIG}N_GPU_LAYERS=99\nFIT=off\n"
+        ));
         assert!(w.is_empty(), "{w:?}");
         let w = warnings(&format!("[a]\nMODEL=a.gguf\n{BIG}EXTRA_ARGS=-ngl 99\n"));
         assert!(w.iter().any(|w| w.contains("with FIT on")), "{w:?}");
@@ -310,7 +313,11 @@ mod tests {
         let w = warnings(&format!(
             "[a]\nMODEL=a.gguf\n{BIG}EXTRA_ARGS=-ot blk\\.(1[0-9])\\.ffn=CUDA1\n"
         ));
-        assert!(w.iter().any(|w| w.contains("pins tensors to a CUDA device")), "{w:?}");
+        assert!(
+            w.iter()
+                .any(|w| w.contains("pins tensors to a CUDA device")),
+            "{w:?}"
+        );
         let w = warnings(&format!(
             "[a]\nMODEL=a.gguf\n{BIG}EXTRA_ARGS=--override-tensor=exps=CPU\n"
         ));
@@ -319,29 +326,43 @@ mod tests {
 
     #[test]
     fn equal_batch_sizes_warn() {
-        let w = warnings(&format!("[a]\nMODEL=a.gguf\n{BIG}EXTRA_ARGS=-b 1024 -ub 1024\n"));
+        let w = warnings(&format!(
+            "[a]\nMODEL=a.gguf\n{BIG}EXTRA_ARGS=-b 1024 -ub 1024\n"
+        ));
         assert!(w.iter().any(|w| w.contains("equal batch sizes")), "{w:?}");
-        let w = warnings(&format!("[a]\nMODEL=a.gguf\n{BIG}EXTRA_ARGS=--ubatch-size=1024\n"));
+        let w = warnings(&format!(
+            "[a]\nMODEL=a.gguf\n{BIG}EXTRA_ARGS=--ubatch-size=1024\n"
+        ));
         assert!(w.iter().any(|w| w.contains("above 512")), "{w:?}");
     }
 
     #[test]
     fn small_context_warns_only_for_claude_profiles() {
         let w = warnings("[a]\nMODEL=a.gguf\nCTX_SIZE=32768\n");
-        assert!(w.iter().any(|w| w.starts_with("m.conf:3: warning: [a] context 32768 is below 64K")), "{w:?}");
+        assert!(
+            w.iter()
+                .any(|w| w.starts_with("m.conf:3: warning: [a] context 32768 is below 64K")),
+            "{w:?}"
+        );
         let w = warnings("[bench-a]\nMODEL=a.gguf\nCTX_SIZE=10240\n");
         assert!(w.is_empty(), "{w:?}");
     }
 
     #[test]
     fn bench_sampler_flags_warn() {
-        let w = warnings("[bench-a]\nMODEL=a.gguf\nCTX_SIZE=10240\nEXTRA_ARGS=--jinja --temp 0.6\n");
-        assert!(w.iter().any(|w| w.contains("sampler flags (--temp)")), "{w:?}");
+        let w =
+            warnings("[bench-a]\nMODEL=a.gguf\nCTX_SIZE=10240\nEXTRA_ARGS=--jinja --temp 0.6\n");
+        assert!(
+            w.iter().any(|w| w.contains("sampler flags (--temp)")),
+            "{w:?}"
+        );
     }
 
     #[test]
     fn host_port_and_model_overrides_warn() {
-        let w = warnings(&format!("[a]\nMODEL=a.gguf\n{BIG}EXTRA_ARGS=--port 9000 --host=0.0.0.0 -m x.gguf\n"));
+        let w = warnings(&format!(
+            "[a]\nMODEL=a.gguf\n{BIG}EXTRA_ARGS=--port 9000 --host=0.0.0.0 -m x.gguf\n"
+        ));
         assert_eq!(w.len(), 3, "{w:?}");
     }
 
@@ -363,7 +384,10 @@ mod tests {
 
     #[test]
     fn flag_value_takes_the_last_and_both_forms() {
-        let words: Vec<String> = ["-b", "512", "--batch-size=1024"].iter().map(|s| s.to_string()).collect();
+        let words: Vec<String> = ["-b", "512", "--batch-size=1024"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(flag_value(&words, &["-b", "--batch-size"]), Some("1024"));
     }
 }

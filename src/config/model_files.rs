@@ -20,11 +20,17 @@ pub struct ModelFiles {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelFileError {
-    #[error("model file not found: {path} (profile [{profile}]); download it into the models folder, or fix MODEL in models.conf")]
+    #[error(
+        "model file not found: {path} (profile [{profile}]); download it into the models folder, or fix MODEL in models.conf"
+    )]
     Missing { profile: String, path: PathBuf },
-    #[error("model path is not a regular file: {path} (profile [{profile}]); MODEL must name a .gguf file")]
+    #[error(
+        "model path is not a regular file: {path} (profile [{profile}]); MODEL must name a .gguf file"
+    )]
     NotAFile { profile: String, path: PathBuf },
-    #[error("model file cannot be read: {path} (profile [{profile}]): {reason}; check its permissions")]
+    #[error(
+        "model file cannot be read: {path} (profile [{profile}]): {reason}; check its permissions"
+    )]
     Unreadable {
         profile: String,
         path: PathBuf,
@@ -35,9 +41,9 @@ pub enum ModelFileError {
 impl ModelFileError {
     pub fn path(&self) -> &Path {
         match self {
-            Self::Missing { path, .. } | Self::NotAFile { path, .. } | Self::Unreadable { path, .. } => {
-                path
-            }
+            Self::Missing { path, .. }
+            | Self::NotAFile { path, .. }
+            | Self::Unreadable { path, .. } => path,
         }
     }
 }
@@ -113,7 +119,10 @@ mod tests {
                 PathBuf::from("/m/q/Model-Q4-00003-of-00003.gguf"),
             ]
         );
-        assert_eq!(part_paths(Path::new("/m"), "a.gguf"), [PathBuf::from("/m/a.gguf")]);
+        assert_eq!(
+            part_paths(Path::new("/m"), "a.gguf"),
+            [PathBuf::from("/m/a.gguf")]
+        );
     }
 
     #[test]

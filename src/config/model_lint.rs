@@ -16,7 +16,11 @@ pub fn lint_model(conf: &Path, profile: &Profile, files: &ModelFiles) -> Vec<Dia
             Diagnostic::warning(
                 conf,
                 profile.line_of("MODEL"),
-                format!("[{}] cannot read GGUF metadata of {}: {e}", profile.id, files.parts[0].display()),
+                format!(
+                    "[{}] cannot read GGUF metadata of {}: {e}",
+                    profile.id,
+                    files.parts[0].display()
+                ),
             )
             .with_fix("check that the download finished (a truncated file fails to load)"),
         ],
@@ -92,19 +96,41 @@ mod tests {
     fn hybrid_without_no_context_shift_warns() {
         let arch = [("general.architecture", Value::Str("qwen3next".into()))];
         let w = lint("[q]\nMODEL=q.gguf\nEXTRA_ARGS=--jinja\n", &arch);
-        assert!(w.iter().any(|w| w.starts_with("m.conf:3: warning: [q] `qwen3next`")), "{w:?}");
-        assert!(lint("[q]\nMODEL=q.gguf\nEXTRA_ARGS=--jinja --no-context-shift\n", &arch).is_empty());
+        assert!(
+            w.iter()
+                .any(|w| w.starts_with("m.conf:3: warning: [q] `qwen3next`")),
+            "{w:?}"
+        );
+        assert!(
+            lint(
+                "[q]\nMODEL=q.gguf\nEXTRA_ARGS=--jinja --no-context-shift\n",
+                &arch
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn thinking_bench_without_reasoning_format_none_warns() {
         let m = [
             ("general.architecture", Value::Str("glm4moe".into())),
-            ("tokenizer.chat_template", Value::Str("<think></think>".into())),
+            (
+                "tokenizer.chat_template",
+                Value::Str("<think></think>".into()),
+            ),
         ];
         let w = lint("[bench-g]\nMODEL=g.gguf\nCTX_SIZE=10240\n", &m);
-        assert!(w.iter().any(|w| w.contains("--reasoning-format none")), "{w:?}");
-        assert!(lint("[bench-g]\nMODEL=g.gguf\nCTX_SIZE=10240\nEXTRA_ARGS=--reasoning-format none\n", &m).is_empty());
+        assert!(
+            w.iter().any(|w| w.contains("--reasoning-format none")),
+            "{w:?}"
+        );
+        assert!(
+            lint(
+                "[bench-g]\nMODEL=g.gguf\nCTX_SIZE=10240\nEXTRA_ARGS=--reasoning-format none\n",
+                &m
+            )
+            .is_empty()
+        );
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl Profile {
 }
 
 pub fn ctx_label(ctx: u64) -> String {
-    if ctx >= 1024 && ctx % 1024 == 0 {
+    if ctx >= 1024 && ctx.is_multiple_of(1024) {
         format!("{}K ctx", ctx / 1024)
     } else {
         format!("{ctx} ctx")
@@ -336,7 +336,9 @@ pub fn parse(text: &str, path: &Path) -> Result<ProfileSet, LoadError> {
         validate_profile(path, profile, &mut errors);
     }
     if !errors.is_empty() {
-        return Err(LoadError { diagnostics: errors });
+        return Err(LoadError {
+            diagnostics: errors,
+        });
     }
     for profile in &profiles {
         warnings.extend(lint::lint_profile(path, profile));
@@ -381,7 +383,9 @@ fn validate_profile(path: &Path, profile: &Profile, errors: &mut Vec<Diagnostic>
                     format!("[{id}] {key} `{value}` is not a whole number"),
                 )
                 .with_fix(match key {
-                    "CTX_SIZE" => "write the token count in digits, e.g. `CTX_SIZE=131072` for 128K",
+                    "CTX_SIZE" => {
+                        "write the token count in digits, e.g. `CTX_SIZE=131072` for 128K"
+                    }
                     "MAIN_GPU" => "write the GPU index, e.g. `MAIN_GPU=0`",
                     _ => "write a token count in digits",
                 }),
@@ -518,7 +522,12 @@ mod tests {
     fn unknown_keys_are_warnings_with_a_hint() {
         let set = load("[a]\nMODEL=a.gguf\nname=x\nCOLOUR=blue\n").unwrap();
         let w: Vec<String> = set.warnings.iter().map(|d| d.to_string()).collect();
-        assert!(w.iter().any(|w| w.contains("models.conf:3: warning: unknown key `name`") && w.contains("write `NAME`")), "{w:?}");
+        assert!(
+            w.iter()
+                .any(|w| w.contains("models.conf:3: warning: unknown key `name`")
+                    && w.contains("write `NAME`")),
+            "{w:?}"
+        );
         assert!(w.iter().any(|w| w.contains("unknown key `COLOUR`")));
     }
 
@@ -559,7 +568,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             set.profiles[0].extra_args_words().unwrap(),
-            ["--jinja", "--chat-template-kwargs", "{\"enable_thinking\": false}"]
+            [
+                "--jinja",
+                "--chat-template-kwargs",
+                "{\"enable_thinking\": false}"
+            ]
         );
     }
 

@@ -265,7 +265,9 @@ impl ServerSettings {
         let host = match self.host.as_str() {
             "0.0.0.0" | "" => "127.0.0.1",
             "::" => "[::1]",
-            h if h.contains(':') && !h.starts_with('[') => return format!("http://[{h}]:{}", self.port),
+            h if h.contains(':') && !h.starts_with('[') => {
+                return format!("http://[{h}]:{}", self.port);
+            }
             h => h,
         };
         format!("http://{host}:{}", self.port)
@@ -278,9 +280,12 @@ impl ServerSettings {
 
 impl ApiSettings {
     pub fn socket_addr(&self) -> Result<SocketAddr, String> {
-        self.bind
-            .parse()
-            .map_err(|_| format!("api.bind `{}` is not an address such as 127.0.0.1:8081", self.bind))
+        self.bind.parse().map_err(|_| {
+            format!(
+                "api.bind `{}` is not an address such as 127.0.0.1:8081",
+                self.bind
+            )
+        })
     }
 
     /// The URL a client on this machine uses to reach the API.
@@ -359,7 +364,9 @@ fn must_exist(path: &Path, source: &str) -> Result<Option<PathBuf>, LoadError> {
     } else {
         Err(LoadError::single(
             Diagnostic::error(path, None, format!("settings file from {source} not found"))
-                .with_fix("create it (`llws config > llws.toml` writes the defaults) or fix the path"),
+                .with_fix(
+                    "create it (`llws config > llws.toml` writes the defaults) or fix the path",
+                ),
         ))
     }
 }
@@ -423,12 +430,13 @@ pub fn parse_settings(text: &str, path: &Path) -> Result<Settings, LoadError> {
 
 /// The line where `key = ` appears in the TOML text, for value errors found after parsing.
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let l = l.trim_start();
-        l.strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
 }
 
 impl Settings {
@@ -439,31 +447,62 @@ impl Settings {
             out.push(Diagnostic::error(path, line_of_key(text, key), message).with_fix(fix));
         };
         if let Err(e) = GpuSelection::parse(&self.server.gpus) {
-            err("gpus", format!("server.gpus: {e}"), "write \"all\", \"none\" or indices such as \"0,1\"");
+            err(
+                "gpus",
+                format!("server.gpus: {e}"),
+                "write \"all\", \"none\" or indices such as \"0,1\"",
+            );
         }
         if let Err(e) = self.api.socket_addr() {
-            err("bind", e, "write an address and port, e.g. \"127.0.0.1:8081\"");
+            err(
+                "bind",
+                e,
+                "write an address and port, e.g. \"127.0.0.1:8081\"",
+            );
         } else if !self.api.is_loopback() && self.api.token.is_empty() && self.api.enabled {
             err(
                 "bind",
-                format!("api.bind `{}` is not loopback and api.token is empty: anyone on the network could switch your models", self.api.bind),
+                format!(
+                    "api.bind `{}` is not loopback and api.token is empty: anyone on the network could switch your models",
+                    self.api.bind
+                ),
                 "set api.token to a long random string, or bind to 127.0.0.1",
             );
         }
         if self.server.port == 0 {
-            err("port", "server.port must not be 0".into(), "pick a free port such as 8080");
+            err(
+                "port",
+                "server.port must not be 0".into(),
+                "pick a free port such as 8080",
+            );
         }
         if self.server.health_interval_ms == 0 || self.server.health_interval_ms > 1000 {
-            err("health_interval_ms", "server.health_interval_ms must be between 1 and 1000".into(), "use 100");
+            err(
+                "health_interval_ms",
+                "server.health_interval_ms must be between 1 and 1000".into(),
+                "use 100",
+            );
         }
         if self.server.log_lines == 0 {
-            err("log_lines", "server.log_lines must be at least 1".into(), "use 5000");
+            err(
+                "log_lines",
+                "server.log_lines must be at least 1".into(),
+                "use 5000",
+            );
         }
         if self.ui.frame_rate == 0 || self.ui.frame_rate > 240 {
-            err("frame_rate", "ui.frame_rate must be between 1 and 240".into(), "use 30");
+            err(
+                "frame_rate",
+                "ui.frame_rate must be between 1 and 240".into(),
+                "use 30",
+            );
         }
         if self.monitor.interval_ms < 100 {
-            err("interval_ms", "monitor.interval_ms must be at least 100".into(), "use 1000");
+            err(
+                "interval_ms",
+                "monitor.interval_ms must be at least 100".into(),
+                "use 1000",
+            );
         }
         out
     }
@@ -549,7 +588,10 @@ theme = "nord"
         assert_eq!(s.on_exit, OnExit::Keep);
         assert_eq!(s.models_conf, PathBuf::from("/etc/llws/conf/models.conf"));
         assert_eq!(s.models_dir, PathBuf::from("/data/models"));
-        assert_eq!(s.server.llama_server, PathBuf::from("/etc/llws/bin/llama-server"));
+        assert_eq!(
+            s.server.llama_server,
+            PathBuf::from("/etc/llws/bin/llama-server")
+        );
         assert_eq!(s.server.gpu_selection(), GpuSelection::Devices(vec![0, 1]));
         assert_eq!(s.server.network, Network::Host);
         assert_eq!(s.claude.sandbox, SandboxMode::Strict);
@@ -561,7 +603,10 @@ theme = "nord"
     fn unknown_keys_are_errors_with_their_line() {
         let err = parse("backend = \"docker\"\n[server]\nprot = 8080\n").unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("/etc/llws/llws.toml:3: error: unknown field `prot`"), "{text}");
+        assert!(
+            text.starts_with("/etc/llws/llws.toml:3: error: unknown field `prot`"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -575,7 +620,10 @@ theme = "nord"
     #[test]
     fn non_loopback_api_needs_a_token() {
         let err = parse("[api]\nbind = \"0.0.0.0:8081\"\n").unwrap_err();
-        assert!(err.to_string().contains("llws.toml:2: error: api.bind"), "{err}");
+        assert!(
+            err.to_string().contains("llws.toml:2: error: api.bind"),
+            "{err}"
+        );
         assert!(parse("[api]\nbind = \"0.0.0.0:8081\"\ntoken = \"s3cret\"\n").is_ok());
     }
 
@@ -591,7 +639,16 @@ theme = "nord"
         let text = defaults.to_toml();
         let back: Settings = toml::from_str(&text).unwrap();
         assert_eq!(back, defaults);
-        for key in ["models_conf", "[server]", "health_timeout_s", "[api]", "[claude]", "sandbox", "[ui]", "keymap"] {
+        for key in [
+            "models_conf",
+            "[server]",
+            "health_timeout_s",
+            "[api]",
+            "[claude]",
+            "sandbox",
+            "[ui]",
+            "keymap",
+        ] {
             assert!(text.contains(key), "missing {key} in\n{text}");
         }
     }

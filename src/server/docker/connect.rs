@@ -16,7 +16,9 @@ pub fn docker_host() -> String {
 
 /// The daemon could not be reached; the message says where llws looked and what to do.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("Docker daemon not reachable at {host}: {reason}. Start it (e.g. `sudo systemctl start docker`), point DOCKER_HOST at it, or set backend = \"process\" in llws.toml to run a native llama-server")]
+#[error(
+    "Docker daemon not reachable at {host}: {reason}. Start it (e.g. `sudo systemctl start docker`), point DOCKER_HOST at it, or set backend = \"process\" in llws.toml to run a native llama-server"
+)]
 pub struct Unreachable {
     pub host: String,
     pub reason: String,
