@@ -205,13 +205,16 @@ fn the_system_sample_reads_this_machine() {
     );
     assert!(busiest > 25.0, "{s:?}");
 
+    // The kernel updates the averages every 5 s; the 15-minute one moves slowly enough
+    // to compare with a reading taken a moment later.
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap();
     let fifteen: f64 = loadavg.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!(
-        (s.load[2] - fifteen).abs() < 0.05,
+        (s.load[2] - fifteen).abs() < 0.5,
         "{:?} vs {loadavg}",
         s.load
     );
+    assert!(s.load.iter().all(|l| *l >= 0.0), "{:?}", s.load);
 }
 
 #[test]

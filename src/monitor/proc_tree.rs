@@ -124,10 +124,9 @@ mod tests {
         assert!(!is_self_or_descendant(me, pid));
         assert!(self_and_descendants(me).contains(&pid));
         assert_eq!(name_of(pid).as_deref(), Some("sleep"));
-        assert!(
-            mapped_file_bytes(&[pid]).is_some_and(|b| b > 0),
-            "sleep maps libc"
-        );
+        // This test binary runs from its mapped file (a just-started child may not have
+        // touched its pages yet).
+        assert!(mapped_file_bytes(&[me]).is_some_and(|b| b > 0));
         child.kill().unwrap();
         child.wait().unwrap();
     }
