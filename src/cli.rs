@@ -113,6 +113,9 @@ pub enum Command {
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also time each NVML call (median of N, default 30), for scripts/gpu-check.
+        #[arg(long, hide = true, value_name = "N", num_args = 0..=1, default_missing_value = "30")]
+        timings: Option<usize>,
     },
     /// Run claude-local against the local server, sandboxed per settings.
     Claude {

@@ -67,7 +67,11 @@ fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Status { json } => client::status(&ctx, json),
         Command::Switch { profile, no_wait } => client::switch(&ctx, &profile, no_wait),
         Command::Stop => client::stop(&ctx),
-        Command::Monitor { once, json } => monitor::run(&ctx, once, json),
+        Command::Monitor {
+            once,
+            json,
+            timings,
+        } => monitor::run(&ctx, once, json, timings),
         Command::Claude { args } => claude::run(ctx, args),
         Command::Check | Command::Completions { .. } => unreachable!("handled before loading"),
     }

@@ -176,6 +176,8 @@ pub struct MonitorSettings {
     pub slow_interval_ms: u64,
     /// The window the sparklines cover.
     pub history_s: u64,
+    /// NVML's library, when it is not where the loader looks (empty: `libnvidia-ml.so.1`).
+    pub nvml_library: PathBuf,
 }
 
 impl Default for Settings {
@@ -255,6 +257,7 @@ impl Default for MonitorSettings {
             interval_ms: 1000,
             slow_interval_ms: 5000,
             history_s: 120,
+            nvml_library: PathBuf::new(),
         }
     }
 }
@@ -527,6 +530,9 @@ impl Settings {
         // A bare name is looked up on PATH; only paths with a folder are anchored.
         if self.server.llama_server.components().count() > 1 {
             self.server.llama_server = resolve(&self.server.llama_server);
+        }
+        if self.monitor.nvml_library.components().count() > 1 {
+            self.monitor.nvml_library = resolve(&self.monitor.nvml_library);
         }
     }
 
