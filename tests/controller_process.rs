@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use harness::{TestEnv, messages, server_ctx, wait_phase, http_get};
+use harness::{TestEnv, http_get, messages, server_ctx, wait_phase};
 use llws::config::settings::BackendKind;
 use llws::server::state::Phase;
 use llws::server::{ControlError, Outcome};
@@ -19,7 +19,12 @@ async fn start_switch_refuse_and_stop() {
 
     // Start: /health turns 200 and the Messages API answers for real.
     let outcome = ctl.switch("tiny-a").await.unwrap();
-    assert_eq!(outcome, Outcome::Running { profile: "tiny-a".into() });
+    assert_eq!(
+        outcome,
+        Outcome::Running {
+            profile: "tiny-a".into()
+        }
+    );
     assert_eq!(http_get(&format!("{}/health", env.base_url())).await.0, 200);
     let reply = messages(&env.base_url()).await;
     assert_eq!(reply["type"], "message", "{reply}");
@@ -27,23 +32,49 @@ async fn start_switch_refuse_and_stop() {
     let first_pid = ctl.state().pid.expect("a pid");
 
     // The same profile again does nothing.
-    assert_eq!(ctl.switch("tiny-a").await.unwrap(), Outcome::AlreadyRunning { profile: "tiny-a".into() });
+    assert_eq!(
+        ctl.switch("tiny-a").await.unwrap(),
+        Outcome::AlreadyRunning {
+            profile: "tiny-a".into()
+        }
+    );
     assert_eq!(ctl.state().pid, Some(first_pid));
 
     // Switch: the server really restarts with the new context; timings and separator kept.
-    assert_eq!(ctl.switch("tiny-b").await.unwrap(), Outcome::Running { profile: "tiny-b".into() });
+    assert_eq!(
+        ctl.switch("tiny-b").await.unwrap(),
+        Outcome::Running {
+            profile: "tiny-b".into()
+        }
+    );
     assert_eq!(server_ctx(&env.base_url()).await, 4096);
     assert_ne!(ctl.state().pid, Some(first_pid));
     let timings = ctl.timings();
     assert_eq!(timings.len(), 2);
     let last = &timings[1];
-    assert!(last.ok && last.profile == "tiny-b" && last.from.as_deref() == Some("tiny-a"), "{last:?}");
+    assert!(
+        last.ok && last.profile == "tiny-b" && last.from.as_deref() == Some("tiny-a"),
+        "{last:?}"
+    );
     assert!(last.total_ms >= last.load_ms && last.total_ms > 0);
     assert!(ctl.estimate_ms("tiny-b").is_some());
     let lines = ctl.logs().tail(100_000);
-    let sep = lines.iter().position(|l| l.text == "--- switching to Tiny B ---").expect("separator in the log");
-    assert!(lines[..sep].iter().any(|l| l.text.contains("--ctx-size 2048") || l.text.contains("n_ctx")), "first run's lines kept");
-    assert!(lines[sep..].iter().any(|l| l.text.contains("--ctx-size 4096")), "second run's lines follow");
+    let sep = lines
+        .iter()
+        .position(|l| l.text == "--- switching to Tiny B ---")
+        .expect("separator in the log");
+    assert!(
+        lines[..sep]
+            .iter()
+            .any(|l| l.text.contains("--ctx-size 2048") || l.text.contains("n_ctx")),
+        "first run's lines kept"
+    );
+    assert!(
+        lines[sep..]
+            .iter()
+            .any(|l| l.text.contains("--ctx-size 4096")),
+        "second run's lines follow"
+    );
 
     // A profile whose file is missing is refused, and the running server is untouched.
     let pid = ctl.state().pid;
@@ -58,13 +89,23 @@ async fn start_switch_refuse_and_stop() {
     assert_eq!(http_get(&format!("{}/health", env.base_url())).await.0, 200);
 
     // An unknown profile is refused the same way.
-    assert!(matches!(ctl.switch("nope").await, Err(ControlError::UnknownProfile { .. })));
+    assert!(matches!(
+        ctl.switch("nope").await,
+        Err(ControlError::UnknownProfile { .. })
+    ));
 
     // Stop.
     assert_eq!(ctl.stop().await.unwrap(), Outcome::Stopped);
     assert_eq!(ctl.state().phase, Phase::Idle);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    assert!(client.get(format!("{}/health", env.base_url())).send().await.is_err(), "the server is gone");
+    assert!(
+        client
+            .get(format!("{}/health", env.base_url()))
+            .send()
+            .await
+            .is_err(),
+        "the server is gone"
+    );
     ctl.shutdown(false).await;
 }
 
@@ -78,11 +119,23 @@ async fn a_corrupt_model_fails_fast_with_the_reason_and_log_tail() {
         panic!("expected a failure, got {outcome:?}");
     };
     // Fail fast: far below the 120 s health timeout (the load fails in well under a second).
-    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
-    assert!(failure.reason.contains("exited while loading"), "{}", failure.reason);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        failure.reason.contains("exited while loading"),
+        "{}",
+        failure.reason
+    );
     assert!(failure.exit_code.is_some_and(|c| c != 0), "{failure:?}");
     assert!(!failure.log_tail.is_empty());
-    assert!(failure.log_tail.iter().any(|l| l.contains("corrupt.gguf")), "{:#?}", failure.log_tail);
+    assert!(
+        failure.log_tail.iter().any(|l| l.contains("corrupt.gguf")),
+        "{:#?}",
+        failure.log_tail
+    );
     let state = ctl.state();
     assert_eq!(state.phase, Phase::Failed);
     assert_eq!(state.failure.as_ref(), Some(&failure));
@@ -97,7 +150,11 @@ async fn a_server_killed_from_outside_is_noticed_within_two_seconds() {
     let ctl = env.spawn_process_controller();
     ctl.switch("tiny-a").await.unwrap();
     let pid = ctl.state().pid.unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let state = wait_phase(&ctl, Phase::Failed, Duration::from_secs(2)).await;
     let failure = state.failure.unwrap();
     assert_eq!(failure.signal, Some(9), "{failure:?}");
@@ -114,9 +171,19 @@ async fn two_switches_at_once_one_is_refused_as_busy() {
         Err(ControlError::Busy { .. }) => {}
         other => panic!("expected busy, got {:?}", other.map(|_| ())),
     }
-    assert_eq!(first.outcome().await.unwrap(), Outcome::Running { profile: "tiny-a".into() });
+    assert_eq!(
+        first.outcome().await.unwrap(),
+        Outcome::Running {
+            profile: "tiny-a".into()
+        }
+    );
     // Once the first is done, a switch is accepted again.
-    assert_eq!(ctl.switch("tiny-b").await.unwrap(), Outcome::Running { profile: "tiny-b".into() });
+    assert_eq!(
+        ctl.switch("tiny-b").await.unwrap(),
+        Outcome::Running {
+            profile: "tiny-b".into()
+        }
+    );
     ctl.shutdown(false).await;
 }
 
@@ -127,7 +194,11 @@ async fn a_new_controller_adopts_a_kept_server() {
     first.switch("tiny-b").await.unwrap();
     let pid = first.state().pid;
     first.shutdown(true).await;
-    assert_eq!(http_get(&format!("{}/health", env.base_url())).await.0, 200, "kept running");
+    assert_eq!(
+        http_get(&format!("{}/health", env.base_url())).await.0,
+        200,
+        "kept running"
+    );
 
     let second = env.spawn_process_controller();
     let state = wait_phase(&second, Phase::Running, LOAD).await;
@@ -135,9 +206,24 @@ async fn a_new_controller_adopts_a_kept_server() {
     assert_eq!(state.profile.as_deref(), Some("tiny-b"));
     assert_eq!(state.pid, pid, "the same process, not a second one");
     // Its log history came along.
-    assert!(second.logs().tail(10_000).iter().any(|l| l.text.contains("--ctx-size 4096") || l.text.contains("server")));
+    assert!(
+        second
+            .logs()
+            .tail(10_000)
+            .iter()
+            .any(|l| l.text.contains("--ctx-size 4096") || l.text.contains("server"))
+    );
     second.shutdown(false).await;
-    assert!(reqwest::Client::builder().no_proxy().build().unwrap().get(format!("{}/health", env.base_url())).send().await.is_err());
+    assert!(
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("{}/health", env.base_url()))
+            .send()
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +235,10 @@ async fn a_stop_cancels_a_load_in_flight() {
     let stopped = ctl.stop().await.unwrap();
     assert_eq!(stopped, Outcome::Stopped);
     let outcome = pending.outcome().await.unwrap();
-    assert!(matches!(outcome, Outcome::Cancelled | Outcome::Running { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, Outcome::Cancelled | Outcome::Running { .. }),
+        "{outcome:?}"
+    );
     assert_eq!(ctl.state().phase, Phase::Idle);
     ctl.shutdown(false).await;
 }

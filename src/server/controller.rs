@@ -11,11 +11,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::backend::{Backend, BackendContext, BackendError, BackendEvent, LaunchSpec, ServerExit, Started};
+use super::backend::{
+    Backend, BackendContext, BackendError, BackendEvent, LaunchSpec, ServerExit, Started,
+};
 use super::health::{Health, HealthProbe};
 use super::logs::LogRing;
 use super::profiles_store::{ProfileStore, ProfilesView};
-use super::state::{Event, Failure, Phase, ServerState, Step, SwitchProgress, SwitchTimings, now_ms};
+use super::state::{
+    Event, Failure, Phase, ServerState, Step, SwitchProgress, SwitchTimings, now_ms,
+};
 use super::timings::TimingsStore;
 use crate::config::args::{LaunchContext, server_args};
 use crate::config::model_files::{self, ModelFileError};
@@ -136,20 +140,33 @@ impl ControllerHandle {
     }
 
     pub fn timings(&self) -> Vec<SwitchTimings> {
-        self.timings.lock().map(|t| t.all().to_vec()).unwrap_or_default()
+        self.timings
+            .lock()
+            .map(|t| t.all().to_vec())
+            .unwrap_or_default()
     }
 
     pub fn estimate_ms(&self, profile: &str) -> Option<u64> {
-        self.timings.lock().ok().and_then(|t| t.estimate_ms(profile))
+        self.timings
+            .lock()
+            .ok()
+            .and_then(|t| t.estimate_ms(profile))
     }
 
     fn try_permit(&self) -> Result<OwnedSemaphorePermit, ControlError> {
-        self.busy.clone().try_acquire_owned().map_err(|_| ControlError::Busy {
-            state: self.state.borrow().phase,
-        })
+        self.busy
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ControlError::Busy {
+                state: self.state.borrow().phase,
+            })
     }
 
-    fn send(&self, command: Command, permit: OwnedSemaphorePermit) -> Result<Pending, ControlError> {
+    fn send(
+        &self,
+        command: Command,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Pending, ControlError> {
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Request {
@@ -188,7 +205,9 @@ impl ControllerHandle {
         let state = self.state();
         if state.phase == Phase::Running && state.profile.as_deref() == Some(id) {
             let (tx, rx) = oneshot::channel();
-            let _ = tx.send(Ok(Outcome::AlreadyRunning { profile: id.to_string() }));
+            let _ = tx.send(Ok(Outcome::AlreadyRunning {
+                profile: id.to_string(),
+            }));
             return Ok(Pending { reply: rx });
         }
         self.preflight(id)?;
@@ -384,7 +403,7 @@ impl<B: Backend> Controller<B> {
 
     fn publish(&self, change: impl FnOnce(&mut ServerState)) {
         self.state.send_modify(change);
-        let _ = self.events.send(Event::State(self.state.borrow().clone()));
+        let _ = self.events.send(Event::State(Box::new(self.state.borrow().clone())));
     }
 
     fn notice(&self, message: impl Into<String>) {
@@ -414,7 +433,11 @@ impl<B: Backend> Controller<B> {
         match self.backend.adopt(&self.ctx, generation).await {
             Ok(None) => {}
             Ok(Some(found)) if !found.running => {
-                let name = found.profile_name.clone().or(found.profile.clone()).unwrap_or_default();
+                let name = found
+                    .profile_name
+                    .clone()
+                    .or(found.profile.clone())
+                    .unwrap_or_default();
                 let exit = found.exit.map(|e| e.describe()).unwrap_or_default();
                 self.notice(format!(
                     "found the stopped server of an earlier llws ({name}, {exit}); it is replaced on the next start"
@@ -422,10 +445,15 @@ impl<B: Backend> Controller<B> {
             }
             Ok(Some(found)) => {
                 let profile = found.profile.clone().unwrap_or_default();
-                let name = found.profile_name.clone().unwrap_or_else(|| profile.clone());
+                let name = found
+                    .profile_name
+                    .clone()
+                    .unwrap_or_else(|| profile.clone());
                 self.last_profile = Some(profile.clone()).filter(|p| !p.is_empty());
                 self.live_generation = Some(generation);
-                self.notice(format!("adopted the running server of an earlier llws: {name}"));
+                self.notice(format!(
+                    "adopted the running server of an earlier llws: {name}"
+                ));
                 self.publish(|s| {
                     s.phase = Phase::Starting;
                     s.profile = Some(profile.clone());
@@ -503,7 +531,12 @@ impl<B: Backend> Controller<B> {
                     if state.phase == Phase::Running || state.phase == Phase::Starting {
                         let profile = state.profile.unwrap_or_default();
                         let name = state.profile_name.unwrap_or_else(|| profile.clone());
-                        self.fail(&profile, &name, "the server is gone after the Docker daemon restarted".into(), None);
+                        self.fail(
+                            &profile,
+                            &name,
+                            "the server is gone after the Docker daemon restarted".into(),
+                            None,
+                        );
                     }
                 }
             }
@@ -514,9 +547,13 @@ impl<B: Backend> Controller<B> {
         match command {
             Command::Switch(id) => self.switch_to(&id).await,
             Command::Start(id) => {
-                let id = id.or_else(|| self.last_profile.clone()).ok_or(ControlError::NothingToStart)?;
+                let id = id
+                    .or_else(|| self.last_profile.clone())
+                    .ok_or(ControlError::NothingToStart)?;
                 let state = self.state.borrow().clone();
-                if matches!(state.phase, Phase::Running | Phase::Starting) && state.profile.as_deref() == Some(id.as_str()) {
+                if matches!(state.phase, Phase::Running | Phase::Starting)
+                    && state.profile.as_deref() == Some(id.as_str())
+                {
                     return Ok(Outcome::AlreadyRunning { profile: id });
                 }
                 self.switch_to(&id).await
@@ -533,7 +570,9 @@ impl<B: Backend> Controller<B> {
             }
             Command::Stop => {
                 let state = self.state.borrow().clone();
-                let has_server = self.live_generation.is_some() || state.pid.is_some() || state.container_id.is_some();
+                let has_server = self.live_generation.is_some()
+                    || state.pid.is_some()
+                    || state.container_id.is_some();
                 if !has_server && matches!(state.phase, Phase::Idle) {
                     return Ok(Outcome::Stopped);
                 }
@@ -577,10 +616,14 @@ impl<B: Backend> Controller<B> {
         };
         let before = self.state.borrow().clone();
         if !force && before.phase == Phase::Running && before.profile.as_deref() == Some(id) {
-            return Ok(Outcome::AlreadyRunning { profile: id.to_string() });
+            return Ok(Outcome::AlreadyRunning {
+                profile: id.to_string(),
+            });
         }
         if !before.backend.reachable {
-            return Err(ControlError::BackendUnavailable(before.backend.message.clone()));
+            return Err(ControlError::BackendUnavailable(
+                before.backend.message.clone(),
+            ));
         }
         let name = profile.display_name().to_string();
         let switch_started = Instant::now();
@@ -608,12 +651,18 @@ impl<B: Backend> Controller<B> {
         let has_server = self.live_generation.is_some()
             || before.pid.is_some()
             || before.container_id.is_some()
-            || matches!(before.phase, Phase::Running | Phase::Starting | Phase::Failed);
+            || matches!(
+                before.phase,
+                Phase::Running | Phase::Starting | Phase::Failed
+            );
         if has_server {
             self.logs.note(format!("--- switching to {name} ---"));
             self.publish(|s| {
                 s.phase = Phase::Stopping;
-                s.message = format!("Stopping {}…", before.profile_name.clone().unwrap_or_default());
+                s.message = format!(
+                    "Stopping {}…",
+                    before.profile_name.clone().unwrap_or_default()
+                );
             });
             self.step(&mut progress, Step::Stopping, switch_started);
             self.live_generation = None;
@@ -658,14 +707,25 @@ impl<B: Backend> Controller<B> {
             Ok(started) => started,
             Err(e) => {
                 let failure = self.fail(id, &name, e.to_string(), None);
-                self.record(id, &before, false, stop_ms, create_started.elapsed(), Duration::ZERO, switch_started);
+                self.record(
+                    id,
+                    &before,
+                    false,
+                    stop_ms,
+                    create_started.elapsed(),
+                    Duration::ZERO,
+                    switch_started,
+                );
                 if let BackendError::Unreachable(message) = &e {
                     self.publish(|s| {
                         s.backend.reachable = false;
                         s.backend.message = message.clone();
                     });
                 }
-                return Ok(Outcome::Failed { profile: id.to_string(), failure });
+                return Ok(Outcome::Failed {
+                    profile: id.to_string(),
+                    failure,
+                });
             }
         };
         let start_duration = create_started.elapsed();
@@ -687,14 +747,38 @@ impl<B: Backend> Controller<B> {
                     s.running_since_ms = Some(now_ms());
                     s.message = format!("Ready: {name} (in {:.1} s)", total.as_secs_f64());
                 });
-                self.logs.note(format!("llws: {name} is ready after {:.1} s", total.as_secs_f64()));
-                self.record(id, &before, true, stop_ms, start_duration, load, switch_started);
-                Ok(Outcome::Running { profile: id.to_string() })
+                self.logs.note(format!(
+                    "llws: {name} is ready after {:.1} s",
+                    total.as_secs_f64()
+                ));
+                self.record(
+                    id,
+                    &before,
+                    true,
+                    stop_ms,
+                    start_duration,
+                    load,
+                    switch_started,
+                );
+                Ok(Outcome::Running {
+                    profile: id.to_string(),
+                })
             }
             LoadEnd::Exited(exit) => {
                 let failure = self.fail_with_exit(id, &name, exit).await;
-                self.record(id, &before, false, stop_ms, start_duration, load_started.elapsed(), switch_started);
-                Ok(Outcome::Failed { profile: id.to_string(), failure })
+                self.record(
+                    id,
+                    &before,
+                    false,
+                    stop_ms,
+                    start_duration,
+                    load_started.elapsed(),
+                    switch_started,
+                );
+                Ok(Outcome::Failed {
+                    profile: id.to_string(),
+                    failure,
+                })
             }
             LoadEnd::TimedOut => {
                 self.live_generation = None;
@@ -709,8 +793,19 @@ impl<B: Backend> Controller<B> {
                     ),
                     Some((ServerExit::default(), tail)),
                 );
-                self.record(id, &before, false, stop_ms, start_duration, load_started.elapsed(), switch_started);
-                Ok(Outcome::Failed { profile: id.to_string(), failure })
+                self.record(
+                    id,
+                    &before,
+                    false,
+                    stop_ms,
+                    start_duration,
+                    load_started.elapsed(),
+                    switch_started,
+                );
+                Ok(Outcome::Failed {
+                    profile: id.to_string(),
+                    failure,
+                })
             }
             LoadEnd::Cancelled => {
                 self.live_generation = None;
@@ -746,7 +841,10 @@ impl<B: Backend> Controller<B> {
     ) {
         let timings = SwitchTimings {
             profile: id.to_string(),
-            from: before.profile.clone().filter(|_| before.phase != Phase::Idle),
+            from: before
+                .profile
+                .clone()
+                .filter(|_| before.phase != Phase::Idle),
             ok,
             stop_ms,
             start_ms: start.as_millis() as u64,
@@ -762,7 +860,12 @@ impl<B: Backend> Controller<B> {
 
     /// Polls /health until 200, failing fast when the server exits and giving up at the
     /// health timeout.
-    async fn wait_until_loaded(&mut self, generation: u64, _profile: &str, started: Instant) -> LoadEnd {
+    async fn wait_until_loaded(
+        &mut self,
+        generation: u64,
+        _profile: &str,
+        started: Instant,
+    ) -> LoadEnd {
         let timeout = Duration::from_secs(self.settings.server.health_timeout_s);
         let interval = Duration::from_millis(self.settings.server.health_interval_ms);
         let cancel = self.cancel_token();
@@ -822,14 +925,28 @@ impl<B: Backend> Controller<B> {
         let reason = if was_running {
             format!("llama-server for {name} died: {}", exit.describe())
         } else {
-            format!("llama-server for {name} exited while loading: {}", exit.describe())
+            format!(
+                "llama-server for {name} exited while loading: {}",
+                exit.describe()
+            )
         };
         self.logs.note(format!("--- {reason} ---"));
         self.fail(id, name, reason, Some((exit, tail)))
     }
 
-    fn fail(&self, id: &str, name: &str, reason: String, exit: Option<(ServerExit, Vec<String>)>) -> Failure {
-        let (exit, log_tail) = exit.unwrap_or_else(|| (ServerExit::default(), self.logs.tail_text(FAILURE_TAIL_LINES)));
+    fn fail(
+        &self,
+        id: &str,
+        name: &str,
+        reason: String,
+        exit: Option<(ServerExit, Vec<String>)>,
+    ) -> Failure {
+        let (exit, log_tail) = exit.unwrap_or_else(|| {
+            (
+                ServerExit::default(),
+                self.logs.tail_text(FAILURE_TAIL_LINES),
+            )
+        });
         let failure = Failure {
             reason: reason.clone(),
             exit_code: exit.code,

@@ -69,7 +69,11 @@ pub async fn port_in_use(host: &str, port: u16) -> bool {
         format!("{host}:{port}")
     };
     matches!(
-        tokio::time::timeout(Duration::from_millis(300), tokio::net::TcpStream::connect(addr)).await,
+        tokio::time::timeout(
+            Duration::from_millis(300),
+            tokio::net::TcpStream::connect(addr)
+        )
+        .await,
         Ok(Ok(_))
     )
 }

@@ -194,7 +194,10 @@ mod tests {
             ring.push(Source::Stdout, format!("line {i}"));
         }
         let tail = ring.tail(10);
-        assert_eq!(tail.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(), ["line 2", "line 3", "line 4"]);
+        assert_eq!(
+            tail.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+            ["line 2", "line 3", "line 4"]
+        );
         assert_eq!(tail[0].seq, 2);
         assert_eq!(ring.next_seq(), 5);
         assert_eq!(ring.tail_text(1), ["line 4"]);

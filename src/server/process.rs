@@ -7,14 +7,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg, kill};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::backend::{Adopted, Backend, BackendContext, BackendError, BackendEvent, LaunchSpec, ServerExit, Started};
+use super::backend::{
+    Adopted, Backend, BackendContext, BackendError, BackendEvent, LaunchSpec, ServerExit, Started,
+};
 use super::health::port_in_use;
 use super::logs::{LineSplitter, LogRing, Source};
 use crate::config::settings::BackendKind;
@@ -70,10 +72,22 @@ impl ProcessBackend {
         self.state_dir.join(format!("server-{}.json", self.port))
     }
 
-    fn watch(&mut self, pid: u32, child: Option<std::process::Child>, ctx: &BackendContext, generation: u64, from_start: bool) {
+    fn watch(
+        &mut self,
+        pid: u32,
+        child: Option<std::process::Child>,
+        ctx: &BackendContext,
+        generation: u64,
+        from_start: bool,
+    ) {
         let (exit_tx, exit_rx) = watch::channel(None);
         let (finish_tx, finish_rx) = watch::channel(false);
-        let tail = tokio::spawn(tail_log(self.log_path(), ctx.logs.clone(), finish_rx, from_start));
+        let tail = tokio::spawn(tail_log(
+            self.log_path(),
+            ctx.logs.clone(),
+            finish_rx,
+            from_start,
+        ));
         let tail_abort = tail.abort_handle();
         let events = ctx.events.clone();
         let watcher = tokio::spawn(async move {
@@ -121,8 +135,10 @@ fn exit_from_status(status: std::process::ExitStatus) -> ServerExit {
 
 fn pid_alive(pid: u32) -> bool {
     kill(Pid::from_raw(pid as i32), None).is_ok()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
 }
 
 async fn wait_for_pid_exit(pid: u32) {
@@ -133,7 +149,12 @@ async fn wait_for_pid_exit(pid: u32) {
 
 /// Follows the log file: everything from the start (or the end, when `from_start` is false)
 /// and then new output, until `finish` is set and the file is drained.
-async fn tail_log(path: PathBuf, logs: std::sync::Arc<LogRing>, mut finish: watch::Receiver<bool>, from_start: bool) {
+async fn tail_log(
+    path: PathBuf,
+    logs: std::sync::Arc<LogRing>,
+    mut finish: watch::Receiver<bool>,
+    from_start: bool,
+) {
     let mut file = loop {
         match tokio::fs::File::open(&path).await {
             Ok(f) => break f,
@@ -172,7 +193,8 @@ fn cmdline_has_port(pid: u32, port: u16) -> bool {
     };
     let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
     let port = port.to_string();
-    args.windows(2).any(|w| w[0] == b"--port" && w[1] == port.as_bytes())
+    args.windows(2)
+        .any(|w| w[0] == b"--port" && w[1] == port.as_bytes())
 }
 
 impl Backend for ProcessBackend {
@@ -180,7 +202,11 @@ impl Backend for ProcessBackend {
         BackendKind::Process
     }
 
-    async fn adopt(&mut self, ctx: &BackendContext, generation: u64) -> Result<Option<Adopted>, BackendError> {
+    async fn adopt(
+        &mut self,
+        ctx: &BackendContext,
+        generation: u64,
+    ) -> Result<Option<Adopted>, BackendError> {
         let Ok(text) = std::fs::read_to_string(self.state_path()) else {
             return Ok(None);
         };
@@ -206,7 +232,12 @@ impl Backend for ProcessBackend {
         }))
     }
 
-    async fn start(&mut self, spec: &LaunchSpec, ctx: &BackendContext, generation: u64) -> Result<Started, BackendError> {
+    async fn start(
+        &mut self,
+        spec: &LaunchSpec,
+        ctx: &BackendContext,
+        generation: u64,
+    ) -> Result<Started, BackendError> {
         let binary = find_executable(&self.binary).ok_or_else(|| {
             BackendError::Failed(format!(
                 "llama-server binary `{}` not found: build llama.cpp's llama-server and set [server] llama_server in llws.toml to its path (or use backend = \"docker\")",
@@ -219,10 +250,12 @@ impl Backend for ProcessBackend {
                 spec.port, spec.host
             )));
         }
-        std::fs::create_dir_all(&self.state_dir)
-            .map_err(|e| BackendError::Failed(format!("cannot create {}: {e}", self.state_dir.display())))?;
-        let log = std::fs::File::create(self.log_path())
-            .map_err(|e| BackendError::Failed(format!("cannot create {}: {e}", self.log_path().display())))?;
+        std::fs::create_dir_all(&self.state_dir).map_err(|e| {
+            BackendError::Failed(format!("cannot create {}: {e}", self.state_dir.display()))
+        })?;
+        let log = std::fs::File::create(self.log_path()).map_err(|e| {
+            BackendError::Failed(format!("cannot create {}: {e}", self.log_path().display()))
+        })?;
         let log_err = log
             .try_clone()
             .map_err(|e| BackendError::Failed(e.to_string()))?;
@@ -242,8 +275,18 @@ impl Backend for ProcessBackend {
             profile: spec.profile.clone(),
             profile_name: spec.profile_name.clone(),
         };
-        let _ = std::fs::write(self.state_path(), serde_json::to_vec(&state).unwrap_or_default());
-        ctx.logs.note(format!("llws: started {} (pid {pid})", shlex::try_join(std::iter::once(binary.to_string_lossy().as_ref()).chain(spec.args.iter().map(String::as_str))).unwrap_or_default()));
+        let _ = std::fs::write(
+            self.state_path(),
+            serde_json::to_vec(&state).unwrap_or_default(),
+        );
+        ctx.logs.note(format!(
+            "llws: started {} (pid {pid})",
+            shlex::try_join(
+                std::iter::once(binary.to_string_lossy().as_ref())
+                    .chain(spec.args.iter().map(String::as_str))
+            )
+            .unwrap_or_default()
+        ));
         self.watch(pid, Some(child), ctx, generation, true);
         Ok(Started {
             pid: Some(pid),
@@ -258,13 +301,18 @@ impl Backend for ProcessBackend {
         let group = Pid::from_raw(running.pid as i32);
         if running.exited.borrow().is_none() {
             let _ = killpg(group, Signal::SIGTERM);
-            let exited = tokio::time::timeout(self.stop_timeout, running.exited.wait_for(|e| e.is_some()))
-                .await
-                .is_ok();
+            let exited =
+                tokio::time::timeout(self.stop_timeout, running.exited.wait_for(|e| e.is_some()))
+                    .await
+                    .is_ok();
             if !exited {
                 // A llama-server busy generating can ignore SIGTERM for many seconds.
                 let _ = killpg(group, Signal::SIGKILL);
-                let _ = tokio::time::timeout(Duration::from_secs(5), running.exited.wait_for(|e| e.is_some())).await;
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    running.exited.wait_for(|e| e.is_some()),
+                )
+                .await;
             }
         }
         let exit = running.exited.borrow().clone();

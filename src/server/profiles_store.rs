@@ -92,7 +92,12 @@ mod tests {
         std::fs::write(&path, "[a]\nMODEL=a.gguf\n[broken\n").unwrap();
         // Make sure the mtime moves even on coarse-grained filesystems.
         let later = SystemTime::now() + std::time::Duration::from_secs(2);
-        std::fs::File::options().write(true).open(&path).unwrap().set_modified(later).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
         let view = store.refresh();
         assert_eq!(view.set.profiles.len(), 1);
         assert!(view.error.unwrap().to_string().contains("models.conf:3"));

@@ -158,7 +158,7 @@ pub struct SwitchTimings {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    State(ServerState),
+    State(Box<ServerState>),
     Step {
         profile: String,
         step: Step,

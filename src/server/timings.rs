@@ -17,7 +17,8 @@ const MAX_RECORDS: usize = 1000;
 impl TimingsStore {
     pub fn record(&mut self, timings: SwitchTimings) {
         if timings.ok {
-            self.last_ok.insert(timings.profile.clone(), timings.clone());
+            self.last_ok
+                .insert(timings.profile.clone(), timings.clone());
         }
         if self.all.len() == MAX_RECORDS {
             self.all.remove(0);

@@ -61,10 +61,12 @@ impl TestEnv {
         std::fs::write(models.join("corrupt.gguf"), &bytes[..bytes.len() / 3]).unwrap();
         let conf = dir.path().join("models.conf");
         std::fs::write(&conf, MODELS_CONF).unwrap();
-        let mut settings = Settings::default();
-        settings.models_conf = conf;
-        settings.models_dir = models;
-        settings.backend = backend;
+        let mut settings = Settings {
+            models_conf: conf,
+            models_dir: models,
+            backend,
+            ..Settings::default()
+        };
         settings.server.port = free_port();
         settings.server.health_timeout_s = 120;
         settings.server.stop_timeout_s = 5;
@@ -108,19 +110,34 @@ impl TestEnv {
 }
 
 /// Waits until the controller reports `phase`.
-pub async fn wait_phase(handle: &ControllerHandle, phase: Phase, timeout: Duration) -> llws::server::ServerState {
+pub async fn wait_phase(
+    handle: &ControllerHandle,
+    phase: Phase,
+    timeout: Duration,
+) -> llws::server::ServerState {
     let mut rx = handle.subscribe_state();
     let result = tokio::time::timeout(timeout, rx.wait_for(|s| s.phase == phase)).await;
     match result {
         Ok(Ok(state)) => state.clone(),
-        _ => panic!("state never became {phase:?} within {timeout:?}; last: {:?}", handle.state()),
+        _ => panic!(
+            "state never became {phase:?} within {timeout:?}; last: {:?}",
+            handle.state()
+        ),
     }
 }
 
 /// `GET path` on loopback; returns the status and body.
 pub async fn http_get(url: &str) -> (u16, String) {
-    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap();
-    let resp = client.get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = resp.status().as_u16();
     (status, resp.text().await.unwrap_or_default())
 }
@@ -130,12 +147,18 @@ pub async fn server_ctx(base_url: &str) -> u64 {
     let (status, body) = http_get(&format!("{base_url}/props")).await;
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    v["default_generation_settings"]["n_ctx"].as_u64().expect("n_ctx in /props")
+    v["default_generation_settings"]["n_ctx"]
+        .as_u64()
+        .expect("n_ctx in /props")
 }
 
 /// A real Anthropic Messages request; returns the reply's JSON.
 pub async fn messages(base_url: &str) -> serde_json::Value {
-    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
     let resp = client
         .post(format!("{base_url}/v1/messages"))
         .json(&serde_json::json!({"model": "x", "max_tokens": 8, "messages": [{"role": "user", "content": "Say hi"}]}))
