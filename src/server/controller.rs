@@ -403,7 +403,9 @@ impl<B: Backend> Controller<B> {
 
     fn publish(&self, change: impl FnOnce(&mut ServerState)) {
         self.state.send_modify(change);
-        let _ = self.events.send(Event::State(Box::new(self.state.borrow().clone())));
+        let _ = self
+            .events
+            .send(Event::State(Box::new(self.state.borrow().clone())));
     }
 
     fn notice(&self, message: impl Into<String>) {

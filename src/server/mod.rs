@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod controller;
 pub mod docker;
+pub mod factory;
 pub mod health;
 pub mod logs;
 pub mod process;
@@ -11,4 +12,5 @@ pub mod state;
 pub mod timings;
 
 pub use controller::{ControlError, ControllerHandle, Outcome};
+pub use factory::spawn_controller;
 pub use state::{Phase, ServerState};

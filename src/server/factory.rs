@@ -1,0 +1,31 @@
+//! Picks the backend the settings name and spawns the controller with it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::controller::{self, ControllerHandle};
+use super::docker::DockerBackend;
+use super::process::ProcessBackend;
+use crate::config::Settings;
+use crate::config::settings::BackendKind;
+use crate::util::state_dir;
+
+/// Spawns the controller for `settings` (must run inside a tokio runtime). It adopts a
+/// server an earlier llws left running before it takes commands.
+pub fn spawn_controller(settings: Arc<Settings>) -> ControllerHandle {
+    match settings.backend {
+        BackendKind::Process => {
+            let backend = ProcessBackend::new(
+                settings.server.llama_server.clone(),
+                settings.server.port,
+                Duration::from_secs(settings.server.stop_timeout_s),
+                state_dir(),
+            );
+            controller::spawn(backend, settings)
+        }
+        BackendKind::Docker => {
+            let backend = DockerBackend::new(&settings);
+            controller::spawn(backend, settings)
+        }
+    }
+}
