@@ -6,5 +6,6 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod pty;
 pub mod server;
 pub mod util;
