@@ -4,6 +4,7 @@ mod claude;
 pub mod client;
 mod context;
 mod doctor;
+mod internal;
 mod monitor;
 mod profiles;
 mod serve;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Command::Check => profiles::check(&global),
+                Command::Internal(internal) => internal::run(&global, internal),
                 other => {
                     let ctx = Context::load(&global)?;
                     dispatch(ctx, other)
@@ -63,7 +65,7 @@ fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Switch { profile, no_wait } => client::switch(&ctx, &profile, no_wait),
         Command::Stop => client::stop(&ctx),
         Command::Monitor { once, json } => monitor::run(&ctx, once, json),
-        Command::Claude { args } => claude::run(ctx, args),
-        Command::Check | Command::Completions { .. } => unreachable!("handled before loading"),
+        Command::Claude { args, unsandboxed, setup } => claude::run(ctx, args, unsandboxed, setup),
+        Command::Check | Command::Completions { .. } | Command::Internal(_) => unreachable!("handled before loading"),
     }
 }

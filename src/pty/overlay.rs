@@ -98,7 +98,7 @@ mod tests {
             &mut buf,
         );
         assert_eq!(row(&buf, 0), "           switching to qwen…           ");
-        assert_eq!(row(&buf, 1), "                       ↑ SCROLLBACK 12 ");
+        assert_eq!(row(&buf, 1), "                        ↑ SCROLLBACK 12 ");
         assert_eq!(row(&buf, 3), " exited with code 1 · r: restart        ");
     }
 

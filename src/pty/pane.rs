@@ -136,9 +136,13 @@ pub struct TerminalPane {
     session: Session,
     banner: Option<String>,
     exit_hint: String,
+    /// The focus last drawn with, to send focus reports on change.
+    focused: Option<bool>,
 }
 
 const READ_BUFFER: usize = 64 * 1024;
+/// When set, every pane appends its program's raw output to this file.
+pub const RECORD_VAR: &str = "LLWS_PTY_RECORD";
 /// How long a program gets after SIGHUP before the pane sends SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(3);
 /// Lines one wheel notch scrolls.
@@ -166,6 +170,7 @@ impl TerminalPane {
             session,
             banner: None,
             exit_hint: "press r to restart".into(),
+            focused: None,
         })
     }
 
@@ -296,6 +301,17 @@ impl TerminalPane {
         self.resize(area.height, area.width);
         let exit = self.exit_status();
         let term = self.session.shared.term();
+        // Focus reports (Claude Code asks for them) on every change the UI shows.
+        if self.focused != Some(focused) {
+            self.focused = Some(focused);
+            if term.focus_reporting() && exit.is_none() {
+                let _ = self.session.input.send(if focused {
+                    b"\x1b[I".to_vec()
+                } else {
+                    b"\x1b[O".to_vec()
+                });
+            }
+        }
         self.session.shared.dirty.store(false, Ordering::Release);
         let scrollback = term.scrollback();
         term.render(area, buf, focused && scrollback == 0 && exit.is_none());
@@ -320,6 +336,7 @@ impl TerminalPane {
         let session = start(&self.spec, rows, cols, self.scrollback, self.waker.clone())?;
         // Dropping the old session hangs up its program.
         self.session = session;
+        self.focused = None;
         Ok(())
     }
 
@@ -504,7 +521,7 @@ fn start(
 
     let shared = Arc::new(Shared {
         term: Mutex::new(Term::new(rows, cols, scrollback)),
-        dirty: AtomicBool::new(true),
+        dirty: AtomicBool::new(false),
         exit: Mutex::new(None),
     });
     let (input, input_rx) = mpsc::channel::<Vec<u8>>();
@@ -523,6 +540,14 @@ fn start(
             }
         })?;
 
+    // A debugging aid (and how tests/data was recorded): a copy of the raw output.
+    let mut record = std::env::var_os(RECORD_VAR).and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    });
     let reader_shared = shared.clone();
     let reader_input = input.clone();
     let reader_waker = waker.clone();
@@ -534,6 +559,9 @@ fn start(
                 match reader.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
+                        if let Some(f) = record.as_mut() {
+                            let _ = f.write_all(&buf[..n]);
+                        }
                         let replies = {
                             let mut term = reader_shared.term();
                             term.process(&buf[..n]);

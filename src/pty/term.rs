@@ -26,6 +26,8 @@ pub struct Events {
     kitty_flags: Vec<u16>,
     /// xterm modifyOtherKeys level (`ESC [ > 4 ; n m`).
     modify_other_keys: u16,
+    /// `ESC [ ? 1004 h`: the program wants `ESC [ I` / `ESC [ O` when focus changes.
+    focus_reporting: bool,
 }
 
 impl vt100::Callbacks for Events {
@@ -73,6 +75,10 @@ impl vt100::Callbacks for Events {
             (Some(b'>'), 'm') if first == 4 => {
                 self.modify_other_keys =
                     params.get(1).and_then(|p| p.first()).copied().unwrap_or(0);
+            }
+            // vt100 hands over the whole DECSET/DECRST when one of its modes is unknown.
+            (Some(b'?'), 'h' | 'l') if params.iter().any(|p| p.first() == Some(&1004)) => {
+                self.focus_reporting = c == 'h';
             }
             _ => {}
         }
@@ -183,6 +189,11 @@ impl Term {
             extended_keys: ev.kitty_flags.last().is_some_and(|&f| f != 0)
                 || ev.modify_other_keys > 0,
         }
+    }
+
+    /// Whether the program asked for focus in/out reports.
+    pub fn focus_reporting(&self) -> bool {
+        self.parser.callbacks().focus_reporting
     }
 
     /// Lines scrolled back from the live screen (0 = live).
@@ -302,6 +313,11 @@ mod tests {
         assert!(t.modes().extended_keys);
         t.process(b"\x1b[>4;0m");
         assert!(!t.modes().extended_keys);
+        assert!(!t.focus_reporting());
+        t.process(b"\x1b[?1004;2004h");
+        assert!(t.focus_reporting());
+        t.process(b"\x1b[?1004l");
+        assert!(!t.focus_reporting());
         t.process(b"\x1b[?1h\x1b[?2004h");
         let m = t.modes();
         assert!(m.application_cursor && m.bracketed_paste);
