@@ -303,8 +303,9 @@ impl TerminalPane {
         let term = self.session.shared.term();
         // Focus reports (Claude Code asks for them) on every change the UI shows.
         if self.focused != Some(focused) {
-            self.focused = Some(focused);
-            if term.focus_reporting() && exit.is_none() {
+            // The first draw only records the state: a report is for a change.
+            let changed = self.focused.replace(focused).is_some();
+            if changed && term.focus_reporting() && exit.is_none() {
                 let _ = self.session.input.send(if focused {
                     b"\x1b[I".to_vec()
                 } else {
