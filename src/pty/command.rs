@@ -48,7 +48,7 @@ pub fn pane_command(
     mode: SandboxMode,
     extra: &[String],
 ) -> anyhow::Result<PaneCommand> {
-    let llws = std::env::current_exe().context("cannot find the llws binary")?;
+    let llws = llws_exe()?;
     let llws = llws.display().to_string();
     let project = project_dir(settings)?;
     let mut base_url = settings.server.base_url();
@@ -110,6 +110,15 @@ pub fn pane_command(
         cwd: Some(project),
     };
     Ok(PaneCommand { spec, guard })
+}
+
+/// The llws binary the pane runs for its hidden commands: this one, or `$LLWS_EXE` when set
+/// (a library user such as a test harness is not llws itself).
+pub fn llws_exe() -> anyhow::Result<PathBuf> {
+    match std::env::var_os("LLWS_EXE").filter(|v| !v.is_empty()) {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => std::env::current_exe().context("cannot find the llws binary"),
+    }
 }
 
 /// `[claude] project_dir`, or llws's working directory when it is empty.

@@ -154,6 +154,9 @@ impl Plan {
                 push(&["--bind", &d, INNER_DIR]);
             }
         }
+        // Run by root, bwrap keeps every capability (CAP_SYS_ADMIN could remount / read-write);
+        // drop them all. For an ordinary user the sandbox has none anyway.
+        push(&["--cap-drop", "ALL"]);
         push(&["--unshare-pid", "--unshare-ipc", "--die-with-parent"]);
         if let Some(fd) = seccomp_fd {
             let fd = fd.to_string();
@@ -357,6 +360,7 @@ mod tests {
             &["--bind", "/home/u/.claude-local", "/home/u/.claude-local"],
             &["--unshare-pid"],
             &["--die-with-parent"],
+            &["--cap-drop", "ALL"],
             &["--seccomp", "7"],
             &["--chdir", "/work/proj"],
         ] {
