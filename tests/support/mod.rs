@@ -111,4 +111,5 @@ pub fn llws_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_llws"))
 }
 
+pub mod llama;
 pub mod tmux;

@@ -12,7 +12,22 @@ pub struct Tmux {
 impl Tmux {
     /// A new tmux server with one `cols` × `rows` window running `command` (a shell line),
     /// with `env` set for it.
+    /// The same, in the folder `dir`.
+    pub fn start_in(dir: &std::path::Path, cols: u16, rows: u16, command: &str) -> Tmux {
+        Self::start_with(Some(dir), cols, rows, &[], command)
+    }
+
     pub fn start(cols: u16, rows: u16, env: &[(&str, &str)], command: &str) -> Tmux {
+        Self::start_with(None, cols, rows, env, command)
+    }
+
+    fn start_with(
+        dir: Option<&std::path::Path>,
+        cols: u16,
+        rows: u16,
+        env: &[(&str, &str)],
+        command: &str,
+    ) -> Tmux {
         static N: AtomicU32 = AtomicU32::new(0);
         let socket = format!(
             "llws-test-{}-{}",
@@ -32,6 +47,9 @@ impl Tmux {
             "-y",
             &rows.to_string(),
         ]);
+        if let Some(dir) = dir {
+            cmd.arg("-c").arg(dir);
+        }
         for (k, v) in env {
             cmd.args(["-e", &format!("{k}={v}")]);
         }
