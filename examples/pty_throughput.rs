@@ -32,7 +32,11 @@ fn main() {
     for run in 0..runs {
         let p = llws_pane(&file, &last);
         let t = tmux(&file, run);
-        println!("run {run}: llws pane {:.2} s, tmux {:.2} s", p.as_secs_f64(), t.as_secs_f64());
+        println!(
+            "run {run}: llws pane {:.2} s, tmux {:.2} s",
+            p.as_secs_f64(),
+            t.as_secs_f64()
+        );
         pane_times.push(p);
         tmux_times.push(t);
     }
@@ -62,7 +66,9 @@ fn write_file(path: &std::path::Path, bytes: usize) -> String {
     let mut last = String::new();
     while written < bytes {
         n += 1;
-        last = format!("line {n:08} of the throughput test: the quick brown fox jumps over the lazy dog");
+        last = format!(
+            "line {n:08} of the throughput test: the quick brown fox jumps over the lazy dog"
+        );
         writeln!(f, "{last}").unwrap();
         written += last.len() + 1;
     }
@@ -89,14 +95,33 @@ fn tmux(file: &std::path::Path, run: usize) -> Duration {
     let channel = "llws-bench-done";
     let start = Instant::now();
     let ok = Command::new("tmux")
-        .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40"])
-        .arg(format!("cat '{}'; tmux -L {socket} wait-for -S {channel}; sleep 30", file.display()))
+        .args([
+            "-L",
+            &socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "40",
+        ])
+        .arg(format!(
+            "cat '{}'; tmux -L {socket} wait-for -S {channel}; sleep 30",
+            file.display()
+        ))
         .status()
         .unwrap()
         .success();
     assert!(ok, "tmux new-session");
-    Command::new("tmux").args(["-L", &socket, "wait-for", channel]).status().unwrap();
+    Command::new("tmux")
+        .args(["-L", &socket, "wait-for", channel])
+        .status()
+        .unwrap();
     let elapsed = start.elapsed();
-    let _ = Command::new("tmux").args(["-L", &socket, "kill-server"]).status();
+    let _ = Command::new("tmux")
+        .args(["-L", &socket, "kill-server"])
+        .status();
     elapsed
 }

@@ -115,9 +115,11 @@ pub enum Command {
         json: bool,
     },
     /// Run claude-local against the local server, sandboxed per settings.
-    #[command(after_help = "It waits for llama-server's /health to say ready, then starts Claude Code with \
+    #[command(
+        after_help = "It waits for llama-server's /health to say ready, then starts Claude Code with \
 CLAUDE_CONFIG_DIR, ANTHROPIC_BASE_URL and the model variables set. With [claude] sandbox = \"fs\" or \
-\"strict\" it runs under bubblewrap and fails when bubblewrap cannot run, unless --unsandboxed.")]
+\"strict\" it runs under bubblewrap and fails when bubblewrap cannot run, unless --unsandboxed."
+    )]
     Claude {
         /// Run without the sandbox this time, whatever [claude] sandbox says.
         #[arg(long)]

@@ -65,7 +65,13 @@ fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Switch { profile, no_wait } => client::switch(&ctx, &profile, no_wait),
         Command::Stop => client::stop(&ctx),
         Command::Monitor { once, json } => monitor::run(&ctx, once, json),
-        Command::Claude { args, unsandboxed, setup } => claude::run(ctx, args, unsandboxed, setup),
-        Command::Check | Command::Completions { .. } | Command::Internal(_) => unreachable!("handled before loading"),
+        Command::Claude {
+            args,
+            unsandboxed,
+            setup,
+        } => claude::run(ctx, args, unsandboxed, setup),
+        Command::Check | Command::Completions { .. } | Command::Internal(_) => {
+            unreachable!("handled before loading")
+        }
     }
 }
