@@ -64,29 +64,57 @@ pub fn run(spec: &CommandSpec) -> anyhow::Result<ExitCode> {
                 }
             }
         })?;
-    // Resizes: SIGWINCH on this terminal becomes a resize of the inner one.
+    // Signals: SIGWINCH on this terminal resizes the inner one; a hang-up, SIGTERM or SIGINT
+    // (the latter only arrives when stdin is not a terminal) is passed on to the program, so
+    // llws outlives it and cleans up (the strict sandbox's bridge folder) when it ends.
     let master = pair.master;
-    if interactive {
-        std::thread::Builder::new()
-            .name("llws-relay-winch".into())
-            .spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
+    let child_pid = child.process_id().and_then(|p| i32::try_from(p).ok());
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("llws-relay-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                let _ = ready_tx.send(());
+                return;
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut winch), Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::window_change()),
+                    signal(SignalKind::hangup()),
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    let _ = ready_tx.send(());
                     return;
                 };
-                rt.block_on(async move {
-                    use tokio::signal::unix::{SignalKind, signal};
-                    let Ok(mut winch) = signal(SignalKind::window_change()) else {
-                        return;
+                let _ = ready_tx.send(());
+                loop {
+                    let sig = tokio::select! {
+                        _ = winch.recv() => {
+                            if interactive {
+                                let _ = master.resize(size());
+                            }
+                            continue;
+                        }
+                        _ = hup.recv() => libc::SIGHUP,
+                        _ = term.recv() => libc::SIGTERM,
+                        _ = int.recv() => libc::SIGINT,
                     };
-                    while winch.recv().await.is_some() {
-                        let _ = master.resize(size());
+                    if let Some(pid) = child_pid {
+                        // SAFETY: kill(2) on the process group of our child, which is a
+                        // session leader (portable-pty calls setsid) and not yet reaped.
+                        unsafe {
+                            libc::kill(-pid, sig);
+                        }
                     }
-                });
-            })?;
-    }
+                }
+            });
+        })?;
+    let _ = ready_rx.recv_timeout(std::time::Duration::from_secs(2));
     let mut out = std::io::stdout();
     let mut buf = vec![0u8; 64 * 1024];
     loop {

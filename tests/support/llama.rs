@@ -73,6 +73,15 @@ impl LlamaServer {
     }
 }
 
+impl LlamaServer {
+    /// The log is kept when the test failed, to read.
+    fn remove_log(&self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
 impl Drop for LlamaServer {
     fn drop(&mut self) {
         // A server busy generating ignores SIGTERM for a while: bounded wait, then SIGKILL.
@@ -81,11 +90,13 @@ impl Drop for LlamaServer {
         unsafe { libc::kill(pid, libc::SIGTERM) };
         for _ in 0..20 {
             if let Ok(Some(_)) = self.child.try_wait() {
+                self.remove_log();
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.remove_log();
     }
 }

@@ -140,6 +140,7 @@ fn private_dir() -> anyhow::Result<PathBuf> {
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
         .unwrap_or_else(std::env::temp_dir);
+    remove_stale(&base);
     for _ in 0..100 {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = base.join(format!("llws-bridge.{}.{n}", std::process::id()));
@@ -153,6 +154,33 @@ fn private_dir() -> anyhow::Result<PathBuf> {
         "cannot find a free name for the bridge folder in {}",
         base.display()
     )
+}
+
+/// Removes bridge folders left by an llws that was killed (named after its pid, which no
+/// longer exists).
+fn remove_stale(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("llws-bridge."))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ours = entry.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: geteuid has no preconditions.
+            m.uid() == unsafe { libc::geteuid() }
+        });
+        if ours && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// `llws __sandbox-forward --listen ADDR=SOCKET... -- CMD ARGS`: runs inside the sandbox.
@@ -278,6 +306,23 @@ mod tests {
         assert_eq!(&back, b"HELLO");
         drop(bridge);
         assert!(!dir.exists(), "the folder goes with the bridge");
+    }
+
+    #[test]
+    fn folders_of_dead_llws_processes_are_cleaned_up() {
+        let base = tempfile::tempdir().unwrap();
+        // pid_max is at most 2^22, so this pid cannot be alive.
+        let stale = base.path().join("llws-bridge.4194305.0");
+        let live = base
+            .path()
+            .join(format!("llws-bridge.{}.99", std::process::id()));
+        let other = base.path().join("something-else");
+        for d in [&stale, &live, &other] {
+            std::fs::create_dir(d).unwrap();
+        }
+        remove_stale(base.path());
+        assert!(!stale.exists());
+        assert!(live.exists() && other.exists());
     }
 
     #[test]
