@@ -118,9 +118,72 @@ pub enum Command {
         timings: Option<usize>,
     },
     /// Run claude-local against the local server, sandboxed per settings.
+    #[command(
+        after_help = "It waits for llama-server's /health to say ready, then starts Claude Code with \
+CLAUDE_CONFIG_DIR, ANTHROPIC_BASE_URL and the model variables set. With [claude] sandbox = \"fs\" or \
+\"strict\" it runs under bubblewrap and fails when bubblewrap cannot run, unless --unsandboxed."
+    )]
     Claude {
+        /// Run without the sandbox this time, whatever [claude] sandbox says.
+        #[arg(long)]
+        unsandboxed: bool,
+        /// Seed the config dir (settings.json, CLAUDE.md, the project-setup skill, the VS Code
+        /// ide link, onboarding and trust for the project in .claude.json), then exit.
+        #[arg(long)]
+        setup: bool,
         /// Arguments passed to claude.
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    #[command(flatten)]
+    Internal(InternalCommand),
+}
+
+/// Hidden commands llws runs itself (inside the claude pane and the sandbox).
+#[derive(Debug, Subcommand)]
+pub enum InternalCommand {
+    /// Wait for llama-server, then exec claude with the claude-local environment.
+    #[command(name = "__claude-local", hide = true)]
+    ClaudeLocal {
+        #[arg(long)]
+        base_url: Option<String>,
+        #[arg(long)]
+        config_dir: Option<PathBuf>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Check bubblewrap, then exec it around CMD (asking what to do when it cannot run).
+    #[command(name = "__sandbox", hide = true)]
+    Sandbox {
+        #[arg(long, value_parser = ["fs", "strict"])]
+        mode: String,
+        #[arg(long)]
+        project: PathBuf,
+        #[arg(long)]
+        writable: Vec<PathBuf>,
+        #[arg(long)]
+        bridge_dir: Option<PathBuf>,
+        /// ADDR=SOCKET-NAME, a port to bridge in strict mode.
+        #[arg(long)]
+        forward: Vec<String>,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Inside a strict sandbox: forward loopback ports to unix sockets, run CMD.
+    #[command(name = "__sandbox-forward", hide = true)]
+    SandboxForward {
+        /// ADDR=SOCKET-PATH
+        #[arg(long)]
+        listen: Vec<String>,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// One terminal pane full screen (CMD, or the claude pane's command). Ctrl+\ quits.
+    #[command(name = "__pane", hide = true)]
+    Pane {
+        #[arg(last = true)]
+        command: Vec<String>,
     },
 }

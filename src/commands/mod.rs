@@ -4,6 +4,7 @@ mod claude;
 pub mod client;
 mod context;
 mod doctor;
+mod internal;
 mod monitor;
 mod profiles;
 mod serve;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Command::Check => profiles::check(&global),
+                Command::Internal(internal) => internal::run(&global, internal),
                 other => {
                     let ctx = Context::load(&global)?;
                     dispatch(ctx, other)
@@ -72,7 +74,13 @@ fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
             json,
             timings,
         } => monitor::run(&ctx, once, json, timings),
-        Command::Claude { args } => claude::run(ctx, args),
-        Command::Check | Command::Completions { .. } => unreachable!("handled before loading"),
+        Command::Claude {
+            args,
+            unsandboxed,
+            setup,
+        } => claude::run(ctx, args, unsandboxed, setup),
+        Command::Check | Command::Completions { .. } | Command::Internal(_) => {
+            unreachable!("handled before loading")
+        }
     }
 }

@@ -110,3 +110,6 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
 pub fn llws_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_llws"))
 }
+
+pub mod llama;
+pub mod tmux;

@@ -1,0 +1,112 @@
+//! The hidden commands llws runs inside the claude pane and the sandbox. They are handled
+//! before the settings are loaded where they do not need them: inside a sandbox the
+//! settings file may not be readable, and the outer llws passes what they need as flags.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::{GlobalArgs, InternalCommand};
+use crate::config::settings::SandboxMode;
+use crate::pty::claude_local::{self, ClaudeLocal, TOKEN_VAR};
+use crate::pty::sandbox::{self, Plan, bridge};
+use crate::pty::{CommandSpec, claude_pane_command, fullscreen};
+
+use super::Context;
+
+pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        InternalCommand::ClaudeLocal {
+            base_url,
+            config_dir,
+            model,
+            args,
+        } => {
+            // Settings only fill in what the outer llws did not pass.
+            let needs_settings = base_url.is_none()
+                || config_dir.is_none()
+                || model.is_none()
+                || std::env::var_os(TOKEN_VAR).is_none();
+            let defaults = if needs_settings {
+                Some(ClaudeLocal::from_settings(&Context::load(global)?.settings))
+            } else {
+                None
+            };
+            let pick = |given: Option<String>, f: fn(&ClaudeLocal) -> String| {
+                given
+                    .or_else(|| defaults.as_ref().map(f))
+                    .unwrap_or_default()
+            };
+            let cl = ClaudeLocal {
+                base_url: pick(base_url, |d| d.base_url.clone()),
+                config_dir: config_dir
+                    .or_else(|| defaults.as_ref().map(|d| d.config_dir.clone()))
+                    .unwrap_or_default(),
+                model: pick(model, |d| d.model.clone()),
+                auth_token: pick(std::env::var(TOKEN_VAR).ok(), |d| d.auth_token.clone()),
+            };
+            claude_local::run(&cl, &args)
+        }
+        InternalCommand::Sandbox {
+            mode,
+            project,
+            writable,
+            bridge_dir,
+            forward,
+            command,
+        } => {
+            let mode = if mode == "strict" {
+                SandboxMode::Strict
+            } else {
+                SandboxMode::Fs
+            };
+            let forwards = forward
+                .iter()
+                .map(|f| {
+                    let (addr, socket) = f
+                        .split_once('=')
+                        .ok_or_else(|| anyhow::anyhow!("--forward `{f}` is not ADDR=SOCKET"))?;
+                    Ok((addr.parse()?, socket.to_string()))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            sandbox::launch(
+                &Plan {
+                    mode,
+                    project,
+                    writable,
+                    bridge_dir,
+                    forwards,
+                },
+                &command,
+            )
+        }
+        InternalCommand::SandboxForward { listen, command } => {
+            let listens = listen
+                .iter()
+                .map(|l| bridge::parse_listen(l).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            bridge::run_forwarder(&listens, &command)
+        }
+        InternalCommand::Pane { command } => {
+            let ctx = Context::load(global)?;
+            let scrollback = ctx.settings.claude.scrollback;
+            // The guard keeps a strict sandbox's bridge up for as long as the pane runs.
+            let (spec, _guard) = match command.split_first() {
+                Some((program, args)) => (
+                    CommandSpec {
+                        program: program.clone(),
+                        args: args.to_vec(),
+                        env: Vec::new(),
+                        cwd: None::<PathBuf>,
+                    },
+                    None,
+                ),
+                None => {
+                    let pc = claude_pane_command(&ctx.settings)?;
+                    (pc.spec, Some(pc.guard))
+                }
+            };
+            fullscreen::run(spec, scrollback)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

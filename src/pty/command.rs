@@ -1,0 +1,287 @@
+//! The claude pane's command line, built from the settings: the sandbox launcher (if any),
+//! then claude-local (or the configured command), then the user's arguments.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::config::settings::{SandboxMode, Settings};
+
+use super::claude_local::TOKEN_VAR;
+use super::health::host_port;
+use super::pane::CommandSpec;
+use super::sandbox::Plan;
+use super::sandbox::bridge::{Bridge, Forward};
+
+/// The command for the pane, and what must live as long as the pane (across restarts).
+pub struct PaneCommand {
+    pub spec: CommandSpec,
+    pub guard: SandboxGuard,
+}
+
+/// Keeps the outer half of a strict sandbox's network bridge running; dropping it stops the
+/// bridge and removes its socket folder. Empty for `off` and `fs`.
+#[derive(Default)]
+pub struct SandboxGuard {
+    bridge: Option<Bridge>,
+}
+
+impl SandboxGuard {
+    pub fn bridge(&self) -> Option<&Bridge> {
+        self.bridge.as_ref()
+    }
+}
+
+/// The name of the built-in command.
+pub const CLAUDE_LOCAL: &str = "claude-local";
+
+/// The pane's command, sandboxed as `[claude] sandbox` says.
+pub fn claude_pane_command(settings: &Settings) -> anyhow::Result<PaneCommand> {
+    pane_command(settings, settings.claude.sandbox, &[])
+}
+
+/// The pane's command with `mode` instead of the setting and `extra` arguments appended
+/// (what `llws claude [--unsandboxed] -- ARGS` runs).
+pub fn pane_command(
+    settings: &Settings,
+    mode: SandboxMode,
+    extra: &[String],
+) -> anyhow::Result<PaneCommand> {
+    let llws = llws_exe()?;
+    let llws = llws.display().to_string();
+    let project = project_dir(settings)?;
+    let mut base_url = settings.server.base_url();
+    let mut guard = SandboxGuard::default();
+    let mut forwards = Vec::new();
+    if mode == SandboxMode::Strict {
+        let (fwds, inner_url) = bridged_ports(settings)?;
+        base_url = inner_url;
+        forwards = fwds.iter().map(|f| (f.listen, f.socket.clone())).collect();
+        guard.bridge = Some(Bridge::start(fwds)?);
+    }
+
+    let c = &settings.claude;
+    let (mut inner, mut env) = if c.command == CLAUDE_LOCAL {
+        let mut cmd = vec![
+            llws.clone(),
+            "__claude-local".into(),
+            "--base-url".into(),
+            base_url,
+            "--config-dir".into(),
+            c.config_dir.display().to_string(),
+            "--model".into(),
+            c.model.clone(),
+            "--".into(),
+        ];
+        cmd.extend(c.args.iter().cloned());
+        (cmd, vec![(TOKEN_VAR.to_string(), c.auth_token.clone())])
+    } else {
+        let mut cmd = shlex::split(&c.command)
+            .filter(|v| !v.is_empty())
+            .with_context(|| format!("[claude] command `{}` is not a command line", c.command))?;
+        cmd.extend(c.args.iter().cloned());
+        (cmd, Vec::new())
+    };
+    inner.extend(extra.iter().cloned());
+    env.push(("LLWS_PROJECT_DIR".into(), project.display().to_string()));
+
+    let argv = if mode == SandboxMode::Off {
+        inner
+    } else {
+        let plan = Plan {
+            mode,
+            project: project.clone(),
+            writable: vec![c.config_dir.clone()],
+            bridge_dir: guard.bridge.as_ref().map(|b| b.dir().to_path_buf()),
+            forwards,
+        };
+        let mut argv = vec![llws, "__sandbox".into()];
+        argv.extend(plan.to_args());
+        argv.push("--".into());
+        argv.extend(inner);
+        argv
+    };
+    let (program, args) = argv.split_first().context("empty command")?;
+    let spec = CommandSpec {
+        program: program.clone(),
+        args: args.to_vec(),
+        env,
+        cwd: Some(project),
+    };
+    Ok(PaneCommand { spec, guard })
+}
+
+/// The llws binary the pane runs for its hidden commands: this one, or `$LLWS_EXE` when set
+/// (a library user such as a test harness is not llws itself).
+pub fn llws_exe() -> anyhow::Result<PathBuf> {
+    match std::env::var_os("LLWS_EXE").filter(|v| !v.is_empty()) {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => std::env::current_exe().context("cannot find the llws binary"),
+    }
+}
+
+/// `[claude] project_dir`, or llws's working directory when it is empty.
+pub fn project_dir(settings: &Settings) -> anyhow::Result<PathBuf> {
+    let p = &settings.claude.project_dir;
+    if p.as_os_str().is_empty() {
+        std::env::current_dir().context("cannot read the working directory")
+    } else {
+        Ok(p.clone())
+    }
+}
+
+/// The ports a strict sandbox may reach: llama-server, and the management API when it is
+/// on. Each listens inside on loopback; a server configured on another host is still
+/// reached through 127.0.0.1 inside, so the base URL claude uses may change (returned).
+pub fn bridged_ports(settings: &Settings) -> anyhow::Result<(Vec<Forward>, String)> {
+    let url = settings.server.base_url();
+    let (host, port) = host_port(&url).with_context(|| format!("cannot bridge {url}"))?;
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .ok();
+    let (listen, inner_url) = match ip {
+        Some(ip) if ip.is_loopback() => (SocketAddr::new(ip, port), url.clone()),
+        _ => (
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+            format!("http://127.0.0.1:{port}"),
+        ),
+    };
+    let mut forwards = vec![Forward {
+        listen,
+        target: format!("{host}:{port}"),
+        socket: "server.sock".into(),
+    }];
+    if settings.api.enabled
+        && let Ok(api) = settings.api.socket_addr()
+    {
+        let target_ip = match api.ip() {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let listen_ip = if api.ip().is_loopback() {
+            api.ip()
+        } else {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        };
+        let listen = SocketAddr::new(listen_ip, api.port());
+        if !forwards.iter().any(|f| f.listen == listen) {
+            forwards.push(Forward {
+                listen,
+                target: SocketAddr::new(target_ip, api.port()).to_string(),
+                socket: "api.sock".into(),
+            });
+        }
+    }
+    Ok((forwards, inner_url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        let mut s = Settings::default();
+        s.claude.config_dir = "/home/u/.claude-local".into();
+        s.claude.project_dir = "/work/proj".into();
+        s.claude.args = vec!["--verbose".into()];
+        s
+    }
+
+    #[test]
+    fn off_runs_claude_local_directly() {
+        let pc = pane_command(&settings(), SandboxMode::Off, &["-c".into()]).unwrap();
+        let s = &pc.spec;
+        assert!(
+            s.program.ends_with("llws") || s.program.contains("llws-"),
+            "{}",
+            s.program
+        );
+        assert_eq!(
+            s.args,
+            [
+                "__claude-local",
+                "--base-url",
+                "http://127.0.0.1:8080",
+                "--config-dir",
+                "/home/u/.claude-local",
+                "--model",
+                "local-llama",
+                "--",
+                "--verbose",
+                "-c"
+            ]
+        );
+        assert_eq!(s.cwd.as_deref(), Some(std::path::Path::new("/work/proj")));
+        assert!(
+            s.env
+                .contains(&(TOKEN_VAR.to_string(), "llamacpp".to_string()))
+        );
+        assert!(pc.guard.bridge().is_none());
+    }
+
+    #[test]
+    fn fs_wraps_it_in_the_sandbox_launcher() {
+        let pc = pane_command(&settings(), SandboxMode::Fs, &[]).unwrap();
+        let a = &pc.spec.args;
+        assert_eq!(
+            &a[..7],
+            [
+                "__sandbox",
+                "--mode",
+                "fs",
+                "--project",
+                "/work/proj",
+                "--writable",
+                "/home/u/.claude-local"
+            ]
+        );
+        let sep = a.iter().position(|x| x == "--").unwrap();
+        assert_eq!(a[sep + 2], "__claude-local");
+    }
+
+    #[test]
+    fn strict_starts_a_bridge_for_the_server_and_the_api() {
+        let mut s = settings();
+        s.server.port = 18080;
+        s.api.bind = "0.0.0.0:18081".into();
+        s.api.token = "t".into();
+        let pc = pane_command(&s, SandboxMode::Strict, &[]).unwrap();
+        let bridge = pc.guard.bridge().expect("a bridge");
+        let f = bridge.forwards();
+        assert_eq!(f[0].listen.to_string(), "127.0.0.1:18080");
+        assert_eq!(f[0].target, "127.0.0.1:18080");
+        assert_eq!(f[1].listen.to_string(), "127.0.0.1:18081");
+        assert_eq!(f[1].target, "127.0.0.1:18081");
+        assert!(bridge.dir().join("server.sock").exists());
+        let a = pc.spec.args.join(" ");
+        assert!(
+            a.contains("--forward 127.0.0.1:18080=server.sock --forward 127.0.0.1:18081=api.sock"),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn a_remote_server_is_reached_through_inner_loopback() {
+        let mut s = settings();
+        s.server.host = "192.168.1.20".into();
+        s.api.enabled = false;
+        let (f, url) = bridged_ports(&s).unwrap();
+        assert_eq!(url, "http://127.0.0.1:8080");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].target, "192.168.1.20:8080");
+    }
+
+    #[test]
+    fn another_command_runs_as_written() {
+        let mut s = settings();
+        s.claude.command = "bash -l".into();
+        s.claude.args = vec![];
+        let pc = pane_command(&s, SandboxMode::Off, &[]).unwrap();
+        assert_eq!(pc.spec.program, "bash");
+        assert_eq!(pc.spec.args, ["-l"]);
+    }
+}

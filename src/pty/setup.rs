@@ -1,0 +1,192 @@
+//! `llws claude --setup`: prepares Claude Code's config dir for claude-local, as
+//! `claude-local/install.sh` does, without needing the source tree (the seeded files are
+//! built into the binary from `claude-local/home/`).
+//!
+//! It never touches ~/.claude itself beyond creating ~/.claude/ide, and never overwrites a
+//! file the user may have edited; `.claude.json` is merged key by key.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde_json::{Map, Value, json};
+
+const SETTINGS_JSON: &str = include_str!("../../claude-local/home/settings.json");
+const CLAUDE_MD: &str = include_str!("../../claude-local/home/CLAUDE.md");
+const SKILL_MD: &str = include_str!("../../claude-local/home/skills/project-setup/SKILL.md");
+
+/// What setup did, one line per action, for the user.
+pub fn run(
+    config_dir: &Path,
+    home: Option<&Path>,
+    project: Option<&Path>,
+) -> anyhow::Result<Vec<String>> {
+    let mut report = Vec::new();
+    std::fs::create_dir_all(config_dir.join("skills/project-setup"))
+        .with_context(|| format!("cannot create {}", config_dir.display()))?;
+    for (rel, text) in [
+        ("settings.json", SETTINGS_JSON),
+        ("CLAUDE.md", CLAUDE_MD),
+        ("skills/project-setup/SKILL.md", SKILL_MD),
+    ] {
+        let path = config_dir.join(rel);
+        if path.exists() {
+            report.push(format!("kept {}", path.display()));
+        } else {
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            report.push(format!("wrote {}", path.display()));
+        }
+    }
+    if let Some(home) = home {
+        report.push(link_ide(config_dir, home)?);
+    }
+    let state = config_dir.join(".claude.json");
+    merge_state(&state, project)?;
+    report.push(match project {
+        Some(p) => format!(
+            "updated {} (onboarding done, {} trusted)",
+            state.display(),
+            p.display()
+        ),
+        None => format!("updated {} (onboarding done)", state.display()),
+    });
+    Ok(report)
+}
+
+/// `CONFIG/ide -> ~/.claude/ide`: the VS Code extension writes its lock files to
+/// ~/.claude/ide whatever CLAUDE_CONFIG_DIR says, and `/ide` looks in the config dir.
+fn link_ide(config_dir: &Path, home: &Path) -> anyhow::Result<String> {
+    let target = home.join(".claude/ide");
+    std::fs::create_dir_all(&target)
+        .with_context(|| format!("cannot create {}", target.display()))?;
+    let link = config_dir.join("ide");
+    if link.symlink_metadata().is_ok() {
+        return Ok(format!("kept {}", link.display()));
+    }
+    std::os::unix::fs::symlink(&target, &link)
+        .with_context(|| format!("cannot link {}", link.display()))?;
+    Ok(format!("linked {} -> {}", link.display(), target.display()))
+}
+
+/// Sets `hasCompletedOnboarding`, a theme when none is chosen, and (for `project`) the trust
+/// and project-onboarding flags, keeping every other key of an existing file.
+pub fn merge_state(path: &Path, project: Option<&Path>) -> anyhow::Result<()> {
+    let mut root = match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => serde_json::from_str::<Value>(&text)
+            .with_context(|| format!("{} is not valid JSON; fix or remove it", path.display()))?,
+        Ok(_) => json!({}),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let obj = root
+        .as_object_mut()
+        .with_context(|| format!("{} does not hold a JSON object", path.display()))?;
+    obj.insert("hasCompletedOnboarding".into(), Value::Bool(true));
+    obj.entry("theme")
+        .or_insert_with(|| Value::String("dark".into()));
+    if let Some(project) = project {
+        let projects = obj
+            .entry("projects")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !projects.is_object() {
+            *projects = Value::Object(Map::new());
+        }
+        let entry = projects
+            .as_object_mut()
+            .map(|p| {
+                p.entry(project.display().to_string())
+                    .or_insert_with(|| Value::Object(Map::new()))
+            })
+            .context("projects is not an object")?;
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        if let Some(e) = entry.as_object_mut() {
+            e.insert("hasTrustDialogAccepted".into(), Value::Bool(true));
+            e.insert("hasCompletedProjectOnboarding".into(), Value::Bool(true));
+        }
+    }
+    let tmp: PathBuf = path.with_extension("json.llws-tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&root)? + "\n")
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_files_links_ide_and_merges_state() {
+        let base = tempfile::tempdir().unwrap();
+        let home = base.path().join("home");
+        let cfg = home.join(".claude-local");
+        std::fs::create_dir_all(&cfg).unwrap();
+        std::fs::write(cfg.join("CLAUDE.md"), "mine").unwrap();
+        std::fs::write(
+            cfg.join(".claude.json"),
+            r#"{"theme":"light","numStartups":3,"projects":{"/a":{"x":1}}}"#,
+        )
+        .unwrap();
+
+        let report = run(&cfg, Some(&home), Some(Path::new("/work/p"))).unwrap();
+        assert!(
+            report
+                .iter()
+                .any(|l| l.starts_with("kept") && l.ends_with("CLAUDE.md")),
+            "{report:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(cfg.join("CLAUDE.md")).unwrap(),
+            "mine"
+        );
+        let settings: Value =
+            serde_json::from_str(&std::fs::read_to_string(cfg.join("settings.json")).unwrap())
+                .unwrap();
+        assert_eq!(settings["env"]["BASH_MAX_TIMEOUT_MS"], "600000");
+        assert_eq!(settings["plansDirectory"], "./claude_plans");
+        assert!(cfg.join("skills/project-setup/SKILL.md").is_file());
+        assert_eq!(
+            std::fs::read_link(cfg.join("ide")).unwrap(),
+            home.join(".claude/ide")
+        );
+
+        let state: Value =
+            serde_json::from_str(&std::fs::read_to_string(cfg.join(".claude.json")).unwrap())
+                .unwrap();
+        assert_eq!(state["hasCompletedOnboarding"], true);
+        assert_eq!(state["theme"], "light", "a chosen theme is kept");
+        assert_eq!(state["numStartups"], 3);
+        assert_eq!(state["projects"]["/a"]["x"], 1);
+        assert_eq!(state["projects"]["/work/p"]["hasTrustDialogAccepted"], true);
+        assert_eq!(
+            state["projects"]["/work/p"]["hasCompletedProjectOnboarding"],
+            true
+        );
+
+        // Idempotent.
+        run(&cfg, Some(&home), Some(Path::new("/work/p"))).unwrap();
+        let again: Value =
+            serde_json::from_str(&std::fs::read_to_string(cfg.join(".claude.json")).unwrap())
+                .unwrap();
+        assert_eq!(again, state);
+    }
+
+    #[test]
+    fn a_fresh_state_file_gets_the_dark_theme() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join(".claude.json");
+        merge_state(&f, None).unwrap();
+        let state: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        assert_eq!(
+            state,
+            json!({"hasCompletedOnboarding": true, "theme": "dark"})
+        );
+        std::fs::write(&f, "{not json").unwrap();
+        assert!(
+            merge_state(&f, None).is_err(),
+            "a broken file is reported, not clobbered"
+        );
+    }
+}
