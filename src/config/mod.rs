@@ -4,10 +4,13 @@
 pub mod args;
 pub mod diag;
 pub mod dotenv;
+pub mod keymap;
+mod layered;
 pub mod lint;
 pub mod model_files;
 pub mod profiles;
 pub mod settings;
+pub mod theme;
 
 pub use diag::{Diagnostic, LoadError, Severity};
 pub use profiles::{Profile, ProfileSet};
@@ -16,8 +19,10 @@ pub use settings::{LoadedSettings, Settings};
 pub mod gguf;
 pub mod model_lint;
 
-/// Diagnostics for the keymap and theme files the settings name (filled in with the
-/// workspace's keymaps and themes).
-pub fn ui_files_diagnostics(_settings: &Settings) -> Vec<Diagnostic> {
-    Vec::new()
+/// Diagnostics for the keymap and theme the settings name (a preset or a file layered over
+/// one), for `llws check`; the workspace reports the same and falls back to the defaults.
+pub fn ui_files_diagnostics(settings: &Settings) -> Vec<Diagnostic> {
+    let mut out = keymap::diagnostics(&settings.ui.keymap);
+    out.extend(theme::diagnostics(&settings.ui.theme));
+    out
 }

@@ -534,6 +534,12 @@ impl Settings {
         if self.monitor.nvml_library.components().count() > 1 {
             self.monitor.nvml_library = resolve(&self.monitor.nvml_library);
         }
+        // ui.keymap and ui.theme name a built-in preset or a file; only files are anchored.
+        for value in [&mut self.ui.keymap, &mut self.ui.theme] {
+            if super::layered::Spec::is_path(value) {
+                *value = resolve(Path::new(value.as_str())).display().to_string();
+            }
+        }
     }
 
     /// The effective settings as TOML, every key included.
