@@ -9,4 +9,5 @@ pub mod config;
 pub mod monitor;
 pub mod pty;
 pub mod server;
+pub mod ui;
 pub mod util;

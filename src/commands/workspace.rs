@@ -1,9 +1,31 @@
-//! `llws [PROFILE]`: the full-screen workspace (issue 5 fills this in).
+//! `llws [PROFILE]`: the full-screen workspace. Everything that can fail before the screen
+//! is taken (an unknown profile) is checked first, so its message lands in the shell.
 
 use std::process::ExitCode;
 
+use crate::config::{keymap, theme};
+use crate::ui;
+
 use super::Context;
 
-pub fn run(_ctx: Context, _profile: Option<String>) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the workspace is not built yet")
+pub fn run(ctx: Context, profile: Option<String>) -> anyhow::Result<ExitCode> {
+    if let Some(id) = &profile {
+        let set = ctx.profiles()?;
+        if set.get(id).is_none() {
+            eprintln!("llws: {}\n", set.unknown_profile_message(id));
+            eprint!("{}", super::profiles::render_list(&set, None, true));
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let (keymap, mut diagnostics) = keymap::load(&ctx.settings.ui.keymap);
+    let (theme, theme_diags) = theme::load(&ctx.settings.ui.theme);
+    diagnostics.extend(theme_diags);
+    ui::run(ui::Start {
+        settings: ctx.settings,
+        profile,
+        keymap,
+        theme,
+        diagnostics,
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

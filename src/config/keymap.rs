@@ -219,7 +219,8 @@ impl KeySpec {
     ///   Ctrl+] as Ctrl+5, Ctrl+^ as Ctrl+6, Ctrl+_ as Ctrl+7);
     /// - Shift+Tab arrives as BackTab, with or without SHIFT.
     pub fn from_event(key: &KeyEvent) -> KeySpec {
-        let mut mods = key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        let mut mods =
+            key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
         let mut code = key.code;
         match code {
             KeyCode::Char(c) => {
@@ -288,7 +289,9 @@ impl KeySpec {
                 "pgup" | "pageup" => KeyCode::PageUp,
                 "pgdn" | "pagedown" => KeyCode::PageDown,
                 "minus" => KeyCode::Char('-'),
-                f if f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=24).contains(&n)) => {
+                f if f.starts_with('f')
+                    && f[1..].parse::<u8>().is_ok_and(|n| (1..=24).contains(&n)) =>
+                {
                     KeyCode::F(f[1..].parse().unwrap_or(1))
                 }
                 _ => {
@@ -520,8 +523,11 @@ fn load_file(path: &Path, text: &str, out: &mut Vec<Diagnostic>) -> Option<Keyma
             Some(k) => k,
             None => {
                 out.push(
-                    doc.error(name.span(), format!("no built-in keymap named `{}`", name.get_ref()))
-                        .with_fix("use \"default\" or \"tmux\""),
+                    doc.error(
+                        name.span(),
+                        format!("no built-in keymap named `{}`", name.get_ref()),
+                    )
+                    .with_fix("use \"default\" or \"tmux\""),
                 );
                 return None;
             }
@@ -627,7 +633,13 @@ fn bind(
         }
     };
     let Some(name) = value.as_str() else {
-        out.push(doc.error(value_span, format!("[{}] \"{key}\": the action must be a string", section.name())));
+        out.push(doc.error(
+            value_span,
+            format!(
+                "[{}] \"{key}\": the action must be a string",
+                section.name()
+            ),
+        ));
         return;
     };
     let action = if name == "none" {
@@ -637,8 +649,11 @@ fn bind(
             Some(a) => Some(a),
             None => {
                 out.push(
-                    doc.error(value_span, format!("[{}] \"{key}\": unknown action `{name}`", section.name()))
-                        .with_fix("see docs/workspace.md for the actions, or use \"none\" to unbind"),
+                    doc.error(
+                        value_span,
+                        format!("[{}] \"{key}\": unknown action `{name}`", section.name()),
+                    )
+                    .with_fix("see docs/workspace.md for the actions, or use \"none\" to unbind"),
                 );
                 return;
             }
@@ -666,15 +681,27 @@ mod tests {
             let k = parse_layer(None, Path::new(name), text, &mut out);
             assert!(out.is_empty(), "{name}: {out:?}");
             let k = k.unwrap();
-            assert!(k.lookup(Section::Prefix, &key(KeyCode::Char('m'), KeyModifiers::NONE)).is_some());
+            assert!(
+                k.lookup(
+                    Section::Prefix,
+                    &key(KeyCode::Char('m'), KeyModifiers::NONE)
+                )
+                .is_some()
+            );
         }
     }
 
     #[test]
     fn key_specs_match_what_terminals_send() {
         let prefix = KeySpec::parse("ctrl-\\").unwrap();
-        assert!(prefix.matches(&key(KeyCode::Char('4'), KeyModifiers::CONTROL)), "legacy 0x1c");
-        assert!(prefix.matches(&key(KeyCode::Char('\\'), KeyModifiers::CONTROL)), "kitty");
+        assert!(
+            prefix.matches(&key(KeyCode::Char('4'), KeyModifiers::CONTROL)),
+            "legacy 0x1c"
+        );
+        assert!(
+            prefix.matches(&key(KeyCode::Char('\\'), KeyModifiers::CONTROL)),
+            "kitty"
+        );
         assert_eq!(prefix.label(), "Ctrl+\\");
         let n = KeySpec::parse("N").unwrap();
         assert!(n.matches(&key(KeyCode::Char('N'), KeyModifiers::SHIFT)));
@@ -682,10 +709,18 @@ mod tests {
         assert_eq!(KeySpec::parse("shift-n").unwrap(), n);
         let pct = KeySpec::parse("%").unwrap();
         assert!(pct.matches(&key(KeyCode::Char('%'), KeyModifiers::SHIFT)));
-        assert!(KeySpec::parse("shift-tab").unwrap().matches(&key(KeyCode::BackTab, KeyModifiers::SHIFT)));
+        assert!(
+            KeySpec::parse("shift-tab")
+                .unwrap()
+                .matches(&key(KeyCode::BackTab, KeyModifiers::SHIFT))
+        );
         assert_eq!(KeySpec::parse("f12").unwrap().code, KeyCode::F(12));
         assert_eq!(KeySpec::parse("ctrl--").unwrap().code, KeyCode::Char('-'));
-        assert!(KeySpec::parse("ctrl-B").unwrap().matches(&key(KeyCode::Char('b'), KeyModifiers::CONTROL)));
+        assert!(
+            KeySpec::parse("ctrl-B")
+                .unwrap()
+                .matches(&key(KeyCode::Char('b'), KeyModifiers::CONTROL))
+        );
         assert!(KeySpec::parse("hyper-x").is_err());
         assert!(KeySpec::parse("").is_err());
     }
@@ -694,32 +729,78 @@ mod tests {
     fn a_user_file_changes_one_key_of_its_preset() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("keys.toml");
-        std::fs::write(&file, "preset = \"tmux\"\n[prefix]\n\"m\" = \"none\"\n\"s\" = \"picker\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "preset = \"tmux\"\n[prefix]\n\"m\" = \"none\"\n\"s\" = \"picker\"\n",
+        )
+        .unwrap();
         let (k, diags) = load(file.to_str().unwrap());
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(k.prefix, KeySpec::parse("ctrl-b").unwrap());
-        assert_eq!(k.lookup(Section::Prefix, &key(KeyCode::Char('m'), KeyModifiers::NONE)), None);
-        assert_eq!(k.lookup(Section::Prefix, &key(KeyCode::Char('s'), KeyModifiers::NONE)), Some(KeyAction::Picker));
-        assert_eq!(k.lookup(Section::Prefix, &key(KeyCode::Char('z'), KeyModifiers::NONE)), Some(KeyAction::Zoom));
+        assert_eq!(
+            k.lookup(
+                Section::Prefix,
+                &key(KeyCode::Char('m'), KeyModifiers::NONE)
+            ),
+            None
+        );
+        assert_eq!(
+            k.lookup(
+                Section::Prefix,
+                &key(KeyCode::Char('s'), KeyModifiers::NONE)
+            ),
+            Some(KeyAction::Picker)
+        );
+        assert_eq!(
+            k.lookup(
+                Section::Prefix,
+                &key(KeyCode::Char('z'), KeyModifiers::NONE)
+            ),
+            Some(KeyAction::Zoom)
+        );
     }
 
     #[test]
     fn a_broken_file_falls_back_with_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.toml");
-        std::fs::write(&file, "preset = \"default\"\n[prefix]\n\"m\" = \"explode\"\n\"hyper-q\" = \"quit\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "preset = \"default\"\n[prefix]\n\"m\" = \"explode\"\n\"hyper-q\" = \"quit\"\n",
+        )
+        .unwrap();
         let (k, diags) = load(file.to_str().unwrap());
         assert_eq!(k, Keymap::builtin_default());
         let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|d| d.contains("bad.toml:3") && d.contains("unknown action `explode`")), "{text:?}");
-        assert!(text.iter().any(|d| d.contains("bad.toml:4") && d.contains("hyper-q")), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|d| d.contains("bad.toml:3") && d.contains("unknown action `explode`")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|d| d.contains("bad.toml:4") && d.contains("hyper-q")),
+            "{text:?}"
+        );
 
         std::fs::write(&file, "[prefix\n").unwrap();
         let diags = diagnostics(file.to_str().unwrap());
         assert!(diags[0].to_string().contains("bad.toml:1"), "{diags:?}");
         std::fs::write(&file, "prefix_key = \"f12\"\n").unwrap();
-        assert!(diagnostics(file.to_str().unwrap())[0].message.contains("same key"));
-        assert!(diagnostics("emacs")[0].message.contains("no built-in keymap"));
-        assert!(diagnostics(dir.path().join("nope.toml").to_str().unwrap())[0].message.contains("cannot read"));
+        assert!(
+            diagnostics(file.to_str().unwrap())[0]
+                .message
+                .contains("same key")
+        );
+        assert!(
+            diagnostics("emacs")[0]
+                .message
+                .contains("no built-in keymap")
+        );
+        assert!(
+            diagnostics(dir.path().join("nope.toml").to_str().unwrap())[0]
+                .message
+                .contains("cannot read")
+        );
     }
 }

@@ -51,8 +51,10 @@ impl<'t> Document<'t> {
             }),
             Err(e) => {
                 let line = e.span().map(|s| line_of_offset(text, s.start));
-                Err(Diagnostic::error(path, line, e.message().trim().to_string())
-                    .with_fix("fix the TOML syntax on that line"))
+                Err(
+                    Diagnostic::error(path, line, e.message().trim().to_string())
+                        .with_fix("fix the TOML syntax on that line"),
+                )
             }
         }
     }
@@ -81,8 +83,14 @@ impl<'t> Document<'t> {
     pub fn entries<'d>(
         &'d self,
         table: &'d DeTable<'t>,
-    ) -> impl Iterator<Item = (&'d str, std::ops::Range<usize>, &'d DeValue<'t>, std::ops::Range<usize>)> + 'd
-    {
+    ) -> impl Iterator<
+        Item = (
+            &'d str,
+            std::ops::Range<usize>,
+            &'d DeValue<'t>,
+            std::ops::Range<usize>,
+        ),
+    > + 'd {
         table
             .iter()
             .map(|(k, v)| (k.get_ref().as_ref(), k.span(), v.get_ref(), v.span()))

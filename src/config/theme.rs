@@ -146,11 +146,15 @@ pub fn load(value: &str) -> (Theme, Vec<Diagnostic>) {
     let theme = match Spec::parse(value) {
         Spec::Preset(name) => Theme::preset(&name).or_else(|| {
             out.push(
-                Diagnostic::error(Path::new("ui.theme"), None, format!("no built-in theme named `{name}`"))
-                    .with_fix(format!(
-                        "use one of {} or a path to a .toml file",
-                        Theme::preset_names().collect::<Vec<_>>().join(", ")
-                    )),
+                Diagnostic::error(
+                    Path::new("ui.theme"),
+                    None,
+                    format!("no built-in theme named `{name}`"),
+                )
+                .with_fix(format!(
+                    "use one of {} or a path to a .toml file",
+                    Theme::preset_names().collect::<Vec<_>>().join(", ")
+                )),
             );
             None
         }),
@@ -184,7 +188,10 @@ fn load_file(path: &Path, text: &str, out: &mut Vec<Diagnostic>) -> Option<Theme
         Some(name) => match Theme::preset(name.get_ref()) {
             Some(t) => t,
             None => {
-                out.push(doc.error(name.span(), format!("no built-in theme named `{}`", name.get_ref())));
+                out.push(doc.error(
+                    name.span(),
+                    format!("no built-in theme named `{}`", name.get_ref()),
+                ));
                 return None;
             }
         },
@@ -205,7 +212,14 @@ fn apply(theme: &mut Theme, doc: &Document<'_>, preset: bool, out: &mut Vec<Diag
                     let Some((_, field)) = FIELDS.iter().find(|(n, _)| *n == name) else {
                         out.push(
                             doc.error(name_span, format!("unknown colour `{name}`"))
-                                .with_fix(format!("the colours are {}", FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))),
+                                .with_fix(format!(
+                                    "the colours are {}",
+                                    FIELDS
+                                        .iter()
+                                        .map(|(n, _)| *n)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )),
                         );
                         continue;
                     };
@@ -236,7 +250,11 @@ fn apply(theme: &mut Theme, doc: &Document<'_>, preset: bool, out: &mut Vec<Diag
     if preset {
         for (name, _) in FIELDS {
             if !seen.contains(name) {
-                out.push(Diagnostic::error(doc.path, None, format!("preset lacks `{name}`")));
+                out.push(Diagnostic::error(
+                    doc.path,
+                    None,
+                    format!("preset lacks `{name}`"),
+                ));
             }
         }
     }
@@ -261,7 +279,11 @@ mod tests {
     fn a_user_file_changes_one_colour_of_its_preset() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("mine.toml");
-        std::fs::write(&file, "preset = \"nord\"\n[colors]\nborder_focused = \"#ff0000\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "preset = \"nord\"\n[colors]\nborder_focused = \"#ff0000\"\n",
+        )
+        .unwrap();
         let (t, diags) = load(file.to_str().unwrap());
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(t.border_focused, Color::Rgb(255, 0, 0));
@@ -272,12 +294,28 @@ mod tests {
     fn a_bad_colour_is_reported_with_its_line_and_the_default_is_used() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.toml");
-        std::fs::write(&file, "[colors]\nok = \"green\"\nwarn = \"yelow\"\nsparkles = \"red\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "[colors]\nok = \"green\"\nwarn = \"yelow\"\nsparkles = \"red\"\n",
+        )
+        .unwrap();
         let (t, diags) = load(file.to_str().unwrap());
         assert_eq!(t, Theme::builtin_default());
         let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|d| d.contains("bad.toml:3") && d.contains("not a colour")), "{text:?}");
-        assert!(text.iter().any(|d| d.contains("bad.toml:4") && d.contains("sparkles")), "{text:?}");
-        assert!(diagnostics("solarized")[0].message.contains("no built-in theme"));
+        assert!(
+            text.iter()
+                .any(|d| d.contains("bad.toml:3") && d.contains("not a colour")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|d| d.contains("bad.toml:4") && d.contains("sparkles")),
+            "{text:?}"
+        );
+        assert!(
+            diagnostics("solarized")[0]
+                .message
+                .contains("no built-in theme")
+        );
     }
 }

@@ -1,0 +1,116 @@
+//! Small overlays: the quit confirmation and the failure details.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+
+use crate::config::settings::OnExit;
+use crate::config::theme::Theme;
+use crate::server::ServerState;
+use crate::server::state::Failure;
+use crate::ui::help::draw_box;
+
+pub fn draw_quit(
+    buf: &mut Buffer,
+    screen: Rect,
+    on_exit: OnExit,
+    server: &ServerState,
+    theme: &Theme,
+) {
+    let name = server.profile_name.clone();
+    let what = match (on_exit, name) {
+        (_, None) => "No server is running.".to_string(),
+        (OnExit::Stop, Some(n)) => {
+            format!("The server ({n}) will be stopped (on_exit = \"stop\").")
+        }
+        (OnExit::Keep, Some(n)) => format!("The server ({n}) keeps running (on_exit = \"keep\")."),
+    };
+    let key = Style::default()
+        .fg(theme.accent)
+        .add_modifier(Modifier::BOLD);
+    let lines = vec![
+        Line::styled(
+            "Quit llws?",
+            Style::default().fg(theme.text).add_modifier(Modifier::BOLD),
+        ),
+        Line::styled(what, Style::default().fg(theme.text)),
+        Line::raw(""),
+        Line::from(vec![
+            Span::styled("y", key),
+            Span::raw(" quit   "),
+            Span::styled("n", key),
+            Span::raw("/"),
+            Span::styled("Esc", key),
+            Span::raw(" stay"),
+        ]),
+    ];
+    let mut scroll = 0;
+    draw_box(buf, screen, "Quit", &lines, &mut scroll, theme, 64);
+}
+
+/// Exit code, signal, OOM, restarts and the log tail of a failure.
+pub fn failure_lines(
+    failure: Option<&Failure>,
+    server: &ServerState,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let text = Style::default().fg(theme.text);
+    let dim = Style::default().fg(theme.dim);
+    let Some(f) = failure else {
+        return vec![Line::styled(
+            if server.message.is_empty() {
+                "Nothing has failed.".to_string()
+            } else {
+                format!("No failure. Last message: {}", server.message)
+            },
+            text,
+        )];
+    };
+    let mut out = vec![
+        Line::from(vec![
+            Span::styled("Profile  ", dim),
+            Span::styled(
+                server
+                    .profile_name
+                    .clone()
+                    .or(server.profile.clone())
+                    .unwrap_or_default(),
+                text,
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled("Reason   ", dim),
+            Span::styled(f.reason.clone(), Style::default().fg(theme.error)),
+        ]),
+    ];
+    let mut facts = Vec::new();
+    if let Some(c) = f.exit_code {
+        facts.push(format!("exit code {c}"));
+    }
+    if let Some(s) = f.signal {
+        facts.push(format!("signal {s}"));
+    }
+    if f.oom_killed {
+        facts.push("killed for lack of memory (OOM)".into());
+    }
+    if let Some(r) = f.restart_count {
+        facts.push(format!("{r} restarts"));
+    }
+    if !facts.is_empty() {
+        out.push(Line::from(vec![
+            Span::styled("Exit     ", dim),
+            Span::styled(facts.join(", "), text),
+        ]));
+    }
+    out.push(Line::raw(""));
+    out.push(Line::styled(
+        format!("Last {} log lines:", f.log_tail.len()),
+        dim,
+    ));
+    for l in &f.log_tail {
+        let plain = crate::ui::panes::logs::plain(l).into_owned();
+        out.push(Line::styled(plain, text));
+    }
+    out
+}

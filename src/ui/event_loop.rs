@@ -1,0 +1,272 @@
+//! The loop: waits on terminal input, the controller's state, the monitors, new log lines,
+//! the claude pane's output and signals; redraws when something changed, at most
+//! `ui.frame_rate` times a second. Nothing ticks while nothing changes: the only timers
+//! are the frame limiter (armed only when a frame is due), a slow one while a switch's
+//! elapsed time is shown, and a message's expiry.
+
+use std::future::pending;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+
+use crate::server::state::now_ms;
+use crate::server::{ControlError, Outcome, ServerState};
+use crate::ui::action::Effect;
+use crate::ui::app::App;
+use crate::ui::panes::claude::ClaudePane;
+use crate::ui::picker::{Sizes, model_sizes};
+use crate::ui::render::render;
+use crate::ui::services::Services;
+use crate::ui::status_bar::Level;
+use crate::ui::tty::Term;
+use crate::ui::view::View;
+
+/// How often the elapsed time of a switch is redrawn.
+const ANIMATION: Duration = Duration::from_millis(250);
+
+/// Results of work done off the loop.
+enum Done {
+    Sizes(Sizes),
+    Switch(Result<Outcome, ControlError>),
+    Note(Level, String),
+}
+
+/// The watches the loop reads, kept as receivers so `changed()` can be awaited.
+pub struct Watches {
+    pub state: watch::Receiver<ServerState>,
+    pub profiles: watch::Receiver<crate::server::profiles_store::ProfilesView>,
+    pub gpu: watch::Receiver<crate::monitor::GpuState>,
+    pub system: watch::Receiver<crate::monitor::SystemSnapshot>,
+}
+
+impl Watches {
+    pub fn new(s: &Services) -> Watches {
+        Watches {
+            state: s.controller.subscribe_state(),
+            profiles: s.controller.subscribe_profiles(),
+            gpu: s.monitor.gpu.clone(),
+            system: s.monitor.system.clone(),
+        }
+    }
+}
+
+/// Builds the view from the latest snapshots and runs `f` on it. The log ring is locked
+/// only for `f`, which draws into a buffer; the terminal write happens after.
+pub fn with_view<R>(s: &Services, w: &Watches, now: u64, f: impl FnOnce(&View<'_>) -> R) -> R {
+    let server = w.state.borrow();
+    let profiles = w.profiles.borrow();
+    let gpu = w.gpu.borrow();
+    let system = w.system.borrow();
+    let history = s.monitor.history.lock().unwrap_or_else(|p| p.into_inner());
+    let server_url = s.settings.server.base_url();
+    s.controller.logs().with_lines(|lines| {
+        let next = lines.back().map(|l| l.seq + 1).unwrap_or(0);
+        let view = View {
+            server: &server,
+            profiles: &profiles,
+            gpu: &gpu,
+            system: &system,
+            history: &history,
+            logs: lines,
+            log_next_seq: next,
+            now_ms: now,
+            server_url: &server_url,
+            api: &s.api,
+        };
+        f(&view)
+    })
+}
+
+async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) {
+    match rx {
+        Some(r) => {
+            if r.changed().await.is_err() {
+                *rx = None;
+            }
+        }
+        None => pending().await,
+    }
+}
+
+pub async fn run(
+    terminal: &mut Term,
+    app: &mut App,
+    s: &Services,
+    claude: &mut ClaudePane,
+    wake: Arc<Notify>,
+) -> anyhow::Result<()> {
+    let frame = Duration::from_secs(1) / s.settings.ui.frame_rate.max(1);
+    let mut events = EventStream::new();
+    let watches = Watches::new(s);
+    let mut state_rx = Some(watches.state.clone());
+    let mut profiles_rx = Some(watches.profiles.clone());
+    let mut gpu_rx = Some(watches.gpu.clone());
+    let mut system_rx = Some(watches.system.clone());
+    // New log lines wake the loop once per frame: the receiver is dropped on the first
+    // line and taken again after the next draw, so 10,000 lines a second cost one wake.
+    let mut log_rx = Some(s.controller.logs().subscribe());
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut last_state = watches.state.borrow().clone();
+    let mut last_frame = Instant::now() - frame;
+    let mut dirty = true;
+    let mut banner: Option<String> = None;
+
+    loop {
+        let now = now_ms();
+        if app.expire_message(now) {
+            dirty = true;
+        }
+        if dirty && last_frame.elapsed() >= frame {
+            terminal.draw(|f| with_view(s, &watches, now, |view| render(f, app, view, claude)))?;
+            last_frame = Instant::now();
+            dirty = false;
+            if log_rx.is_none() {
+                log_rx = Some(s.controller.logs().subscribe());
+            }
+        }
+        if app.quitting {
+            return Ok(());
+        }
+        let frame_due = dirty.then_some(last_frame + frame);
+        let animating = last_state.is_busy() && last_state.switch.is_some();
+        let anim_due = animating.then(|| Instant::now() + ANIMATION);
+        let expiry = app
+            .message_until
+            .map(|until| Instant::now() + Duration::from_millis(until.saturating_sub(now)));
+
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(ev)) => {
+                    if matches!(ev, Event::Resize(..)) {
+                        dirty = true;
+                        continue;
+                    }
+                    let effects = with_view(s, &watches, now_ms(), |view| app.on_event(&ev, view));
+                    apply(effects, app, s, claude, &done_tx);
+                    dirty = true;
+                }
+                // The terminal is gone: leave as for a signal.
+                Some(Err(_)) | None => return Ok(()),
+            },
+            _ = changed(&mut state_rx) => {
+                let new = watches.state.borrow().clone();
+                app.on_server_state(&last_state, &new, now_ms());
+                let want = banner_for(&new);
+                if want != banner {
+                    claude.set_banner(want.clone());
+                    banner = want;
+                }
+                last_state = new;
+                dirty = true;
+            }
+            _ = changed(&mut profiles_rx) => dirty = true,
+            _ = changed(&mut gpu_rx) => dirty = true,
+            _ = changed(&mut system_rx) => dirty = true,
+            _ = async { match &mut log_rx { Some(rx) => { let _ = rx.recv().await; } None => pending().await } } => {
+                log_rx = None;
+                dirty = true;
+            }
+            _ = wake.notified() => dirty = true,
+            Some(done) = done_rx.recv() => {
+                match done {
+                    Done::Sizes(sizes) => app.set_model_sizes(sizes),
+                    Done::Switch(Err(e)) => app.say(Level::Error, e.to_string(), Some(now_ms())),
+                    Done::Switch(Ok(_)) => {}
+                    Done::Note(level, text) => app.say(level, text, Some(now_ms())),
+                }
+                dirty = true;
+            }
+            _ = async { match frame_due { Some(t) => sleep_until(t).await, None => pending().await } } => {}
+            _ = async { match anim_due { Some(t) => sleep_until(t).await, None => pending().await } } => dirty = true,
+            _ = async { match expiry { Some(t) => sleep_until(t).await, None => pending().await } } => dirty = true,
+            _ = sigterm.recv() => return Ok(()),
+            _ = sighup.recv() => return Ok(()),
+        }
+    }
+}
+
+/// The line over the claude pane while its model is away.
+fn banner_for(s: &ServerState) -> Option<String> {
+    match (&s.switch, s.is_busy()) {
+        (Some(sw), true) => Some(format!(
+            "model switching to {}: answers wait until it has loaded",
+            sw.target_name
+        )),
+        _ => None,
+    }
+}
+
+fn apply(
+    effects: Vec<Effect>,
+    app: &mut App,
+    s: &Services,
+    claude: &mut ClaudePane,
+    done: &mpsc::UnboundedSender<Done>,
+) {
+    for effect in effects {
+        match effect {
+            Effect::ClaudeKey(key) => claude.handle_key(&key),
+            Effect::ClaudePaste(text) => claude.paste(&text),
+            Effect::ClaudeScroll(delta) => {
+                let delta = match delta {
+                    i32::MIN => -(claude.scrollback_offset() as i32),
+                    d => d,
+                };
+                claude.scroll_lines(delta);
+            }
+            Effect::ClaudeMouse(ev, inner) => {
+                claude.handle_mouse(&ev, inner);
+            }
+            Effect::RestartClaude => match claude.restart() {
+                Ok(()) => app.say(Level::Info, "claude pane restarted", Some(now_ms())),
+                Err(e) => app.say(Level::Error, e, Some(now_ms())),
+            },
+            Effect::Switch(id) => match s.controller.begin_switch(&id) {
+                Ok(pending) => {
+                    app.switch_accepted();
+                    let tx = done.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(Done::Switch(pending.outcome().await));
+                    });
+                }
+                Err(e) => app.switch_refused(e.to_string(), now_ms()),
+            },
+            Effect::RestartServer => match s.controller.begin_restart() {
+                Ok(pending) => {
+                    let tx = done.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(Done::Switch(pending.outcome().await));
+                    });
+                }
+                Err(e) => app.say(Level::Error, e.to_string(), Some(now_ms())),
+            },
+            Effect::StopServer => {
+                let c = s.controller.clone();
+                let tx = done.clone();
+                tokio::spawn(async move {
+                    let note = match c.stop().await {
+                        Ok(_) => (Level::Info, "server stopped".to_string()),
+                        Err(e) => (Level::Error, e.to_string()),
+                    };
+                    let _ = tx.send(Done::Note(note.0, note.1));
+                });
+            }
+            Effect::LoadModelSizes => {
+                let set = s.controller.profiles().set;
+                let dir = s.settings.models_dir.clone();
+                let tx = done.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.send(Done::Sizes(model_sizes(&dir, &set)));
+                });
+            }
+            Effect::Quit => app.quitting = true,
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The workspace: the claude pane, the server log, the GPU and system panels and the
+//! status bar in one screen, with the model picker, help and dialogs over them.
+//!
+//! ```text
+//! services (controller, monitors, API) ──watch/ring──► event_loop ──View──► render
+//!            ▲                                             │ App::on_event
+//!            └──────────────── Effect (switch, stop) ◄─────┘
+//! ```
+//! `app` holds the state and turns input into [`action::Effect`]s; `render` draws a frame
+//! from a [`view::View`] of plain snapshots, so tests draw any state without services.
+
+pub mod action;
+pub mod app;
+pub mod dialog;
+pub mod event_loop;
+pub mod help;
+pub mod keys;
+pub mod layout;
+pub mod panes;
+pub mod picker;
+pub mod render;
+pub mod services;
+pub mod status_bar;
+pub mod tty;
+pub mod view;
+pub mod widgets;
+
+#[cfg(test)]
+mod snapshot_tests;
+
+use std::sync::Arc;
+
+use ratatui::layout::Rect;
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::config::diag::Diagnostic;
+use crate::config::keymap::{KeyAction, Keymap, Section};
+use crate::config::settings::OnExit;
+use crate::config::theme::Theme;
+use crate::server::state::now_ms;
+
+use self::app::App;
+use self::layout::{PaneId, Splits};
+use self::panes::claude::ClaudePane;
+use self::status_bar::Level;
+
+/// What `llws [PROFILE]` runs once the profile is known to exist.
+pub struct Start {
+    pub settings: Settings,
+    pub profile: Option<String>,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    /// Problems with the keymap or theme files (the built-in defaults are in use).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+pub fn run(start: Start) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("llws")
+        .build()?;
+    let result = runtime.block_on(workspace(start));
+    // The samplers' blocking calls (NVML, sysinfo) are short; do not wait on a stuck one.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
+}
+
+async fn workspace(start: Start) -> anyhow::Result<()> {
+    let settings = Arc::new(start.settings);
+    let services = services::start(settings.clone()).await;
+    let mut tty = tty::Tty::enter(settings.ui.mouse)?;
+
+    let size = tty.terminal.size()?;
+    let first = layout::compute(
+        Rect::new(0, 0, size.width, size.height),
+        &Splits::default(),
+        None,
+        PaneId::Logs,
+    );
+    let inner = first
+        .rect(PaneId::Claude)
+        .map(|r| {
+            Rect::new(
+                r.x + 1,
+                r.y + 1,
+                r.width.saturating_sub(2),
+                r.height.saturating_sub(2),
+            )
+        })
+        .unwrap_or(Rect::new(0, 0, size.width, size.height));
+    let wake = Arc::new(Notify::new());
+    let waker: crate::pty::Waker = {
+        let wake = wake.clone();
+        Arc::new(move || wake.notify_one())
+    };
+    let mut claude = ClaudePane::spawn(&settings, inner.height, inner.width, waker);
+    let mut app = App::new(start.keymap, start.theme, settings.on_exit);
+    if let Some(key) = app
+        .keymap
+        .key_for(Section::Prefix, KeyAction::RestartClaude)
+    {
+        claude.set_exit_hint(format!(
+            "{} {} restarts it",
+            app.keymap.prefix.label(),
+            key.label()
+        ));
+    }
+    let ring = services.controller.logs().clone();
+    for d in &start.diagnostics {
+        ring.note(format!("llws: {d}"));
+    }
+    if let Some(first) = start.diagnostics.iter().find(|d| d.is_error()) {
+        app.say(
+            Level::Error,
+            format!("{first} — using the built-in default (see the log)"),
+            None,
+        );
+    }
+
+    let watches = event_loop::Watches::new(&services);
+    match &start.profile {
+        Some(id) => match services.controller.begin_switch(id) {
+            Ok(_pending) => {}
+            Err(e) => app.say(Level::Error, e.to_string(), Some(now_ms())),
+        },
+        None => {
+            let effects = event_loop::with_view(&services, &watches, now_ms(), |view| {
+                if view.server.phase == crate::server::Phase::Idle {
+                    app.open_picker(view, true)
+                } else {
+                    Vec::new()
+                }
+            });
+            if effects.contains(&action::Effect::LoadModelSizes)
+                && let app::Overlay::Picker(p) = &mut app.overlay
+            {
+                let dir = settings.models_dir.clone();
+                let set = services.controller.profiles().set;
+                p.sizes = tokio::task::spawn_blocking(move || picker::model_sizes(&dir, &set))
+                    .await
+                    .ok();
+            }
+        }
+    }
+
+    let result = event_loop::run(&mut tty.terminal, &mut app, &services, &mut claude, wake).await;
+
+    // Leaving: say what happens to the server while it happens.
+    let keep = settings.on_exit == OnExit::Keep;
+    app.overlay = app::Overlay::None;
+    app.say(
+        Level::Warn,
+        if keep {
+            "leaving the server running…"
+        } else {
+            "stopping the server…"
+        },
+        None,
+    );
+    let _ = tty.terminal.draw(|f| {
+        event_loop::with_view(&services, &watches, now_ms(), |view| {
+            render::render(f, &mut app, view, &mut claude)
+        })
+    });
+    services.controller.shutdown(keep).await;
+    drop(claude);
+    drop(tty);
+    result
+}

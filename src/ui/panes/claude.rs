@@ -1,0 +1,181 @@
+//! The claude slot: the one type the rest of the UI talks to for the main pane. Live, it
+//! is the pty module's [`TerminalPane`] running the claude pane's command; in tests it is
+//! the same terminal emulator fed with recorded bytes; and when the command cannot start,
+//! it says why in the pane instead of taking the workspace down.
+
+use crossterm::event::{KeyEvent, MouseEvent};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+
+use crate::config::Settings;
+use crate::pty::term::Term;
+use crate::pty::{SandboxGuard, TerminalPane, Waker, claude_pane_command};
+
+pub enum ClaudePane {
+    /// The program on its PTY, and what must live as long as it (a sandbox's bridge).
+    Live {
+        pane: Box<TerminalPane>,
+        _guard: SandboxGuard,
+    },
+    /// A screen fed with bytes, for snapshots.
+    Replay(Box<Term>),
+    /// The command could not start.
+    Failed(String),
+}
+
+impl ClaudePane {
+    /// Starts the claude pane's command (`[claude] command`, sandboxed per settings).
+    pub fn spawn(settings: &Settings, rows: u16, cols: u16, waker: Waker) -> ClaudePane {
+        let started = claude_pane_command(settings).and_then(|cmd| {
+            let pane =
+                TerminalPane::spawn(cmd.spec, rows, cols, settings.claude.scrollback, waker)?;
+            Ok((pane, cmd.guard))
+        });
+        match started {
+            Ok((pane, guard)) => ClaudePane::Live {
+                pane: Box::new(pane),
+                _guard: guard,
+            },
+            Err(e) => ClaudePane::Failed(format!("the claude pane could not start: {e:#}")),
+        }
+    }
+
+    /// A screen of `rows` × `cols` that has been sent `bytes`.
+    pub fn replay(rows: u16, cols: u16, bytes: &[u8]) -> ClaudePane {
+        let mut term = Term::new(rows, cols, 1000);
+        term.process(bytes);
+        ClaudePane::Replay(Box::new(term))
+    }
+
+    pub fn handle_key(&mut self, key: &KeyEvent) {
+        if let ClaudePane::Live { pane, .. } = self {
+            pane.handle_key(key);
+        }
+    }
+
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        if let ClaudePane::Live { pane, .. } = self {
+            pane.write_bytes(bytes);
+        }
+    }
+
+    pub fn paste(&mut self, text: &str) {
+        if let ClaudePane::Live { pane, .. } = self {
+            pane.paste(text);
+        }
+    }
+
+    /// Returns whether the pane used the event (forwarded or scrolled).
+    pub fn handle_mouse(&mut self, ev: &MouseEvent, inner: Rect) -> bool {
+        match self {
+            ClaudePane::Live { pane, .. } => pane.handle_mouse(ev, inner),
+            _ => false,
+        }
+    }
+
+    /// Positive scrolls back into the scrollback.
+    pub fn scroll_lines(&mut self, delta: i32) {
+        match self {
+            ClaudePane::Live { pane, .. } => pane.scroll_lines(delta),
+            ClaudePane::Replay(term) => term.scroll_by(delta),
+            ClaudePane::Failed(_) => {}
+        }
+    }
+
+    pub fn scrollback_offset(&self) -> usize {
+        match self {
+            ClaudePane::Live { pane, .. } => pane.scrollback_offset(),
+            ClaudePane::Replay(term) => term.scrollback(),
+            ClaudePane::Failed(_) => 0,
+        }
+    }
+
+    pub fn render(&mut self, area: Rect, buf: &mut Buffer, focused: bool) {
+        match self {
+            ClaudePane::Live { pane, .. } => pane.render(area, buf, focused),
+            ClaudePane::Replay(term) => {
+                if term.size() != (area.height, area.width) {
+                    term.resize(area.height, area.width);
+                }
+                term.render(area, buf, false);
+            }
+            ClaudePane::Failed(msg) => {
+                let lines = textwrap(msg, usize::from(area.width));
+                for (i, l) in lines.iter().take(usize::from(area.height)).enumerate() {
+                    buf.set_string(area.x, area.y + i as u16, l, Style::default());
+                }
+            }
+        }
+    }
+
+    /// The title the program set, or "".
+    pub fn title(&self) -> String {
+        match self {
+            ClaudePane::Live { pane, .. } => pane.title(),
+            _ => String::new(),
+        }
+    }
+
+    /// How the program ended, once it has.
+    pub fn exit(&self) -> Option<String> {
+        match self {
+            ClaudePane::Live { pane, .. } => pane.exit_status().map(|e| e.to_string()),
+            ClaudePane::Replay(_) => None,
+            ClaudePane::Failed(msg) => Some(msg.clone()),
+        }
+    }
+
+    pub fn restart(&mut self) -> Result<(), String> {
+        match self {
+            ClaudePane::Live { pane, .. } => pane.restart().map_err(|e| format!("{e:#}")),
+            _ => Err("the claude pane has no program to restart".into()),
+        }
+    }
+
+    pub fn set_banner(&mut self, banner: Option<String>) {
+        if let ClaudePane::Live { pane, .. } = self {
+            pane.set_banner(banner);
+        }
+    }
+
+    pub fn set_exit_hint(&mut self, hint: String) {
+        if let ClaudePane::Live { pane, .. } = self {
+            pane.set_exit_hint(hint);
+        }
+    }
+
+    pub fn take_dirty(&self) -> bool {
+        match self {
+            ClaudePane::Live { pane, .. } => pane.take_dirty(),
+            _ => false,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            ClaudePane::Live { pane, .. } => pane.pid(),
+            _ => None,
+        }
+    }
+}
+
+/// Word-wraps a message for a pane (no dependency for one error text).
+fn textwrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(10);
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out
+}

@@ -1,0 +1,562 @@
+//! The server log pane: drawn straight from the controller's ring (no copy), following the
+//! end until the user scrolls up; search with highlights, a filter, ANSI colours, level
+//! colours and switch separators.
+//!
+//! The scroll position is kept as a line's seq, not an index, so it stays on the same line
+//! while the ring rotates under it.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+use ansi_to_tui::IntoText as _;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use unicode_width::UnicodeWidthChar;
+
+use crate::config::theme::Theme;
+use crate::server::logs::{LogLine, Source};
+
+/// What the search or filter prompt is editing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    Search,
+    Filter,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogView {
+    /// At the end, showing new lines as they come.
+    pub follow: bool,
+    /// While paused: the seq of the top line shown.
+    top: u64,
+    /// The ring's next seq when following stopped: lines after it are "new".
+    paused_at: u64,
+    pub search: Option<String>,
+    pub filter: Option<String>,
+    /// The seq of the match `n`/`N` went to.
+    current: Option<u64>,
+    /// The prompt being typed, and its text.
+    pub editing: Option<(Prompt, String)>,
+    /// Rows of the last draw, for page keys.
+    page: u16,
+}
+
+impl Default for LogView {
+    fn default() -> Self {
+        Self {
+            follow: true,
+            top: 0,
+            paused_at: 0,
+            search: None,
+            filter: None,
+            current: None,
+            editing: None,
+            page: 10,
+        }
+    }
+}
+
+/// The text of a line without escape sequences and with tabs as spaces: what is matched
+/// and what the columns of highlights count in.
+pub fn plain(text: &str) -> Cow<'_, str> {
+    if !text.contains(['\x1b', '\t']) && !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.next() {
+                // CSI: parameters, then one final byte in @..~.
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC: up to BEL or ESC \.
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\x07' {
+                            break;
+                        }
+                        if c == '\x1b' {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\t' => out.push_str("    "),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Byte ranges of `query` in `text`; case-insensitive unless the query has a capital
+/// (smartcase, as in less and vim).
+pub fn find_all(text: &str, query: &str) -> Vec<(usize, usize)> {
+    if query.is_empty() {
+        return Vec::new();
+    }
+    let sensitive = query.chars().any(char::is_uppercase);
+    let (hay, needle): (Cow<'_, str>, Cow<'_, str>) = if sensitive {
+        (Cow::Borrowed(text), Cow::Borrowed(query))
+    } else {
+        (
+            Cow::Owned(text.to_lowercase()),
+            Cow::Owned(query.to_lowercase()),
+        )
+    };
+    // Lowercasing can change byte lengths (rare: e.g. 'İ'); then highlight nothing rather
+    // than the wrong cells.
+    if hay.len() != text.len() {
+        return Vec::new();
+    }
+    hay.match_indices(needle.as_ref())
+        .map(|(i, m)| (i, i + m.len()))
+        .collect()
+}
+
+fn matches(text: &str, query: &str) -> bool {
+    !find_all(&plain(text), query).is_empty()
+}
+
+/// llama-server's level letter: `0.00.014.780 W srv ...` (timestamp, then E/W/I/D).
+pub fn level(text: &str) -> Option<char> {
+    let mut words = text.split(' ');
+    let stamp = words.next()?;
+    if stamp.is_empty() || !stamp.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let mut letter = words.next()?.chars();
+    match (letter.next(), letter.next()) {
+        (Some(c @ ('E' | 'W' | 'I' | 'D')), None) => Some(c),
+        _ => None,
+    }
+}
+
+/// The indices of the lines shown: all, or those the filter keeps.
+pub fn rows(lines: &VecDeque<LogLine>, filter: Option<&str>) -> Vec<usize> {
+    match filter {
+        Some(f) if !f.is_empty() => (0..lines.len())
+            .filter(|&i| matches(&lines[i].text, f))
+            .collect(),
+        _ => (0..lines.len()).collect(),
+    }
+}
+
+/// Where the page starts and how many rows it shows.
+fn window(view: &LogView, lines: &VecDeque<LogLine>, rows: &[usize], height: usize) -> usize {
+    let bottom = rows.len().saturating_sub(height);
+    if view.follow {
+        return bottom;
+    }
+    let first = rows.partition_point(|&i| lines[i].seq < view.top);
+    first.min(bottom)
+}
+
+impl LogView {
+    fn active_filter(&self) -> Option<&str> {
+        match &self.editing {
+            Some((Prompt::Filter, text)) => Some(text.as_str()),
+            _ => self.filter.as_deref(),
+        }
+    }
+
+    fn active_search(&self) -> Option<&str> {
+        match &self.editing {
+            Some((Prompt::Search, text)) => Some(text.as_str()),
+            _ => self.search.as_deref(),
+        }
+    }
+
+    /// Lines that arrived since following stopped.
+    pub fn new_lines(&self, next_seq: u64) -> u64 {
+        if self.follow {
+            0
+        } else {
+            next_seq.saturating_sub(self.paused_at)
+        }
+    }
+
+    fn go_to(&mut self, lines: &VecDeque<LogLine>, rows: &[usize], start: usize, next_seq: u64) {
+        let height = usize::from(self.page.max(1));
+        let bottom = rows.len().saturating_sub(height);
+        if start >= bottom {
+            self.follow = true;
+            return;
+        }
+        if self.follow {
+            self.paused_at = next_seq;
+        }
+        self.follow = false;
+        self.top = lines[rows[start]].seq;
+    }
+
+    /// Scrolls by `delta` rows (negative is up). Reaching the end follows again.
+    pub fn scroll(&mut self, lines: &VecDeque<LogLine>, next_seq: u64, delta: i64) {
+        let rows = rows(lines, self.active_filter());
+        let height = usize::from(self.page.max(1));
+        let start = window(self, lines, &rows, height) as i64;
+        let target = (start + delta).clamp(0, rows.len().saturating_sub(height) as i64);
+        self.go_to(lines, &rows, target as usize, next_seq);
+    }
+
+    pub fn page(&mut self, lines: &VecDeque<LogLine>, next_seq: u64, pages: i64) {
+        let step = i64::from(self.page.max(2) - 1);
+        self.scroll(lines, next_seq, pages * step);
+    }
+
+    pub fn top(&mut self, lines: &VecDeque<LogLine>, next_seq: u64) {
+        let rows = rows(lines, self.active_filter());
+        if rows.len() > usize::from(self.page) {
+            self.go_to(lines, &rows, 0, next_seq);
+        }
+    }
+
+    pub fn bottom(&mut self) {
+        self.follow = true;
+        self.current = None;
+    }
+
+    pub fn start_prompt(&mut self, prompt: Prompt) {
+        let text = match prompt {
+            Prompt::Search => self.search.clone(),
+            Prompt::Filter => self.filter.clone(),
+        };
+        self.editing = Some((prompt, text.unwrap_or_default()));
+    }
+
+    /// Ends the prompt: `commit` keeps what was typed (an empty text clears it).
+    pub fn end_prompt(&mut self, lines: &VecDeque<LogLine>, next_seq: u64, commit: bool) {
+        let Some((prompt, text)) = self.editing.take() else {
+            return;
+        };
+        if !commit {
+            return;
+        }
+        let value = (!text.is_empty()).then_some(text);
+        match prompt {
+            Prompt::Filter => {
+                self.filter = value;
+                self.follow = true;
+            }
+            Prompt::Search => {
+                self.search = value;
+                self.current = None;
+                if self.search.is_some() {
+                    // The newest match at or above the end of the page.
+                    self.jump(lines, next_seq, false, true);
+                }
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.search = None;
+        self.filter = None;
+        self.current = None;
+        self.editing = None;
+    }
+
+    /// Goes to the next match below (`down`) or above the current one. Returns false when
+    /// there is none.
+    pub fn jump(
+        &mut self,
+        lines: &VecDeque<LogLine>,
+        next_seq: u64,
+        down: bool,
+        from_page_end: bool,
+    ) -> bool {
+        let Some(query) = self.search.clone() else {
+            return false;
+        };
+        let rows = rows(lines, self.active_filter());
+        let height = usize::from(self.page.max(1));
+        let start = window(self, lines, &rows, height);
+        let anchor = match self.current {
+            Some(seq) if !from_page_end => rows.partition_point(|&i| lines[i].seq < seq) as i64,
+            _ if from_page_end => (start + height) as i64,
+            _ if down => start as i64 - 1,
+            _ => (start + height) as i64,
+        };
+        let found = if down {
+            ((anchor + 1).max(0) as usize..rows.len())
+                .find(|&r| matches(&lines[rows[r]].text, &query))
+        } else {
+            (0..(anchor.max(0) as usize).min(rows.len()))
+                .rev()
+                .find(|&r| matches(&lines[rows[r]].text, &query))
+        };
+        let Some(r) = found else {
+            return false;
+        };
+        self.current = Some(lines[rows[r]].seq);
+        if r < start || r >= start + height {
+            // Put the match a third down the page, so what led to it is visible.
+            let target = r.saturating_sub(height / 3);
+            self.go_to(lines, &rows, target, next_seq);
+            if self.follow && r < rows.len().saturating_sub(height) {
+                self.follow = false;
+            }
+        }
+        true
+    }
+
+    /// Draws the lines into `area` (the pane's inner area); returns the title's position
+    /// label, e.g. `[120-160/5000]`.
+    pub fn draw(
+        &mut self,
+        buf: &mut Buffer,
+        area: Rect,
+        lines: &VecDeque<LogLine>,
+        next_seq: u64,
+        theme: &Theme,
+    ) -> String {
+        let prompt_rows = u16::from(self.editing.is_some() || self.new_lines(next_seq) > 0);
+        let text_area = Rect {
+            height: area.height.saturating_sub(prompt_rows),
+            ..area
+        };
+        self.page = text_area.height.max(1);
+        let rows = rows(lines, self.active_filter());
+        let height = usize::from(text_area.height);
+        let start = window(self, lines, &rows, height);
+        let end = (start + height).min(rows.len());
+        if rows.is_empty() {
+            let msg = if lines.is_empty() {
+                "No server output yet."
+            } else {
+                "No line matches the filter."
+            };
+            buf.set_string(area.x, area.y, msg, Style::default().fg(theme.dim));
+        }
+        let search = self.active_search().map(str::to_string);
+        for (y, &i) in rows[start..end].iter().enumerate() {
+            let line = &lines[i];
+            let y = text_area.y + y as u16;
+            draw_line(buf, text_area.x, y, text_area.width, line, theme);
+            if let Some(q) = &search {
+                let current = self.current == Some(line.seq);
+                highlight(
+                    buf,
+                    text_area.x,
+                    y,
+                    text_area.width,
+                    &line.text,
+                    q,
+                    theme,
+                    current,
+                );
+            }
+        }
+        if prompt_rows == 1 {
+            let y = area.y + area.height - 1;
+            let line = match &self.editing {
+                Some((prompt, text)) => {
+                    let label = match prompt {
+                        Prompt::Search => "search: ",
+                        Prompt::Filter => "filter: ",
+                    };
+                    Line::from(vec![
+                        Span::styled(label, Style::default().fg(theme.accent)),
+                        Span::raw(text.clone()),
+                        Span::styled("█", Style::default().fg(theme.accent)),
+                        Span::styled("  Enter keep · Esc cancel", Style::default().fg(theme.dim)),
+                    ])
+                }
+                None => Line::from(Span::styled(
+                    format!(" ↓ {} new lines (End follows) ", self.new_lines(next_seq)),
+                    Style::default().fg(theme.mode_fg).bg(theme.warn),
+                )),
+            };
+            buf.set_line(area.x, y, &line, area.width);
+        }
+        if rows.is_empty() {
+            format!("[0/{}]", lines.len())
+        } else {
+            format!("[{}-{}/{}]", start + 1, end, rows.len())
+        }
+    }
+}
+
+fn level_style(theme: &Theme, level: Option<char>) -> Style {
+    match level {
+        Some('E') => Style::default().fg(theme.error),
+        Some('W') => Style::default().fg(theme.warn),
+        Some('D') => Style::default().fg(theme.dim),
+        _ => Style::default().fg(theme.text),
+    }
+}
+
+fn draw_line(buf: &mut Buffer, x: u16, y: u16, width: u16, line: &LogLine, theme: &Theme) {
+    if line.is_separator() {
+        let text = line.text.trim_matches(|c| c == '-' || c == ' ');
+        let label = format!("── {text} ");
+        let fill = usize::from(width).saturating_sub(label.chars().count());
+        let styled = Line::from(Span::styled(
+            format!("{label}{}", "─".repeat(fill)),
+            Style::default()
+                .fg(theme.separator)
+                .add_modifier(Modifier::BOLD),
+        ));
+        buf.set_line(x, y, &styled, width);
+        return;
+    }
+    if line.source == Source::Llws {
+        let styled = Line::from(Span::styled(
+            plain(&line.text).into_owned(),
+            Style::default()
+                .fg(theme.info)
+                .add_modifier(Modifier::ITALIC),
+        ));
+        buf.set_line(x, y, &styled, width);
+        return;
+    }
+    if line.text.contains('\x1b') {
+        // The program's own colours; tabs become spaces first so columns match `plain`.
+        let raw = line.text.replace('\t', "    ");
+        if let Ok(text) = raw.as_bytes().into_text()
+            && let Some(first) = text.lines.into_iter().next()
+        {
+            buf.set_line(x, y, &first, width);
+            return;
+        }
+    }
+    let text = plain(&line.text);
+    let styled = Line::from(Span::styled(
+        text.as_ref(),
+        level_style(theme, level(&text)),
+    ));
+    buf.set_line(x, y, &styled, width);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn highlight(
+    buf: &mut Buffer,
+    x: u16,
+    y: u16,
+    width: u16,
+    text: &str,
+    query: &str,
+    theme: &Theme,
+    current: bool,
+) {
+    let text = plain(text);
+    let ranges = find_all(&text, query);
+    if ranges.is_empty() {
+        return;
+    }
+    let style = Style::default().fg(theme.match_fg).bg(if current {
+        theme.current_match_bg
+    } else {
+        theme.match_bg
+    });
+    let mut col = 0u16;
+    let mut r = ranges.iter().peekable();
+    for (i, c) in text.char_indices() {
+        let w = c.width().unwrap_or(0) as u16;
+        while r.peek().is_some_and(|(_, end)| *end <= i) {
+            r.next();
+        }
+        let Some(&&(start, end)) = r.peek() else {
+            break;
+        };
+        if i >= start && i < end {
+            for dx in 0..w {
+                if col + dx < width {
+                    buf[(x + col + dx, y)].set_style(style);
+                }
+            }
+        }
+        col += w;
+        if col >= width {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::logs::LogRing;
+
+    fn ring(n: usize) -> std::sync::Arc<LogRing> {
+        let ring = LogRing::new(100);
+        for i in 0..n {
+            ring.push(Source::Stderr, format!("0.00.{i:03} I line {i}"));
+        }
+        ring
+    }
+
+    #[test]
+    fn plain_strips_escapes_and_expands_tabs() {
+        assert_eq!(plain("\x1b[31mred\x1b[0m\tx\x1b]0;t\x07!"), "red    x!");
+        assert!(matches!(plain("ok"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn levels_from_llama_server_lines() {
+        assert_eq!(
+            level("0.00.014.780 W srv  llama_server: security"),
+            Some('W')
+        );
+        assert_eq!(level("0.00.002.714 I srv  x"), Some('I'));
+        assert_eq!(level("E this is not a level"), None);
+        assert_eq!(level("build: 1 E x"), None);
+    }
+
+    #[test]
+    fn smartcase_search() {
+        assert_eq!(find_all("Error error", "error"), vec![(0, 5), (6, 11)]);
+        assert_eq!(find_all("Error error", "Error"), vec![(0, 5)]);
+    }
+
+    #[test]
+    fn scrolling_up_pauses_and_end_follows() {
+        let ring = ring(50);
+        let mut v = LogView {
+            page: 10,
+            ..LogView::default()
+        };
+        ring.with_lines(|lines| v.scroll(lines, 50, -5));
+        assert!(!v.follow);
+        ring.push(Source::Stderr, "new");
+        assert_eq!(v.new_lines(ring.next_seq()), 1);
+        ring.with_lines(|lines| v.scroll(lines, 51, 100));
+        assert!(v.follow, "scrolling to the end follows again");
+        ring.with_lines(|lines| v.top(lines, 51));
+        assert!(!v.follow);
+        v.bottom();
+        assert!(v.follow);
+    }
+
+    #[test]
+    fn search_jumps_between_matches_and_filter_keeps_matching_lines() {
+        let ring = ring(60);
+        let mut v = LogView {
+            page: 10,
+            ..LogView::default()
+        };
+        v.editing = Some((Prompt::Search, "line 1".into()));
+        ring.with_lines(|lines| v.end_prompt(lines, 60, true));
+        // The newest match: "line 19" (lines 10-19 and 1 contain "line 1").
+        let seq = v.current.unwrap();
+        assert_eq!(seq, 19);
+        assert!(!v.follow);
+        ring.with_lines(|lines| assert!(v.jump(lines, 60, false, false)));
+        assert_eq!(v.current, Some(18));
+        v.editing = Some((Prompt::Filter, "line 5".into()));
+        ring.with_lines(|lines| {
+            v.end_prompt(lines, 60, true);
+            assert_eq!(rows(lines, v.filter.as_deref()).len(), 11);
+        });
+    }
+}

@@ -1,0 +1,126 @@
+//! The system panel: CPU with its history, load, RAM (used including the page cache, where
+//! a memory-mapped model lives, as the original counted it), swap when it is used, and
+//! the server's own CPU and memory.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+
+use crate::config::theme::Theme;
+use crate::monitor::{History, SystemSnapshot};
+use crate::ui::widgets::bar::{bar, level_colour, ram_colour};
+use crate::ui::widgets::sparkline::sparkline;
+use crate::ui::widgets::text::{GIB, MIB, bytes, fit, put_lines, used_of};
+
+/// Swap below this is noise (the original's threshold).
+const SWAP_SHOWN_FROM: u64 = 100 * 1024 * 1024;
+
+pub fn draw(buf: &mut Buffer, area: Rect, sys: &SystemSnapshot, history: &History, theme: &Theme) {
+    let w = usize::from(area.width);
+    let dim = Style::default().fg(theme.dim);
+    let text = Style::default().fg(theme.text);
+    if sys.taken_at.is_none() {
+        put_lines(
+            buf,
+            area,
+            &[Line::styled("Waiting for the first sample…", dim)],
+        );
+        return;
+    }
+    let mut lines = Vec::new();
+
+    let cpu = f64::from(sys.cpu_percent);
+    lines.push(Line::from(vec![
+        Span::styled("CPU  ", dim),
+        Span::styled(
+            format!("{cpu:>3.0}% "),
+            Style::default().fg(level_colour(theme, cpu, 70.0, 90.0)),
+        ),
+        Span::styled(
+            sparkline(
+                &history.cpu_percent,
+                w.saturating_sub(10).min(60),
+                Some(100.0),
+            ),
+            Style::default().fg(theme.sparkline),
+        ),
+    ]));
+    lines.push(Line::from(vec![
+        Span::styled("Load ", dim),
+        Span::styled(
+            format!("{:.2} {:.2} {:.2}", sys.load[0], sys.load[1], sys.load[2]),
+            text,
+        ),
+        Span::styled(format!("  ({} cores)", sys.per_core.len().max(1)), dim),
+    ]));
+
+    if sys.mem_total > 0 {
+        let pct = sys.used_incl_cache as f64 * 100.0 / sys.mem_total as f64;
+        let figures = format!(
+            " {} {pct:>3.0}%",
+            used_of(sys.used_incl_cache, sys.mem_total)
+        );
+        let bar_w = w.saturating_sub(5 + figures.chars().count()).clamp(4, 40) as u16;
+        let mut spans = vec![Span::styled("RAM  ", dim)];
+        spans.extend(bar(theme, pct, bar_w, ram_colour(theme, pct)));
+        spans.push(Span::styled(figures, text));
+        lines.push(Line::from(spans));
+        lines.push(Line::styled(
+            fit(
+                &format!(
+                    "     used {} · cache {} · free {}",
+                    short(sys.used_excl_cache),
+                    short(sys.cache),
+                    short(sys.mem_free)
+                ),
+                w,
+            ),
+            dim,
+        ));
+    }
+    if sys.swap_used > SWAP_SHOWN_FROM {
+        let colour = if sys.swap_used < 4 * 1024 * 1024 * 1024 {
+            theme.warn
+        } else {
+            theme.error
+        };
+        lines.push(Line::from(vec![
+            Span::styled("Swap ", dim),
+            Span::styled(
+                format!("{} on disk", used_of(sys.swap_used, sys.swap_total)),
+                Style::default().fg(colour),
+            ),
+        ]));
+    }
+    match &sys.server {
+        Some(s) => {
+            let mut facts = format!("CPU {:.0}% · mem {}", s.cpu_percent, bytes(s.memory_bytes));
+            if let Some(m) = s.mapped_file_bytes {
+                facts.push_str(&format!(" (mapped {})", bytes(m)));
+            }
+            if let Some(l) = s.memory_limit_bytes {
+                facts.push_str(&format!(" of {}", bytes(l)));
+            }
+            lines.push(Line::from(vec![
+                Span::styled("Srv  ", dim),
+                Span::styled(fit(&facts, w.saturating_sub(5)), text),
+            ]));
+        }
+        None => lines.push(Line::from(vec![
+            Span::styled("Srv  ", dim),
+            Span::styled("not running", dim),
+        ])),
+    }
+    put_lines(buf, area, &lines);
+}
+
+/// `8.1G` / `850M`: the breakdown row is tight.
+fn short(b: u64) -> String {
+    let f = b as f64;
+    if f >= GIB {
+        format!("{:.1}G", f / GIB)
+    } else {
+        format!("{:.0}M", f / MIB)
+    }
+}

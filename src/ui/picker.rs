@@ -1,0 +1,431 @@
+//! The model picker: every profile with its speed, context, size and whether it fits in
+//! free VRAM; the highlighted profile's description; a bench page; scrolling past the
+//! rows that fit (the original clipped at 9). Enter switches through the controller.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Widget};
+
+use crate::config::theme::Theme;
+use crate::config::{Profile, ProfileSet, model_files};
+use crate::monitor::GpuState;
+use crate::server::{Phase, ServerState};
+use crate::ui::widgets::text::{bytes, fit};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Main,
+    Bench,
+}
+
+/// A model's size on disk, or why it cannot be read.
+pub type Sizes = HashMap<String, Result<u64, String>>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Picker {
+    pub page: Page,
+    pub selected: usize,
+    offset: usize,
+    /// Filled off the render path when the picker opens ([`model_sizes`]).
+    pub sizes: Option<Sizes>,
+    /// The last refusal or note, and whether it is an error.
+    pub message: Option<(String, bool)>,
+    /// Opened at start because nothing ran; closed again if a running server is adopted.
+    pub auto_opened: bool,
+    /// Rows in the last draw, for PgUp/PgDn.
+    rows: usize,
+}
+
+pub enum Outcome {
+    Stay,
+    Close,
+    Switch(String),
+}
+
+/// Sums every part of every profile's model (file metadata only); run on the blocking pool.
+pub fn model_sizes(models_dir: &Path, set: &ProfileSet) -> Sizes {
+    set.profiles
+        .iter()
+        .map(|p| {
+            let size = model_files::check(models_dir, p)
+                .map(|f| f.total_bytes)
+                .map_err(|e| match e {
+                    model_files::ModelFileError::Missing { path, .. } => format!(
+                        "missing: {}",
+                        path.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    ),
+                    other => other.to_string(),
+                });
+            (p.id.clone(), size)
+        })
+        .collect()
+}
+
+fn page_profiles(set: &ProfileSet, page: Page) -> Vec<&Profile> {
+    match page {
+        Page::Main => set.production().collect(),
+        Page::Bench => set.bench().collect(),
+    }
+}
+
+impl Picker {
+    /// Opens on the page of the current profile with it highlighted.
+    pub fn open(set: &ProfileSet, current: Option<&str>, auto_opened: bool) -> Picker {
+        let mut picker = Picker {
+            page: Page::Main,
+            selected: 0,
+            offset: 0,
+            sizes: None,
+            message: None,
+            auto_opened,
+            rows: 10,
+        };
+        if let Some(id) = current {
+            for page in [Page::Main, Page::Bench] {
+                if let Some(i) = page_profiles(set, page).iter().position(|p| p.id == id) {
+                    picker.page = page;
+                    picker.selected = i;
+                }
+            }
+        }
+        picker
+    }
+
+    pub fn handle_key(
+        &mut self,
+        key: &KeyEvent,
+        set: &ProfileSet,
+        server: &ServerState,
+    ) -> Outcome {
+        self.auto_opened = false;
+        let list = page_profiles(set, self.page);
+        let n = list.len();
+        let last = n.saturating_sub(1);
+        let page = self.rows.max(1);
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('q') => return Outcome::Close,
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                return Outcome::Close;
+            }
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
+            KeyCode::PageUp => self.selected = self.selected.saturating_sub(page),
+            KeyCode::PageDown => self.selected = (self.selected + page).min(last),
+            KeyCode::Home => self.selected = 0,
+            KeyCode::End => self.selected = last,
+            KeyCode::Char('b') if self.page == Page::Main && set.bench().next().is_some() => {
+                self.page = Page::Bench;
+                self.selected = 0;
+                self.offset = 0;
+            }
+            KeyCode::Char('r') if self.page == Page::Bench => {
+                self.page = Page::Main;
+                self.selected = 0;
+                self.offset = 0;
+            }
+            KeyCode::Enter => return self.choose(list.get(self.selected).copied(), server),
+            KeyCode::Char(c @ '1'..='9') => {
+                let i = c as usize - '1' as usize;
+                if i < n {
+                    self.selected = i;
+                    return self.choose(list.get(i).copied(), server);
+                }
+            }
+            _ => {}
+        }
+        Outcome::Stay
+    }
+
+    fn choose(&mut self, profile: Option<&Profile>, server: &ServerState) -> Outcome {
+        let Some(p) = profile else {
+            return Outcome::Stay;
+        };
+        if server.is_busy() {
+            let what = server
+                .switch
+                .as_ref()
+                .map(|s| format!("{} {}", s.step.label(), s.target_name))
+                .unwrap_or_else(|| server.message.clone());
+            self.message = Some((
+                format!("cannot switch now: a switch is running ({what}); wait for it to finish"),
+                true,
+            ));
+            return Outcome::Stay;
+        }
+        if server.phase == Phase::Running && server.profile.as_deref() == Some(p.id.as_str()) {
+            return Outcome::Close;
+        }
+        Outcome::Switch(p.id.clone())
+    }
+
+    /// Draws the picker centred over `screen`.
+    pub fn draw(
+        &mut self,
+        buf: &mut Buffer,
+        screen: Rect,
+        set: &ProfileSet,
+        server: &ServerState,
+        gpu: &GpuState,
+        theme: &Theme,
+    ) {
+        let list = page_profiles(set, self.page);
+        let bench_count = set.bench().count();
+        let width = screen.width.saturating_sub(4).min(100);
+        let want_rows = list.len().max(1) as u16;
+        // Border 2, blank, description 2, message, footer.
+        let chrome = 7;
+        let height = (want_rows + chrome).min(screen.height.saturating_sub(2));
+        let area = Rect {
+            x: screen.x + (screen.width - width) / 2,
+            y: screen.y + (screen.height - height) / 2,
+            width,
+            height,
+        };
+        Clear.render(area, buf);
+        let title = match self.page {
+            Page::Main => " Switch model ",
+            Page::Bench => " Benchmark profiles ",
+        };
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_type(BorderType::Rounded)
+            .border_style(Style::default().fg(theme.border_focused))
+            .style(Style::default().bg(theme.overlay_bg))
+            .title(Span::styled(
+                title,
+                Style::default()
+                    .fg(theme.title)
+                    .add_modifier(Modifier::BOLD),
+            ));
+        let inner = block.inner(area);
+        block.render(area, buf);
+        if inner.height < 3 || inner.width < 20 {
+            return;
+        }
+        let rows = usize::from(inner.height.saturating_sub(chrome - 2)).max(1);
+        self.rows = rows;
+        self.selected = self.selected.min(list.len().saturating_sub(1));
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + rows {
+            self.offset = self.selected + 1 - rows;
+        }
+        let w = usize::from(inner.width);
+        let free = free_vram(gpu);
+        let name_w = list
+            .iter()
+            .map(|p| p.display_name().chars().count())
+            .max()
+            .unwrap_or(4)
+            .clamp(4, 28);
+        if list.is_empty() {
+            buf.set_string(
+                inner.x,
+                inner.y,
+                "No profiles in models.conf.",
+                Style::default().fg(theme.dim),
+            );
+        }
+        for (row, (i, p)) in list
+            .iter()
+            .enumerate()
+            .skip(self.offset)
+            .take(rows)
+            .enumerate()
+        {
+            let y = inner.y + row as u16;
+            let current = server.profile.as_deref() == Some(p.id.as_str());
+            let selected = i == self.selected;
+            let line = row_line(p, i, name_w, current, self.sizes.as_ref(), free, gpu, theme);
+            buf.set_line(inner.x, y, &line, inner.width);
+            if selected {
+                for x in inner.x..inner.x + inner.width {
+                    buf[(x, y)].set_style(
+                        Style::default()
+                            .fg(theme.selection_fg)
+                            .bg(theme.selection_bg),
+                    );
+                }
+            }
+        }
+        // A scroll mark when rows are hidden.
+        if list.len() > rows {
+            let mark = format!(
+                " {}-{} of {} ",
+                self.offset + 1,
+                (self.offset + rows).min(list.len()),
+                list.len()
+            );
+            let x = area.x + area.width.saturating_sub(mark.chars().count() as u16 + 2);
+            buf.set_string(
+                x,
+                area.y + area.height - 1,
+                mark,
+                Style::default().fg(theme.dim),
+            );
+        }
+        let mut y = inner.y + rows as u16 + 1;
+        let desc = list
+            .get(self.selected)
+            .map(|p| {
+                let mut d = format!("[{}] ", p.id);
+                d.push_str(p.description().unwrap_or("(no description)"));
+                d
+            })
+            .unwrap_or_default();
+        for l in wrap(&desc, w).into_iter().take(2) {
+            buf.set_string(inner.x, y, l, Style::default().fg(theme.text));
+            y += 1;
+        }
+        let y = inner.y + inner.height - 2;
+        if let Some((msg, error)) = &self.message {
+            let style = Style::default().fg(if *error { theme.error } else { theme.warn });
+            buf.set_string(inner.x, y, fit(msg, w), style);
+        } else if server.is_busy() {
+            buf.set_string(
+                inner.x,
+                y,
+                fit(&format!("a switch is running: {}", server.message), w),
+                Style::default().fg(theme.warn),
+            );
+        }
+        let key = Style::default()
+            .fg(theme.accent)
+            .add_modifier(Modifier::BOLD);
+        let dim = Style::default().fg(theme.dim);
+        let mut footer = vec![
+            Span::styled("↑↓ PgUp/PgDn", key),
+            Span::styled(" move  ", dim),
+            Span::styled("Enter", key),
+            Span::styled(" switch  ", dim),
+            Span::styled("1-9", key),
+            Span::styled(" pick  ", dim),
+        ];
+        match self.page {
+            Page::Main if bench_count > 0 => {
+                footer.push(Span::styled("b", key));
+                footer.push(Span::styled(format!(" benchmarks ({bench_count})  "), dim));
+            }
+            Page::Bench => {
+                footer.push(Span::styled("r", key));
+                footer.push(Span::styled(" back  ", dim));
+            }
+            Page::Main => {}
+        }
+        footer.push(Span::styled("Esc", key));
+        footer.push(Span::styled(" cancel", dim));
+        buf.set_line(
+            inner.x,
+            inner.y + inner.height - 1,
+            &Line::from(footer),
+            inner.width,
+        );
+    }
+}
+
+/// Free VRAM over all GPUs, counting what the running model holds as free (a switch
+/// unloads it first); `None` without a GPU.
+fn free_vram(gpu: &GpuState) -> Option<u64> {
+    match gpu {
+        GpuState::Ready(s) if !s.gpus.is_empty() => Some(
+            s.gpus
+                .iter()
+                .map(|g| g.memory_free_bytes.unwrap_or(0) + g.model_memory_bytes.unwrap_or(0))
+                .sum(),
+        ),
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row_line(
+    p: &Profile,
+    i: usize,
+    name_w: usize,
+    current: bool,
+    sizes: Option<&Sizes>,
+    free: Option<u64>,
+    gpu: &GpuState,
+    theme: &Theme,
+) -> Line<'static> {
+    let number = if i < 9 {
+        format!("{:>2}) ", i + 1)
+    } else {
+        "    ".to_string()
+    };
+    let name_style = if current {
+        Style::default().fg(theme.text).add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().fg(theme.text)
+    };
+    let extra = Style::default().fg(if current { theme.ok } else { theme.dim });
+    let mut spans = vec![
+        Span::styled(
+            number,
+            Style::default()
+                .fg(theme.accent)
+                .add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!("{:<name_w$}", fit(p.display_name(), name_w)),
+            name_style,
+        ),
+        Span::styled(format!("  {:<8}", fit(p.speed().unwrap_or("-"), 8)), extra),
+        Span::styled(format!(" {:<9}", p.ctx_label()), extra),
+    ];
+    match sizes.and_then(|s| s.get(&p.id)) {
+        None => spans.push(Span::styled("      …", Style::default().fg(theme.dim))),
+        Some(Err(e)) => spans.push(Span::styled(
+            format!(" {e}"),
+            Style::default().fg(theme.error),
+        )),
+        Some(Ok(size)) => {
+            spans.push(Span::styled(format!(" {:>9}", bytes(*size)), extra));
+            let (hint, colour) = match (free, gpu) {
+                (Some(free), _) if *size <= free => {
+                    (format!("  fits ({} free)", bytes(free)), theme.ok)
+                }
+                (Some(free), _) => (
+                    format!("  > free VRAM ({}): CPU offload", bytes(free)),
+                    theme.warn,
+                ),
+                (None, GpuState::Waiting) => ("  …".to_string(), theme.dim),
+                (None, _) => ("  no GPU: runs on CPU".to_string(), theme.dim),
+            };
+            spans.push(Span::styled(hint, Style::default().fg(colour)));
+        }
+    }
+    if current {
+        spans.push(Span::styled(
+            "  *",
+            Style::default().fg(theme.ok).add_modifier(Modifier::BOLD),
+        ));
+    }
+    Line::from(spans)
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&fit(word, width));
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out
+}

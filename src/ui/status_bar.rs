@@ -1,0 +1,398 @@
+//! The status bar, two rows that are always drawn: the model and its state (with a
+//! switch's step, elapsed time and estimate, or a failure's reason) and the URLs; then
+//! the mode, its key hints and llws's own message.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use unicode_width::UnicodeWidthStr;
+
+use crate::config::keymap::{KeyAction, Keymap, Section};
+use crate::config::theme::Theme;
+use crate::server::state::SwitchProgress;
+use crate::server::{Phase, ServerState};
+use crate::ui::view::{ApiStatus, View};
+use crate::ui::widgets::text::fit;
+
+/// The mode the status bar names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeLabel {
+    Normal,
+    Prefix,
+    Locked,
+    Scroll,
+    Search,
+    Filter,
+    Picker,
+    Help,
+    Confirm,
+    Details,
+}
+
+impl ModeLabel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Prefix => "PREFIX",
+            Self::Locked => "LOCKED",
+            Self::Scroll => "SCROLL",
+            Self::Search => "SEARCH",
+            Self::Filter => "FILTER",
+            Self::Picker => "PICKER",
+            Self::Help => "HELP",
+            Self::Confirm => "CONFIRM",
+            Self::Details => "DETAILS",
+        }
+    }
+}
+
+/// A message from llws itself, and how loud it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub text: String,
+    pub level: Level,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+pub struct Bar<'a> {
+    pub mode: ModeLabel,
+    /// Whether the claude pane has focus (it takes plain keys).
+    pub claude_focused: bool,
+    pub keymap: &'a Keymap,
+    pub theme: &'a Theme,
+    pub message: Option<&'a Message>,
+}
+
+pub fn phase_colour(theme: &Theme, phase: Phase) -> Color {
+    match phase {
+        Phase::Running => theme.ok,
+        Phase::Starting | Phase::Stopping => theme.warn,
+        Phase::Failed => theme.error,
+        Phase::Idle => theme.dim,
+    }
+}
+
+/// `42% of ~6.1 s`, or why there is no estimate.
+pub fn progress(switch: &SwitchProgress, now_ms: u64) -> (String, Option<f64>) {
+    let elapsed = now_ms.saturating_sub(switch.started_at_ms);
+    let secs = elapsed as f64 / 1000.0;
+    match switch.estimate_ms {
+        Some(est) if est > 0 => {
+            let ratio = elapsed as f64 / est as f64;
+            let est_s = est as f64 / 1000.0;
+            if ratio <= 1.0 {
+                (
+                    format!("{secs:.1} s · {:.0}% of ~{est_s:.1} s", ratio * 100.0),
+                    Some(ratio),
+                )
+            } else {
+                (
+                    format!("{secs:.1} s · over the ~{est_s:.1} s estimate"),
+                    Some(1.0),
+                )
+            }
+        }
+        _ => (format!("{secs:.1} s · first load, no estimate"), None),
+    }
+}
+
+fn state_spans(view: &View<'_>, keymap: &Keymap, theme: &Theme) -> Vec<Span<'static>> {
+    let s: &ServerState = view.server;
+    let colour = phase_colour(theme, s.phase);
+    let bold = Style::default().fg(colour).add_modifier(Modifier::BOLD);
+    let dim = Style::default().fg(theme.dim);
+    let name = s.profile_name.clone().unwrap_or_default();
+    let prefix = keymap.prefix.label();
+    let mut spans = Vec::new();
+    match (s.phase, &s.switch) {
+        (Phase::Starting | Phase::Stopping, Some(sw)) => {
+            let (text, ratio) = progress(sw, view.now_ms);
+            spans.push(Span::styled(format!(" ◐ {} ", sw.target_name), bold));
+            spans.push(Span::styled(
+                format!("{} ", sw.step.label()),
+                Style::default().fg(colour),
+            ));
+            if let Some(r) = ratio {
+                let filled = (r * 10.0).round() as usize;
+                spans.push(Span::styled(
+                    "█".repeat(filled.min(10)),
+                    Style::default().fg(colour),
+                ));
+                spans.push(Span::styled(
+                    "░".repeat(10 - filled.min(10)),
+                    Style::default().fg(theme.bar_empty),
+                ));
+                spans.push(Span::raw(" "));
+            }
+            spans.push(Span::styled(text, Style::default().fg(theme.text)));
+        }
+        (Phase::Failed, _) => {
+            let reason = s
+                .failure
+                .as_ref()
+                .map(|f| f.reason.clone())
+                .unwrap_or_else(|| s.message.clone());
+            spans.push(Span::styled(format!(" ✖ {name} failed: "), bold));
+            spans.push(Span::styled(reason, Style::default().fg(colour)));
+            let key = keymap
+                .key_for(Section::Prefix, KeyAction::FailureDetails)
+                .map(|k| format!(" · {prefix} {} details", k.label()))
+                .unwrap_or_default();
+            spans.push(Span::styled(key, dim));
+        }
+        (Phase::Running, _) => {
+            spans.push(Span::styled(format!(" ● {name} "), bold));
+            spans.push(Span::styled("running", Style::default().fg(colour)));
+            if s.adopted {
+                spans.push(Span::styled(" (adopted)", dim));
+            }
+        }
+        (Phase::Starting | Phase::Stopping, None) => {
+            spans.push(Span::styled(format!(" ◐ {name} "), bold));
+            spans.push(Span::styled(s.message.clone(), Style::default().fg(colour)));
+        }
+        (Phase::Idle, _) => {
+            spans.push(Span::styled(" ○ no model ", bold));
+            spans.push(Span::styled("idle", Style::default().fg(colour)));
+            if !s.message.is_empty() {
+                spans.push(Span::styled(format!(" · {}", s.message), dim));
+            }
+        }
+    }
+    if !s.backend.reachable {
+        spans.push(Span::styled(
+            format!(" · {}", s.backend.message),
+            Style::default().fg(theme.error),
+        ));
+    }
+    spans
+}
+
+fn url_spans(view: &View<'_>, theme: &Theme) -> Vec<Span<'static>> {
+    let dim = Style::default().fg(theme.dim);
+    let text = Style::default().fg(theme.text);
+    let mut spans = vec![
+        Span::styled("server ", dim),
+        Span::styled(view.server_url.to_string(), text),
+    ];
+    match view.api {
+        ApiStatus::Serving(url) => {
+            spans.push(Span::styled("  api ", dim));
+            spans.push(Span::styled(url.clone(), text));
+        }
+        ApiStatus::Disabled => spans.push(Span::styled("  api off", dim)),
+        ApiStatus::Failed(e) => {
+            spans.push(Span::styled("  api ", dim));
+            spans.push(Span::styled(e.clone(), Style::default().fg(theme.error)));
+        }
+    }
+    spans.push(Span::raw(" "));
+    spans
+}
+
+fn width(spans: &[Span<'_>]) -> usize {
+    spans.iter().map(|s| s.content.width()).sum()
+}
+
+/// The hints for a mode, most important first (the bar cuts from the end).
+pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
+    let k = bar.keymap;
+    let prefix = k.prefix.label();
+    let pk = |a: KeyAction| {
+        k.key_for(Section::Prefix, a)
+            .map(|s| format!("{prefix} {}", s.label()))
+    };
+    let pane = |a: KeyAction| k.key_for(Section::Panes, a).map(|s| s.label());
+    let mut out: Vec<(Option<String>, &str)> = Vec::new();
+    match bar.mode {
+        ModeLabel::Normal if bar.claude_focused => {
+            out.push((Some(prefix.clone()), "commands"));
+            out.push((pk(KeyAction::Help), "help"));
+            out.push((pk(KeyAction::Picker), "model"));
+            out.push((pk(KeyAction::FocusNext), "focus"));
+            out.push((pk(KeyAction::Zoom), "zoom"));
+            out.push((Some(k.lock.label()), "lock"));
+            out.push((pk(KeyAction::Quit), "quit"));
+        }
+        ModeLabel::Normal => {
+            out.push((
+                pane(KeyAction::Help).or_else(|| pk(KeyAction::Help)),
+                "help",
+            ));
+            out.push((
+                pane(KeyAction::Picker).or_else(|| pk(KeyAction::Picker)),
+                "model",
+            ));
+            out.push((pane(KeyAction::FocusNext), "focus"));
+            out.push((
+                k.key_for(Section::Logs, KeyAction::Search)
+                    .map(|s| s.label()),
+                "search",
+            ));
+            out.push((pane(KeyAction::Zoom), "zoom"));
+            out.push((
+                pane(KeyAction::Quit).or_else(|| pk(KeyAction::Quit)),
+                "quit",
+            ));
+            out.push((Some(prefix.clone()), "commands"));
+        }
+        ModeLabel::Prefix => {
+            for (a, what) in [
+                (KeyAction::Help, "help"),
+                (KeyAction::Picker, "model"),
+                (KeyAction::Zoom, "zoom"),
+                (KeyAction::FocusNext, "focus"),
+                (KeyAction::ScrollMode, "scroll"),
+                (KeyAction::ThemeNext, "theme"),
+                (KeyAction::Quit, "quit"),
+            ] {
+                out.push((k.key_for(Section::Prefix, a).map(|s| s.label()), what));
+            }
+            out.push((Some(prefix.clone()), "send it"));
+            out.push((Some("Esc".into()), "cancel"));
+        }
+        ModeLabel::Locked => {
+            out.push((Some(k.lock.label()), "unlock"));
+            out.push((None, "every key goes to claude"));
+        }
+        ModeLabel::Scroll => {
+            out.push((Some("↑↓ PgUp/PgDn Home/End".into()), "scroll"));
+            out.push((
+                k.key_for(Section::Scroll, KeyAction::Cancel)
+                    .map(|s| s.label()),
+                "leave",
+            ));
+        }
+        ModeLabel::Search | ModeLabel::Filter => {
+            out.push((Some("Enter".into()), "keep"));
+            out.push((Some("Esc".into()), "cancel"));
+        }
+        ModeLabel::Picker => {
+            out.push((Some("Enter".into()), "switch"));
+            out.push((Some("1-9".into()), "pick"));
+            out.push((Some("Esc".into()), "cancel"));
+        }
+        ModeLabel::Help | ModeLabel::Details => {
+            out.push((Some("↑↓".into()), "scroll"));
+            out.push((Some("Esc".into()), "close"));
+        }
+        ModeLabel::Confirm => {
+            out.push((Some("y".into()), "quit"));
+            out.push((Some("n".into()), "stay"));
+        }
+    }
+    out.into_iter()
+        .filter_map(|(k, what)| match k {
+            Some(k) => Some((k, what.to_string())),
+            None if !what.is_empty() => Some((String::new(), what.to_string())),
+            None => None,
+        })
+        .collect()
+}
+
+pub fn draw(buf: &mut Buffer, area: Rect, view: &View<'_>, bar: &Bar<'_>) {
+    let theme = bar.theme;
+    let w = usize::from(area.width);
+    if area.height == 0 {
+        return;
+    }
+    // Row 1: state on the left, URLs on the right when they fit.
+    let mut left = state_spans(view, bar.keymap, theme);
+    let right = url_spans(view, theme);
+    let lw = width(&left);
+    let rw = width(&right);
+    if lw + rw < w {
+        left.push(Span::raw(" ".repeat(w - lw - rw)));
+        left.extend(right);
+    }
+    buf.set_line(area.x, area.y, &Line::from(left), area.width);
+    if area.height < 2 {
+        return;
+    }
+
+    // Row 2: the mode, then the hints (cut from the end), then llws's message.
+    let mode_bg = match bar.mode {
+        ModeLabel::Normal => theme.mode_normal,
+        ModeLabel::Prefix => theme.mode_prefix,
+        ModeLabel::Locked => theme.mode_locked,
+        _ => theme.mode_other,
+    };
+    let mut spans = vec![Span::styled(
+        format!(" {} ", bar.mode.as_str()),
+        Style::default()
+            .fg(theme.mode_fg)
+            .bg(mode_bg)
+            .add_modifier(Modifier::BOLD),
+    )];
+    let msg = bar.message.map(|m| {
+        let colour = match m.level {
+            Level::Info => theme.info,
+            Level::Warn => theme.warn,
+            Level::Error => theme.error,
+        };
+        (m.text.clone(), colour)
+    });
+    // The message gets up to half the row; hints get what is left.
+    let msg_w = msg
+        .as_ref()
+        .map(|(t, _)| (t.width() + 2).min(w / 2))
+        .unwrap_or(0);
+    let mut used = width(&spans);
+    let key = Style::default()
+        .fg(theme.accent)
+        .add_modifier(Modifier::BOLD);
+    let dim = Style::default().fg(theme.dim);
+    for (k, what) in hints(bar) {
+        let piece = k.width() + what.width() + 3;
+        if used + piece + msg_w > w {
+            break;
+        }
+        spans.push(Span::raw(" "));
+        if !k.is_empty() {
+            spans.push(Span::styled(k, key));
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(what, dim));
+        spans.push(Span::raw(" "));
+        used += piece;
+    }
+    if let Some((text, colour)) = msg {
+        let room = w.saturating_sub(used + 1);
+        let text = fit(&text, room);
+        let pad = w.saturating_sub(used + text.width());
+        spans.push(Span::raw(" ".repeat(pad)));
+        spans.push(Span::styled(text, Style::default().fg(colour)));
+    }
+    buf.set_line(area.x, area.y + 1, &Line::from(spans), area.width);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::state::Step;
+
+    #[test]
+    fn progress_against_the_estimate() {
+        let sw = SwitchProgress {
+            target: "a".into(),
+            target_name: "A".into(),
+            step: Step::Loading,
+            started_at_ms: 1_000,
+            estimate_ms: Some(6_100),
+        };
+        assert_eq!(progress(&sw, 3_562).0, "2.6 s · 42% of ~6.1 s");
+        assert_eq!(progress(&sw, 10_000).0, "9.0 s · over the ~6.1 s estimate");
+        let first = SwitchProgress {
+            estimate_ms: None,
+            ..sw
+        };
+        assert_eq!(progress(&first, 1_500).0, "0.5 s · first load, no estimate");
+    }
+}

@@ -1,0 +1,5 @@
+//! Small drawing pieces the panels share.
+
+pub mod bar;
+pub mod sparkline;
+pub mod text;
