@@ -640,14 +640,17 @@ impl<B: Backend> Controller<B> {
         self.step(&mut progress, Step::CheckingFiles, switch_started);
         // Before the running server is touched: a missing part refuses the switch and
         // leaves everything as it was (the original went idle with the old server up).
-        if let Err(e) = model_files::check(&self.settings.models_dir, &profile) {
-            let message = format!("Switch to {name} refused: {e}");
-            self.publish(|s| {
-                s.message = message.clone();
-                s.switch = None;
-            });
-            return Err(ControlError::ModelFiles(e));
-        }
+        let files = match model_files::check(&self.settings.models_dir, &profile) {
+            Ok(files) => files,
+            Err(e) => {
+                let message = format!("Switch to {name} refused: {e}");
+                self.publish(|s| {
+                    s.message = message.clone();
+                    s.switch = None;
+                });
+                return Err(ControlError::ModelFiles(e));
+            }
+        };
 
         let cancel = self.cancel_token();
         let has_server = self.live_generation.is_some()
@@ -701,6 +704,7 @@ impl<B: Backend> Controller<B> {
             args: server_args(&profile, &LaunchContext::for_settings(&self.settings)),
             host: self.settings.server.host.clone(),
             port: self.settings.server.port,
+            model_files: files.parts,
         };
         self.generation += 1;
         let generation = self.generation;

@@ -38,3 +38,26 @@ pub async fn connect(timeout: Duration) -> Result<Docker, Unreachable> {
         Err(_) => Err(unreachable(format!("no answer within {timeout:?}"))),
     }
 }
+
+/// A client for `host` (`unix://…` or `tcp://…`/`http://…`). Nothing is sent yet; the
+/// first call negotiates the version. Streaming calls (logs, wait) are not cut by the
+/// request timeout, which only covers the response headers. Fails while a unix socket does
+/// not exist (bollard checks for it), which callers treat as "daemon not reachable".
+pub fn client(host: &str) -> Result<Docker, Unreachable> {
+    const TIMEOUT_S: u64 = 30;
+    let built = if let Some(path) = host.strip_prefix("unix://") {
+        Docker::connect_with_unix(path, TIMEOUT_S, bollard::API_DEFAULT_VERSION)
+    } else if host.starts_with("tcp://") || host.starts_with("http://") {
+        Docker::connect_with_http(
+            &host.replacen("tcp://", "http://", 1),
+            TIMEOUT_S,
+            bollard::API_DEFAULT_VERSION,
+        )
+    } else {
+        Docker::connect_with_unix(host, TIMEOUT_S, bollard::API_DEFAULT_VERSION)
+    };
+    built.map_err(|e| Unreachable {
+        host: host.to_string(),
+        reason: e.to_string(),
+    })
+}
