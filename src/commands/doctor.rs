@@ -192,7 +192,8 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
 
 async fn docker_findings(s: &crate::config::Settings, needed: bool) -> Vec<Finding> {
     let mut out = Vec::new();
-    let docker = match connect::connect(Duration::from_secs(3)).await {
+    let host = connect::host_for(&s.server.docker_host);
+    let docker = match connect::connect(&host, Duration::from_secs(3)).await {
         Ok(d) => d,
         Err(e) => {
             out.push(
@@ -217,9 +218,7 @@ async fn docker_findings(s: &crate::config::Settings, needed: bool) -> Vec<Findi
         "Docker daemon",
         format!(
             "{} (Engine {engine}, API {}.{})",
-            connect::docker_host(),
-            api.major_version,
-            api.minor_version
+            host, api.major_version, api.minor_version
         ),
     ));
     let runtimes = docker

@@ -576,6 +576,8 @@ impl<B: Backend> Controller<B> {
                     || state.pid.is_some()
                     || state.container_id.is_some();
                 if !has_server && matches!(state.phase, Phase::Idle) {
+                    // Clears what an earlier run left (a failed server's container).
+                    let _ = self.backend.stop().await;
                     return Ok(Outcome::Stopped);
                 }
                 let name = state.profile_name.clone().unwrap_or_default();

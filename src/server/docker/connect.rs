@@ -24,14 +24,22 @@ pub struct Unreachable {
     pub reason: String,
 }
 
-/// Connects and negotiates the API version, within `timeout`.
-pub async fn connect(timeout: Duration) -> Result<Docker, Unreachable> {
-    let host = docker_host();
+/// The daemon the settings name (`server.docker_host`), else `$DOCKER_HOST` or the socket.
+pub fn host_for(configured: &str) -> String {
+    if configured.is_empty() {
+        docker_host()
+    } else {
+        configured.to_string()
+    }
+}
+
+/// Connects to `host` and negotiates the API version, within `timeout`.
+pub async fn connect(host: &str, timeout: Duration) -> Result<Docker, Unreachable> {
     let unreachable = |reason: String| Unreachable {
-        host: host.clone(),
+        host: host.to_string(),
         reason,
     };
-    let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
+    let docker = client(host)?;
     match tokio::time::timeout(timeout, docker.negotiate_version()).await {
         Ok(Ok(docker)) => Ok(docker),
         Ok(Err(e)) => Err(unreachable(e.to_string())),

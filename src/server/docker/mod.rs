@@ -62,11 +62,7 @@ impl Running {
 
 impl DockerBackend {
     pub fn new(settings: &Settings) -> Self {
-        let host = if settings.server.docker_host.is_empty() {
-            connect::docker_host()
-        } else {
-            settings.server.docker_host.clone()
-        };
+        let host = connect::host_for(&settings.server.docker_host);
         let docker = connect::client(&host).ok();
         Self {
             settings: settings.clone(),
