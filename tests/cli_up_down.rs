@@ -55,7 +55,7 @@ fn up_down(backend: BackendKind) {
     assert_eq!(health(port), None, "stopped by `down`");
 
     // --logs: the log in the foreground from the first line; SIGINT stops the server.
-    let mut child = Command::new(llws_bin())
+    let child = Command::new(llws_bin())
         .arg("--config")
         .arg(&config)
         .args(["up", "tiny-b", "--logs"])
