@@ -708,6 +708,14 @@ impl<B: Backend> Controller<B> {
             port: self.settings.server.port,
             model_files: files.parts,
         };
+        if self.settings.server.write_env {
+            // For people who also drive the server with `docker compose` by hand.
+            let path = crate::config::dotenv::env_path(&self.settings);
+            let text = crate::config::dotenv::env_file(&profile, self.settings.server.port);
+            if let Err(e) = std::fs::write(&path, text) {
+                self.notice(format!("could not write {}: {e}", path.display()));
+            }
+        }
         self.generation += 1;
         let generation = self.generation;
         let create_started = Instant::now();
