@@ -42,13 +42,35 @@ fn docker(host: &str, args: &[&str]) -> bool {
 
 /// The CLI road: `docker stop` + `docker rm`, `docker run -d`, then poll /health every
 /// 100 ms (llws's interval) until 200.
-fn cli_switch(host: &str, name: &str, image: &str, models: &str, args: &[String], port: u16) -> Duration {
-    let client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(2)).build().unwrap();
+fn cli_switch(
+    host: &str,
+    name: &str,
+    image: &str,
+    models: &str,
+    args: &[String],
+    port: u16,
+) -> Duration {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
     let started = Instant::now();
     docker(host, &["stop", "-t", "10", name]);
     docker(host, &["rm", "-f", name]);
     let mount = format!("{models}:/models:ro");
-    let mut run = vec!["run", "-d", "--name", name, "--init", "--network", "host", "-v", &mount, image];
+    let mut run = vec![
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--init",
+        "--network",
+        "host",
+        "-v",
+        &mount,
+        image,
+    ];
     run.extend(args.iter().map(String::as_str));
     assert!(docker(host, &run), "docker run failed");
     loop {
@@ -93,8 +115,14 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut llws_times = Vec::new();
     runtime.block_on(async {
-        let ctl = llws::server::controller::spawn(DockerBackend::new(&settings), Arc::new(settings.clone()));
-        assert!(matches!(ctl.switch("tiny-a").await.unwrap(), Outcome::Running { .. }));
+        let ctl = llws::server::controller::spawn(
+            DockerBackend::new(&settings),
+            Arc::new(settings.clone()),
+        );
+        assert!(matches!(
+            ctl.switch("tiny-a").await.unwrap(),
+            Outcome::Running { .. }
+        ));
         for i in 0..rounds * 2 {
             let target = if i % 2 == 0 { "tiny-b" } else { "tiny-a" };
             let started = Instant::now();
@@ -115,7 +143,14 @@ fn main() {
     let mut cli_times = Vec::new();
     for i in 0..rounds * 2 {
         let target = if i % 2 == 0 { "tiny-b" } else { "tiny-a" };
-        cli_times.push(cli_switch(&host, &name, &image, &models_str, &argv(target), port));
+        cli_times.push(cli_switch(
+            &host,
+            &name,
+            &image,
+            &models_str,
+            &argv(target),
+            port,
+        ));
     }
     docker(&host, &["rm", "-f", &name]);
 
@@ -123,7 +158,10 @@ fn main() {
     let c = median(cli_times.clone());
     println!("| road | median switch (ms) | min | max | runs |");
     println!("|---|---:|---:|---:|---:|");
-    for (label, times) in [("llws (bollard, 100 ms health poll)", &llws_times), ("docker CLI stop+rm, run -d, curl poll 100 ms", &cli_times)] {
+    for (label, times) in [
+        ("llws (bollard, 100 ms health poll)", &llws_times),
+        ("docker CLI stop+rm, run -d, curl poll 100 ms", &cli_times),
+    ] {
         println!(
             "| {label} | {:.0} | {:.0} | {:.0} | {} |",
             ms(median(times.clone())),

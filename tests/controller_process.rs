@@ -52,7 +52,10 @@ async fn start_switch_refuse_and_stop() {
     assert_ne!(ctl.state().pid, Some(first_pid));
     // write_env keeps .env next to models.conf in step, for docker compose users.
     let dotenv = std::fs::read_to_string(env.dir.path().join(".env")).unwrap();
-    assert!(dotenv.contains("# Section: [tiny-b]") && dotenv.contains("CTX_SIZE=4096"), "{dotenv}");
+    assert!(
+        dotenv.contains("# Section: [tiny-b]") && dotenv.contains("CTX_SIZE=4096"),
+        "{dotenv}"
+    );
     let timings = ctl.timings();
     assert_eq!(timings.len(), 2);
     let last = &timings[1];
