@@ -14,7 +14,8 @@ const LOAD: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_switch_refuse_and_stop() {
-    let env = TestEnv::new(BackendKind::Process);
+    let mut env = TestEnv::new(BackendKind::Process);
+    env.settings.server.write_env = true;
     let ctl = env.spawn_process_controller();
 
     // Start: /health turns 200 and the Messages API answers for real.
@@ -49,6 +50,12 @@ async fn start_switch_refuse_and_stop() {
     );
     assert_eq!(server_ctx(&env.base_url()).await, 4096);
     assert_ne!(ctl.state().pid, Some(first_pid));
+    // write_env keeps .env next to models.conf in step, for docker compose users.
+    let dotenv = std::fs::read_to_string(env.dir.path().join(".env")).unwrap();
+    assert!(
+        dotenv.contains("# Section: [tiny-b]") && dotenv.contains("CTX_SIZE=4096"),
+        "{dotenv}"
+    );
     let timings = ctl.timings();
     assert_eq!(timings.len(), 2);
     let last = &timings[1];

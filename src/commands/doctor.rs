@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::config::model_files;
 use crate::config::settings::{BackendKind, GpuSelection, SandboxMode};
+use crate::monitor::gpu::GpuSampler;
 use crate::server::docker::connect;
 use crate::util::find_executable;
 
@@ -55,31 +56,19 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         .build()?;
     findings.extend(runtime.block_on(docker_findings(s, docker_needed)));
 
-    findings.push(match nvml_wrapper::Nvml::init() {
-        Ok(nvml) => match nvml.device_count() {
-            Ok(0) => Finding::bad(
-                "NVML",
-                "no NVIDIA GPU found",
-                "models run on the CPU; check `nvidia-smi` if you expected a GPU",
-            )
-            .optional(true),
-            Ok(n) => Finding::ok(
-                "NVML",
-                format!(
-                    "{n} GPU(s), driver {}",
-                    nvml.sys_driver_version().unwrap_or_default()
-                ),
-            ),
-            Err(e) => Finding::bad(
-                "NVML",
-                e.to_string(),
-                "check the NVIDIA driver with `nvidia-smi`",
-            )
-            .optional(true),
-        },
-        Err(_) => Finding::bad(
+    findings.push(match GpuSampler::init(&s.monitor.nvml_library) {
+        Ok(gpus) => Finding::ok(
             "NVML",
-            "no NVIDIA GPU found (libnvidia-ml.so.1 is not loadable)",
+            format!(
+                "{} GPU(s), driver {}",
+                gpus.device_count(),
+                gpus.driver_version().unwrap_or("unknown")
+            ),
+        ),
+        // No GPU is normal: models run on the CPU and the GPU panel says so calmly.
+        Err(reason) => Finding::bad(
+            "NVML",
+            reason,
             "install the NVIDIA driver for GPU panels; everything else works without it",
         )
         .optional(true),
@@ -192,7 +181,8 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
 
 async fn docker_findings(s: &crate::config::Settings, needed: bool) -> Vec<Finding> {
     let mut out = Vec::new();
-    let docker = match connect::connect(Duration::from_secs(3)).await {
+    let host = connect::host_for(&s.server.docker_host);
+    let docker = match connect::connect(&host, Duration::from_secs(3)).await {
         Ok(d) => d,
         Err(e) => {
             out.push(
@@ -217,9 +207,7 @@ async fn docker_findings(s: &crate::config::Settings, needed: bool) -> Vec<Findi
         "Docker daemon",
         format!(
             "{} (Engine {engine}, API {}.{})",
-            connect::docker_host(),
-            api.major_version,
-            api.minor_version
+            host, api.major_version, api.minor_version
         ),
     ));
     let runtimes = docker

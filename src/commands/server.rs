@@ -1,13 +1,187 @@
 //! `llws up` and `llws down`: start and stop a profile's server from the shell.
+//!
+//! `up` leaves the server running (a later llws adopts it) unless `--logs` keeps it in the
+//! foreground, where Ctrl-C stops it, as the original's `--no-dashboard` did.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::server::logs::LogLine;
+use crate::server::state::{Phase, ServerState};
+use crate::server::{ControllerHandle, Outcome, spawn_controller};
 
 use super::Context;
 
-pub fn up(_ctx: Context, _profile: &str, _logs: bool) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`llws up` is not built yet")
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }
 
-pub fn down(_ctx: Context) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`llws down` is not built yet")
+pub fn up(ctx: Context, profile: &str, logs: bool) -> anyhow::Result<ExitCode> {
+    let set = ctx.profiles()?;
+    if set.get(profile).is_none() {
+        return super::profiles::unknown(&set, profile);
+    }
+    runtime()?.block_on(up_async(ctx, profile.to_string(), logs))
+}
+
+async fn up_async(ctx: Context, profile: String, logs: bool) -> anyhow::Result<ExitCode> {
+    let settings = Arc::new(ctx.settings);
+    let handle = spawn_controller(settings.clone());
+    let printer = tokio::spawn(print_progress(handle.clone()));
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+
+    let pending = match handle.begin_switch(&profile) {
+        Ok(p) => p,
+        Err(e) => {
+            printer.abort();
+            eprintln!("llws: {e}");
+            handle.shutdown(true).await;
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = pending.outcome() => outcome,
+        _ = sigint.recv() => {
+            eprintln!("llws: interrupted; stopping the server");
+            handle.shutdown(false).await;
+            return Ok(ExitCode::from(130));
+        }
+        _ = sigterm.recv() => {
+            handle.shutdown(false).await;
+            return Ok(ExitCode::from(143));
+        }
+    };
+    printer.abort();
+    match outcome {
+        Ok(Outcome::Running { .. }) | Ok(Outcome::AlreadyRunning { .. }) => {
+            let state = handle.state();
+            eprintln!(
+                "llws: {} is ready at {}",
+                state.profile_name.unwrap_or_default(),
+                settings.server.base_url()
+            );
+        }
+        Ok(Outcome::Failed { failure, .. }) => {
+            eprintln!("llws: {}", failure.reason);
+            for line in &failure.log_tail {
+                eprintln!("  | {line}");
+            }
+            handle.shutdown(true).await;
+            return Ok(ExitCode::FAILURE);
+        }
+        Ok(other) => {
+            eprintln!("llws: {other:?}");
+            handle.shutdown(true).await;
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => {
+            eprintln!("llws: {e}");
+            handle.shutdown(true).await;
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    if !logs {
+        // Leave it running; `llws`, `llws serve` or `llws down` adopt it later.
+        handle.shutdown(true).await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    follow_logs(&handle, &mut sigint, &mut sigterm).await;
+    eprintln!("llws: stopping the server");
+    handle.shutdown(false).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the log from its first kept line until a signal, or until the server dies.
+async fn follow_logs(
+    handle: &ControllerHandle,
+    sigint: &mut tokio::signal::unix::Signal,
+    sigterm: &mut tokio::signal::unix::Signal,
+) {
+    let (history, mut rx) = handle.logs().subscribe_with_history();
+    for line in &history {
+        print_line(line);
+    }
+    let mut state = handle.subscribe_state();
+    loop {
+        tokio::select! {
+            line = rx.recv() => match line {
+                Ok(line) => print_line(&line),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => eprintln!("llws: ({n} log lines skipped)"),
+                Err(_) => return,
+            },
+            changed = state.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let s = state.borrow().clone();
+                if s.phase == Phase::Failed {
+                    eprintln!("llws: {}", s.message);
+                    return;
+                }
+            }
+            _ = sigint.recv() => return,
+            _ = sigterm.recv() => return,
+        }
+    }
+}
+
+fn print_line(line: &LogLine) {
+    println!("{}", line.text);
+}
+
+/// One line per state change on stderr while a start runs.
+async fn print_progress(handle: ControllerHandle) {
+    let mut rx = handle.subscribe_state();
+    let mut last = String::new();
+    loop {
+        let text = describe(&rx.borrow().clone());
+        if text != last && !text.is_empty() {
+            eprintln!("llws: {text}");
+            last = text;
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn describe(s: &ServerState) -> String {
+    if !s.backend.reachable {
+        return s.backend.message.clone();
+    }
+    match &s.switch {
+        Some(sw) => format!("{} {}…", sw.step.label(), sw.target_name),
+        None => s.message.clone(),
+    }
+}
+
+pub fn down(ctx: Context) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let handle = spawn_controller(Arc::new(ctx.settings));
+        // Adoption runs first in the controller; a stop queued behind it sees its result.
+        match handle.stop().await {
+            Ok(_) => {
+                let state = handle.state();
+                if !state.backend.reachable {
+                    eprintln!("llws: {}", state.backend.message);
+                    handle.shutdown(true).await;
+                    return Ok(ExitCode::FAILURE);
+                }
+                eprintln!("llws: stopped");
+                handle.shutdown(false).await;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("llws: {e}");
+                handle.shutdown(true).await;
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    })
 }

@@ -113,6 +113,8 @@ pub struct ServerSettings {
     pub llama_server: PathBuf,
     pub image: String,
     pub container: String,
+    /// The Docker daemon; empty means `$DOCKER_HOST`, else the local socket.
+    pub docker_host: String,
     /// "all", "none", or a list of indices such as "0,1".
     pub gpus: String,
     pub network: Network,
@@ -204,6 +206,7 @@ impl Default for ServerSettings {
             llama_server: "llama-server".into(),
             image: "llws/llama-server:cuda".into(),
             container: "llama-server".into(),
+            docker_host: String::new(),
             gpus: "all".into(),
             network: Network::Bridge,
             health_timeout_s: 300,

@@ -161,6 +161,10 @@ impl GpuSampler {
         })
     }
 
+    pub fn driver_version(&self) -> Option<&str> {
+        self.driver_version.as_deref()
+    }
+
     pub fn device_count(&self) -> usize {
         self.devices.len()
     }

@@ -285,7 +285,12 @@ impl FootprintSampler {
                     {
                         return None;
                     }
-                    match crate::server::docker::connect::connect(DOCKER_TIMEOUT).await {
+                    match crate::server::docker::connect::connect(
+                        &crate::server::docker::connect::docker_host(),
+                        DOCKER_TIMEOUT,
+                    )
+                    .await
+                    {
                         Ok(docker) => Some(docker),
                         Err(_) => {
                             self.docker_failed_at = Some(tokio::time::Instant::now());

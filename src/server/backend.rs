@@ -23,6 +23,8 @@ pub struct LaunchSpec {
     /// Where llws reaches the server (for the free-port check).
     pub host: String,
     pub port: u16,
+    /// Every part of the model, as llws sees them (checked before the start).
+    pub model_files: Vec<std::path::PathBuf>,
 }
 
 /// A server that is up (or loading).

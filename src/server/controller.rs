@@ -576,6 +576,8 @@ impl<B: Backend> Controller<B> {
                     || state.pid.is_some()
                     || state.container_id.is_some();
                 if !has_server && matches!(state.phase, Phase::Idle) {
+                    // Clears what an earlier run left (a failed server's container).
+                    let _ = self.backend.stop().await;
                     return Ok(Outcome::Stopped);
                 }
                 let name = state.profile_name.clone().unwrap_or_default();
@@ -640,14 +642,17 @@ impl<B: Backend> Controller<B> {
         self.step(&mut progress, Step::CheckingFiles, switch_started);
         // Before the running server is touched: a missing part refuses the switch and
         // leaves everything as it was (the original went idle with the old server up).
-        if let Err(e) = model_files::check(&self.settings.models_dir, &profile) {
-            let message = format!("Switch to {name} refused: {e}");
-            self.publish(|s| {
-                s.message = message.clone();
-                s.switch = None;
-            });
-            return Err(ControlError::ModelFiles(e));
-        }
+        let files = match model_files::check(&self.settings.models_dir, &profile) {
+            Ok(files) => files,
+            Err(e) => {
+                let message = format!("Switch to {name} refused: {e}");
+                self.publish(|s| {
+                    s.message = message.clone();
+                    s.switch = None;
+                });
+                return Err(ControlError::ModelFiles(e));
+            }
+        };
 
         let cancel = self.cancel_token();
         let has_server = self.live_generation.is_some()
@@ -701,7 +706,16 @@ impl<B: Backend> Controller<B> {
             args: server_args(&profile, &LaunchContext::for_settings(&self.settings)),
             host: self.settings.server.host.clone(),
             port: self.settings.server.port,
+            model_files: files.parts,
         };
+        if self.settings.server.write_env {
+            // For people who also drive the server with `docker compose` by hand.
+            let path = crate::config::dotenv::env_path(&self.settings);
+            let text = crate::config::dotenv::env_file(&profile, self.settings.server.port);
+            if let Err(e) = std::fs::write(&path, text) {
+                self.notice(format!("could not write {}: {e}", path.display()));
+            }
+        }
         self.generation += 1;
         let generation = self.generation;
         let create_started = Instant::now();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use llws::config::Settings;
 use llws::config::settings::{BackendKind, Network};
 use llws::server::ControllerHandle;
+use llws::server::docker::DockerBackend;
 use llws::server::process::ProcessBackend;
 use llws::server::state::Phase;
 
@@ -55,7 +56,10 @@ impl TestEnv {
         let models = dir.path().join("models");
         std::fs::create_dir_all(&models).unwrap();
         let real = fixtures.model_dir().join(fixtures.model_file());
-        std::os::unix::fs::symlink(&real, models.join("tiny.gguf")).unwrap();
+        // A hard link (or a copy), not a symlink: a container sees only the models folder.
+        if std::fs::hard_link(&real, models.join("tiny.gguf")).is_err() {
+            std::fs::copy(&real, models.join("tiny.gguf")).unwrap();
+        }
         // A truncated copy: a real GGUF header that llama-server starts to load, then fails on.
         let bytes = std::fs::read(&real).expect("read the tiny model");
         std::fs::write(models.join("corrupt.gguf"), &bytes[..bytes.len() / 3]).unwrap();
@@ -74,6 +78,7 @@ impl TestEnv {
         settings.server.image = fixtures.image().to_string();
         settings.server.container = format!("llws-test-{}", settings.server.port);
         settings.server.network = Network::Host;
+        settings.server.docker_host = fixtures.docker_host().to_string();
         settings.server.gpus = "none".into();
         settings.api.bind = format!("127.0.0.1:{}", free_port());
         settings.claude.config_dir = dir.path().join("claude-config");
@@ -95,6 +100,14 @@ impl TestEnv {
             Duration::from_secs(self.settings.server.stop_timeout_s),
             self.state_dir(),
         )
+    }
+
+    pub fn docker_backend(&self) -> DockerBackend {
+        DockerBackend::new(&self.settings)
+    }
+
+    pub fn spawn_docker_controller(&self) -> ControllerHandle {
+        llws::server::controller::spawn(self.docker_backend(), Arc::new(self.settings.clone()))
     }
 
     pub fn spawn_process_controller(&self) -> ControllerHandle {

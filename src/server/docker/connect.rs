@@ -24,17 +24,48 @@ pub struct Unreachable {
     pub reason: String,
 }
 
-/// Connects and negotiates the API version, within `timeout`.
-pub async fn connect(timeout: Duration) -> Result<Docker, Unreachable> {
-    let host = docker_host();
+/// The daemon the settings name (`server.docker_host`), else `$DOCKER_HOST` or the socket.
+pub fn host_for(configured: &str) -> String {
+    if configured.is_empty() {
+        docker_host()
+    } else {
+        configured.to_string()
+    }
+}
+
+/// Connects to `host` and negotiates the API version, within `timeout`.
+pub async fn connect(host: &str, timeout: Duration) -> Result<Docker, Unreachable> {
     let unreachable = |reason: String| Unreachable {
-        host: host.clone(),
+        host: host.to_string(),
         reason,
     };
-    let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
+    let docker = client(host)?;
     match tokio::time::timeout(timeout, docker.negotiate_version()).await {
         Ok(Ok(docker)) => Ok(docker),
         Ok(Err(e)) => Err(unreachable(e.to_string())),
         Err(_) => Err(unreachable(format!("no answer within {timeout:?}"))),
     }
+}
+
+/// A client for `host` (`unix://…` or `tcp://…`/`http://…`). Nothing is sent yet; the
+/// first call negotiates the version. Streaming calls (logs, wait) are not cut by the
+/// request timeout, which only covers the response headers. Fails while a unix socket does
+/// not exist (bollard checks for it), which callers treat as "daemon not reachable".
+pub fn client(host: &str) -> Result<Docker, Unreachable> {
+    const TIMEOUT_S: u64 = 30;
+    let built = if let Some(path) = host.strip_prefix("unix://") {
+        Docker::connect_with_unix(path, TIMEOUT_S, bollard::API_DEFAULT_VERSION)
+    } else if host.starts_with("tcp://") || host.starts_with("http://") {
+        Docker::connect_with_http(
+            &host.replacen("tcp://", "http://", 1),
+            TIMEOUT_S,
+            bollard::API_DEFAULT_VERSION,
+        )
+    } else {
+        Docker::connect_with_unix(host, TIMEOUT_S, bollard::API_DEFAULT_VERSION)
+    };
+    built.map_err(|e| Unreachable {
+        host: host.to_string(),
+        reason: e.to_string(),
+    })
 }

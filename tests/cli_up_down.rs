@@ -1,0 +1,95 @@
+//! `llws up` and `llws down` through the real binary, on both backends.
+
+mod harness;
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use harness::TestEnv;
+use llws::config::settings::BackendKind;
+use support::{llws_bin, wait_for};
+
+fn health(port: u16) -> Option<u16> {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .ok()?;
+    client
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+fn up_down(backend: BackendKind) {
+    let env = TestEnv::new(backend);
+    let config = env.write_settings_file();
+    let port = env.settings.server.port;
+
+    let out = Command::new(llws_bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["up", "tiny-a"])
+        .env("LLWS_STATE_DIR", env.state_dir())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("Tiny A is ready at"), "{err}");
+    assert_eq!(health(port), Some(200), "left running after `up`");
+
+    let out = Command::new(llws_bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("down")
+        .env("LLWS_STATE_DIR", env.state_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(health(port), None, "stopped by `down`");
+
+    // --logs: the log in the foreground from the first line; SIGINT stops the server.
+    let child = Command::new(llws_bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["up", "tiny-b", "--logs"])
+        .env("LLWS_STATE_DIR", env.state_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the server to answer", Duration::from_secs(90), || {
+        (health(port) == Some(200)).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("--- starting Tiny B ---"), "{log}");
+    assert!(
+        log.contains("model loaded") || log.contains("listening"),
+        "{log}"
+    );
+    assert_eq!(health(port), None, "Ctrl-C stops the server");
+}
+
+#[test]
+fn up_and_down_with_the_process_backend() {
+    up_down(BackendKind::Process);
+}
+
+#[test]
+fn up_and_down_with_the_docker_backend() {
+    up_down(BackendKind::Docker);
+}
