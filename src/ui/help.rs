@@ -29,9 +29,11 @@ pub fn lines(keymap: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
             Span::styled(format!("   prefix {prefix}   lock {lock}"), dim),
         ]),
         Line::styled(
-            format!(
-                "The claude pane takes every key except {prefix} and {lock}. {prefix} {prefix} sends {prefix} to it; {lock} locks (all keys go to claude) and unlocks."
-            ),
+            format!("The claude pane takes every key but {prefix} and {lock}."),
+            text,
+        ),
+        Line::styled(
+            format!("{prefix} {prefix} sends {prefix} to claude; {lock} locks and unlocks."),
             text,
         ),
         Line::raw(""),

@@ -118,28 +118,33 @@ impl Layout {
             .map(|(b, _, _)| *b)
     }
 
-    /// The pane next to `from` in a direction (dx, dy), by the centres of the visible panes.
+    /// The pane next to `from` in a direction (dx, dy): the nearest pane beyond that edge
+    /// that overlaps it, the top-most (or left-most) one when several do, as tmux picks.
     pub fn neighbour(&self, from: PaneId, dx: i32, dy: i32) -> Option<PaneId> {
         let r = self.rect(from)?;
-        let centre = |r: Rect| {
-            (
-                i32::from(r.x) * 2 + i32::from(r.width),
-                i32::from(r.y) * 2 + i32::from(r.height),
-            )
-        };
-        let (cx, cy) = centre(r);
+        let overlaps = |a0: u16, a1: u16, b0: u16, b1: u16| a0 < b1 && b0 < a1;
         self.panes
             .iter()
             .filter(|(p, _)| *p != from)
-            .filter_map(|(p, other)| {
-                let (ox, oy) = centre(*other);
-                let (ddx, ddy) = (ox - cx, oy - cy);
-                let along = ddx * dx + ddy * dy;
-                // In that direction, and nearer to its axis than across it.
-                let across = (ddx * dy).abs() + (ddy * dx).abs();
-                (along > 0).then_some((along + across * 2, *p))
+            .filter_map(|(p, o)| {
+                let gap = match (dx, dy) {
+                    (1, _) if o.x >= r.right() && overlaps(r.y, r.bottom(), o.y, o.bottom()) => {
+                        o.x - r.right()
+                    }
+                    (-1, _) if o.right() <= r.x && overlaps(r.y, r.bottom(), o.y, o.bottom()) => {
+                        r.x - o.right()
+                    }
+                    (_, 1) if o.y >= r.bottom() && overlaps(r.x, r.right(), o.x, o.right()) => {
+                        o.y - r.bottom()
+                    }
+                    (_, -1) if o.bottom() <= r.y && overlaps(r.x, r.right(), o.x, o.right()) => {
+                        r.y - o.bottom()
+                    }
+                    _ => return None,
+                };
+                Some(((gap, o.y, o.x), *p))
             })
-            .min_by_key(|(d, _)| *d)
+            .min_by_key(|(k, _)| *k)
             .map(|(_, p)| p)
     }
 }

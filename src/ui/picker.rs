@@ -190,9 +190,15 @@ impl Picker {
             height,
         };
         Clear.render(area, buf);
+        let free = free_vram(gpu);
         let title = match self.page {
             Page::Main => " Switch model ",
             Page::Bench => " Benchmark profiles ",
+        };
+        // Free VRAM once in the title; each row then says only whether it fits.
+        let title = match free {
+            Some(f) => format!("{title}· {} VRAM free ", bytes(f)),
+            None => title.to_string(),
         };
         let block = Block::default()
             .borders(Borders::ALL)
@@ -219,7 +225,6 @@ impl Picker {
             self.offset = self.selected + 1 - rows;
         }
         let w = usize::from(inner.width);
-        let free = free_vram(gpu);
         let name_w = list
             .iter()
             .map(|p| p.display_name().chars().count())
@@ -390,13 +395,8 @@ fn row_line(
         Some(Ok(size)) => {
             spans.push(Span::styled(format!(" {:>9}", bytes(*size)), extra));
             let (hint, colour) = match (free, gpu) {
-                (Some(free), _) if *size <= free => {
-                    (format!("  fits ({} free)", bytes(free)), theme.ok)
-                }
-                (Some(free), _) => (
-                    format!("  > free VRAM ({}): CPU offload", bytes(free)),
-                    theme.warn,
-                ),
+                (Some(free), _) if *size <= free => ("  fits in VRAM".to_string(), theme.ok),
+                (Some(_), _) => ("  > free VRAM: CPU offload".to_string(), theme.warn),
                 (None, GpuState::Waiting) => ("  …".to_string(), theme.dim),
                 (None, _) => ("  no GPU: runs on CPU".to_string(), theme.dim),
             };

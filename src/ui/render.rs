@@ -207,6 +207,18 @@ fn frame_pane(
                 " paused "
             };
             title.push(Span::styled(extra, Style::default().fg(theme.dim)));
+            if let Some(f) = &app.logs.filter {
+                title.push(Span::styled(
+                    format!("filter \"{f}\" "),
+                    Style::default().fg(theme.accent),
+                ));
+            }
+            if let Some(s) = &app.logs.search {
+                title.push(Span::styled(
+                    format!("/{s} "),
+                    Style::default().fg(theme.accent),
+                ));
+            }
         }
     }
     let _ = view;

@@ -1,1 +1,625 @@
+//! Snapshots of whole frames, drawn from hand-made states (no services, no clock) at the
+//! three sizes that matter: 160×50 (full layout), 80×24 (compact) and 60×20 (the minimum).
+//! Snapshots live in src/ui/snapshots; `cargo insta review` updates them.
 
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+
+use crate::config::keymap::Keymap;
+use crate::config::profiles::parse;
+use crate::config::settings::{BackendKind, OnExit};
+use crate::config::theme::Theme;
+use crate::monitor::{
+    FootprintSource, GpuProcess, GpuSample, GpuSnapshot, GpuState, History, ServerFootprint,
+    SystemSnapshot,
+};
+use crate::server::logs::{LogRing, Source};
+use crate::server::profiles_store::ProfilesView;
+use crate::server::state::{Failure, Phase, ServerState, Step, SwitchProgress};
+use crate::ui::app::{App, Overlay};
+use crate::ui::keys::Mode;
+use crate::ui::layout::PaneId;
+use crate::ui::panes::claude::ClaudePane;
+use crate::ui::panes::logs::Prompt;
+use crate::ui::picker::Picker;
+use crate::ui::render::draw;
+use crate::ui::view::{ApiStatus, View};
+
+const NOW: u64 = 1_800_000_000_000;
+const GIB: u64 = 1024 * 1024 * 1024;
+const MIB: u64 = 1024 * 1024;
+const SIZES: [(u16, u16); 3] = [(160, 50), (80, 24), (60, 20)];
+const CLAUDE: &[u8] = include_bytes!("../../tests/data/claude_start_120x40.raw");
+
+const MODELS: &str = "\
+[qwen3-coder]
+NAME=Qwen3 Coder 30B-A3B
+SPEED=~48 t/s
+DESCRIPTION=MoE coder, 3B active; the everyday model for Claude Code.
+MODEL=qwen3-coder-30b-a3b-q4_k_m.gguf
+CTX_SIZE=131072
+
+[glm-air]
+NAME=GLM 4.5 Air
+SPEED=~22 t/s
+DESCRIPTION=Bigger and slower; better at planning.
+MODEL=glm-4.5-air-q4_k_m-00001-of-00002.gguf
+CTX_SIZE=65536
+
+[tiny]
+NAME=SmolLM2 135M
+SPEED=~900 t/s
+MODEL=tiny.gguf
+CTX_SIZE=2048
+
+[gone]
+NAME=Deleted model
+MODEL=gone.gguf
+
+[bench-qwen]
+MODEL=qwen3-coder-30b-a3b-q4_k_m.gguf
+CTX_SIZE=10240
+";
+
+struct Scene {
+    server: ServerState,
+    gpu: GpuState,
+    system: SystemSnapshot,
+    history: History,
+    logs: Arc<LogRing>,
+    profiles: ProfilesView,
+    api: ApiStatus,
+}
+
+fn profiles() -> ProfilesView {
+    ProfilesView {
+        set: Arc::new(parse(MODELS, Path::new("models.conf")).expect("test models.conf")),
+        error: None,
+    }
+}
+
+fn server(phase: Phase) -> ServerState {
+    let mut s = ServerState::initial(BackendKind::Docker);
+    s.phase = phase;
+    if phase != Phase::Idle {
+        s.profile = Some("qwen3-coder".into());
+        s.profile_name = Some("Qwen3 Coder 30B-A3B".into());
+        s.pid = Some(4242);
+        s.message = "Ready: Qwen3 Coder 30B-A3B".into();
+    }
+    s
+}
+
+fn switching() -> ServerState {
+    let mut s = server(Phase::Starting);
+    s.profile = Some("glm-air".into());
+    s.profile_name = Some("GLM 4.5 Air".into());
+    s.message = "Loading GLM 4.5 Air…".into();
+    s.switch = Some(SwitchProgress {
+        target: "glm-air".into(),
+        target_name: "GLM 4.5 Air".into(),
+        step: Step::Loading,
+        started_at_ms: NOW - 2_600,
+        estimate_ms: Some(6_100),
+    });
+    s
+}
+
+fn failed() -> ServerState {
+    let mut s = server(Phase::Failed);
+    s.pid = None;
+    s.message = "llama-server exited with code 1 while loading".into();
+    s.failure = Some(Failure {
+        reason: "llama-server exited with code 1 while loading".into(),
+        exit_code: Some(1),
+        signal: None,
+        oom_killed: false,
+        restart_count: None,
+        log_tail: vec![
+            "0.00.031.598 I srv    load_model: loading model '/models/qwen3.gguf'".into(),
+            "0.00.040.101 E llama_model_load: error loading model: tensor data is not within the file bounds".into(),
+            "0.00.040.188 E srv    load_model: failed to load model".into(),
+            "0.00.040.190 E srv  llama_server: exiting due to model loading error".into(),
+        ],
+    });
+    s
+}
+
+fn gpu_sample(
+    index: u32,
+    name: &str,
+    total_gib: u64,
+    used: u64,
+    model: u64,
+    util: u32,
+) -> GpuSample {
+    GpuSample {
+        index,
+        name: Some(name.into()),
+        memory_used_bytes: Some(used),
+        memory_total_bytes: Some(total_gib * GIB),
+        memory_free_bytes: Some(total_gib * GIB - used),
+        memory_reserved_bytes: Some(300 * MIB),
+        model_memory_bytes: Some(model),
+        utilization_gpu_percent: Some(util),
+        utilization_memory_percent: Some(util / 2),
+        temperature_c: Some(61 + index),
+        power_draw_w: Some(285.4 - f64::from(index) * 150.0),
+        power_limit_w: Some(if index == 0 { 450.0 } else { 165.0 }),
+        clock_sm_mhz: Some(2520),
+        clock_mem_mhz: Some(10501),
+        pstate: Some(2),
+        fan_percent: Some(30 + index * 10),
+        pcie_tx_bytes_per_s: None,
+        pcie_rx_bytes_per_s: None,
+        display_active: Some(index == 0),
+        processes: {
+            let mut p = vec![GpuProcess {
+                pid: 4242,
+                used_memory_bytes: Some(model),
+                name: Some("llama-server".into()),
+                is_model: true,
+            }];
+            if index == 0 {
+                p.push(GpuProcess {
+                    pid: 1312,
+                    used_memory_bytes: Some(412 * MIB),
+                    name: Some("Xorg".into()),
+                    is_model: false,
+                });
+            }
+            p
+        },
+    }
+}
+
+/// Two cards, a 24 GB at 76 % (yellow) and a 16 GB at 95 % (red), the model on both.
+fn two_gpus() -> GpuState {
+    GpuState::Ready(GpuSnapshot {
+        gpus: vec![
+            gpu_sample(
+                0,
+                "NVIDIA GeForce RTX 4090",
+                24,
+                18_700 * MIB,
+                17_900 * MIB,
+                87,
+            ),
+            gpu_sample(
+                1,
+                "NVIDIA GeForce RTX 4060 Ti 16GB",
+                16,
+                15_560 * MIB,
+                15_100 * MIB,
+                64,
+            ),
+        ],
+        driver_version: Some("580.82.07".into()),
+        taken_at: UNIX_EPOCH + Duration::from_millis(NOW),
+    })
+}
+
+fn no_gpu() -> GpuState {
+    GpuState::Unavailable {
+        reason: "no NVIDIA GPU found: NVML could not be loaded (libnvidia-ml.so.1: cannot open shared object file)".into(),
+    }
+}
+
+fn system(with_server: bool) -> SystemSnapshot {
+    SystemSnapshot {
+        cpu_percent: 23.5,
+        per_core: vec![20.0; 16],
+        load: [1.52, 1.31, 0.98],
+        mem_total: 64 * GIB,
+        mem_free: 20 * GIB,
+        mem_available: 50 * GIB,
+        cache: 30 * GIB,
+        used_incl_cache: 44 * GIB,
+        used_excl_cache: 14 * GIB,
+        swap_total: 8 * GIB,
+        swap_used: if with_server { 1536 * MIB } else { 0 },
+        server: with_server.then(|| ServerFootprint {
+            cpu_percent: 112.0,
+            memory_bytes: 2 * GIB + 300 * MIB,
+            memory_limit_bytes: None,
+            mapped_file_bytes: Some(GIB + 800 * MIB),
+            source: FootprintSource::Process,
+        }),
+        taken_at: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(NOW)),
+    }
+}
+
+fn history(gpus: &GpuState) -> History {
+    let mut h = History::new(120);
+    for i in 0..90u32 {
+        let wave = f32::from(((i * 37) % 100) as u8);
+        let s = SystemSnapshot {
+            cpu_percent: wave * 0.8,
+            used_incl_cache: 40 * GIB,
+            used_excl_cache: 14 * GIB,
+            ..SystemSnapshot::default()
+        };
+        h.push_system(&s);
+        if let GpuState::Ready(snap) = gpus {
+            let mut snap = snap.clone();
+            for g in &mut snap.gpus {
+                g.utilization_gpu_percent = Some((i * 13 + g.index * 40) % 100);
+            }
+            h.push_gpu(&snap);
+        }
+    }
+    h
+}
+
+fn log_ring(lines: usize) -> Arc<LogRing> {
+    let ring = LogRing::new(5000);
+    let sample = [
+        (Source::Llws, "--- starting Qwen3 Coder 30B-A3B ---"),
+        (
+            Source::Stderr,
+            "0.00.002.714 I srv  llama_server: initializing ...",
+        ),
+        (
+            Source::Stderr,
+            "0.00.014.780 W srv  llama_server: security: no API key is set and CORS allows all origins",
+        ),
+        (
+            Source::Stderr,
+            "0.00.016.656 I srv    load_model: loading model '/models/qwen3-coder-30b-a3b-q4_k_m.gguf'",
+        ),
+        (
+            Source::Stderr,
+            "0.01.912.003 I load_tensors: CUDA0 model buffer size = 11203.55 MiB",
+        ),
+        (
+            Source::Stderr,
+            "0.01.912.010 I load_tensors: CUDA1 model buffer size =  6211.40 MiB",
+        ),
+        (
+            Source::Stderr,
+            "0.02.210.445 I sched_reserve: graph splits = 3",
+        ),
+        (
+            Source::Stderr,
+            "\x1b[32m0.02.215.996 I srv  llama_server: model loaded\x1b[0m",
+        ),
+        (
+            Source::Stderr,
+            "0.02.216.019 I srv  llama_server: listening on http://127.0.0.1:8080",
+        ),
+        (
+            Source::Llws,
+            "llws: Qwen3 Coder 30B-A3B is ready after 2.2 s",
+        ),
+        (
+            Source::Stderr,
+            "0.09.001.100 I slot launch_slot_: id  0 | task 0 | processing task",
+        ),
+        (
+            Source::Stderr,
+            "0.09.422.871 E srv  send_error: task id = 0, error: the request exceeds the available context size",
+        ),
+    ];
+    for i in 0..lines {
+        let (source, text) = sample[i % sample.len()];
+        ring.push(source, text);
+    }
+    ring
+}
+
+fn scene(server: ServerState, gpu: GpuState, log_lines: usize) -> Scene {
+    let with_server = server.pid.is_some();
+    Scene {
+        history: history(&gpu),
+        server,
+        gpu,
+        system: system(with_server),
+        logs: log_ring(log_lines),
+        profiles: profiles(),
+        api: ApiStatus::Serving("http://127.0.0.1:8081".into()),
+    }
+}
+
+fn app() -> App {
+    App::new(
+        Keymap::builtin_default(),
+        Theme::builtin_default(),
+        OnExit::Stop,
+    )
+}
+
+/// The buffer as text, trailing blanks cut, wide characters once.
+fn text(buf: &Buffer) -> String {
+    let area = buf.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let mut line = String::new();
+        let mut hidden: u16 = 0;
+        for x in 0..area.width {
+            let cell = &buf[(x, y)];
+            if hidden == 0 {
+                line.push_str(cell.symbol());
+            }
+            hidden = hidden
+                .max(unicode_width::UnicodeWidthStr::width(cell.symbol()) as u16)
+                .saturating_sub(1);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn frame(scene: &Scene, app: &mut App, w: u16, h: u16) -> (String, Buffer) {
+    let area = Rect::new(0, 0, w, h);
+    let mut buf = Buffer::empty(area);
+    let mut claude = ClaudePane::replay(40, 120, CLAUDE);
+    scene.logs.with_lines(|lines| {
+        let view = View {
+            server: &scene.server,
+            profiles: &scene.profiles,
+            gpu: &scene.gpu,
+            system: &scene.system,
+            history: &scene.history,
+            logs: lines,
+            log_next_seq: lines.back().map_or(0, |l| l.seq + 1),
+            now_ms: NOW,
+            server_url: "http://127.0.0.1:8080",
+            api: &scene.api,
+        };
+        // Twice: the first frame records the layout that the mouse and keys use.
+        draw(&mut buf, area, app, &view, &mut claude);
+        buf = Buffer::empty(area);
+        draw(&mut buf, area, app, &view, &mut claude);
+    });
+    (text(&buf), buf)
+}
+
+/// Snapshots `scene` at every size, after `setup` put the app in the state to show.
+fn shots(name: &str, scene: &Scene, setup: impl Fn(&mut App, &Scene)) {
+    for (w, h) in SIZES {
+        let mut app = app();
+        setup(&mut app, scene);
+        let (text, _) = frame(scene, &mut app, w, h);
+        insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), text);
+        });
+    }
+}
+
+fn with_view<R>(scene: &Scene, f: impl FnOnce(&View<'_>) -> R) -> R {
+    scene.logs.with_lines(|lines| {
+        f(&View {
+            server: &scene.server,
+            profiles: &scene.profiles,
+            gpu: &scene.gpu,
+            system: &scene.system,
+            history: &scene.history,
+            logs: lines,
+            log_next_seq: lines.back().map_or(0, |l| l.seq + 1),
+            now_ms: NOW,
+            server_url: "http://127.0.0.1:8080",
+            api: &scene.api,
+        })
+    })
+}
+
+fn key(app: &mut App, scene: &Scene, code: KeyCode, mods: KeyModifiers) {
+    with_view(scene, |v| app.on_key(&KeyEvent::new(code, mods), v));
+}
+
+fn sizes() -> crate::ui::picker::Sizes {
+    [
+        ("qwen3-coder", Ok(17_300 * MIB)),
+        ("glm-air", Ok(68 * GIB)),
+        ("tiny", Ok(94 * MIB)),
+        ("gone", Err("missing: gone.gguf".to_string())),
+        ("bench-qwen", Ok(17_300 * MIB)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+#[test]
+fn running_with_two_gpus() {
+    shots(
+        "running",
+        &scene(server(Phase::Running), two_gpus(), 40),
+        |_, _| {},
+    );
+}
+
+#[test]
+fn switching_with_an_estimate() {
+    shots("switching", &scene(switching(), two_gpus(), 40), |_, _| {});
+}
+
+#[test]
+fn failed_with_a_log_tail() {
+    shots("failed", &scene(failed(), no_gpu(), 40), |_, _| {});
+    shots(
+        "failure_details",
+        &scene(failed(), no_gpu(), 40),
+        |app, _| {
+            app.overlay = Overlay::Failure { scroll: 0 };
+        },
+    );
+}
+
+#[test]
+fn without_a_gpu() {
+    shots(
+        "no_gpu",
+        &scene(server(Phase::Running), no_gpu(), 40),
+        |_, _| {},
+    );
+}
+
+#[test]
+fn empty_log_while_idle() {
+    let mut s = scene(server(Phase::Idle), GpuState::Waiting, 0);
+    s.system = SystemSnapshot::default();
+    s.history = History::new(120);
+    shots("empty_log", &s, |_, _| {});
+}
+
+#[test]
+fn compact_tabs_show_every_panel() {
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    for pane in [PaneId::Gpu, PaneId::System] {
+        shots(&format!("tab_{}", pane.title()), &s, |app, _| {
+            app.focus = pane
+        });
+    }
+}
+
+#[test]
+fn picker_pages_and_refusals() {
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    shots("picker", &s, |app, s| {
+        with_view(s, |v| app.open_picker(v, false));
+        app.set_model_sizes(sizes());
+    });
+    shots("picker_bench", &s, |app, s| {
+        with_view(s, |v| app.open_picker(v, false));
+        app.set_model_sizes(sizes());
+        key(app, s, KeyCode::Char('b'), KeyModifiers::NONE);
+    });
+    let busy = scene(switching(), two_gpus(), 40);
+    shots("picker_busy", &busy, |app, s| {
+        with_view(s, |v| app.open_picker(v, false));
+        app.set_model_sizes(sizes());
+        key(app, s, KeyCode::Char('3'), KeyModifiers::NONE);
+    });
+    shots(
+        "picker_no_gpu",
+        &scene(server(Phase::Running), no_gpu(), 40),
+        |app, s| {
+            with_view(s, |v| app.open_picker(v, false));
+            app.set_model_sizes(sizes());
+        },
+    );
+}
+
+#[test]
+fn picker_scrolls_past_the_rows_that_fit() {
+    let many: String = (1..=30)
+        .map(|i| format!("[m{i}]\nNAME=Model number {i}\nMODEL=m{i}.gguf\n\n"))
+        .collect();
+    let mut s = scene(server(Phase::Idle), no_gpu(), 5);
+    s.profiles = ProfilesView {
+        set: Arc::new(parse(&many, Path::new("models.conf")).unwrap()),
+        error: None,
+    };
+    shots("picker_scrolled", &s, |app, s| {
+        app.overlay = Overlay::Picker(Picker::open(&s.profiles.set, None, false));
+        for _ in 0..25 {
+            key(app, s, KeyCode::Down, KeyModifiers::NONE);
+        }
+    });
+}
+
+#[test]
+fn help_quit_and_modes() {
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    shots("help", &s, |app, _| {
+        app.overlay = Overlay::Help { scroll: 0 }
+    });
+    shots("quit", &s, |app, _| app.overlay = Overlay::ConfirmQuit);
+    shots("prefix", &s, |app, _| app.mode = Mode::Prefix);
+    shots("locked", &s, |app, _| app.mode = Mode::Locked);
+    shots("zoomed_log", &s, |app, _| {
+        app.focus = PaneId::Logs;
+        app.zoom = Some(PaneId::Logs);
+    });
+    let mut tmux = app();
+    tmux.keymap = Keymap::preset("tmux").unwrap();
+    let (text, _) = frame(&s, &mut tmux, 160, 50);
+    assert!(text.contains("Ctrl+b commands"), "{text}");
+}
+
+#[test]
+fn log_search_filter_and_pause() {
+    let s = scene(server(Phase::Running), two_gpus(), 200);
+    shots("log_search", &s, |app, s| {
+        app.focus = PaneId::Logs;
+        key(app, s, KeyCode::Char('/'), KeyModifiers::NONE);
+        for c in "model".chars() {
+            key(app, s, KeyCode::Char(c), KeyModifiers::NONE);
+        }
+        key(app, s, KeyCode::Enter, KeyModifiers::NONE);
+        key(app, s, KeyCode::Char('N'), KeyModifiers::SHIFT);
+    });
+    shots("log_filter_prompt", &s, |app, s| {
+        app.focus = PaneId::Logs;
+        key(app, s, KeyCode::Char('f'), KeyModifiers::NONE);
+        for c in " E ".chars() {
+            key(app, s, KeyCode::Char(c), KeyModifiers::NONE);
+        }
+    });
+    shots("log_paused", &s, |app, s| {
+        app.focus = PaneId::Logs;
+        // A first frame sets the page height the keys move by.
+        frame(s, app, 160, 50);
+        key(app, s, KeyCode::PageUp, KeyModifiers::NONE);
+        app.logs.search = None;
+    });
+    // "N new lines" needs lines after the pause.
+    let mut app = app();
+    app.focus = PaneId::Logs;
+    frame(&s, &mut app, 160, 50);
+    key(&mut app, &s, KeyCode::Up, KeyModifiers::NONE);
+    for _ in 0..7 {
+        s.logs.push(Source::Stderr, "0.10.000.000 I new line");
+    }
+    let (text, _) = frame(&s, &mut app, 160, 50);
+    assert!(text.contains("↓ 7 new lines"), "{text}");
+    assert!(text.contains("paused"), "{text}");
+    let _ = Prompt::Search;
+}
+
+#[test]
+fn too_small() {
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    let (text, _) = frame(&s, &mut app(), 59, 19);
+    assert!(
+        text.contains("Terminal too small (59x19). Need 60x20."),
+        "{text}"
+    );
+}
+
+#[test]
+fn bars_take_the_colour_of_their_level() {
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    let theme = Theme::builtin_default();
+    let (text, buf) = frame(&s, &mut app(), 160, 50);
+    // The first filled cell after "VRAM " on each GPU's bar row.
+    let colour_after = |needle: &str, nth: usize| -> Color {
+        let row = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains(needle))
+            .nth(nth)
+            .map(|(y, _)| y)
+            .unwrap();
+        let line: Vec<&str> = (0..buf.area.width)
+            .map(|x| buf[(x, row as u16)].symbol())
+            .collect();
+        let x = line.iter().position(|s| *s == "█").unwrap();
+        buf[(x as u16, row as u16)].fg
+    };
+    assert_eq!(colour_after("VRAM", 0), theme.warn, "76 % is yellow");
+    assert_eq!(colour_after("VRAM", 1), theme.error, "95 % is red");
+    assert_eq!(colour_after("RAM  ", 0), theme.ok, "69 % RAM is green");
+    assert!(
+        text.contains("◆    4242 llama-server 17.5 GiB  model"),
+        "{text}"
+    );
+}

@@ -175,17 +175,27 @@ fn state_spans(view: &View<'_>, keymap: &Keymap, theme: &Theme) -> Vec<Span<'sta
     spans
 }
 
-fn url_spans(view: &View<'_>, theme: &Theme) -> Vec<Span<'static>> {
+/// The URLs; `short` drops the scheme and the loopback host (`:8080`) for narrow terminals.
+fn url_spans(view: &View<'_>, theme: &Theme, short: bool) -> Vec<Span<'static>> {
     let dim = Style::default().fg(theme.dim);
     let text = Style::default().fg(theme.text);
+    let shorten = |url: &str| -> String {
+        if short {
+            url.trim_start_matches("http://")
+                .trim_start_matches("127.0.0.1")
+                .to_string()
+        } else {
+            url.to_string()
+        }
+    };
     let mut spans = vec![
         Span::styled("server ", dim),
-        Span::styled(view.server_url.to_string(), text),
+        Span::styled(shorten(view.server_url), text),
     ];
     match view.api {
         ApiStatus::Serving(url) => {
             spans.push(Span::styled("  api ", dim));
-            spans.push(Span::styled(url.clone(), text));
+            spans.push(Span::styled(shorten(url), text));
         }
         ApiStatus::Disabled => spans.push(Span::styled("  api off", dim)),
         ApiStatus::Failed(e) => {
@@ -305,8 +315,11 @@ pub fn draw(buf: &mut Buffer, area: Rect, view: &View<'_>, bar: &Bar<'_>) {
     }
     // Row 1: state on the left, URLs on the right when they fit.
     let mut left = state_spans(view, bar.keymap, theme);
-    let right = url_spans(view, theme);
     let lw = width(&left);
+    let mut right = url_spans(view, theme, false);
+    if lw + width(&right) >= w {
+        right = url_spans(view, theme, true);
+    }
     let rw = width(&right);
     if lw + rw < w {
         left.push(Span::raw(" ".repeat(w - lw - rw)));

@@ -1,0 +1,281 @@
+//! The workspace end to end: the real binary in tmux, driven like a person, with the real
+//! llama-server (process backend) and the tiny model. The claude pane runs bash so what
+//! it shows is deterministic (the real Claude Code is the pty tests' business).
+
+mod harness;
+mod support;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use harness::TestEnv;
+use llws::config::settings::BackendKind;
+use support::tmux::Tmux;
+use support::{llws_bin, wait_for};
+
+const T: Duration = Duration::from_secs(30);
+/// A load of the tiny model, plus the wrapper's pause, on a busy 2-core machine.
+const LOAD: Duration = Duration::from_secs(90);
+
+/// Settings for the workspace: bash in the claude pane, and a llama-server wrapper that
+/// waits a second before loading, so every switch stays on screen long enough to be seen.
+fn workspace_env() -> TestEnv {
+    let mut env = TestEnv::new(BackendKind::Process);
+    let wrapper = env.dir.path().join("slow-llama-server");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nsleep 1\nexec {} \"$@\"\n",
+            env.settings.server.llama_server.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.settings.server.llama_server = wrapper;
+    env.settings.claude.command = "bash --norc --noprofile -i".into();
+    env.settings.claude.project_dir = env.dir.path().to_path_buf();
+    env
+}
+
+fn start(env: &TestEnv, cols: u16, rows: u16, config: &Path, args: &str) -> Tmux {
+    let state = env.state_dir();
+    let cmd = format!(
+        "env PS1='pane$ ' HISTFILE=/dev/null LLWS_STATE_DIR={} {} --config {} {args}",
+        state.display(),
+        llws_bin().display(),
+        config.display()
+    );
+    Tmux::start(cols, rows, &[], &cmd)
+}
+
+fn server_answers(env: &TestEnv) -> bool {
+    TcpStream::connect(("127.0.0.1", env.settings.server.port)).is_ok()
+}
+
+/// Presses the prefix (Ctrl+\ in the default keymap), then `key`.
+fn prefix(t: &Tmux, key: &str) {
+    t.keys(&["C-\\"]);
+    t.keys(&[key]);
+}
+
+#[test]
+fn a_day_in_the_workspace() {
+    let env = workspace_env();
+    let config = env.write_settings_file();
+    let t = start(&env, 160, 50, &config, "");
+
+    // Nothing runs, so the picker opens; every panel is there behind it.
+    let s = t.wait_text("Switch model", T);
+    for text in [
+        "claude",
+        "server log",
+        "GPU",
+        "system",
+        "no model idle",
+        "PICKER",
+    ] {
+        assert!(s.contains(text), "{text} missing:\n{s}");
+    }
+    t.wait_text("missing: missing.gguf", T);
+    t.wait_text("no GPU: runs on CPU", T);
+
+    // 1 starts Tiny A; the status bar goes through loading to running.
+    t.keys(&["1"]);
+    t.wait_text("◐ Tiny A", T);
+    t.wait_text("first load, no estimate", T);
+    t.wait_text("● Tiny A running", LOAD);
+    t.wait_text("listening on", T);
+
+    // The claude pane is a real terminal and takes the keys.
+    t.type_text("echo typed-$((40+2))");
+    t.keys(&["Enter"]);
+    t.wait_text("typed-42", T);
+
+    // Switch with two keys (prefix m, then 2): the log gets a separator, the bar the steps.
+    prefix(&t, "m");
+    t.wait_text("Switch model", T);
+    t.keys(&["2"]);
+    t.wait_text("◐ Tiny B", T);
+    t.wait_text("● Tiny B running", LOAD);
+    t.wait_text("switching to Tiny B", T);
+    // Back to Tiny A: its last load is the estimate now.
+    prefix(&t, "m");
+    t.wait_text("Switch model", T);
+    t.keys(&["1"]);
+    t.wait_for("a progress estimate", T, |s| {
+        s.contains("% of ~") || s.contains("over the ~")
+    });
+    t.wait_text("● Tiny A running", LOAD);
+    // A profile whose file is missing is refused with the reason, in the picker.
+    prefix(&t, "m");
+    t.wait_text("Switch model", T);
+    t.keys(&["3"]);
+    t.wait_text("model file not found", T);
+    t.keys(&["Escape"]);
+    t.wait_for("the picker to close", T, |s| !s.contains("Switch model"));
+
+    // The log: focus it, scroll to the top (paused), back to the end (following).
+    prefix(&t, "2");
+    t.keys(&["Home"]);
+    t.wait_text("paused", T);
+    t.keys(&["End"]);
+    t.wait_text("following", T);
+    // Search: the title names it and the position label stays.
+    t.keys(&["/"]);
+    t.type_text("listening");
+    t.wait_text("search: listening", T);
+    t.keys(&["Enter"]);
+    t.wait_text("/listening", T);
+    t.keys(&["N"]);
+    // Filter: only the separators are left.
+    t.keys(&["f"]);
+    t.type_text("switching to");
+    t.keys(&["Enter"]);
+    let s = t.wait_text("filter \"switching to\"", T);
+    assert!(
+        !s.contains("listening on http"),
+        "the filter hides other lines:\n{s}"
+    );
+    t.keys(&["Escape"]);
+    t.wait_for("the filter to clear", T, |s| {
+        !s.contains("filter \"switching to\"")
+    });
+
+    // Zoom the log and back.
+    t.keys(&["z"]);
+    t.wait_for("the zoomed log", T, |s| {
+        s.contains("[zoom]") && !s.contains("╭ system")
+    });
+    t.keys(&["z"]);
+    t.wait_text("system", T);
+
+    // The theme key cycles.
+    t.keys(&["t"]);
+    t.wait_text("theme: light", T);
+
+    // Help lists the live keymap.
+    t.keys(&["?"]);
+    t.wait_text("switch model (picker)", T);
+    t.keys(&["Escape"]);
+
+    // Prefix twice sends the prefix through; locked, a single prefix goes through too.
+    prefix(&t, "1");
+    t.type_text("stty -isig; cat -v");
+    t.keys(&["Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["C-\\"]);
+    t.keys(&["C-\\"]);
+    t.type_text("x");
+    t.keys(&["Enter"]);
+    t.wait_text("^\\x", T);
+    t.keys(&["F12"]);
+    t.wait_text("LOCKED", T);
+    t.keys(&["C-\\"]);
+    t.type_text("y");
+    t.keys(&["Enter"]);
+    t.wait_text("^\\y", T);
+    t.keys(&["F12"]);
+    t.wait_text("unlocked", T);
+    t.keys(&["C-d"]);
+
+    // Quit: asks, then stops the server (on_exit = stop) and gives the terminal back.
+    assert!(server_answers(&env));
+    prefix(&t, "q");
+    t.wait_text("Quit llws?", T);
+    t.keys(&["y"]);
+    wait_for("the server to stop", T, || {
+        (!server_answers(&env)).then_some(())
+    });
+    t.wait_for("llws to exit", T, |s| {
+        s.contains("Pane is dead") || !s.contains("server log")
+    });
+}
+
+#[test]
+fn the_compact_layout_at_80x24() {
+    let env = workspace_env();
+    let config = env.write_settings_file();
+    let t = start(&env, 80, 24, &config, "tiny-a");
+    let s = t.wait_text("● Tiny A running", LOAD);
+    for text in ["claude", "server log │ GPU │ system", "NORMAL", "help"] {
+        assert!(s.contains(text), "{text} missing:\n{s}");
+    }
+    // Each tab in turn, and the hints stay on screen.
+    prefix(&t, "3");
+    let s = t.wait_text("no NVIDIA GPU found", T);
+    assert!(s.contains("NORMAL"), "{s}");
+    t.keys(&["Right"]);
+    t.wait_text("RAM", T);
+    // Below 60x20 the workspace says so; back up, it draws again.
+    t.resize(50, 15);
+    t.wait_text("Terminal too small (50x15). Need 60x20.", T);
+    t.resize(80, 24);
+    t.wait_text("NORMAL", T);
+    t.keys(&["q"]);
+    t.wait_text("Quit llws?", T);
+    t.keys(&["y"]);
+    wait_for("the server to stop", T, || {
+        (!server_answers(&env)).then_some(())
+    });
+}
+
+#[test]
+fn a_broken_keymap_is_reported_and_the_default_works() {
+    let mut env = workspace_env();
+    std::fs::write(
+        env.dir.path().join("keys.toml"),
+        "preset = \"default\"\n[prefix]\n\"m\" = \"teleport\"\n",
+    )
+    .unwrap();
+    // Relative to the settings file.
+    env.settings.ui.keymap = "keys.toml".into();
+    let config = env.write_settings_file();
+
+    // `llws check` names the file and line.
+    let out = std::process::Command::new(llws_bin())
+        .args(["--config", config.to_str().unwrap(), "check"])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("keys.toml:3") && text.contains("teleport"),
+        "{text}"
+    );
+
+    let t = start(&env, 160, 50, &config, "");
+    let s = t.wait_text("keys.toml:3", T);
+    assert!(s.contains("using the built-in default"), "{s}");
+    t.keys(&["Escape"]);
+    // The default keymap's prefix works.
+    prefix(&t, "?");
+    t.wait_text("Keymap default", T);
+    t.keys(&["Escape"]);
+    prefix(&t, "q");
+    t.wait_text("Quit llws?", T);
+    t.keys(&["y"]);
+    t.wait_for("llws to exit", T, |s| {
+        s.contains("Pane is dead") || !s.contains("server log")
+    });
+}
+
+#[test]
+fn an_unknown_profile_lists_the_profiles_before_touching_the_terminal() {
+    let env = workspace_env();
+    let config = env.write_settings_file();
+    let out = std::process::Command::new(llws_bin())
+        .args(["--config", config.to_str().unwrap(), "no-such-model"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown profile 'no-such-model'"), "{err}");
+    assert!(err.contains("tiny-a") && err.contains("Tiny B"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout (no screen was drawn)"
+    );
+}
