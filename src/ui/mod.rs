@@ -112,13 +112,20 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
         ring.note(format!("llws: {d}"));
     }
     if let Some(first) = start.diagnostics.iter().find(|d| d.is_error()) {
+        // Short enough for the status bar: the file's name and line, then the message;
+        // the log has the full path and the fix.
+        let name = first
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let at = first.line.map(|l| format!("{name}:{l}")).unwrap_or(name);
         app.say(
             Level::Error,
-            format!("{first} — using the built-in default (see the log)"),
+            format!("using the built-in default: {at}: {}", first.message),
             None,
         );
     }
-
     let watches = event_loop::Watches::new(&services);
     match &start.profile {
         Some(id) => match services.controller.begin_switch(id) {

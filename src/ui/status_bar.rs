@@ -352,10 +352,14 @@ pub fn draw(buf: &mut Buffer, area: Rect, view: &View<'_>, bar: &Bar<'_>) {
         };
         (m.text.clone(), colour)
     });
-    // The message gets up to half the row; hints get what is left.
+    // The message gets up to half the row (an error two thirds); hints get the rest.
+    let share = match bar.message.map(|m| m.level) {
+        Some(Level::Error) => w * 2 / 3,
+        _ => w / 2,
+    };
     let msg_w = msg
         .as_ref()
-        .map(|(t, _)| (t.width() + 2).min(w / 2))
+        .map(|(t, _)| (t.width() + 2).min(share))
         .unwrap_or(0);
     let mut used = width(&spans);
     let key = Style::default()
