@@ -213,6 +213,15 @@ fn the_compact_layout_at_80x24() {
     t.wait_text("Terminal too small (50x15). Need 60x20.", T);
     t.resize(80, 24);
     t.wait_text("NORMAL", T);
+    // A model that fails to load: the reason in the bar, the details a key away.
+    prefix(&t, "m");
+    t.wait_text("Switch model", T);
+    t.keys(&["4"]);
+    t.wait_text("failed", LOAD);
+    prefix(&t, "e");
+    t.wait_text("Failure details", T);
+    t.wait_text("Last", T);
+    t.keys(&["Escape"]);
     t.keys(&["q"]);
     t.wait_text("Quit llws?", T);
     t.keys(&["y"]);

@@ -602,10 +602,7 @@ impl App {
         let claude = |m: &MouseEvent, inner: Rect| vec![Effect::ClaudeMouse(*m, inner)];
         match m.kind {
             MouseEventKind::Down(MouseButton::Left) => {
-                if let Some(b) = self.layout.border_at(x, y) {
-                    self.drag = Some(b);
-                    return Vec::new();
-                }
+                // Tab titles sit on the draggable border row: they win.
                 if let Some((pane, _)) = self
                     .tab_hits
                     .iter()
@@ -613,6 +610,10 @@ impl App {
                 {
                     let pane = *pane;
                     self.focus_to(pane);
+                    return Vec::new();
+                }
+                if let Some(b) = self.layout.border_at(x, y) {
+                    self.drag = Some(b);
                     return Vec::new();
                 }
                 if let Some(pane) = over {

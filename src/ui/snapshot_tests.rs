@@ -623,3 +623,113 @@ fn bars_take_the_colour_of_their_level() {
         "{text}"
     );
 }
+
+mod mouse {
+    use super::*;
+    use crate::ui::layout::Border;
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+
+    fn mouse(
+        app: &mut App,
+        scene: &Scene,
+        kind: MouseEventKind,
+        x: u16,
+        y: u16,
+    ) -> Vec<crate::ui::action::Effect> {
+        let ev = crossterm::event::Event::Mouse(MouseEvent {
+            kind,
+            column: x,
+            row: y,
+            modifiers: KeyModifiers::NONE,
+        });
+        with_view(scene, |v| app.on_event(&ev, v))
+    }
+
+    #[test]
+    fn a_click_focuses_the_wheel_scrolls_and_a_drag_resizes() {
+        let s = scene(server(Phase::Running), two_gpus(), 200);
+        let mut app = app();
+        frame(&s, &mut app, 160, 50);
+        let logs = app.layout.rect(PaneId::Logs).unwrap();
+        mouse(
+            &mut app,
+            &s,
+            MouseEventKind::Down(MouseButton::Left),
+            logs.x + 5,
+            logs.y + 3,
+        );
+        assert_eq!(app.focus, PaneId::Logs);
+        mouse(
+            &mut app,
+            &s,
+            MouseEventKind::ScrollUp,
+            logs.x + 5,
+            logs.y + 3,
+        );
+        assert!(!app.logs.follow, "the wheel over the log scrolls it back");
+
+        // The wheel over claude goes to the claude pane, with its inner area.
+        let claude = app.claude_inner;
+        let effects = mouse(
+            &mut app,
+            &s,
+            MouseEventKind::ScrollUp,
+            claude.x + 2,
+            claude.y + 2,
+        );
+        assert!(
+            matches!(effects[..], [crate::ui::action::Effect::ClaudeMouse(_, r)] if r == claude)
+        );
+
+        // Dragging the border between claude and the right column moves it.
+        let (_, grab, _) = *app
+            .layout
+            .borders
+            .iter()
+            .find(|(b, _, _)| *b == Border::Main)
+            .unwrap();
+        mouse(
+            &mut app,
+            &s,
+            MouseEventKind::Down(MouseButton::Left),
+            grab.x,
+            10,
+        );
+        mouse(
+            &mut app,
+            &s,
+            MouseEventKind::Drag(MouseButton::Left),
+            120,
+            10,
+        );
+        mouse(&mut app, &s, MouseEventKind::Up(MouseButton::Left), 120, 10);
+        assert_eq!(app.splits.main_full, 75);
+        frame(&s, &mut app, 160, 50);
+        assert_eq!(app.layout.rect(PaneId::Logs).unwrap().x, 120);
+    }
+
+    #[test]
+    fn compact_tabs_are_clicked_and_resize_keys_move_splits() {
+        let s = scene(server(Phase::Running), two_gpus(), 20);
+        let mut app = app();
+        frame(&s, &mut app, 80, 24);
+        let (_, system_tab) = *app
+            .tab_hits
+            .iter()
+            .find(|(p, _)| *p == PaneId::System)
+            .unwrap();
+        mouse(
+            &mut app,
+            &s,
+            MouseEventKind::Down(MouseButton::Left),
+            system_tab.x + 1,
+            system_tab.y,
+        );
+        assert_eq!(app.focus, PaneId::System);
+        let (text, _) = frame(&s, &mut app, 80, 24);
+        assert!(text.contains("RAM"), "{text}");
+        let before = app.splits.main_compact;
+        key(&mut app, &s, KeyCode::Char('J'), KeyModifiers::SHIFT);
+        assert_eq!(app.splits.main_compact, before + 5);
+    }
+}
