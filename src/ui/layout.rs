@@ -320,7 +320,7 @@ mod tests {
         let s = Splits::default();
         for (w, h) in [(160, 50), (120, 32), (80, 24), (60, 20), (250, 80)] {
             let l = compute(Rect::new(0, 0, w, h), &s, None, PaneId::Logs);
-            let area: u32 = l.panes.iter().map(|(_, r)| u32::from(r.area())).sum();
+            let area: u32 = l.panes.iter().map(|(_, r)| r.area()).sum();
             assert_eq!(area, u32::from(w) * u32::from(h - STATUS_ROWS), "{w}x{h}");
             for (i, (_, a)) in l.panes.iter().enumerate() {
                 for (_, b) in &l.panes[i + 1..] {

@@ -277,7 +277,7 @@ impl Picker {
                 Style::default().fg(theme.dim),
             );
         }
-        let mut y = inner.y + rows as u16 + 1;
+        let y = inner.y + rows as u16 + 1;
         let desc = list
             .get(self.selected)
             .map(|p| {
@@ -286,9 +286,8 @@ impl Picker {
                 d
             })
             .unwrap_or_default();
-        for l in wrap(&desc, w).into_iter().take(2) {
+        for (y, l) in (y..).zip(wrap(&desc, w).into_iter().take(2)) {
             buf.set_string(inner.x, y, l, Style::default().fg(theme.text));
-            y += 1;
         }
         let y = inner.y + inner.height - 2;
         if let Some((msg, error)) = &self.message {

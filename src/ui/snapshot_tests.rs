@@ -224,7 +224,7 @@ fn system(with_server: bool) -> SystemSnapshot {
         used_excl_cache: 14 * GIB,
         swap_total: 8 * GIB,
         swap_used: if with_server { 1536 * MIB } else { 0 },
-        server: with_server.then(|| ServerFootprint {
+        server: with_server.then_some(ServerFootprint {
             cpu_percent: 112.0,
             memory_bytes: 2 * GIB + 300 * MIB,
             memory_limit_bytes: None,
