@@ -357,10 +357,13 @@ impl<B: Backend> Controller<B> {
         loop {
             tokio::select! {
                 request = commands.recv() => {
-                    let Some(request) = request else { break };
-                    let result = self.handle(request.command).await;
-                    let _ = request.reply.send(result);
+                    let Some(Request { command, reply, _permit: permit }) = request else { break };
+                    let result = self.handle(command).await;
                     self.reset_cancel();
+                    // Free the slot before answering: a caller that sends its next command
+                    // the moment it hears back must not be refused as busy.
+                    drop(permit);
+                    let _ = reply.send(result);
                 }
                 Some(event) = self.backend_events.recv() => self.on_backend_event(event).await,
                 how = shutdown.recv() => {
