@@ -5,6 +5,7 @@ pub mod controller;
 pub mod docker;
 pub mod factory;
 pub mod health;
+pub mod load_facts;
 pub mod logs;
 pub mod process;
 pub mod profiles_store;
