@@ -414,3 +414,72 @@ async fn binding_token_and_shutdown() {
 
     ctl.shutdown(false).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_stream_reader_that_falls_behind_is_told_how_much_it_missed() {
+    let env = TestEnv::new(BackendKind::Process);
+    let (ctl, server, _) = serve(&env, Limits::default()).await;
+    let addr = server.local_addr();
+
+    // A client that asks for the live log and then reads nothing for a while.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!(
+            "GET /logs/stream?no-history HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            addr.port()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = vec![0u8; 1024];
+    let n = s.read(&mut head).await.unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"));
+
+    // Far more lines than the socket buffers and the ring's broadcast (4096) can hold
+    // while the client sleeps: written through the ring's own API, as llws's notes are.
+    let line = "x".repeat(200);
+    for i in 0..150_000 {
+        ctl.logs().note(format!("{i} {line}"));
+    }
+    ctl.logs().note("the last line");
+
+    // Now read: the stream says how many lines were skipped, and goes on to the end.
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let tail = String::from_utf8_lossy(&seen[seen.len().saturating_sub(512)..]);
+        if tail.contains("the last line") {
+            break;
+        }
+        let n = tokio::time::timeout_at(deadline, s.read(&mut buf))
+            .await
+            .expect("the stream reaches the last line")
+            .unwrap();
+        assert!(n > 0, "the stream ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    let skipped: u64 = seen
+        .split("event: skipped\ndata: ")
+        .skip(1)
+        .map(|rest| {
+            let data = rest.lines().next().unwrap();
+            serde_json::from_str::<serde_json::Value>(data).unwrap()["skipped"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert!(skipped > 0, "no skip report");
+    // Every line was either delivered or counted as skipped.
+    let delivered = seen.matches("event: line").count() as u64;
+    assert_eq!(
+        delivered + skipped,
+        150_001,
+        "delivered {delivered}, skipped {skipped}"
+    );
+
+    server.shutdown().await;
+    ctl.shutdown(false).await;
+}
