@@ -263,6 +263,7 @@ async fn stalled_clients_are_dropped_and_hold_nobody_up() {
         ..Limits::default()
     };
     let (ctl, server, api) = serve(&env, limits).await;
+    let api = api.unpooled();
     let addr = server.local_addr();
     let host = format!("Host: 127.0.0.1:{}\r\n", addr.port());
 
@@ -479,6 +480,56 @@ async fn a_log_stream_reader_that_falls_behind_is_told_how_much_it_missed() {
         150_001,
         "delivered {delivered}, skipped {skipped}"
     );
+
+    server.shutdown().await;
+    ctl.shutdown(false).await;
+}
+
+/// The header timeout bounds idle and slow clients only: a `/switch` that waits longer,
+/// and an event stream, are not cut off by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_requests_outlive_the_header_timeout() {
+    let mut env = TestEnv::new(BackendKind::Process);
+    env.settings.server.stop_timeout_s = 120;
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let (ctl, server, api) = serve(&env, limits).await;
+    let api = api.unpooled();
+    assert!(
+        ctl.switch("tiny-a").await.unwrap()
+            == llws::server::Outcome::Running {
+                profile: "tiny-a".into()
+            }
+    );
+    let events = SseReader::open(&api, "/events").await;
+    let pid = nix::unistd::Pid::from_raw(ctl.state().pid.unwrap() as i32);
+    // Hold the switch in its stop step (see tests/api_serve.rs).
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let waiting = tokio::spawn({
+        let api = api.clone();
+        async move { api.post("/switch", "{\"model\":\"tiny-b\"}").await }
+    });
+    api.wait_status("the held switch", Duration::from_secs(60), |s| {
+        s["state"] == "stopping"
+    })
+    .await;
+    // Several header timeouts pass while the request waits and the stream is open.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!waiting.is_finished());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let reply = waiting.await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["success"], true);
+    events
+        .wait_for(
+            "the end of the switch on the same stream",
+            Duration::from_secs(60),
+            |e| e.iter().any(|e| e.event == "switch_finished"),
+        )
+        .await;
+    assert!(!*events.ended.lock().unwrap());
 
     server.shutdown().await;
     ctl.shutdown(false).await;

@@ -65,6 +65,18 @@ impl Api {
         }
     }
 
+    /// A new connection for every request: for servers with a short header timeout, which
+    /// close idle pooled connections at any moment.
+    pub fn unpooled(mut self) -> Self {
+        self.client = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(300))
+            .build()
+            .unwrap();
+        self
+    }
+
     pub fn with_token(mut self, token: &str) -> Self {
         self.token = Some(token.to_string());
         self
