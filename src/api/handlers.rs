@@ -169,7 +169,7 @@ pub fn query_value(uri: &Uri, key: &str) -> Option<String> {
 impl AppState {
     pub fn status(&self) -> StatusResponse {
         let state = self.ctl.state();
-        let last = self.ctl.timings().last().cloned();
+        let last = self.ctl.last_timings();
         StatusResponse::from_state(&state, &self.server_url, last.as_ref())
     }
 

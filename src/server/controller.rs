@@ -147,6 +147,15 @@ impl ControllerHandle {
             .unwrap_or_default()
     }
 
+    /// The latest finished switch, without copying the whole record list (`/status` reads
+    /// it on every request).
+    pub fn last_timings(&self) -> Option<SwitchTimings> {
+        self.timings
+            .lock()
+            .ok()
+            .and_then(|t| t.all().last().cloned())
+    }
+
     /// Every switch of the session added up per profile and result (for `/metrics`).
     pub fn timing_totals(&self) -> BTreeMap<TotalsKey, TimingTotals> {
         self.timings
