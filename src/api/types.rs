@@ -247,8 +247,8 @@ pub struct SkippedEvent {
     pub skipped: u64,
 }
 
-fn step_name(step: crate::server::state::Step) -> String {
-    // The serde name (snake_case) is the one the API documents.
+/// A step's name as the API serves it (checking_files|stopping|creating|loading).
+pub fn step_name(step: crate::server::state::Step) -> String {
     serde_json::to_value(step)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

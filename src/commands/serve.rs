@@ -12,6 +12,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
+use crate::api::types::step_name;
 use crate::config::settings::OnExit;
 use crate::monitor::{self, follow_server};
 use crate::server::logs::LogLine;
@@ -147,7 +148,7 @@ fn say(text: &str) {
 struct Shown {
     phase: &'static str,
     model: Option<String>,
-    step: Option<&'static str>,
+    step: Option<String>,
     message: String,
 }
 
@@ -155,7 +156,7 @@ fn print_state(state: &ServerState, last: &mut Option<Shown>) {
     let shown = Shown {
         phase: state.phase.as_str(),
         model: state.profile.clone(),
-        step: state.switch.as_ref().map(|s| s.step.label()),
+        step: state.switch.as_ref().map(|s| step_name(s.step)),
         message: state.message.clone(),
     };
     if last.as_ref() == Some(&shown) {
@@ -165,13 +166,14 @@ fn print_state(state: &ServerState, last: &mut Option<Shown>) {
         && last
             .as_ref()
             .is_none_or(|l| l.phase != "failed" || l.message != shown.message);
-    say(&format!(
+    let line = format!(
         "state={} model={} step={} {}",
         shown.phase,
         shown.model.as_deref().unwrap_or("-"),
-        shown.step.unwrap_or("-").replace(' ', "_"),
+        shown.step.as_deref().unwrap_or("-"),
         shown.message
-    ));
+    );
+    say(line.trim_end());
     if first_failure && let Some(failure) = &state.failure {
         for line in &failure.log_tail {
             out(&format!("    | {line}"));
