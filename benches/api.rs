@@ -4,6 +4,8 @@
 //!
 //! `cargo bench --bench api` (needs `scripts/fixtures`). LLWS_BENCH_SECS (default 5) sets
 //! each phase's length, LLWS_BENCH_CONC (default 8) the concurrent keep-alive clients.
+//! `cargo test --all-targets` runs it too, without `--bench`: then each phase lasts 300 ms,
+//! a smoke run that keeps the bench working without holding up the suite.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -81,8 +83,13 @@ impl Run {
 
 /// `conc` clients, each on its own keep-alive connection, GET `url` back to back for
 /// `secs`; `check` sees each body.
-async fn hammer(url: &str, conc: u64, secs: u64, check: Arc<dyn Fn(&str) + Send + Sync>) -> Run {
-    let stop_at = Instant::now() + Duration::from_secs(secs);
+async fn hammer(
+    url: &str,
+    conc: u64,
+    length: Duration,
+    check: Arc<dyn Fn(&str) + Send + Sync>,
+) -> Run {
+    let stop_at = Instant::now() + length;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..conc {
@@ -136,8 +143,13 @@ async fn wait_running(client: &reqwest::Client, api: &str) {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; a plain harness ignores its arguments.
-    let secs = env_num("LLWS_BENCH_SECS", 5);
+    // `cargo bench` passes --bench; `cargo test` does not.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let length = if smoke {
+        Duration::from_millis(300)
+    } else {
+        Duration::from_secs(env_num("LLWS_BENCH_SECS", 5))
+    };
     let conc = env_num("LLWS_BENCH_CONC", 8);
     let f = fixtures();
     let dir = tempfile::tempdir().unwrap();
@@ -185,15 +197,18 @@ fn main() {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         wait_running(&client, &api).await;
         let nothing: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
-        // Warm-up: connections, caches.
-        hammer(&format!("{api}/status"), conc, 1, nothing.clone()).await;
-        hammer(&format!("{server}/health"), conc, 1, nothing.clone()).await;
+        if !smoke {
+            // Warm-up: connections, caches.
+            let second = Duration::from_secs(1);
+            hammer(&format!("{api}/status"), conc, second, nothing.clone()).await;
+            hammer(&format!("{server}/health"), conc, second, nothing.clone()).await;
+        }
 
         let mut rows = Vec::new();
         for c in [1, conc] {
-            let r = hammer(&format!("{api}/status"), c, secs, nothing.clone()).await;
+            let r = hammer(&format!("{api}/status"), c, length, nothing.clone()).await;
             rows.push(r.row("llws GET /status, idle (a model running)", c));
-            let r = hammer(&format!("{server}/health"), c, secs, nothing.clone()).await;
+            let r = hammer(&format!("{server}/health"), c, length, nothing.clone()).await;
             rows.push(r.row("peer: llama-server GET /health", c));
         }
 
@@ -229,14 +244,16 @@ fn main() {
                 }
             }
         });
-        let r = hammer(&format!("{api}/status"), conc, secs, seen_busy).await;
+        let r = hammer(&format!("{api}/status"), conc, length, seen_busy).await;
         switching.store(false, Ordering::Relaxed);
         driver.await.unwrap();
         rows.push(r.row("llws GET /status, during back-to-back switches", conc));
         let share = busy.load(Ordering::Relaxed) as f64 / r.latencies_us.len().max(1) as f64;
 
         println!(
-            "\n{secs} s per row; each client on one keep-alive connection, requests back to back.\n"
+            "\n{:.1} s per row{}; each client on one keep-alive connection, requests back to back.\n",
+            length.as_secs_f64(),
+            if smoke { " (smoke run: `cargo bench --bench api` measures)" } else { "" }
         );
         println!("| what | clients | requests | req/s | p50 ms | p90 ms | p99 ms | errors |");
         println!("|---|---:|---:|---:|---:|---:|---:|---:|");
