@@ -12,7 +12,7 @@ use std::time::Duration;
 use harness::TestEnv;
 use harness::api::{Api, SseReader, raw, raw_status};
 use llws::api::types::{ModelsResponse, StatusResponse};
-use llws::api::{ApiError, ApiServer, Limits, ROUTES};
+use llws::api::{ApiError, ApiServer, Limits, routes};
 use llws::config::settings::{ApiSettings, BackendKind};
 use llws::server::ControllerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,7 +42,7 @@ async fn every_route_and_every_refusal() {
 
     // Every route the router serves answers (the OpenAPI test holds docs/openapi.json to
     // the same list).
-    for (method, path) in ROUTES {
+    for (method, path) in routes() {
         // Only the head: the streams never end.
         let reply = api.request(method, path).send().await.unwrap();
         let status = reply.status().as_u16();
@@ -381,7 +381,7 @@ async fn binding_token_and_shutdown() {
     let port = server.local_addr().port();
     let loopback: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let anonymous = Api::at(loopback);
-    for (method, path) in ROUTES {
+    for (method, path) in routes() {
         let r = anonymous.send(anonymous.request(method, path)).await;
         assert_eq!(r.status, 401, "{method} {path}");
         assert!(!r.error().is_empty());

@@ -30,7 +30,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use router::ROUTES;
+pub use router::routes;
 
 use crate::config::settings::ApiSettings;
 use crate::monitor::MonitorHandle;
