@@ -210,10 +210,20 @@ async fn switches_over_http_while_status_answers_and_streams_follow() {
         assert!(switch.estimate_ms.is_some_and(|e| e > 0), "{switch:?}");
         assert!(switch.progress.is_some());
     }
-    // Still refused while it runs.
+    // Still refused while it runs, over HTTP and by the client command.
     assert_eq!(
         api.post("/switch", "{\"model\":\"tiny-a\"}").await.status,
         409
+    );
+    let (config, state_dir) = (setup.config.clone(), setup.state_dir());
+    let (code, _, err) =
+        tokio::task::spawn_blocking(move || run(&config, &state_dir, &["switch", "tiny-a"]))
+            .await
+            .unwrap();
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("a switch is already in progress (state: stopping)"),
+        "{err}"
     );
     assert!(!winner.is_finished());
 
