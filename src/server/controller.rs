@@ -5,6 +5,7 @@
 //! `broadcast`. A switch from a key press and from `POST /switch` take the same road: the
 //! same file checks, the same busy refusal, the same timings.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use super::profiles_store::{ProfileStore, ProfilesView};
 use super::state::{
     Event, Failure, Phase, ServerState, Step, SwitchProgress, SwitchTimings, now_ms,
 };
-use super::timings::TimingsStore;
+use super::timings::{TimingTotals, TimingsStore, TotalsKey};
 use crate::config::args::{LaunchContext, server_args};
 use crate::config::model_files::{self, ModelFileError};
 use crate::config::{Profile, Settings};
@@ -143,6 +144,23 @@ impl ControllerHandle {
         self.timings
             .lock()
             .map(|t| t.all().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The latest finished switch, without copying the whole record list (`/status` reads
+    /// it on every request).
+    pub fn last_timings(&self) -> Option<SwitchTimings> {
+        self.timings
+            .lock()
+            .ok()
+            .and_then(|t| t.all().last().cloned())
+    }
+
+    /// Every switch of the session added up per profile and result (for `/metrics`).
+    pub fn timing_totals(&self) -> BTreeMap<TotalsKey, TimingTotals> {
+        self.timings
+            .lock()
+            .map(|t| t.totals().clone())
             .unwrap_or_default()
     }
 
