@@ -17,7 +17,7 @@ use super::types::{
     AcceptedResponse, FailureInfo, HealthResponse, LogLineInfo, LogsResponse, ModelsResponse,
     StatusResponse, SwitchResponse, TimingsInfo, active_profile,
 };
-use crate::server::state::now_ms;
+use crate::server::state::{Phase, now_ms};
 use crate::server::{ControlError, Outcome};
 
 /// Lines `/logs` returns without `?tail=`.
@@ -170,7 +170,11 @@ impl AppState {
     pub fn status(&self) -> StatusResponse {
         let state = self.ctl.state();
         let last = self.ctl.last_timings();
-        StatusResponse::from_state(&state, &self.server_url, last.as_ref())
+        let mut status = StatusResponse::from_state(&state, &self.server_url, last.as_ref());
+        if matches!(state.phase, Phase::Running | Phase::Starting) {
+            status.load = Some(self.ctl.load_facts());
+        }
+        status
     }
 
     /// 503 at once when the Docker daemon is away, instead of a switch that fails later.

@@ -98,6 +98,7 @@ mod tests {
                     "StepEvent" => check::<StepEvent>(name, example),
                     "NoticeEvent" => check::<NoticeEvent>(name, example),
                     "SkippedEvent" => check::<SkippedEvent>(name, example),
+                    "LoadFacts" => check::<crate::server::load_facts::LoadFacts>(name, example),
                     other => panic!("schema {other} has no Rust type in this test"),
                 }
                 // Each example also names exactly the schema's properties.

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::server::load_facts::LoadFacts;
+
 use crate::config::{Profile, ProfileSet};
 use crate::server::logs::LogLine;
 use crate::server::state::{
@@ -97,6 +99,10 @@ pub struct StatusResponse {
     pub adopted: bool,
     /// The most recent switch or start, finished.
     pub last_switch: Option<TimingsInfo>,
+    /// What the server's own log said about this run: buffers per device, graph splits,
+    /// the speed of the last request, CUDA errors.
+    #[serde(default)]
+    pub load: Option<LoadFacts>,
 }
 
 /// A switch in progress.
@@ -348,6 +354,7 @@ impl StatusResponse {
             container_id: state.container_id.clone(),
             adopted: state.adopted,
             last_switch: last_switch.map(TimingsInfo::from),
+            load: None,
         }
     }
 

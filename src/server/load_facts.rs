@@ -5,10 +5,10 @@
 //! The original author read these off the logs by hand to tune placement (fewer graph
 //! splits is faster) and typed SPEED into models.conf; llws reads them as the lines pass.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One device's buffers, in MiB.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeviceBuffers {
     pub device: String,
     pub model_mib: Option<f64>,
@@ -17,7 +17,7 @@ pub struct DeviceBuffers {
 }
 
 /// Speed of one request, from llama-server's `print_timing` lines.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestSpeed {
     pub prompt_tokens: u64,
     pub prompt_tokens_per_s: f64,
@@ -25,7 +25,7 @@ pub struct RequestSpeed {
     pub generation_tokens_per_s: f64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadFacts {
     pub graph_splits: Option<u64>,
     pub devices: Vec<DeviceBuffers>,

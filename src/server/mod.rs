@@ -4,6 +4,7 @@ pub mod backend;
 pub mod controller;
 pub mod docker;
 pub mod factory;
+pub mod handle;
 pub mod health;
 pub mod load_facts;
 pub mod logs;
@@ -12,6 +13,6 @@ pub mod profiles_store;
 pub mod state;
 pub mod timings;
 
-pub use controller::{ControlError, ControllerHandle, Outcome};
 pub use factory::spawn_controller;
+pub use handle::{ControlError, ControllerHandle, Outcome};
 pub use state::{Phase, ServerState};
