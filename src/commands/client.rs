@@ -129,6 +129,31 @@ pub fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `llws down` asks a running llws first, so the llws that owns the server does not see
+/// an unexplained death. `None` when no llws answers (then `down` stops it itself).
+pub fn stop_via_api(ctx: &Context) -> anyhow::Result<Option<ExitCode>> {
+    if !ctx.settings.api.enabled {
+        return Ok(None);
+    }
+    let rt = runtime()?;
+    let client = ApiClient::new(&ctx.settings.api, Some(std::time::Duration::from_secs(60)));
+    Ok(match rt.block_on(client.stop()) {
+        Err(ClientError::NotRunning { .. }) => None,
+        Ok(reply) if reply.success => {
+            eprintln!(
+                "llws: stopped (through the running llws at {})",
+                client.base_url()
+            );
+            Some(ExitCode::SUCCESS)
+        }
+        Ok(reply) => {
+            eprintln!("llws: the server did not stop: {}", reply.status);
+            Some(ExitCode::FAILURE)
+        }
+        Err(e) => Some(fail(&e)),
+    })
+}
+
 fn fail(e: &ClientError) -> ExitCode {
     match e {
         ClientError::Api { status: 401, body } => eprintln!(
