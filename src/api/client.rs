@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::types::{
-    AcceptedResponse, ErrorResponse, ModelsResponse, StatusResponse, SwitchResponse,
+    AcceptedResponse, ErrorResponse, LogsResponse, ModelsResponse, StatusResponse, SwitchResponse,
 };
 use crate::config::settings::ApiSettings;
 
@@ -160,6 +160,14 @@ impl ApiClient {
                 .await
                 .map(|r| SwitchReply::Done(Box::new(r)))
         }
+    }
+
+    /// The last `tail` lines of the server log a running llws keeps.
+    pub async fn logs(&self, tail: usize) -> Result<LogsResponse, ClientError> {
+        let response = self
+            .send(self.request(reqwest::Method::GET, &format!("/logs?tail={tail}")))
+            .await?;
+        Self::decode(response).await
     }
 
     pub async fn stop(&self) -> Result<SwitchResponse, ClientError> {
