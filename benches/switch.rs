@@ -6,7 +6,7 @@
 //! Needs the test fixtures (`scripts/fixtures`) and the test dockerd (`scripts/dockerd start`).
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use std::process::Command;

@@ -105,6 +105,9 @@ pub enum Command {
     },
     /// Ask a running llws to stop its server.
     Stop,
+    /// Check the running server: a short prompt and a 100+ token prompt, then the log for
+    /// CUDA errors (run it after every llama.cpp update: short prompts alone hid crashes).
+    Selftest,
     /// Print GPU and system samples (a gpustat-like tool; no server needed).
     Monitor {
         /// One sample, then exit.

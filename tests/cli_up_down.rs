@@ -93,3 +93,35 @@ fn up_and_down_with_the_process_backend() {
 fn up_and_down_with_the_docker_backend() {
     up_down(BackendKind::Docker);
 }
+
+#[test]
+fn down_asks_a_running_llws_instead_of_pulling_the_rug() {
+    let env = TestEnv::new(BackendKind::Process);
+    let config = env.write_settings_file();
+    let port = env.settings.server.port;
+    let serve =
+        harness::serve::LlwsServe::start(&config, &env.state_dir(), port, &["--profile", "tiny-a"]);
+    wait_for("llws serve to run tiny-a", Duration::from_secs(90), || {
+        (health(port) == Some(200)).then_some(())
+    });
+    let out = harness::serve::llws(&config, &env.state_dir(), &["down"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("through the running llws"), "{err}");
+    assert_eq!(health(port), None);
+    // The serving llws saw a stop, not a death: it is idle, not failed.
+    let api = format!("{}/status", env.settings.api.base_url());
+    let status: serde_json::Value = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(api)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(status["state"], "idle", "{status}");
+    drop(serve);
+}

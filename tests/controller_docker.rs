@@ -305,6 +305,21 @@ async fn docker_unreachable_is_a_clear_state_not_a_panic() {
         }
         other => panic!("expected a clear refusal, got {other:?}"),
     }
+    // The API answers 503 with the same explanation, and /status says why.
+    let server = llws::api::serve(ctl.clone(), None, &env.settings.api)
+        .await
+        .unwrap();
+    let api = harness::api::Api::at(server.local_addr());
+    let reply = api.post("/switch", r#"{"model":"tiny-a"}"#).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(
+        reply.error().contains("Docker daemon not reachable"),
+        "{}",
+        reply.body
+    );
+    let status = api.status().await;
+    assert_eq!(status["backend"]["reachable"], false, "{status}");
+    server.shutdown().await;
     ctl.shutdown(false).await;
 }
 

@@ -249,3 +249,92 @@ async fn a_stop_cancels_a_load_in_flight() {
     assert_eq!(ctl.state().phase, Phase::Idle);
     ctl.shutdown(false).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_facts_come_from_the_server_log() {
+    let env = TestEnv::new(BackendKind::Process);
+    let ctl = env.spawn_process_controller();
+    ctl.switch("tiny-b").await.unwrap();
+    let mut rx = ctl.subscribe_load_facts();
+    // The log is followed as it is written, a moment behind the server.
+    let facts = tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|f| f.n_ctx_slot.is_some()),
+    )
+    .await
+    .expect("the slot line")
+    .unwrap()
+    .clone();
+    assert_eq!(facts.n_ctx_slot, Some(4096), "{facts:?}");
+    assert_eq!(facts.slots, Some(1));
+    messages(&env.base_url()).await;
+    let facts = tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|f| f.last_request.is_some()),
+    )
+    .await
+    .expect("the request's timing line")
+    .unwrap()
+    .clone();
+    let speed = facts.last_request.unwrap();
+    assert!(
+        speed.prompt_tokens > 0 && speed.generation_tokens_per_s > 0.0,
+        "{speed:?}"
+    );
+    assert_eq!(facts.requests, 1);
+    // A switch starts a fresh record.
+    ctl.switch("tiny-a").await.unwrap();
+    let facts = tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|f| f.n_ctx_slot == Some(2048)),
+    )
+    .await
+    .expect("the new run's slot line")
+    .unwrap()
+    .clone();
+    assert_eq!(facts.requests, 0);
+    ctl.shutdown(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_of_models_conf_are_picked_up_while_running() {
+    let env = TestEnv::new(BackendKind::Process);
+    let ctl = env.spawn_process_controller();
+    let mut events = ctl.subscribe_events();
+    let conf = env.settings.models_conf.clone();
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        format!("{text}\n[added]\nMODEL=tiny.gguf\nCTX_SIZE=2048\n"),
+    )
+    .unwrap();
+    let mut rx = ctl.subscribe_profiles();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|v| v.set.get("added").is_some()),
+    )
+    .await
+    .expect("the new profile shows up without a switch")
+    .unwrap();
+    // A broken edit keeps the last good profiles and says why.
+    std::fs::write(
+        &conf,
+        format!("{text}\n[added]\nMODEL=tiny.gguf\n[broken\n"),
+    )
+    .unwrap();
+    let view = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|v| v.error.is_some()))
+        .await
+        .unwrap()
+        .unwrap()
+        .clone();
+    assert!(view.set.get("added").is_some(), "the last good set is kept");
+    assert!(view.error.unwrap().to_string().contains("models.conf"));
+    let mut saw_notice = false;
+    while let Ok(event) = events.try_recv() {
+        if let llws::server::state::Event::Notice { message } = event {
+            saw_notice |= message.contains("models.conf");
+        }
+    }
+    assert!(saw_notice);
+    ctl.shutdown(false).await;
+}

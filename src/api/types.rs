@@ -1,9 +1,17 @@
 //! JSON shapes shared by the API server, its CLI client and `llws models --json`.
-//! The fields the original's API served keep their names, types and meaning.
+//! The fields the original's API served keep their names, types and meaning; everything
+//! else is added beside them. These are the wire format: they mirror the controller's
+//! types instead of serialising them, so an internal change cannot change the API.
 
 use serde::{Deserialize, Serialize};
 
+use crate::server::load_facts::LoadFacts;
+
 use crate::config::{Profile, ProfileSet};
+use crate::server::logs::LogLine;
+use crate::server::state::{
+    Event, Failure, Phase, ServerState, SwitchProgress, SwitchTimings, now_ms,
+};
 
 /// One entry of `GET /models`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +61,323 @@ impl ModelsResponse {
                 .filter(|p| include_bench || !p.is_bench())
                 .map(|p| ModelInfo::from_profile(p, active == Some(p.id.as_str())))
                 .collect(),
+        }
+    }
+}
+
+/// The profile `/models` marks active: the one loading or serving.
+pub fn active_profile(state: &ServerState) -> Option<&str> {
+    match state.phase {
+        Phase::Starting | Phase::Running => state.profile.as_deref(),
+        _ => None,
+    }
+}
+
+/// `GET /status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusResponse {
+    /// The original's four fields: the profile id (or null), its name ("" when none),
+    /// idle|starting|running|stopping|failed, and the status-bar message.
+    pub model: Option<String>,
+    pub model_name: String,
+    pub state: String,
+    pub status: String,
+    // Beyond the original:
+    /// The switch's step (checking_files|stopping|creating|loading) while one runs.
+    pub step: Option<String>,
+    pub switch: Option<SwitchInfo>,
+    pub failure: Option<FailureInfo>,
+    /// When the server became healthy (Unix ms), and for how long it has served.
+    pub running_since_ms: Option<u64>,
+    pub uptime_s: Option<f64>,
+    /// Where llama-server answers (the OpenAI and Anthropic APIs, /health).
+    pub server_url: String,
+    pub backend: BackendInfo,
+    pub pid: Option<u32>,
+    pub container_id: Option<String>,
+    /// The server was left running by an earlier llws and taken over.
+    pub adopted: bool,
+    /// The most recent switch or start, finished.
+    pub last_switch: Option<TimingsInfo>,
+    /// What the server's own log said about this run: buffers per device, graph splits,
+    /// the speed of the last request, CUDA errors.
+    #[serde(default)]
+    pub load: Option<LoadFacts>,
+}
+
+/// A switch in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchInfo {
+    pub target: String,
+    pub target_name: String,
+    pub step: String,
+    /// The step in words, for people.
+    pub step_label: String,
+    pub started_at_ms: u64,
+    pub elapsed_ms: u64,
+    /// The last successful switch to this profile in this session; null before one.
+    pub estimate_ms: Option<u64>,
+    /// elapsed / estimate, held below 1 until the switch ends; null without an estimate.
+    pub progress: Option<f64>,
+}
+
+/// Why the server is not running when it should be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureInfo {
+    pub reason: String,
+    pub exit_code: Option<i64>,
+    pub signal: Option<i32>,
+    pub oom_killed: bool,
+    pub restart_count: Option<i64>,
+    pub log_tail: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendInfo {
+    /// docker|process
+    pub kind: String,
+    /// Whether the Docker daemon answers (always true for the process backend).
+    pub reachable: bool,
+    pub message: String,
+}
+
+/// How long one finished switch or start took, step by step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimingsInfo {
+    pub profile: String,
+    pub from: Option<String>,
+    pub ok: bool,
+    pub stop_ms: u64,
+    pub start_ms: u64,
+    pub load_ms: u64,
+    pub total_ms: u64,
+    pub finished_at_ms: u64,
+}
+
+/// The reply of a finished `POST /switch`, `/start` or `/stop`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchResponse {
+    /// The original's four fields: success is "the profile runs now" (for /stop: "the
+    /// server is stopped"); model, model_name and state as in /status afterwards.
+    pub success: bool,
+    pub model: Option<String>,
+    pub model_name: String,
+    pub state: String,
+    // Beyond the original:
+    pub status: String,
+    /// running|already_running|failed|cancelled|stopped|timed_out
+    pub outcome: String,
+    pub failure: Option<FailureInfo>,
+    pub timings: Option<TimingsInfo>,
+}
+
+/// `202 Accepted` for `?wait=false`: the switch was checked and handed to the controller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcceptedResponse {
+    pub accepted: bool,
+    /// The profile asked for; null for a `/start` of the last profile.
+    pub target: Option<String>,
+    /// The state when the switch was accepted; poll `GET /status` or follow `/events`.
+    pub state: String,
+    pub model: Option<String>,
+}
+
+/// Every error: `{"error": "..."}` plus, where they help, the fields below.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    pub error: String,
+    /// 409: the state of the switch in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// 404 unknown model: the ids that exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+    /// 422: the model file that is missing or unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+impl ErrorResponse {
+    pub fn new(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            state: None,
+            models: None,
+            file: None,
+        }
+    }
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthResponse {
+    pub status: String,
+}
+
+/// One server log line (`/logs`, `/logs/stream`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLineInfo {
+    pub seq: u64,
+    pub time_ms: u64,
+    /// stdout|stderr|llws
+    pub source: String,
+    pub text: String,
+}
+
+/// `GET /logs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogsResponse {
+    pub lines: Vec<LogLineInfo>,
+    /// The seq the next line will get.
+    pub next_seq: u64,
+}
+
+/// `event: step` on `/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepEvent {
+    pub profile: String,
+    pub step: String,
+    pub elapsed_ms: u64,
+}
+
+/// `event: notice` on `/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoticeEvent {
+    pub message: String,
+}
+
+/// `event: lagged` (`/events`) and `event: skipped` (`/logs/stream`): this many items
+/// were dropped because the client read too slowly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedEvent {
+    pub skipped: u64,
+}
+
+/// A step's name as the API serves it (checking_files|stopping|creating|loading).
+pub fn step_name(step: crate::server::state::Step) -> String {
+    serde_json::to_value(step)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl SwitchInfo {
+    pub fn from_progress(p: &SwitchProgress) -> Self {
+        let elapsed_ms = now_ms().saturating_sub(p.started_at_ms);
+        Self {
+            target: p.target.clone(),
+            target_name: p.target_name.clone(),
+            step: step_name(p.step),
+            step_label: p.step.label().to_string(),
+            started_at_ms: p.started_at_ms,
+            elapsed_ms,
+            estimate_ms: p.estimate_ms,
+            progress: p
+                .estimate_ms
+                .filter(|e| *e > 0)
+                .map(|e| (elapsed_ms as f64 / e as f64).min(0.99)),
+        }
+    }
+}
+
+impl From<&Failure> for FailureInfo {
+    fn from(f: &Failure) -> Self {
+        Self {
+            reason: f.reason.clone(),
+            exit_code: f.exit_code,
+            signal: f.signal,
+            oom_killed: f.oom_killed,
+            restart_count: f.restart_count,
+            log_tail: f.log_tail.clone(),
+        }
+    }
+}
+
+impl From<&SwitchTimings> for TimingsInfo {
+    fn from(t: &SwitchTimings) -> Self {
+        Self {
+            profile: t.profile.clone(),
+            from: t.from.clone(),
+            ok: t.ok,
+            stop_ms: t.stop_ms,
+            start_ms: t.start_ms,
+            load_ms: t.load_ms,
+            total_ms: t.total_ms,
+            finished_at_ms: t.finished_at_ms,
+        }
+    }
+}
+
+impl From<&LogLine> for LogLineInfo {
+    fn from(l: &LogLine) -> Self {
+        Self {
+            seq: l.seq,
+            time_ms: l.time_ms,
+            source: serde_json::to_value(l.source)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            text: l.text.clone(),
+        }
+    }
+}
+
+impl StatusResponse {
+    /// The status of `state`; `server_url` is llama-server's address and `last_switch` the
+    /// latest finished switch.
+    pub fn from_state(
+        state: &ServerState,
+        server_url: &str,
+        last_switch: Option<&SwitchTimings>,
+    ) -> Self {
+        let uptime_s = match (state.phase, state.running_since_ms) {
+            (Phase::Running, Some(since)) => Some(now_ms().saturating_sub(since) as f64 / 1000.0),
+            _ => None,
+        };
+        Self {
+            model: state.profile.clone(),
+            model_name: state.profile_name.clone().unwrap_or_default(),
+            state: state.phase.as_str().to_string(),
+            status: state.message.clone(),
+            step: state.switch.as_ref().map(|s| step_name(s.step)),
+            switch: state.switch.as_ref().map(SwitchInfo::from_progress),
+            failure: state.failure.as_ref().map(FailureInfo::from),
+            running_since_ms: state.running_since_ms,
+            uptime_s,
+            server_url: server_url.to_string(),
+            backend: BackendInfo {
+                kind: state.backend.kind.to_string(),
+                reachable: state.backend.reachable,
+                message: state.backend.message.clone(),
+            },
+            pid: state.pid,
+            container_id: state.container_id.clone(),
+            adopted: state.adopted,
+            last_switch: last_switch.map(TimingsInfo::from),
+            load: None,
+        }
+    }
+
+    /// A switch, start or stop is under way.
+    pub fn is_busy(&self) -> bool {
+        matches!(self.state.as_str(), "starting" | "stopping")
+    }
+}
+
+impl StepEvent {
+    /// The `step` payload of a controller event, if it is one.
+    pub fn from_event(event: &Event) -> Option<Self> {
+        match event {
+            Event::Step {
+                profile,
+                step,
+                elapsed_ms,
+            } => Some(Self {
+                profile: profile.clone(),
+                step: step_name(*step),
+                elapsed_ms: *elapsed_ms,
+            }),
+            _ => None,
         }
     }
 }

@@ -4,9 +4,14 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::config::Profile;
+use crate::config::estimate::{self, Fit, gib};
+use crate::config::gguf;
 use crate::config::model_files;
+use crate::config::model_files::ModelFiles;
 use crate::config::settings::{BackendKind, GpuSelection, SandboxMode};
 use crate::monitor::gpu::GpuSampler;
+use crate::monitor::system::SystemSampler;
 use crate::server::docker::connect;
 use crate::util::find_executable;
 
@@ -56,15 +61,27 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         .build()?;
     findings.extend(runtime.block_on(docker_findings(s, docker_needed)));
 
+    // Free VRAM per GPU, for the fit estimate of each profile below.
+    let mut free_vram: Option<(usize, u64)> = None;
     findings.push(match GpuSampler::init(&s.monitor.nvml_library) {
-        Ok(gpus) => Finding::ok(
-            "NVML",
-            format!(
-                "{} GPU(s), driver {}",
-                gpus.device_count(),
-                gpus.driver_version().unwrap_or("unknown")
-            ),
-        ),
+        Ok(gpus) => {
+            if let Ok(snapshot) = gpus.sample(None, &[]) {
+                let free = snapshot
+                    .gpus
+                    .iter()
+                    .filter_map(|g| g.memory_free_bytes)
+                    .sum();
+                free_vram = Some((snapshot.gpus.len(), free));
+            }
+            Finding::ok(
+                "NVML",
+                format!(
+                    "{} GPU(s), driver {}",
+                    gpus.device_count(),
+                    gpus.driver_version().unwrap_or("unknown")
+                ),
+            )
+        }
         // No GPU is normal: models run on the CPU and the GPU panel says so calmly.
         Err(reason) => Finding::bad(
             "NVML",
@@ -73,6 +90,9 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         )
         .optional(true),
     });
+    let available_ram = SystemSampler::new()
+        .map(|mut sys| sys.sample().mem_available)
+        .unwrap_or(0);
 
     if s.backend == BackendKind::Process {
         findings.push(match find_executable(&s.server.llama_server) {
@@ -127,14 +147,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
             for p in &set.profiles {
                 let what = format!("profile [{}]", p.id);
                 findings.push(match model_files::check(&s.models_dir, p) {
-                    Ok(files) => Finding::ok(
-                        &what,
-                        format!(
-                            "{} part(s), {:.2} GiB",
-                            files.parts.len(),
-                            files.total_bytes as f64 / (1u64 << 30) as f64
-                        ),
-                    ),
+                    Ok(files) => footprint_finding(&what, p, &files, free_vram, available_ram),
                     Err(e) => Finding::bad(
                         &what,
                         e.to_string(),
@@ -247,4 +260,44 @@ async fn docker_findings(s: &crate::config::Settings, needed: bool) -> Vec<Findi
         .optional(!needed),
     });
     out
+}
+
+/// A profile whose files are present: its size, the footprint estimate, and where it fits.
+fn footprint_finding(
+    what: &str,
+    profile: &Profile,
+    files: &ModelFiles,
+    free_vram: Option<(usize, u64)>,
+    available_ram: u64,
+) -> Finding {
+    let meta = gguf::read_file_metadata(&files.parts[0]).ok();
+    let gpus = free_vram.map_or(0, |(n, _)| n);
+    let footprint = estimate::estimate(profile, files.total_bytes, meta.as_ref(), gpus);
+    let kv = footprint
+        .kv_bytes
+        .map_or_else(|| "KV unknown".to_string(), |kv| format!("KV {}", gib(kv)));
+    let fit = estimate::fit(footprint.total(), free_vram.map(|(_, f)| f), available_ram);
+    let detail = format!(
+        "{} part(s), {} on disk; needs ≈ {} ({kv} at {} ctx) → {}",
+        files.parts.len(),
+        gib(files.total_bytes),
+        gib(footprint.total()),
+        profile.ctx_size(),
+        match fit {
+            Fit::Vram => "fits in free VRAM",
+            Fit::SpillsToRam => "spills from VRAM into RAM (slower, but loads)",
+            Fit::Cpu => "runs from RAM on the CPU",
+            Fit::SwapRisk => "more than free VRAM and available RAM: the load will swap or fail",
+        }
+    );
+    if fit == Fit::SwapRisk {
+        Finding::bad(
+            what,
+            detail,
+            "lower CTX_SIZE, use a smaller quant, or a q4_0 KV cache (KV_CACHE_TYPE_K/V)",
+        )
+        .optional(true)
+    } else {
+        Finding::ok(what, detail)
+    }
 }

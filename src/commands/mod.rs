@@ -7,6 +7,7 @@ mod doctor;
 mod internal;
 mod monitor;
 mod profiles;
+mod selftest;
 mod serve;
 mod server;
 mod workspace;
@@ -69,6 +70,7 @@ fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Status { json } => client::status(&ctx, json),
         Command::Switch { profile, no_wait } => client::switch(&ctx, &profile, no_wait),
         Command::Stop => client::stop(&ctx),
+        Command::Selftest => selftest::run(&ctx),
         Command::Monitor {
             once,
             json,

@@ -1,9 +1,294 @@
-//! `llws serve`: the controller and the API without a screen.
+//! `llws serve`: the controller, the monitors and the API without a screen, for a GPU box
+//! reached over SSH or run as a service. State changes are printed one line each (and the
+//! server log with `--logs`); SIGINT, SIGTERM and SIGHUP shut down cleanly, leaving the
+//! server stopped or running as `on_exit` says.
 
+use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::types::step_name;
+use crate::config::settings::OnExit;
+use crate::monitor::{self, follow_server};
+use crate::server::logs::LogLine;
+use crate::server::state::{Event, ServerState, now_ms};
+use crate::server::{ControllerHandle, spawn_controller};
 
 use super::Context;
 
-pub fn run(_ctx: Context, _profile: Option<String>, _logs: bool) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`llws serve` is not built yet")
+pub fn run(ctx: Context, profile: Option<String>, logs: bool) -> anyhow::Result<ExitCode> {
+    if let Some(id) = &profile {
+        let set = ctx.profiles()?;
+        if set.get(id).is_none() {
+            return super::profiles::unknown(&set, id);
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(ctx, profile, logs))
+}
+
+async fn serve(ctx: Context, profile: Option<String>, logs: bool) -> anyhow::Result<ExitCode> {
+    // Before anything starts: a signal that arrives while starting must still shut down
+    // cleanly, not kill llws with a server left behind.
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    // Under `nohup` a hang-up is meant to be ignored; elsewhere it ends llws like SIGTERM.
+    let mut sighup = if sighup_ignored() {
+        None
+    } else {
+        Some(signal(SignalKind::hangup())?)
+    };
+
+    let settings = Arc::new(ctx.settings);
+    let ctl = spawn_controller(settings.clone());
+    let stop_printing = CancellationToken::new();
+    let printer = tokio::spawn(print_events(ctl.clone(), logs, stop_printing.clone()));
+    let monitor = monitor::spawn(&settings.monitor, follow_server(ctl.subscribe_state()));
+
+    let api = if settings.api.enabled {
+        match crate::api::serve(ctl.clone(), Some(monitor.clone()), &settings.api).await {
+            Ok(api) => Some(api),
+            Err(e) => {
+                eprintln!("llws: {e}");
+                // Nothing was started; a server adopted from an earlier llws (maybe the
+                // one holding the port) is left as it was.
+                ctl.shutdown(true).await;
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    } else {
+        None
+    };
+    let keep = settings.on_exit == OnExit::Keep;
+    say(&format!(
+        "llws serve: API {} · llama-server {} · {} backend · on exit the server is {}",
+        match &api {
+            Some(api) if settings.api.token.is_empty() => api.url(),
+            Some(api) => format!("{} (bearer token required)", api.url()),
+            None => "off ([api] enabled = false)".into(),
+        },
+        settings.server.base_url(),
+        settings.backend,
+        if keep { "kept running" } else { "stopped" },
+    ));
+
+    if let Some(id) = &profile {
+        // The outcome shows in the state lines; a refusal (missing model file) ends here,
+        // before anything was touched.
+        if let Err(e) = ctl.begin_switch(id) {
+            eprintln!("llws: {e}");
+            if let Some(api) = api {
+                api.shutdown().await;
+            }
+            ctl.shutdown(true).await;
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+
+    let name = tokio::select! {
+        _ = sigint.recv() => "SIGINT",
+        _ = sigterm.recv() => "SIGTERM",
+        _ = async {
+            match sighup.as_mut() {
+                Some(hup) => hup.recv().await,
+                None => std::future::pending().await,
+            }
+        } => "SIGHUP",
+    };
+    say(&format!(
+        "{name}: shutting down; {}",
+        if keep {
+            "the server is left running (on_exit = \"keep\"); the next llws adopts it"
+        } else {
+            "stopping the server"
+        }
+    ));
+    if let Some(api) = api {
+        api.shutdown().await;
+    }
+    ctl.shutdown(keep).await;
+    stop_printing.cancel();
+    let _ = printer.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether SIGHUP was ignored when llws started (`nohup`).
+fn sighup_ignored() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGHUP - 1)) != 0)
+}
+
+/// One line to stdout. A closed stdout (`llws serve | head`) must not end llws.
+fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+}
+
+/// A line of llws's own, with the time.
+fn say(text: &str) {
+    out(&format!("{} {text}", utc(now_ms())));
+}
+
+/// What a state line shows; a state event that changes none of it prints nothing.
+#[derive(PartialEq)]
+struct Shown {
+    phase: &'static str,
+    model: Option<String>,
+    step: Option<String>,
+    message: String,
+}
+
+fn print_state(state: &ServerState, last: &mut Option<Shown>) {
+    let shown = Shown {
+        phase: state.phase.as_str(),
+        model: state.profile.clone(),
+        step: state.switch.as_ref().map(|s| step_name(s.step)),
+        message: state.message.clone(),
+    };
+    if last.as_ref() == Some(&shown) {
+        return;
+    }
+    let first_failure = state.failure.is_some()
+        && last
+            .as_ref()
+            .is_none_or(|l| l.phase != "failed" || l.message != shown.message);
+    let line = format!(
+        "state={} model={} step={} {}",
+        shown.phase,
+        shown.model.as_deref().unwrap_or("-"),
+        shown.step.as_deref().unwrap_or("-"),
+        shown.message
+    );
+    say(line.trim_end());
+    if first_failure && let Some(failure) = &state.failure {
+        for line in &failure.log_tail {
+            out(&format!("    | {line}"));
+        }
+    }
+    *last = Some(shown);
+}
+
+fn print_event(ctl: &ControllerHandle, event: Result<Event, RecvError>, last: &mut Option<Shown>) {
+    match event {
+        Ok(Event::State(state)) => print_state(&state, last),
+        Ok(Event::SwitchFinished(t)) => say(&format!(
+            "switch to {} {} in {:.2} s (stop {:.2} s, start {:.2} s, load {:.2} s)",
+            t.profile,
+            if t.ok { "ok" } else { "failed" },
+            t.total_ms as f64 / 1e3,
+            t.stop_ms as f64 / 1e3,
+            t.start_ms as f64 / 1e3,
+            t.load_ms as f64 / 1e3,
+        )),
+        Ok(Event::Notice { message }) => say(&format!("note: {message}")),
+        // Each step also arrives as a state event, which is what is printed.
+        Ok(Event::Step { .. }) | Err(RecvError::Closed) => {}
+        Err(RecvError::Lagged(n)) => {
+            say(&format!("({n} events skipped: printing fell behind)"));
+            print_state(&ctl.state(), last);
+        }
+    }
+}
+
+fn print_log(line: Result<LogLine, RecvError>) {
+    match line {
+        Ok(line) => out(&line.text),
+        Err(RecvError::Lagged(n)) => say(&format!("({n} log lines skipped: printing fell behind)")),
+        Err(RecvError::Closed) => {}
+    }
+}
+
+async fn next_log(rx: &mut Option<Receiver<LogLine>>) -> Result<LogLine, RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Prints state changes (and log lines) until `stop`, then what is still queued.
+async fn print_events(ctl: ControllerHandle, logs: bool, stop: CancellationToken) {
+    let mut events = ctl.subscribe_events();
+    let mut log_rx = if logs {
+        let (history, rx) = ctl.logs().subscribe_with_history();
+        for line in history {
+            out(&line.text);
+        }
+        Some(rx)
+    } else {
+        None
+    };
+    let mut last = None;
+    print_state(&ctl.state(), &mut last);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            event = events.recv() => print_event(&ctl, event, &mut last),
+            line = next_log(&mut log_rx) => {
+                if matches!(line, Err(RecvError::Closed)) {
+                    log_rx = None;
+                }
+                print_log(line);
+            }
+        }
+    }
+    loop {
+        match events.try_recv() {
+            Ok(event) => print_event(&ctl, Ok(event), &mut last),
+            Err(TryRecvError::Lagged(n)) => print_event(&ctl, Err(RecvError::Lagged(n)), &mut last),
+            Err(_) => break,
+        }
+    }
+    while let Some(Ok(line)) = log_rx.as_mut().map(|rx| rx.try_recv()) {
+        out(&line.text);
+    }
+}
+
+/// `2026-11-28T06:27:01.123Z`, without a date library (days to civil date, after Howard
+/// Hinnant's `civil_from_days`).
+fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(utc(1_795_847_221_123), "2026-11-28T06:27:01.123Z");
+    }
 }

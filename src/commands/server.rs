@@ -162,6 +162,10 @@ fn describe(s: &ServerState) -> String {
 }
 
 pub fn down(ctx: Context) -> anyhow::Result<ExitCode> {
+    // A running llws owns the server: ask it, so it does not see an unexplained death.
+    if let Some(code) = super::client::stop_via_api(&ctx)? {
+        return Ok(code);
+    }
     runtime()?.block_on(async move {
         let handle = spawn_controller(Arc::new(ctx.settings));
         // Adoption runs first in the controller; a stop queued behind it sees its result.

@@ -16,6 +16,7 @@ pub use diag::{Diagnostic, LoadError, Severity};
 pub use profiles::{Profile, ProfileSet};
 pub use settings::{LoadedSettings, Settings};
 
+pub mod estimate;
 pub mod gguf;
 pub mod model_lint;
 

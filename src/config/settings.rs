@@ -519,9 +519,9 @@ impl Settings {
         let resolve = |p: &Path| -> PathBuf {
             let p = expand_home(p);
             if p.is_absolute() || p.as_os_str().is_empty() {
-                p
+                crate::util::clean_path(&p)
             } else {
-                base.join(p)
+                crate::util::clean_path(&base.join(p))
             }
         };
         self.models_conf = resolve(&self.models_conf);

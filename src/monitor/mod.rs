@@ -16,6 +16,7 @@
 //!      └──► GpuState (watch) ─────────────────────────────────┴──► History (ring buffers)
 //! ```
 
+mod follow;
 pub mod gpu;
 pub mod gpu_timings;
 pub mod history;
@@ -34,6 +35,7 @@ use tokio::task::spawn_blocking;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+pub use follow::follow_server;
 pub use gpu::{GpuProcess, GpuSample, GpuSampler, GpuSnapshot, GpuState, NO_GPU, SlowSample};
 pub use history::{GpuHistory, History, Series};
 pub use server_footprint::{

@@ -1,274 +1,35 @@
 //! The controller: one task that owns the server's state and the backend.
 //!
-//! Everyone else holds a [`ControllerHandle`]: they send commands (start, stop, switch,
-//! restart) and read the state from a `watch`, log lines from the ring, and events from a
-//! `broadcast`. A switch from a key press and from `POST /switch` take the same road: the
-//! same file checks, the same busy refusal, the same timings.
+//! Everyone else holds a [`ControllerHandle`](super::handle::ControllerHandle). A switch
+//! from a key press and from `POST /switch` take the same road here: the same file checks,
+//! the same timings, the same failure reports.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::backend::{
     Backend, BackendContext, BackendError, BackendEvent, LaunchSpec, ServerExit, Started,
 };
+use super::handle::{Command, ControlError, ControllerHandle, Outcome, Request, Shutdown};
 use super::health::{Health, HealthProbe};
+use super::load_facts::LoadFacts;
 use super::logs::LogRing;
-use super::profiles_store::{ProfileStore, ProfilesView};
+use super::profiles_store::ProfileStore;
 use super::state::{
     Event, Failure, Phase, ServerState, Step, SwitchProgress, SwitchTimings, now_ms,
 };
 use super::timings::TimingsStore;
+use crate::config::Settings;
 use crate::config::args::{LaunchContext, server_args};
-use crate::config::model_files::{self, ModelFileError};
-use crate::config::{Profile, Settings};
+use crate::config::model_files;
 
 /// Lines of log kept in a failure report.
 const FAILURE_TAIL_LINES: usize = 30;
-
-/// Why a command was refused or failed before it touched the server.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ControlError {
-    #[error("{message}")]
-    UnknownProfile { id: String, message: String },
-    #[error("switch already in progress (state: {})", state.as_str())]
-    Busy { state: Phase },
-    #[error("{0}")]
-    ModelFiles(ModelFileError),
-    #[error("models.conf cannot be loaded: {0}")]
-    Config(String),
-    #[error("{0}")]
-    BackendUnavailable(String),
-    #[error("there is no profile to start: name one")]
-    NothingToStart,
-    #[error("llws is shutting down")]
-    ShuttingDown,
-}
-
-/// How a command ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// The profile is running (after a start or switch).
-    Running { profile: String },
-    /// The profile was already running; nothing was done.
-    AlreadyRunning { profile: String },
-    /// The server is stopped.
-    Stopped,
-    /// The start or switch failed; the state says why.
-    Failed { profile: String, failure: Failure },
-    /// The start or switch was cancelled by a stop.
-    Cancelled,
-}
-
-#[derive(Debug)]
-enum Command {
-    /// Start `profile`, or the last profile.
-    Start(Option<String>),
-    Switch(String),
-    Stop,
-    Restart,
-}
-
-struct Request {
-    command: Command,
-    reply: oneshot::Sender<Result<Outcome, ControlError>>,
-    /// Held while the command runs: a second command finds it taken and is refused.
-    _permit: OwnedSemaphorePermit,
-}
-
-enum Shutdown {
-    Stop,
-    Keep,
-}
-
-/// The cheap, cloneable way to talk to the controller.
-#[derive(Clone)]
-pub struct ControllerHandle {
-    commands: mpsc::UnboundedSender<Request>,
-    shutdown: mpsc::UnboundedSender<(Shutdown, oneshot::Sender<()>)>,
-    busy: Arc<Semaphore>,
-    /// Cancels the start or switch in flight (a stop asked for it).
-    cancel: Arc<Mutex<CancellationToken>>,
-    state: watch::Receiver<ServerState>,
-    profiles: watch::Receiver<ProfilesView>,
-    events: broadcast::Sender<Event>,
-    logs: Arc<LogRing>,
-    timings: Arc<Mutex<TimingsStore>>,
-    settings: Arc<Settings>,
-}
-
-/// A command accepted by the controller; await it for the outcome, or drop it.
-pub struct Pending {
-    reply: oneshot::Receiver<Result<Outcome, ControlError>>,
-}
-
-impl Pending {
-    pub async fn outcome(self) -> Result<Outcome, ControlError> {
-        self.reply.await.unwrap_or(Err(ControlError::ShuttingDown))
-    }
-}
-
-impl ControllerHandle {
-    pub fn state(&self) -> ServerState {
-        self.state.borrow().clone()
-    }
-
-    pub fn subscribe_state(&self) -> watch::Receiver<ServerState> {
-        self.state.clone()
-    }
-
-    pub fn subscribe_events(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
-    }
-
-    pub fn logs(&self) -> &Arc<LogRing> {
-        &self.logs
-    }
-
-    pub fn profiles(&self) -> ProfilesView {
-        self.profiles.borrow().clone()
-    }
-
-    pub fn subscribe_profiles(&self) -> watch::Receiver<ProfilesView> {
-        self.profiles.clone()
-    }
-
-    pub fn settings(&self) -> &Arc<Settings> {
-        &self.settings
-    }
-
-    pub fn timings(&self) -> Vec<SwitchTimings> {
-        self.timings
-            .lock()
-            .map(|t| t.all().to_vec())
-            .unwrap_or_default()
-    }
-
-    pub fn estimate_ms(&self, profile: &str) -> Option<u64> {
-        self.timings
-            .lock()
-            .ok()
-            .and_then(|t| t.estimate_ms(profile))
-    }
-
-    fn try_permit(&self) -> Result<OwnedSemaphorePermit, ControlError> {
-        self.busy
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ControlError::Busy {
-                state: self.state.borrow().phase,
-            })
-    }
-
-    fn send(
-        &self,
-        command: Command,
-        permit: OwnedSemaphorePermit,
-    ) -> Result<Pending, ControlError> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Request {
-                command,
-                reply,
-                _permit: permit,
-            })
-            .map_err(|_| ControlError::ShuttingDown)?;
-        Ok(Pending { reply: rx })
-    }
-
-    /// The checks every switch and start gets before anything is sent: the profile exists,
-    /// and every part of its model is a readable file.
-    pub fn preflight(&self, id: &str) -> Result<Profile, ControlError> {
-        let view = self.profiles();
-        let Some(profile) = view.set.get(id) else {
-            if let Some(err) = &view.error
-                && view.set.profiles.is_empty()
-            {
-                return Err(ControlError::Config(err.to_string()));
-            }
-            return Err(ControlError::UnknownProfile {
-                id: id.to_string(),
-                message: format!("unknown model: {id}"),
-            });
-        };
-        model_files::check(&self.settings.models_dir, profile).map_err(ControlError::ModelFiles)?;
-        Ok(profile.clone())
-    }
-
-    /// Starts a switch to `id` and returns once it is accepted. Refused at once when the
-    /// profile is unknown, its files are missing, or another command runs. Choosing the
-    /// profile that already runs does nothing.
-    pub fn begin_switch(&self, id: &str) -> Result<Pending, ControlError> {
-        let permit = self.try_permit()?;
-        let state = self.state();
-        if state.phase == Phase::Running && state.profile.as_deref() == Some(id) {
-            let (tx, rx) = oneshot::channel();
-            let _ = tx.send(Ok(Outcome::AlreadyRunning {
-                profile: id.to_string(),
-            }));
-            return Ok(Pending { reply: rx });
-        }
-        self.preflight(id)?;
-        self.send(Command::Switch(id.to_string()), permit)
-    }
-
-    /// Switches and waits for the outcome.
-    pub async fn switch(&self, id: &str) -> Result<Outcome, ControlError> {
-        self.begin_switch(id)?.outcome().await
-    }
-
-    /// Starts `id` (or the last profile) if nothing runs.
-    pub fn begin_start(&self, id: Option<&str>) -> Result<Pending, ControlError> {
-        let permit = self.try_permit()?;
-        if let Some(id) = id {
-            self.preflight(id)?;
-        }
-        self.send(Command::Start(id.map(str::to_string)), permit)
-    }
-
-    pub async fn start(&self, id: Option<&str>) -> Result<Outcome, ControlError> {
-        self.begin_start(id)?.outcome().await
-    }
-
-    pub fn begin_restart(&self) -> Result<Pending, ControlError> {
-        let permit = self.try_permit()?;
-        self.send(Command::Restart, permit)
-    }
-
-    /// Stops the server. A start or switch in flight is cancelled first (a stop is how a
-    /// user gets out of a load they regret), so a stop is never refused as busy.
-    pub async fn stop(&self) -> Result<Outcome, ControlError> {
-        let permit = match self.busy.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if let Ok(token) = self.cancel.lock() {
-                    token.cancel();
-                }
-                self.busy
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| ControlError::ShuttingDown)?
-            }
-        };
-        self.send(Command::Stop, permit)?.outcome().await
-    }
-
-    /// Ends the controller: stops the server, or leaves it running for a later llws when
-    /// `keep` is set. Interrupts a load in flight.
-    pub async fn shutdown(&self, keep: bool) {
-        if let Ok(token) = self.cancel.lock() {
-            token.cancel();
-        }
-        let (tx, rx) = oneshot::channel();
-        let how = if keep { Shutdown::Keep } else { Shutdown::Stop };
-        if self.shutdown.send((how, tx)).is_ok() {
-            let _ = rx.await;
-        }
-    }
-}
+/// How often models.conf is checked for edits while llws runs.
+const PROFILES_POLL: Duration = Duration::from_secs(2);
 
 /// Builds the backend-independent parts and spawns the controller task.
 pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandle {
@@ -280,6 +41,8 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
     let (backend_tx, backend_rx) = mpsc::unbounded_channel();
     let store = ProfileStore::load(settings.models_conf.clone());
     let profiles_rx = store.subscribe();
+    let store = Arc::new(Mutex::new(store));
+    let (facts_tx, facts_rx) = watch::channel(LoadFacts::default());
     let timings = Arc::new(Mutex::new(TimingsStore::default()));
     let cancel = Arc::new(Mutex::new(CancellationToken::new()));
     let handle = ControllerHandle {
@@ -293,7 +56,16 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
         logs: logs.clone(),
         timings: timings.clone(),
         settings: settings.clone(),
+        load_facts: facts_rx,
     };
+    let helpers = vec![
+        tokio::spawn(follow_load_facts(logs.clone(), facts_tx)),
+        tokio::spawn(watch_models_conf(
+            store.clone(),
+            logs.clone(),
+            events_tx.clone(),
+        )),
+    ];
     let health = HealthProbe::new(&settings.server.base_url());
     let controller = Controller {
         backend,
@@ -315,8 +87,56 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
         cancel,
     };
     // The adoption step runs inside the task: the handle is usable at once.
-    tokio::spawn(controller.run(cmd_rx, shutdown_rx));
+    tokio::spawn(async move {
+        controller.run(cmd_rx, shutdown_rx).await;
+        for helper in helpers {
+            helper.abort();
+        }
+    });
     handle
+}
+
+/// Keeps the load facts of the current run: reset when a start or switch begins, updated
+/// from every line after.
+async fn follow_load_facts(logs: Arc<LogRing>, facts: watch::Sender<LoadFacts>) {
+    let (history, mut rx) = logs.subscribe_with_history();
+    let observe = |text: &str, llws: bool| {
+        if llws && (text.starts_with("--- starting ") || text.starts_with("--- switching to ")) {
+            facts.send_replace(LoadFacts::default());
+        } else if !llws {
+            facts.send_if_modified(|f| f.observe(text));
+        }
+    };
+    for line in &history {
+        observe(&line.text, line.source == super::logs::Source::Llws);
+    }
+    loop {
+        match rx.recv().await {
+            Ok(line) => observe(&line.text, line.source == super::logs::Source::Llws),
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Picks up edits of models.conf while llws runs, so the picker and `GET /models` show
+/// them without a switch; a broken edit keeps the last good profiles and says why.
+async fn watch_models_conf(
+    store: Arc<Mutex<ProfileStore>>,
+    logs: Arc<LogRing>,
+    events: broadcast::Sender<Event>,
+) {
+    loop {
+        tokio::time::sleep(PROFILES_POLL).await;
+        let changed = store.lock().ok().and_then(|mut s| s.reload_if_changed());
+        let Some(view) = changed else { continue };
+        let message = match &view.error {
+            None => format!("models.conf reloaded: {} profiles", view.set.profiles.len()),
+            Some(e) => format!("models.conf has errors; keeping the last good profiles: {e}"),
+        };
+        logs.note(format!("llws: {message}"));
+        let _ = events.send(Event::Notice { message });
+    }
 }
 
 struct Controller<B: Backend> {
@@ -324,7 +144,7 @@ struct Controller<B: Backend> {
     ctx: BackendContext,
     backend_events: mpsc::UnboundedReceiver<BackendEvent>,
     settings: Arc<Settings>,
-    store: ProfileStore,
+    store: Arc<Mutex<ProfileStore>>,
     state: watch::Sender<ServerState>,
     events: broadcast::Sender<Event>,
     logs: Arc<LogRing>,
@@ -357,10 +177,13 @@ impl<B: Backend> Controller<B> {
         loop {
             tokio::select! {
                 request = commands.recv() => {
-                    let Some(request) = request else { break };
-                    let result = self.handle(request.command).await;
-                    let _ = request.reply.send(result);
+                    let Some(Request { command, reply, _permit: permit }) = request else { break };
+                    let result = self.handle(command).await;
                     self.reset_cancel();
+                    // Free the slot before answering: a caller that sends its next command
+                    // the moment it hears back must not be refused as busy.
+                    drop(permit);
+                    let _ = reply.send(result);
                 }
                 Some(event) = self.backend_events.recv() => self.on_backend_event(event).await,
                 how = shutdown.recv() => {
@@ -611,7 +434,10 @@ impl<B: Backend> Controller<B> {
 
     /// The one road every start, switch and restart takes.
     async fn switch_inner(&mut self, id: &str, force: bool) -> Result<Outcome, ControlError> {
-        let view = self.store.refresh();
+        let view = match self.store.lock() {
+            Ok(mut store) => store.refresh(),
+            Err(poisoned) => poisoned.into_inner().refresh(),
+        };
         let Some(profile) = view.set.get(id).cloned() else {
             return Err(ControlError::UnknownProfile {
                 id: id.to_string(),

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::controller::{self, ControllerHandle};
+use super::controller;
 use super::docker::DockerBackend;
+use super::handle::ControllerHandle;
 use super::process::ProcessBackend;
 use crate::config::Settings;
 use crate::config::settings::BackendKind;

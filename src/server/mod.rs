@@ -4,13 +4,15 @@ pub mod backend;
 pub mod controller;
 pub mod docker;
 pub mod factory;
+pub mod handle;
 pub mod health;
+pub mod load_facts;
 pub mod logs;
 pub mod process;
 pub mod profiles_store;
 pub mod state;
 pub mod timings;
 
-pub use controller::{ControlError, ControllerHandle, Outcome};
 pub use factory::spawn_controller;
+pub use handle::{ControlError, ControllerHandle, Outcome};
 pub use state::{Phase, ServerState};

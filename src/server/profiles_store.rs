@@ -58,23 +58,30 @@ impl ProfileStore {
 
     /// Reloads when the file changed since the last look; returns the current view.
     pub fn refresh(&mut self) -> ProfilesView {
-        let now = mtime(&self.path);
-        if now != self.mtime {
-            self.mtime = now;
-            let previous = self.current();
-            let view = match ProfileSet::load(&self.path) {
-                Ok(set) => ProfilesView {
-                    set: Arc::new(set),
-                    error: None,
-                },
-                Err(e) => ProfilesView {
-                    set: previous.set,
-                    error: Some(Arc::new(e)),
-                },
-            };
-            self.tx.send_replace(view);
-        }
+        self.reload_if_changed();
         self.current()
+    }
+
+    /// Reloads when the file changed since the last look; returns the new view if it did.
+    pub fn reload_if_changed(&mut self) -> Option<ProfilesView> {
+        let now = mtime(&self.path);
+        if now == self.mtime {
+            return None;
+        }
+        self.mtime = now;
+        let previous = self.current();
+        let view = match ProfileSet::load(&self.path) {
+            Ok(set) => ProfilesView {
+                set: Arc::new(set),
+                error: None,
+            },
+            Err(e) => ProfilesView {
+                set: previous.set,
+                error: Some(Arc::new(e)),
+            },
+        };
+        self.tx.send_replace(view.clone());
+        Some(view)
     }
 }
 

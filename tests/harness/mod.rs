@@ -3,6 +3,9 @@
 //! settings on free loopback ports.
 #![allow(dead_code)]
 
+pub mod api;
+pub mod serve;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

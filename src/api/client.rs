@@ -1,0 +1,180 @@
+//! A client of a running llws's API, for `llws status|switch|stop` and `llws models`.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::types::{
+    AcceptedResponse, ErrorResponse, LogsResponse, ModelsResponse, StatusResponse, SwitchResponse,
+};
+use crate::config::settings::ApiSettings;
+
+/// Why a request got no useful answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no llws is answering at {url}; start one with `llws` or `llws serve`")]
+    NotRunning { url: String },
+    /// The API answered with an error.
+    #[error("{}", .body.error)]
+    Api {
+        status: u16,
+        body: Box<ErrorResponse>,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What `POST /switch` gave.
+#[derive(Debug, Clone)]
+pub enum SwitchReply {
+    /// It waited for the end of the switch.
+    Done(Box<SwitchResponse>),
+    /// `wait=false`: the switch was accepted and goes on.
+    Accepted(AcceptedResponse),
+}
+
+pub struct ApiClient {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// A client for the API `settings` describe; `timeout` bounds each whole request
+    /// (`None`: only the connection is bounded, for a switch that waits).
+    pub fn new(settings: &ApiSettings, timeout: Option<Duration>) -> Self {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            // The API is on this machine: a proxy from the environment must not see it.
+            .no_proxy();
+        if let Some(timeout) = timeout {
+            builder = builder.timeout(timeout);
+        }
+        Self {
+            base: settings.base_url(),
+            token: (!settings.token.is_empty()).then(|| settings.token.clone()),
+            http: builder.build().expect("a plain HTTP client builds"),
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        request.send().await.map_err(|e| {
+            if e.is_connect() {
+                ClientError::NotRunning {
+                    url: self.base.clone(),
+                }
+            } else {
+                ClientError::Other(format!("{}: {e}", self.base))
+            }
+        })
+    }
+
+    async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Other(e.to_string()))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                ClientError::Other(format!(
+                    "the API's answer is not what this llws expects: {e}"
+                ))
+            });
+        }
+        let body = serde_json::from_slice::<ErrorResponse>(&bytes).unwrap_or_else(|_| {
+            ErrorResponse::new(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes).trim()
+            ))
+        });
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            body: Box::new(body),
+        })
+    }
+
+    pub async fn status(&self) -> Result<StatusResponse, ClientError> {
+        Self::decode(
+            self.send(self.request(reqwest::Method::GET, "/status"))
+                .await?,
+        )
+        .await
+    }
+
+    /// The raw body of `GET /status`, for `llws status --json`.
+    pub async fn status_text(&self) -> Result<String, ClientError> {
+        let response = self
+            .send(self.request(reqwest::Method::GET, "/status"))
+            .await?;
+        if !response.status().is_success() {
+            return Self::decode::<StatusResponse>(response)
+                .await
+                .map(|_| String::new());
+        }
+        response
+            .text()
+            .await
+            .map_err(|e| ClientError::Other(e.to_string()))
+    }
+
+    pub async fn models(&self) -> Result<ModelsResponse, ClientError> {
+        Self::decode(
+            self.send(self.request(reqwest::Method::GET, "/models"))
+                .await?,
+        )
+        .await
+    }
+
+    pub async fn switch(&self, id: &str, wait: bool) -> Result<SwitchReply, ClientError> {
+        let path = if wait {
+            "/switch"
+        } else {
+            "/switch?wait=false"
+        };
+        let request = self
+            .request(reqwest::Method::POST, path)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::json!({ "model": id }).to_string());
+        let response = self.send(request).await?;
+        if response.status() == StatusCode::ACCEPTED {
+            Self::decode(response).await.map(SwitchReply::Accepted)
+        } else {
+            Self::decode(response)
+                .await
+                .map(|r| SwitchReply::Done(Box::new(r)))
+        }
+    }
+
+    /// The last `tail` lines of the server log a running llws keeps.
+    pub async fn logs(&self, tail: usize) -> Result<LogsResponse, ClientError> {
+        let response = self
+            .send(self.request(reqwest::Method::GET, &format!("/logs?tail={tail}")))
+            .await?;
+        Self::decode(response).await
+    }
+
+    pub async fn stop(&self) -> Result<SwitchResponse, ClientError> {
+        Self::decode(
+            self.send(self.request(reqwest::Method::POST, "/stop"))
+                .await?,
+        )
+        .await
+    }
+}

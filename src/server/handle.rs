@@ -1,0 +1,289 @@
+//! The way everyone talks to the controller: a cheap, cloneable handle.
+//!
+//! Commands (start, stop, switch, restart) go over a channel; the state is read from a
+//! `watch`, log lines from the ring, and events from a `broadcast`. Whether a command may
+//! run at all (the profile exists, its files are there, nothing else runs) is decided here,
+//! at once, so a caller is never left queueing behind a 300 s load.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::load_facts::LoadFacts;
+use super::logs::LogRing;
+use super::profiles_store::ProfilesView;
+use super::state::{Event, Failure, Phase, ServerState, SwitchTimings};
+use super::timings::{TimingTotals, TimingsStore, TotalsKey};
+use crate::config::model_files::{self, ModelFileError};
+use crate::config::{Profile, Settings};
+
+/// Why a command was refused or failed before it touched the server.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ControlError {
+    #[error("{message}")]
+    UnknownProfile { id: String, message: String },
+    #[error("switch already in progress (state: {})", state.as_str())]
+    Busy { state: Phase },
+    #[error("{0}")]
+    ModelFiles(ModelFileError),
+    #[error("models.conf cannot be loaded: {0}")]
+    Config(String),
+    #[error("{0}")]
+    BackendUnavailable(String),
+    #[error("there is no profile to start: name one")]
+    NothingToStart,
+    #[error("llws is shutting down")]
+    ShuttingDown,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The profile is running (after a start or switch).
+    Running { profile: String },
+    /// The profile was already running; nothing was done.
+    AlreadyRunning { profile: String },
+    /// The server is stopped.
+    Stopped,
+    /// The start or switch failed; the state says why.
+    Failed { profile: String, failure: Failure },
+    /// The start or switch was cancelled by a stop.
+    Cancelled,
+}
+
+#[derive(Debug)]
+pub(super) enum Command {
+    /// Start `profile`, or the last profile.
+    Start(Option<String>),
+    Switch(String),
+    Stop,
+    Restart,
+}
+
+pub(super) struct Request {
+    pub(super) command: Command,
+    pub(super) reply: oneshot::Sender<Result<Outcome, ControlError>>,
+    /// Held while the command runs: a second command finds it taken and is refused.
+    pub(super) _permit: OwnedSemaphorePermit,
+}
+
+pub(super) enum Shutdown {
+    Stop,
+    Keep,
+}
+
+/// The cheap, cloneable way to talk to the controller.
+#[derive(Clone)]
+pub struct ControllerHandle {
+    pub(super) commands: mpsc::UnboundedSender<Request>,
+    pub(super) shutdown: mpsc::UnboundedSender<(Shutdown, oneshot::Sender<()>)>,
+    pub(super) busy: Arc<Semaphore>,
+    /// Cancels the start or switch in flight (a stop asked for it).
+    pub(super) cancel: Arc<Mutex<CancellationToken>>,
+    pub(super) state: watch::Receiver<ServerState>,
+    pub(super) profiles: watch::Receiver<ProfilesView>,
+    pub(super) events: broadcast::Sender<Event>,
+    pub(super) logs: Arc<LogRing>,
+    pub(super) timings: Arc<Mutex<TimingsStore>>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) load_facts: watch::Receiver<LoadFacts>,
+}
+
+/// A command accepted by the controller; await it for the outcome, or drop it.
+pub struct Pending {
+    reply: oneshot::Receiver<Result<Outcome, ControlError>>,
+}
+
+impl Pending {
+    pub async fn outcome(self) -> Result<Outcome, ControlError> {
+        self.reply.await.unwrap_or(Err(ControlError::ShuttingDown))
+    }
+}
+
+impl ControllerHandle {
+    pub fn state(&self) -> ServerState {
+        self.state.borrow().clone()
+    }
+
+    pub fn subscribe_state(&self) -> watch::Receiver<ServerState> {
+        self.state.clone()
+    }
+
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub fn logs(&self) -> &Arc<LogRing> {
+        &self.logs
+    }
+
+    pub fn profiles(&self) -> ProfilesView {
+        self.profiles.borrow().clone()
+    }
+
+    pub fn subscribe_profiles(&self) -> watch::Receiver<ProfilesView> {
+        self.profiles.clone()
+    }
+
+    /// What the server's log said about the current run (buffers, graph splits, speed).
+    pub fn load_facts(&self) -> LoadFacts {
+        self.load_facts.borrow().clone()
+    }
+
+    pub fn subscribe_load_facts(&self) -> watch::Receiver<LoadFacts> {
+        self.load_facts.clone()
+    }
+
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+
+    pub fn timings(&self) -> Vec<SwitchTimings> {
+        self.timings
+            .lock()
+            .map(|t| t.all().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The latest finished switch, without copying the whole record list (`/status` reads
+    /// it on every request).
+    pub fn last_timings(&self) -> Option<SwitchTimings> {
+        self.timings
+            .lock()
+            .ok()
+            .and_then(|t| t.all().last().cloned())
+    }
+
+    /// Every switch of the session added up per profile and result (for `/metrics`).
+    pub fn timing_totals(&self) -> BTreeMap<TotalsKey, TimingTotals> {
+        self.timings
+            .lock()
+            .map(|t| t.totals().clone())
+            .unwrap_or_default()
+    }
+
+    pub fn estimate_ms(&self, profile: &str) -> Option<u64> {
+        self.timings
+            .lock()
+            .ok()
+            .and_then(|t| t.estimate_ms(profile))
+    }
+
+    fn try_permit(&self) -> Result<OwnedSemaphorePermit, ControlError> {
+        self.busy
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ControlError::Busy {
+                state: self.state.borrow().phase,
+            })
+    }
+
+    fn send(
+        &self,
+        command: Command,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Pending, ControlError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Request {
+                command,
+                reply,
+                _permit: permit,
+            })
+            .map_err(|_| ControlError::ShuttingDown)?;
+        Ok(Pending { reply: rx })
+    }
+
+    /// The checks every switch and start gets before anything is sent: the profile exists,
+    /// and every part of its model is a readable file.
+    pub fn preflight(&self, id: &str) -> Result<Profile, ControlError> {
+        let view = self.profiles();
+        let Some(profile) = view.set.get(id) else {
+            if let Some(err) = &view.error
+                && view.set.profiles.is_empty()
+            {
+                return Err(ControlError::Config(err.to_string()));
+            }
+            return Err(ControlError::UnknownProfile {
+                id: id.to_string(),
+                message: format!("unknown model: {id}"),
+            });
+        };
+        model_files::check(&self.settings.models_dir, profile).map_err(ControlError::ModelFiles)?;
+        Ok(profile.clone())
+    }
+
+    /// Starts a switch to `id` and returns once it is accepted. Refused at once when the
+    /// profile is unknown, its files are missing, or another command runs. Choosing the
+    /// profile that already runs does nothing.
+    pub fn begin_switch(&self, id: &str) -> Result<Pending, ControlError> {
+        let permit = self.try_permit()?;
+        let state = self.state();
+        if state.phase == Phase::Running && state.profile.as_deref() == Some(id) {
+            let (tx, rx) = oneshot::channel();
+            let _ = tx.send(Ok(Outcome::AlreadyRunning {
+                profile: id.to_string(),
+            }));
+            return Ok(Pending { reply: rx });
+        }
+        self.preflight(id)?;
+        self.send(Command::Switch(id.to_string()), permit)
+    }
+
+    /// Switches and waits for the outcome.
+    pub async fn switch(&self, id: &str) -> Result<Outcome, ControlError> {
+        self.begin_switch(id)?.outcome().await
+    }
+
+    /// Starts `id` (or the last profile) if nothing runs.
+    pub fn begin_start(&self, id: Option<&str>) -> Result<Pending, ControlError> {
+        let permit = self.try_permit()?;
+        if let Some(id) = id {
+            self.preflight(id)?;
+        }
+        self.send(Command::Start(id.map(str::to_string)), permit)
+    }
+
+    pub async fn start(&self, id: Option<&str>) -> Result<Outcome, ControlError> {
+        self.begin_start(id)?.outcome().await
+    }
+
+    pub fn begin_restart(&self) -> Result<Pending, ControlError> {
+        let permit = self.try_permit()?;
+        self.send(Command::Restart, permit)
+    }
+
+    /// Stops the server. A start or switch in flight is cancelled first (a stop is how a
+    /// user gets out of a load they regret), so a stop is never refused as busy.
+    pub async fn stop(&self) -> Result<Outcome, ControlError> {
+        let permit = match self.busy.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if let Ok(token) = self.cancel.lock() {
+                    token.cancel();
+                }
+                self.busy
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| ControlError::ShuttingDown)?
+            }
+        };
+        self.send(Command::Stop, permit)?.outcome().await
+    }
+
+    /// Ends the controller: stops the server, or leaves it running for a later llws when
+    /// `keep` is set. Interrupts a load in flight.
+    pub async fn shutdown(&self, keep: bool) {
+        if let Ok(token) = self.cancel.lock() {
+            token.cancel();
+        }
+        let (tx, rx) = oneshot::channel();
+        let how = if keep { Shutdown::Keep } else { Shutdown::Stop };
+        if self.shutdown.send((how, tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
