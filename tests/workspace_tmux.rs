@@ -88,6 +88,21 @@ fn a_day_in_the_workspace() {
     t.wait_text("● Tiny A running", LOAD);
     t.wait_text("listening on", T);
 
+    // The management API runs beside the screen: `llws status` asks it.
+    let out = std::process::Command::new(llws_bin())
+        .args(["--config", config.to_str().unwrap(), "status", "--json"])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.contains("\"running\"") && status.contains("tiny-a"),
+        "{status}"
+    );
+    assert!(
+        t.screen().contains(&env.settings.api.base_url()),
+        "the API URL is shown"
+    );
+
     // The claude pane is a real terminal and takes the keys.
     t.type_text("echo typed-$((40+2))");
     t.keys(&["Enter"]);
@@ -197,8 +212,11 @@ fn a_day_in_the_workspace() {
 fn the_compact_layout_at_80x24() {
     let env = workspace_env();
     let config = env.write_settings_file();
+    // Someone else holds the API's port: the workspace says so and runs on.
+    let _squatter = std::net::TcpListener::bind(env.settings.api.socket_addr().unwrap()).unwrap();
     let t = start(&env, 80, 24, &config, "tiny-a");
     let s = t.wait_text("● Tiny A running", LOAD);
+    assert!(s.contains("in use (see log)"), "{s}");
     for text in ["claude", "server log │ GPU │ system", "NORMAL", "help"] {
         assert!(s.contains(text), "{text} missing:\n{s}");
     }
@@ -256,8 +274,7 @@ fn a_broken_keymap_is_reported_and_the_default_works() {
     );
 
     let t = start(&env, 160, 50, &config, "");
-    let s = t.wait_text("keys.toml:3", T);
-    assert!(s.contains("using the built-in default"), "{s}");
+    t.wait_text("using the built-in default: keys.toml:3", T);
     t.keys(&["Escape"]);
     // The default keymap's prefix works.
     prefix(&t, "?");

@@ -69,7 +69,7 @@ pub fn run(start: Start) -> anyhow::Result<()> {
 
 async fn workspace(start: Start) -> anyhow::Result<()> {
     let settings = Arc::new(start.settings);
-    let services = services::start(settings.clone()).await;
+    let mut services = services::start(settings.clone()).await;
     let mut tty = tty::Tty::enter(settings.ui.mouse)?;
 
     let size = tty.terminal.size()?;
@@ -171,6 +171,7 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
             render::render(f, &mut app, view, &mut claude)
         })
     });
+    services.stop_api().await;
     services.controller.shutdown(keep).await;
     drop(claude);
     drop(tty);

@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
-
+use crate::api::{self, ApiError, ApiServer};
 use crate::config::Settings;
-use crate::monitor::{self, MonitorHandle, ServerProcess};
-use crate::server::{ControllerHandle, ServerState, spawn_controller};
+use crate::monitor::{self, MonitorHandle, follow_server};
+use crate::server::{ControllerHandle, spawn_controller};
 use crate::ui::view::ApiStatus;
 
 pub struct Services {
@@ -15,59 +14,51 @@ pub struct Services {
     pub controller: ControllerHandle,
     pub monitor: MonitorHandle,
     pub api: ApiStatus,
+    /// Kept for its lifetime: dropping it stops the API.
+    pub api_server: Option<ApiServer>,
 }
 
-/// Starts everything; must run inside the tokio runtime.
+/// Starts everything; must run inside the tokio runtime. An API that cannot start (its
+/// port in use) is reported in the status bar and the log; the workspace runs on.
 pub async fn start(settings: Arc<Settings>) -> Services {
     let controller = spawn_controller(settings.clone());
-    let process = server_process(controller.subscribe_state());
-    let monitor = monitor::spawn(&settings.monitor, process);
-    let api = start_api(&settings, &controller).await;
-    if let ApiStatus::Failed(e) = &api {
-        controller
-            .logs()
-            .note(format!("llws: the management API is not serving: {e}"));
-    }
+    let monitor = monitor::spawn(
+        &settings.monitor,
+        follow_server(controller.subscribe_state()),
+    );
+    let (api, api_server) =
+        match api::serve(controller.clone(), Some(monitor.clone()), &settings.api).await {
+            Ok(server) => (ApiStatus::Serving(server.url()), Some(server)),
+            Err(ApiError::Disabled) => (ApiStatus::Disabled, None),
+            Err(e) => {
+                controller.logs().note(format!("llws: {e}"));
+                (ApiStatus::Failed(short_reason(&e)), None)
+            }
+        };
     Services {
         settings,
         controller,
         monitor,
         api,
+        api_server,
     }
 }
 
-/// The pid and container of the running server, as the monitors want it, following the
-/// controller's state.
-pub fn server_process(mut state: watch::Receiver<ServerState>) -> watch::Receiver<ServerProcess> {
-    let of = |s: &ServerState| ServerProcess {
-        pid: s.pid,
-        container_id: s.container_id.clone(),
-    };
-    let (tx, rx) = watch::channel(of(&state.borrow()));
-    tokio::spawn(async move {
-        while state.changed().await.is_ok() {
-            let next = of(&state.borrow_and_update());
-            tx.send_if_modified(|cur| {
-                let changed = *cur != next;
-                *cur = next;
-                changed
-            });
-            if tx.is_closed() {
-                break;
-            }
+/// The status bar's few words for why the API is not serving (the log has the rest).
+fn short_reason(e: &ApiError) -> String {
+    match e {
+        ApiError::AddressInUse { bind, .. } => format!("{bind} in use (see log)"),
+        ApiError::TokenRequired { bind } => format!("{bind} needs a token (see log)"),
+        ApiError::InvalidBind(_) | ApiError::Bind { .. } => "cannot bind (see log)".into(),
+        ApiError::Disabled => "off".into(),
+    }
+}
+
+impl Services {
+    /// Stops the API (requests in flight finish) before the controller shuts down.
+    pub async fn stop_api(&mut self) {
+        if let Some(server) = self.api_server.take() {
+            server.shutdown().await;
         }
-    });
-    rx
-}
-
-/// The management API is built on its own branch; until it is merged the workspace says
-/// so where the API's URL would be, and runs on.
-async fn start_api(settings: &Settings, _controller: &ControllerHandle) -> ApiStatus {
-    if !settings.api.enabled {
-        return ApiStatus::Disabled;
     }
-    ApiStatus::Failed(format!(
-        "not in this build ({} unused)",
-        settings.api.base_url()
-    ))
 }
