@@ -128,3 +128,48 @@ pub fn draw_box(
         );
     }
 }
+
+/// The key tables of docs/workspace.md for one preset, as Markdown.
+pub fn markdown(keymap: &Keymap) -> String {
+    let mut out = format!(
+        "Prefix `{}`, lock `{}`.\n",
+        keymap.prefix.label(),
+        keymap.lock.label()
+    );
+    for (section, title) in [
+        (Section::Prefix, "After the prefix"),
+        (Section::Panes, "In the log, GPU and system panes"),
+        (Section::Logs, "In the log pane"),
+        (Section::Scroll, "Scroll mode"),
+    ] {
+        out.push_str(&format!("\n{title}:\n\n| keys | action |\n|---|---|\n"));
+        for (action, keys) in keymap.bindings(section) {
+            let keys: Vec<String> = keys
+                .iter()
+                .map(|k| format!("`{}`", k.label().replace('|', "\\|")))
+                .collect();
+            out.push_str(&format!("| {} | {} |\n", keys.join(" "), action.describe()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/workspace.md lists every binding of both presets, as generated here; when a
+    /// preset changes, the failure prints the table to paste.
+    #[test]
+    fn the_docs_list_every_key_of_both_presets() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/workspace.md"))
+            .unwrap_or_default();
+        for name in ["default", "tmux"] {
+            let table = markdown(&Keymap::preset(name).unwrap());
+            assert!(
+                docs.contains(&table),
+                "docs/workspace.md lacks the {name} keymap as it is now:\n\n{table}"
+            );
+        }
+    }
+}
