@@ -305,3 +305,38 @@ fn an_unknown_profile_lists_the_profiles_before_touching_the_terminal() {
         "nothing on stdout (no screen was drawn)"
     );
 }
+
+#[test]
+fn a_kept_server_is_adopted_by_the_next_workspace() {
+    let mut env = workspace_env();
+    env.settings.on_exit = llws::config::settings::OnExit::Keep;
+    let keep = env.write_settings_file();
+    let t = start(&env, 160, 50, &keep, "tiny-b");
+    t.wait_text("● Tiny B running", LOAD);
+    prefix(&t, "q");
+    t.wait_text("keeps running", T);
+    t.keys(&["y"]);
+    t.wait_for("llws to exit", T, |s| {
+        s.contains("Pane is dead") || !s.contains("server log")
+    });
+    drop(t);
+    assert!(
+        server_answers(&env),
+        "on_exit = keep leaves the server running"
+    );
+
+    // The next llws, without a profile, adopts it instead of opening the picker.
+    env.settings.on_exit = llws::config::settings::OnExit::Stop;
+    let stop = env.dir.path().join("stop.toml");
+    std::fs::write(&stop, env.settings.to_toml()).unwrap();
+    let t = start(&env, 160, 50, &stop, "");
+    t.wait_for("the adopted server", LOAD, |s| {
+        s.contains("● Tiny B running (adopted)") && !s.contains("Switch model")
+    });
+    prefix(&t, "q");
+    t.wait_text("will be stopped", T);
+    t.keys(&["y"]);
+    wait_for("the server to stop", T, || {
+        (!server_answers(&env)).then_some(())
+    });
+}

@@ -162,8 +162,9 @@ mod tests {
     /// preset changes, the failure prints the table to paste.
     #[test]
     fn the_docs_list_every_key_of_both_presets() {
-        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/workspace.md"))
-            .unwrap_or_default();
+        let docs =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/workspace.md"))
+                .unwrap_or_default();
         for name in ["default", "tmux"] {
             let table = markdown(&Keymap::preset(name).unwrap());
             assert!(
