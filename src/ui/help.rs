@@ -9,9 +9,15 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Widget};
 
 use crate::config::keymap::{Keymap, Section};
 use crate::config::theme::Theme;
+use crate::ui::view::ApiStatus;
 
-/// The help text for `keymap`, one entry per line.
-pub fn lines(keymap: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
+/// The help text for `keymap`, with the endpoints a client needs at the end.
+pub fn lines(
+    keymap: &Keymap,
+    theme: &Theme,
+    server_url: &str,
+    api: &ApiStatus,
+) -> Vec<Line<'static>> {
     let key = Style::default()
         .fg(theme.accent)
         .add_modifier(Modifier::BOLD);
@@ -72,6 +78,23 @@ pub fn lines(keymap: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
         "  click focuses · the wheel scrolls the pane under it · drag a border to resize",
         text,
     ));
+    out.push(Line::styled("Endpoints", head));
+    let api = match api {
+        ApiStatus::Serving(url) => url.clone(),
+        ApiStatus::Disabled => "off ([api] enabled = false)".into(),
+        ApiStatus::Failed(e) => format!("not serving: {e}"),
+    };
+    for (what, url) in [
+        ("llama-server", server_url.to_string()),
+        ("OpenAI API", format!("{server_url}/v1")),
+        ("Anthropic API", format!("{server_url}/v1/messages")),
+        ("management API", api),
+    ] {
+        out.push(Line::from(vec![
+            Span::styled(format!("  {what:<18}"), dim),
+            Span::styled(url, text),
+        ]));
+    }
     out
 }
 

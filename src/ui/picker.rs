@@ -382,7 +382,10 @@ fn row_line(
             format!("{:<name_w$}", fit(p.display_name(), name_w)),
             name_style,
         ),
-        Span::styled(format!("  {:<10}", fit(p.speed().unwrap_or("-"), 10)), extra),
+        Span::styled(
+            format!("  {:<10}", fit(p.speed().unwrap_or("-"), 10)),
+            extra,
+        ),
         Span::styled(format!(" {:<9}", p.ctx_label()), extra),
     ];
     match sizes.and_then(|s| s.get(&p.id)) {

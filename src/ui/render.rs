@@ -53,7 +53,7 @@ pub fn draw(buf: &mut Buffer, area: Rect, app: &mut App, view: &View<'_>, claude
     let overlay_open = app.overlay != Overlay::None;
     for (pane, rect) in panes {
         let focused = app.focus == pane;
-        let inner = frame_pane(buf, rect, pane, app, view, claude, focused);
+        let inner = frame_pane(buf, rect, pane, app, claude, focused);
         match pane {
             PaneId::Claude => {
                 app.claude_inner = inner;
@@ -90,7 +90,7 @@ pub fn draw(buf: &mut Buffer, area: Rect, app: &mut App, view: &View<'_>, claude
         Overlay::None => {}
         Overlay::Picker(p) => p.draw(buf, area, &view.profiles.set, view.server, view.gpu, &theme),
         Overlay::Help { scroll } => {
-            let lines = help::lines(&app.keymap, &theme);
+            let lines = help::lines(&app.keymap, &theme, view.server_url, view.api);
             help::draw_box(buf, area, "Help", &lines, scroll, &theme, 100);
         }
         Overlay::ConfirmQuit => dialog::draw_quit(buf, area, app.on_exit, view.server, &theme),
@@ -107,7 +107,6 @@ fn frame_pane(
     rect: Rect,
     pane: PaneId,
     app: &mut App,
-    view: &View<'_>,
     claude: &ClaudePane,
     focused: bool,
 ) -> Rect {
@@ -221,7 +220,6 @@ fn frame_pane(
             }
         }
     }
-    let _ = view;
     let block = Block::default()
         .borders(Borders::ALL)
         .border_type(if focused {

@@ -41,6 +41,44 @@ pub struct LogView {
     pub editing: Option<(Prompt, String)>,
     /// Rows of the last draw, for page keys.
     page: u16,
+    /// The lines the filter kept, by seq, so a frame only checks lines that are new.
+    cache: FilterCache,
+}
+
+/// Matches of one filter text, kept as seqs (the ring's seqs are consecutive, so a seq
+/// gives its index: `seq - first seq`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct FilterCache {
+    query: String,
+    /// Every line below this seq has been checked.
+    checked_to: u64,
+    matches: VecDeque<u64>,
+}
+
+impl FilterCache {
+    fn rows(&mut self, lines: &VecDeque<LogLine>, query: &str) -> Vec<usize> {
+        let Some(first) = lines.front().map(|l| l.seq) else {
+            return Vec::new();
+        };
+        if self.query != query {
+            *self = FilterCache {
+                query: query.to_string(),
+                checked_to: first,
+                matches: VecDeque::new(),
+            };
+        }
+        while self.matches.front().is_some_and(|&s| s < first) {
+            self.matches.pop_front();
+        }
+        let start = self.checked_to.max(first);
+        for line in lines.iter().skip((start - first) as usize) {
+            if matches(&line.text, query) {
+                self.matches.push_back(line.seq);
+            }
+        }
+        self.checked_to = lines.back().map_or(start, |l| l.seq + 1);
+        self.matches.iter().map(|&s| (s - first) as usize).collect()
+    }
 }
 
 impl Default for LogView {
@@ -54,6 +92,7 @@ impl Default for LogView {
             current: None,
             editing: None,
             page: 10,
+            cache: FilterCache::default(),
         }
     }
 }
@@ -163,6 +202,14 @@ fn window(view: &LogView, lines: &VecDeque<LogLine>, rows: &[usize], height: usi
 }
 
 impl LogView {
+    /// The indices of the lines shown (all, or what the filter keeps).
+    fn rows(&mut self, lines: &VecDeque<LogLine>) -> Vec<usize> {
+        match self.active_filter().map(str::to_string) {
+            Some(f) if !f.is_empty() => self.cache.rows(lines, &f),
+            _ => (0..lines.len()).collect(),
+        }
+    }
+
     fn active_filter(&self) -> Option<&str> {
         match &self.editing {
             Some((Prompt::Filter, text)) => Some(text.as_str()),
@@ -202,7 +249,7 @@ impl LogView {
 
     /// Scrolls by `delta` rows (negative is up). Reaching the end follows again.
     pub fn scroll(&mut self, lines: &VecDeque<LogLine>, next_seq: u64, delta: i64) {
-        let rows = rows(lines, self.active_filter());
+        let rows = self.rows(lines);
         let height = usize::from(self.page.max(1));
         let start = window(self, lines, &rows, height) as i64;
         let target = (start + delta).clamp(0, rows.len().saturating_sub(height) as i64);
@@ -215,7 +262,7 @@ impl LogView {
     }
 
     pub fn top(&mut self, lines: &VecDeque<LogLine>, next_seq: u64) {
-        let rows = rows(lines, self.active_filter());
+        let rows = self.rows(lines);
         if rows.len() > usize::from(self.page) {
             self.go_to(lines, &rows, 0, next_seq);
         }
@@ -278,7 +325,7 @@ impl LogView {
         let Some(query) = self.search.clone() else {
             return false;
         };
-        let rows = rows(lines, self.active_filter());
+        let rows = self.rows(lines);
         let height = usize::from(self.page.max(1));
         let start = window(self, lines, &rows, height);
         let anchor = match self.current {
@@ -326,7 +373,7 @@ impl LogView {
             ..area
         };
         self.page = text_area.height.max(1);
-        let rows = rows(lines, self.active_filter());
+        let rows = self.rows(lines);
         let height = usize::from(text_area.height);
         let start = window(self, lines, &rows, height);
         let end = (start + height).min(rows.len());
@@ -511,6 +558,23 @@ mod tests {
         assert_eq!(level("0.00.002.714 I srv  x"), Some('I'));
         assert_eq!(level("E this is not a level"), None);
         assert_eq!(level("build: 1 E x"), None);
+    }
+
+    #[test]
+    fn the_filter_cache_follows_the_ring_as_it_rotates() {
+        let ring = LogRing::new(50);
+        let mut v = LogView::default();
+        v.filter = Some("7".into());
+        for i in 0..300 {
+            ring.push(Source::Stderr, format!("line {i}"));
+            if i % 37 == 0 {
+                ring.with_lines(|lines| {
+                    assert_eq!(v.rows(lines), rows(lines, Some("7")), "after {i}")
+                });
+            }
+        }
+        v.filter = Some("1".into());
+        ring.with_lines(|lines| assert_eq!(v.rows(lines), rows(lines, Some("1"))));
     }
 
     #[test]
