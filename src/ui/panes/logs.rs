@@ -563,8 +563,10 @@ mod tests {
     #[test]
     fn the_filter_cache_follows_the_ring_as_it_rotates() {
         let ring = LogRing::new(50);
-        let mut v = LogView::default();
-        v.filter = Some("7".into());
+        let mut v = LogView {
+            filter: Some("7".into()),
+            ..LogView::default()
+        };
         for i in 0..300 {
             ring.push(Source::Stderr, format!("line {i}"));
             if i % 37 == 0 {
