@@ -340,3 +340,21 @@ fn a_kept_server_is_adopted_by_the_next_workspace() {
         (!server_answers(&env)).then_some(())
     });
 }
+
+#[test]
+fn sigterm_stops_the_server_and_gives_the_terminal_back() {
+    let env = workspace_env();
+    let config = env.write_settings_file();
+    let t = start(&env, 100, 30, &config, "tiny-a");
+    t.wait_text("● Tiny A running", LOAD);
+    let pid = t.run(&["display-message", "-p", "#{pane_pid}"]);
+    let pid = pid.trim().parse::<i32>().expect("the pane's pid");
+    // SAFETY: a plain kill(2) of the llws this test started (env execs it as the pane).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    wait_for("the server to stop", T, || {
+        (!server_answers(&env)).then_some(())
+    });
+    t.wait_for("llws to exit", T, |s| {
+        s.contains("Pane is dead") || !s.contains("server log")
+    });
+}

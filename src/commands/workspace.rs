@@ -1,6 +1,7 @@
 //! `llws [PROFILE]`: the full-screen workspace. Everything that can fail before the screen
 //! is taken (an unknown profile) is checked first, so its message lands in the shell.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use crate::config::{keymap, theme};
@@ -16,6 +17,11 @@ pub fn run(ctx: Context, profile: Option<String>) -> anyhow::Result<ExitCode> {
             eprint!("{}", super::profiles::render_list(&set, None, true));
             return Ok(ExitCode::from(1));
         }
+    }
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the workspace needs a terminal (stdin and stdout are not both one); `llws serve` runs without a screen"
+        );
     }
     let (keymap, mut diagnostics) = keymap::load(&ctx.settings.ui.keymap);
     let (theme, theme_diags) = theme::load(&ctx.settings.ui.theme);

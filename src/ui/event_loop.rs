@@ -2,7 +2,8 @@
 //! the claude pane's output and signals; redraws when something changed, at most
 //! `ui.frame_rate` times a second. Nothing ticks while nothing changes: the only timers
 //! are the frame limiter (armed only when a frame is due), a slow one while a switch's
-//! elapsed time is shown, and a message's expiry.
+//! elapsed time is shown, and a message's expiry. SIGTERM, SIGHUP and SIGINT leave as a
+//! confirmed quit does (the server stopped or kept per `on_exit`).
 
 use std::future::pending;
 use std::sync::Arc;
@@ -113,6 +114,8 @@ pub async fn run(
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    // Ctrl+C is a key for claude in raw mode; a SIGINT can only come from outside.
+    let mut sigint = signal(SignalKind::interrupt())?;
     let mut last_state = watches.state.borrow().clone();
     let mut last_frame = Instant::now() - frame;
     let mut dirty = true;
@@ -188,6 +191,7 @@ pub async fn run(
             _ = async { match expiry { Some(t) => sleep_until(t).await, None => pending().await } } => dirty = true,
             _ = sigterm.recv() => return Ok(()),
             _ = sighup.recv() => return Ok(()),
+            _ = sigint.recv() => return Ok(()),
         }
     }
 }
