@@ -734,3 +734,100 @@ mod mouse {
         assert_eq!(app.splits.main_compact, before + 5);
     }
 }
+
+mod keys {
+    use super::*;
+    use crate::ui::action::Effect;
+    use crate::ui::status_bar::ModeLabel;
+
+    fn press(app: &mut App, s: &Scene, code: KeyCode, mods: KeyModifiers) -> Vec<Effect> {
+        with_view(s, |v| app.on_key(&KeyEvent::new(code, mods), v))
+    }
+
+    #[test]
+    fn scroll_mode_scrolls_the_claude_pane_and_returns_to_the_live_screen() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let mut app = app();
+        frame(&s, &mut app, 160, 50);
+        press(&mut app, &s, KeyCode::Char('\\'), KeyModifiers::CONTROL);
+        assert_eq!(app.mode_label(), ModeLabel::Prefix);
+        press(&mut app, &s, KeyCode::Char('['), KeyModifiers::NONE);
+        assert_eq!(app.mode_label(), ModeLabel::Scroll);
+        let page = i32::from(app.claude_inner.height - 1);
+        assert_eq!(
+            press(&mut app, &s, KeyCode::PageUp, KeyModifiers::NONE),
+            vec![Effect::ClaudeScroll(page)]
+        );
+        assert_eq!(
+            press(&mut app, &s, KeyCode::Char('q'), KeyModifiers::NONE),
+            vec![Effect::ClaudeScroll(i32::MIN)]
+        );
+        assert_eq!(app.mode_label(), ModeLabel::Normal);
+        // Back in NORMAL, q is claude's again.
+        assert!(matches!(
+            press(&mut app, &s, KeyCode::Char('q'), KeyModifiers::NONE)[..],
+            [Effect::ClaudeKey(_)]
+        ));
+    }
+
+    #[test]
+    fn an_unbound_key_after_the_prefix_says_so_and_goes_nowhere() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let mut app = app();
+        press(&mut app, &s, KeyCode::Char('4'), KeyModifiers::CONTROL);
+        let effects = press(&mut app, &s, KeyCode::Char('y'), KeyModifiers::NONE);
+        assert!(effects.is_empty());
+        assert_eq!(app.mode_label(), ModeLabel::Normal);
+        let msg = app.message.as_ref().unwrap().text.clone();
+        assert!(
+            msg.contains("Ctrl+\\ y does nothing") && msg.contains("Ctrl+\\ ?"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn the_picker_switches_through_an_effect_and_skips_the_running_profile() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let mut app = app();
+        press(&mut app, &s, KeyCode::Char('\\'), KeyModifiers::CONTROL);
+        assert_eq!(
+            press(&mut app, &s, KeyCode::Char('m'), KeyModifiers::NONE),
+            vec![Effect::LoadModelSizes]
+        );
+        // The running profile is highlighted; Enter on it just closes the picker.
+        assert!(press(&mut app, &s, KeyCode::Enter, KeyModifiers::NONE).is_empty());
+        assert_eq!(app.overlay, Overlay::None);
+        with_view(&s, |v| app.open_picker(v, false));
+        assert_eq!(
+            press(&mut app, &s, KeyCode::Char('2'), KeyModifiers::NONE),
+            vec![Effect::Switch("glm-air".into())]
+        );
+        app.switch_refused("switch already in progress (state: starting)".into(), NOW);
+        let (text, _) = frame(&s, &mut app, 160, 50);
+        assert!(text.contains("switch already in progress"), "{text}");
+        app.switch_accepted();
+        assert_eq!(app.overlay, Overlay::None);
+    }
+
+    #[test]
+    fn lock_sends_even_the_prefix_and_only_the_lock_key_leaves() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let mut app = app();
+        app.focus = PaneId::Logs;
+        press(&mut app, &s, KeyCode::F(12), KeyModifiers::NONE);
+        assert_eq!(app.mode_label(), ModeLabel::Locked);
+        assert_eq!(app.focus, PaneId::Claude, "locking focuses claude");
+        for (code, mods) in [
+            (KeyCode::Char('\\'), KeyModifiers::CONTROL),
+            (KeyCode::Esc, KeyModifiers::NONE),
+            (KeyCode::Char('q'), KeyModifiers::NONE),
+        ] {
+            assert!(matches!(
+                press(&mut app, &s, code, mods)[..],
+                [Effect::ClaudeKey(_)]
+            ));
+        }
+        press(&mut app, &s, KeyCode::F(12), KeyModifiers::NONE);
+        assert_eq!(app.mode_label(), ModeLabel::Normal);
+    }
+}
