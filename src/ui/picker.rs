@@ -231,6 +231,15 @@ impl Picker {
             .max()
             .unwrap_or(4)
             .clamp(4, 28);
+        // The id column when there is room for it (the description line names the
+        // highlighted profile's id at every width).
+        let id_w = list
+            .iter()
+            .map(|p| p.id.chars().count())
+            .max()
+            .unwrap_or(2)
+            .min(20);
+        let id_w = (w >= name_w + id_w + 62).then_some(id_w);
         if list.is_empty() {
             buf.set_string(
                 inner.x,
@@ -249,7 +258,16 @@ impl Picker {
             let y = inner.y + row as u16;
             let current = server.profile.as_deref() == Some(p.id.as_str());
             let selected = i == self.selected;
-            let line = row_line(p, i, name_w, current, self.sizes.as_ref(), free, gpu, theme);
+            let line = row_line(
+                p,
+                i,
+                (name_w, id_w),
+                current,
+                self.sizes.as_ref(),
+                free,
+                gpu,
+                theme,
+            );
             buf.set_line(inner.x, y, &line, inner.width);
             if selected {
                 for x in inner.x..inner.x + inner.width {
@@ -353,7 +371,7 @@ fn free_vram(gpu: &GpuState) -> Option<u64> {
 fn row_line(
     p: &Profile,
     i: usize,
-    name_w: usize,
+    (name_w, id_w): (usize, Option<usize>),
     current: bool,
     sizes: Option<&Sizes>,
     free: Option<u64>,
@@ -382,12 +400,18 @@ fn row_line(
             format!("{:<name_w$}", fit(p.display_name(), name_w)),
             name_style,
         ),
-        Span::styled(
-            format!("  {:<10}", fit(p.speed().unwrap_or("-"), 10)),
-            extra,
-        ),
-        Span::styled(format!(" {:<9}", p.ctx_label()), extra),
     ];
+    if let Some(id_w) = id_w {
+        spans.push(Span::styled(
+            format!("  {:<id_w$}", fit(&p.id, id_w)),
+            Style::default().fg(theme.dim),
+        ));
+    }
+    spans.push(Span::styled(
+        format!("  {:<10}", fit(p.speed().unwrap_or("-"), 10)),
+        extra,
+    ));
+    spans.push(Span::styled(format!(" {:<9}", p.ctx_label()), extra));
     match sizes.and_then(|s| s.get(&p.id)) {
         None => spans.push(Span::styled("      …", Style::default().fg(theme.dim))),
         Some(Err(e)) => spans.push(Span::styled(
