@@ -44,6 +44,11 @@ pub fn install_panic_hook() {
 impl Tty {
     pub fn enter(mouse: bool) -> io::Result<Tty> {
         install_panic_hook();
+        // Half-entered is the worst state to leave a terminal in: undo on any error.
+        Self::setup(mouse).inspect_err(|_| restore())
+    }
+
+    fn setup(mouse: bool) -> io::Result<Tty> {
         enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
         let mut out = io::stdout();
