@@ -72,24 +72,7 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
     let mut services = services::start(settings.clone()).await;
     let mut tty = tty::Tty::enter(settings.ui.mouse)?;
 
-    let size = tty.terminal.size()?;
-    let first = layout::compute(
-        Rect::new(0, 0, size.width, size.height),
-        &Splits::default(),
-        None,
-        PaneId::Logs,
-    );
-    let inner = first
-        .rect(PaneId::Claude)
-        .map(|r| {
-            Rect::new(
-                r.x + 1,
-                r.y + 1,
-                r.width.saturating_sub(2),
-                r.height.saturating_sub(2),
-            )
-        })
-        .unwrap_or(Rect::new(0, 0, size.width, size.height));
+    let inner = claude_area(tty.terminal.size()?);
     let wake = Arc::new(Notify::new());
     let waker: crate::pty::Waker = {
         let wake = wake.clone();
@@ -107,25 +90,7 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
             key.label()
         ));
     }
-    let ring = services.controller.logs().clone();
-    for d in &start.diagnostics {
-        ring.note(format!("llws: {d}"));
-    }
-    if let Some(first) = start.diagnostics.iter().find(|d| d.is_error()) {
-        // Short enough for the status bar: the file's name and line, then the message;
-        // the log has the full path and the fix.
-        let name = first
-            .file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let at = first.line.map(|l| format!("{name}:{l}")).unwrap_or(name);
-        app.say(
-            Level::Error,
-            format!("using the built-in default: {at}: {}", first.message),
-            None,
-        );
-    }
+    report(&start.diagnostics, &mut app, services.controller.logs());
     let watches = event_loop::Watches::new(&services);
     match &start.profile {
         Some(id) => match services.controller.begin_switch(id) {
@@ -176,4 +141,43 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
     drop(claude);
     drop(tty);
     result
+}
+
+/// Where the claude pane's screen will be, so its PTY starts at the size it is drawn at.
+fn claude_area(size: ratatui::layout::Size) -> Rect {
+    let screen = Rect::new(0, 0, size.width, size.height);
+    layout::compute(screen, &Splits::default(), None, PaneId::Logs)
+        .rect(PaneId::Claude)
+        .map(|r| {
+            Rect::new(
+                r.x + 1,
+                r.y + 1,
+                r.width.saturating_sub(2),
+                r.height.saturating_sub(2),
+            )
+        })
+        .unwrap_or(screen)
+}
+
+/// Keymap and theme problems: every one in the log, the first error in the status bar
+/// (the built-in default is in use).
+fn report(diagnostics: &[Diagnostic], app: &mut App, ring: &crate::server::logs::LogRing) {
+    for d in diagnostics {
+        ring.note(format!("llws: {d}"));
+    }
+    if let Some(first) = diagnostics.iter().find(|d| d.is_error()) {
+        // Short enough for the status bar: the file's name and line, then the message;
+        // the log has the full path and the fix.
+        let name = first
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let at = first.line.map(|l| format!("{name}:{l}")).unwrap_or(name);
+        app.say(
+            Level::Error,
+            format!("using the built-in default: {at}: {}", first.message),
+            None,
+        );
+    }
 }
