@@ -248,6 +248,7 @@ fn frames(window: Duration) {
         ..SystemSnapshot::default()
     };
     let history = History::new(120);
+    let facts = llws::server::load_facts::LoadFacts::default();
     let api = ApiStatus::Serving("http://127.0.0.1:8081".into());
     let mut terminal = Terminal::new(TestBackend::new(160, 50)).unwrap();
     let mut claude = ClaudePane::replay(
@@ -299,6 +300,7 @@ fn frames(window: Duration) {
                             gpu: &gpu,
                             system: &system,
                             history: &history,
+                            facts: &facts,
                             logs: lines,
                             log_next_seq: lines.back().map_or(0, |l| l.seq + 1),
                             now_ms: 0,

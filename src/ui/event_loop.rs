@@ -43,6 +43,7 @@ pub struct Watches {
     pub profiles: watch::Receiver<crate::server::profiles_store::ProfilesView>,
     pub gpu: watch::Receiver<crate::monitor::GpuState>,
     pub system: watch::Receiver<crate::monitor::SystemSnapshot>,
+    pub facts: watch::Receiver<crate::server::load_facts::LoadFacts>,
 }
 
 impl Watches {
@@ -52,6 +53,7 @@ impl Watches {
             profiles: s.controller.subscribe_profiles(),
             gpu: s.monitor.gpu.clone(),
             system: s.monitor.system.clone(),
+            facts: s.controller.subscribe_load_facts(),
         }
     }
 }
@@ -63,6 +65,7 @@ pub fn with_view<R>(s: &Services, w: &Watches, now: u64, f: impl FnOnce(&View<'_
     let profiles = w.profiles.borrow();
     let gpu = w.gpu.borrow();
     let system = w.system.borrow();
+    let facts = w.facts.borrow();
     let history = s.monitor.history.lock().unwrap_or_else(|p| p.into_inner());
     let server_url = s.settings.server.base_url();
     s.controller.logs().with_lines(|lines| {
@@ -73,6 +76,7 @@ pub fn with_view<R>(s: &Services, w: &Watches, now: u64, f: impl FnOnce(&View<'_
             gpu: &gpu,
             system: &system,
             history: &history,
+            facts: &facts,
             logs: lines,
             log_next_seq: next,
             now_ms: now,
@@ -108,6 +112,7 @@ pub async fn run(
     let mut profiles_rx = Some(watches.profiles.clone());
     let mut gpu_rx = Some(watches.gpu.clone());
     let mut system_rx = Some(watches.system.clone());
+    let mut facts_rx = Some(watches.facts.clone());
     // New log lines wake the loop once per frame: the receiver is dropped on the first
     // line and taken again after the next draw, so 10,000 lines a second cost one wake.
     let mut log_rx = Some(s.controller.logs().subscribe());
@@ -172,6 +177,7 @@ pub async fn run(
             _ = changed(&mut profiles_rx) => dirty = true,
             _ = changed(&mut gpu_rx) => dirty = true,
             _ = changed(&mut system_rx) => dirty = true,
+            _ = changed(&mut facts_rx) => dirty = true,
             _ = async { match &mut log_rx { Some(rx) => { let _ = rx.recv().await; } None => pending().await } } => {
                 log_rx = None;
                 dirty = true;

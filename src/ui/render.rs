@@ -73,7 +73,7 @@ pub fn draw(buf: &mut Buffer, area: Rect, app: &mut App, view: &View<'_>, claude
                 buf.set_string(x, rect.y, label, Style::default().fg(app.theme.dim));
             }
             PaneId::Gpu => gpu::draw(buf, inner, view.gpu, view.history, &app.theme),
-            PaneId::System => system::draw(buf, inner, view.system, view.history, &app.theme),
+            PaneId::System => system::draw(buf, inner, view, &app.theme),
         }
     }
     let bar = Bar {

@@ -19,6 +19,7 @@ use crate::monitor::{
     FootprintSource, GpuProcess, GpuSample, GpuSnapshot, GpuState, History, ServerFootprint,
     SystemSnapshot,
 };
+use crate::server::load_facts::LoadFacts;
 use crate::server::logs::{LogRing, Source};
 use crate::server::profiles_store::ProfilesView;
 use crate::server::state::{Failure, Phase, ServerState, Step, SwitchProgress};
@@ -74,6 +75,7 @@ struct Scene {
     logs: Arc<LogRing>,
     profiles: ProfilesView,
     api: ApiStatus,
+    facts: LoadFacts,
 }
 
 fn profiles() -> ProfilesView {
@@ -322,7 +324,30 @@ fn scene(server: ServerState, gpu: GpuState, log_lines: usize) -> Scene {
         logs: log_ring(log_lines),
         profiles: profiles(),
         api: ApiStatus::Serving("http://127.0.0.1:8081".into()),
+        facts: facts(with_server),
     }
+}
+
+/// What the log of a loaded two-GPU model says (load_facts reads the same lines).
+fn facts(loaded: bool) -> LoadFacts {
+    if !loaded {
+        return LoadFacts::default();
+    }
+    let mut f = LoadFacts::default();
+    for line in [
+        "load_tensors:   CUDA0 model buffer size = 11203.55 MiB",
+        "load_tensors:   CUDA1 model buffer size =  6211.40 MiB",
+        "llama_kv_cache:      CUDA0 KV buffer size =   612.00 MiB",
+        "llama_kv_cache:      CUDA1 KV buffer size =   408.00 MiB",
+        "sched_reserve:      CUDA0 compute buffer size =   301.75 MiB",
+        "sched_reserve: graph splits = 3",
+        "srv    load_model: initializing, n_slots = 1, n_ctx_slot = 131072, kv_unified = 'true'",
+        "prompt eval time =     412.31 ms /   512 tokens (    0.81 ms per token,  1241.78 tokens per second)",
+        "       eval time =    2654.02 ms /   128 tokens (   20.73 ms per token,    48.23 tokens per second)",
+    ] {
+        f.observe(line);
+    }
+    f
 }
 
 fn app() -> App {
@@ -366,6 +391,7 @@ fn frame(scene: &Scene, app: &mut App, w: u16, h: u16) -> (String, Buffer) {
             gpu: &scene.gpu,
             system: &scene.system,
             history: &scene.history,
+            facts: &scene.facts,
             logs: lines,
             log_next_seq: lines.back().map_or(0, |l| l.seq + 1),
             now_ms: NOW,
@@ -400,6 +426,7 @@ fn with_view<R>(scene: &Scene, f: impl FnOnce(&View<'_>) -> R) -> R {
             gpu: &scene.gpu,
             system: &scene.system,
             history: &scene.history,
+            facts: &scene.facts,
             logs: lines,
             log_next_seq: lines.back().map_or(0, |l| l.seq + 1),
             now_ms: NOW,

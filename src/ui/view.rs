@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use crate::monitor::{GpuState, History, SystemSnapshot};
 use crate::server::ServerState;
+use crate::server::load_facts::LoadFacts;
 use crate::server::logs::LogLine;
 use crate::server::profiles_store::ProfilesView;
 
@@ -25,6 +26,8 @@ pub struct View<'a> {
     pub gpu: &'a GpuState,
     pub system: &'a SystemSnapshot,
     pub history: &'a History,
+    /// What the server's log said about the load (buffers, graph splits, speed).
+    pub facts: &'a LoadFacts,
     pub logs: &'a VecDeque<LogLine>,
     /// The ring's next seq (lines arrived since a pause are counted from it).
     pub log_next_seq: u64,

@@ -7,8 +7,10 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
+use crate::config::profiles::ctx_label;
 use crate::config::theme::Theme;
-use crate::monitor::{History, SystemSnapshot};
+use crate::server::load_facts::LoadFacts;
+use crate::ui::view::View;
 use crate::ui::widgets::bar::{bar, level_colour, ram_colour};
 use crate::ui::widgets::sparkline::sparkline;
 use crate::ui::widgets::text::{GIB, MIB, bytes, fit, put_lines, used_of};
@@ -16,7 +18,8 @@ use crate::ui::widgets::text::{GIB, MIB, bytes, fit, put_lines, used_of};
 /// Swap below this is noise (the original's threshold).
 const SWAP_SHOWN_FROM: u64 = 100 * 1024 * 1024;
 
-pub fn draw(buf: &mut Buffer, area: Rect, sys: &SystemSnapshot, history: &History, theme: &Theme) {
+pub fn draw(buf: &mut Buffer, area: Rect, view: &View<'_>, theme: &Theme) {
+    let (sys, history) = (view.system, view.history);
     let w = usize::from(area.width);
     let dim = Style::default().fg(theme.dim);
     let text = Style::default().fg(theme.text);
@@ -112,7 +115,68 @@ pub fn draw(buf: &mut Buffer, area: Rect, sys: &SystemSnapshot, history: &Histor
             Span::styled("not running", dim),
         ])),
     }
+    lines.extend(fact_lines(view.facts, theme, w));
     put_lines(buf, area, &lines);
+}
+
+/// What the server's log said: graph splits, slots and context, the last reply's speed,
+/// each device's buffers, and alerts (CUDA errors, out of memory).
+fn fact_lines(f: &LoadFacts, theme: &Theme, w: usize) -> Vec<Line<'static>> {
+    let dim = Style::default().fg(theme.dim);
+    let text = Style::default().fg(theme.text);
+    let mut out = Vec::new();
+    let mut facts = Vec::new();
+    if let Some(n) = f.graph_splits {
+        facts.push(format!("{n} graph splits"));
+    }
+    match (f.slots, f.n_ctx_slot) {
+        (Some(s), Some(c)) => facts.push(format!(
+            "{s} slot{} × {}",
+            if s == 1 { "" } else { "s" },
+            ctx_label(c)
+        )),
+        (None, Some(c)) => facts.push(ctx_label(c)),
+        _ => {}
+    }
+    if let Some(r) = &f.last_request {
+        facts.push(format!("last reply {:.1} t/s", r.generation_tokens_per_s));
+    }
+    if !facts.is_empty() {
+        out.push(Line::from(vec![
+            Span::styled("Mdl  ", dim),
+            Span::styled(fit(&facts.join(" · "), w.saturating_sub(5)), text),
+        ]));
+    }
+    let mib = |m: Option<f64>| m.map(|m| short((m * MIB) as u64));
+    for d in &f.devices {
+        let parts: Vec<String> = [
+            ("model", d.model_mib),
+            ("KV", d.kv_mib),
+            ("compute", d.compute_mib),
+        ]
+        .into_iter()
+        .filter_map(|(what, v)| mib(v).map(|v| format!("{what} {v}")))
+        .collect();
+        out.push(Line::styled(
+            fit(&format!("     {} {}", d.device, parts.join(" · ")), w),
+            dim,
+        ));
+    }
+    if let Some(alert) = f.alerts.last() {
+        let more = if f.alerts.len() > 1 {
+            format!(" (+{})", f.alerts.len() - 1)
+        } else {
+            String::new()
+        };
+        out.push(Line::styled(
+            fit(
+                &format!("  ⚠ {}{more}", crate::ui::panes::logs::plain(alert)),
+                w,
+            ),
+            Style::default().fg(theme.error),
+        ));
+    }
+    out
 }
 
 /// `8.1G` / `850M`: the breakdown row is tight.
