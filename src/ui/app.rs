@@ -165,6 +165,13 @@ impl App {
         vec![Effect::LoadModelSizes]
     }
 
+    /// The last load time of each profile (from the controller's timings).
+    pub fn set_load_times(&mut self, loads: std::collections::HashMap<String, u64>) {
+        if let Overlay::Picker(p) = &mut self.overlay {
+            p.loads = loads;
+        }
+    }
+
     pub fn set_model_sizes(&mut self, sizes: Sizes) {
         if let Overlay::Picker(p) = &mut self.overlay {
             p.sizes = Some(sizes);

@@ -270,6 +270,13 @@ fn apply(
             }
             Effect::LoadModelSizes => {
                 let set = s.controller.profiles().set;
+                // The timings are in memory: read them now, the sizes off the loop.
+                let loads = set
+                    .profiles
+                    .iter()
+                    .filter_map(|p| s.controller.estimate_ms(&p.id).map(|ms| (p.id.clone(), ms)))
+                    .collect();
+                app.set_load_times(loads);
                 let dir = s.settings.models_dir.clone();
                 let tx = done.clone();
                 tokio::task::spawn_blocking(move || {

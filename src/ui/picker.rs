@@ -34,6 +34,9 @@ pub struct Picker {
     offset: usize,
     /// Filled off the render path when the picker opens ([`model_sizes`]).
     pub sizes: Option<Sizes>,
+    /// The last successful load of each profile in this session, in ms (what a switch to
+    /// it will likely take).
+    pub loads: HashMap<String, u64>,
     /// The last refusal or note, and whether it is an error.
     pub message: Option<(String, bool)>,
     /// Opened at start because nothing ran; closed again if a running server is adopted.
@@ -84,6 +87,7 @@ impl Picker {
             selected: 0,
             offset: 0,
             sizes: None,
+            loads: HashMap::new(),
             message: None,
             auto_opened,
             rows: 10,
@@ -263,7 +267,7 @@ impl Picker {
                 i,
                 (name_w, id_w),
                 current,
-                self.sizes.as_ref(),
+                (self.sizes.as_ref(), self.loads.get(&p.id)),
                 free,
                 gpu,
                 theme,
@@ -373,15 +377,17 @@ fn row_line(
     i: usize,
     (name_w, id_w): (usize, Option<usize>),
     current: bool,
-    sizes: Option<&Sizes>,
+    (sizes, load_ms): (Option<&Sizes>, Option<&u64>),
     free: Option<u64>,
     gpu: &GpuState,
     theme: &Theme,
 ) -> Line<'static> {
+    // The running profile's mark leads the row, where a narrow picker cannot cut it.
+    let mark = if current { "*" } else { " " };
     let number = if i < 9 {
-        format!("{:>2}) ", i + 1)
+        format!("{mark}{:>2}) ", i + 1)
     } else {
-        "    ".to_string()
+        format!("{mark}    ")
     };
     let name_style = if current {
         Style::default().fg(theme.text).add_modifier(Modifier::BOLD)
@@ -427,13 +433,13 @@ fn row_line(
                 (None, _) => ("  no GPU: runs on CPU".to_string(), theme.dim),
             };
             spans.push(Span::styled(hint, Style::default().fg(colour)));
+            if let Some(ms) = load_ms {
+                spans.push(Span::styled(
+                    format!("  loads ~{:.1} s", *ms as f64 / 1000.0),
+                    extra,
+                ));
+            }
         }
-    }
-    if current {
-        spans.push(Span::styled(
-            "  *",
-            Style::default().fg(theme.ok).add_modifier(Modifier::BOLD),
-        ));
     }
     Line::from(spans)
 }

@@ -512,6 +512,7 @@ fn picker_pages_and_refusals() {
     shots("picker", &s, |app, s| {
         with_view(s, |v| app.open_picker(v, false));
         app.set_model_sizes(sizes());
+        app.set_load_times([("qwen3-coder".to_string(), 6_100)].into_iter().collect());
     });
     shots("picker_bench", &s, |app, s| {
         with_view(s, |v| app.open_picker(v, false));
