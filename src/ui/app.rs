@@ -502,6 +502,15 @@ impl App {
                 }
             }
             A::ClearSearch => self.logs.clear(),
+            A::Wrap => {
+                self.logs.wrap = !self.logs.wrap;
+                let how = if self.logs.wrap {
+                    "long log lines wrap"
+                } else {
+                    "long log lines are cut at the edge"
+                };
+                self.say(Level::Info, how, Some(now));
+            }
             A::ThemeNext => {
                 self.theme_index = (self.theme_index + 1) % self.themes.len();
                 self.theme = self.themes[self.theme_index].clone();

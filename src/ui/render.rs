@@ -156,6 +156,9 @@ fn frame_pane(
                 format!("{label} "),
                 Style::default().fg(colour),
             ));
+            if app.logs.wrap {
+                title.push(Span::styled("wrap ", Style::default().fg(theme.dim)));
+            }
             if let Some(f) = &app.logs.filter {
                 title.push(Span::styled(
                     format!("filter \"{f}\" "),

@@ -587,6 +587,10 @@ fn log_search_filter_and_pause() {
         key(app, s, KeyCode::Enter, KeyModifiers::NONE);
         key(app, s, KeyCode::Char('N'), KeyModifiers::SHIFT);
     });
+    shots("log_wrapped", &s, |app, s| {
+        app.focus = PaneId::Logs;
+        key(app, s, KeyCode::Char('w'), KeyModifiers::NONE);
+    });
     shots("log_filter_prompt", &s, |app, s| {
         app.focus = PaneId::Logs;
         key(app, s, KeyCode::Char('f'), KeyModifiers::NONE);

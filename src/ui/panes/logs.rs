@@ -41,6 +41,10 @@ pub struct LogView {
     pub editing: Option<(Prompt, String)>,
     /// Rows of the last draw, for page keys.
     page: u16,
+    /// Long lines continue on the next rows instead of being cut at the edge.
+    pub wrap: bool,
+    /// Columns of the last draw (wrapped lines' heights depend on it).
+    width: u16,
     /// The lines the filter kept, by seq, so a frame only checks lines that are new.
     cache: FilterCache,
 }
@@ -92,6 +96,8 @@ impl Default for LogView {
             current: None,
             editing: None,
             page: 10,
+            wrap: false,
+            width: 80,
             cache: FilterCache::default(),
         }
     }
@@ -191,17 +197,54 @@ pub fn rows(lines: &VecDeque<LogLine>, filter: Option<&str>) -> Vec<usize> {
     }
 }
 
-/// Where the page starts and how many rows it shows.
-fn window(view: &LogView, lines: &VecDeque<LogLine>, rows: &[usize], height: usize) -> usize {
-    let bottom = rows.len().saturating_sub(height);
-    if view.follow {
-        return bottom;
+/// The rows a line takes: one, or as many as its wrapped text needs.
+fn line_height(line: &LogLine, width: u16, wrap: bool) -> usize {
+    if !wrap || line.is_separator() || width == 0 {
+        return 1;
     }
-    let first = rows.partition_point(|&i| lines[i].seq < view.top);
-    first.min(bottom)
+    let w: usize = plain(&line.text)
+        .chars()
+        .map(|c| c.width().unwrap_or(0))
+        .sum();
+    w.div_ceil(usize::from(width)).max(1)
 }
 
 impl LogView {
+    /// The first row of the last page: the page that ends with the newest line.
+    fn last_page(&self, lines: &VecDeque<LogLine>, rows: &[usize]) -> usize {
+        let page = usize::from(self.page.max(1));
+        if !self.wrap {
+            return rows.len().saturating_sub(page);
+        }
+        let mut used = 0;
+        for (r, &i) in rows.iter().enumerate().rev() {
+            used += line_height(&lines[i], self.width, true);
+            if used > page {
+                return (r + 1).min(rows.len().saturating_sub(1));
+            }
+        }
+        0
+    }
+
+    /// The rows on the page: [start, end).
+    fn window(&self, lines: &VecDeque<LogLine>, rows: &[usize]) -> (usize, usize) {
+        let bottom = self.last_page(lines, rows);
+        let start = if self.follow {
+            bottom
+        } else {
+            rows.partition_point(|&i| lines[i].seq < self.top)
+                .min(bottom)
+        };
+        let page = usize::from(self.page.max(1));
+        let mut used = 0;
+        let mut end = start;
+        while end < rows.len() && used < page {
+            used += line_height(&lines[rows[end]], self.width, self.wrap);
+            end += 1;
+        }
+        (start, end)
+    }
+
     /// The indices of the lines shown (all, or what the filter keeps).
     fn rows(&mut self, lines: &VecDeque<LogLine>) -> Vec<usize> {
         match self.active_filter().map(str::to_string) {
@@ -234,8 +277,7 @@ impl LogView {
     }
 
     fn go_to(&mut self, lines: &VecDeque<LogLine>, rows: &[usize], start: usize, next_seq: u64) {
-        let height = usize::from(self.page.max(1));
-        let bottom = rows.len().saturating_sub(height);
+        let bottom = self.last_page(lines, rows);
         if start >= bottom {
             self.follow = true;
             return;
@@ -250,9 +292,8 @@ impl LogView {
     /// Scrolls by `delta` rows (negative is up). Reaching the end follows again.
     pub fn scroll(&mut self, lines: &VecDeque<LogLine>, next_seq: u64, delta: i64) {
         let rows = self.rows(lines);
-        let height = usize::from(self.page.max(1));
-        let start = window(self, lines, &rows, height) as i64;
-        let target = (start + delta).clamp(0, rows.len().saturating_sub(height) as i64);
+        let (start, _) = self.window(lines, &rows);
+        let target = (start as i64 + delta).clamp(0, self.last_page(lines, &rows) as i64);
         self.go_to(lines, &rows, target as usize, next_seq);
     }
 
@@ -326,13 +367,13 @@ impl LogView {
             return false;
         };
         let rows = self.rows(lines);
-        let height = usize::from(self.page.max(1));
-        let start = window(self, lines, &rows, height);
+        let (start, end) = self.window(lines, &rows);
+        let height = end - start;
         let anchor = match self.current {
             Some(seq) if !from_page_end => rows.partition_point(|&i| lines[i].seq < seq) as i64,
-            _ if from_page_end => (start + height) as i64,
+            _ if from_page_end => end as i64,
             _ if down => start as i64 - 1,
-            _ => (start + height) as i64,
+            _ => end as i64,
         };
         let found = if down {
             ((anchor + 1).max(0) as usize..rows.len())
@@ -346,11 +387,11 @@ impl LogView {
             return false;
         };
         self.current = Some(lines[rows[r]].seq);
-        if r < start || r >= start + height {
+        if r < start || r >= end {
             // Put the match a third down the page, so what led to it is visible.
             let target = r.saturating_sub(height / 3);
             self.go_to(lines, &rows, target, next_seq);
-            if self.follow && r < rows.len().saturating_sub(height) {
+            if self.follow && r < self.last_page(lines, &rows) {
                 self.follow = false;
             }
         }
@@ -373,10 +414,9 @@ impl LogView {
             ..area
         };
         self.page = text_area.height.max(1);
+        self.width = text_area.width;
         let rows = self.rows(lines);
-        let height = usize::from(text_area.height);
-        let start = window(self, lines, &rows, height);
-        let end = (start + height).min(rows.len());
+        let (start, end) = self.window(lines, &rows);
         if rows.is_empty() {
             let msg = if lines.is_empty() {
                 "No server output yet."
@@ -386,22 +426,23 @@ impl LogView {
             buf.set_string(area.x, area.y, msg, Style::default().fg(theme.dim));
         }
         let search = self.active_search().map(str::to_string);
-        for (y, &i) in rows[start..end].iter().enumerate() {
+        let mut y = text_area.y;
+        let bottom = text_area.y + text_area.height;
+        for &i in &rows[start..end] {
             let line = &lines[i];
-            let y = text_area.y + y as u16;
-            draw_line(buf, text_area.x, y, text_area.width, line, theme);
+            let room = Rect {
+                y,
+                height: bottom - y,
+                ..text_area
+            };
+            let used = draw_line(buf, room, line, theme, self.wrap);
             if let Some(q) = &search {
                 let current = self.current == Some(line.seq);
-                highlight(
-                    buf,
-                    text_area.x,
-                    y,
-                    text_area.width,
-                    &line.text,
-                    q,
-                    theme,
-                    current,
-                );
+                highlight(buf, room, &line.text, q, theme, current, self.wrap);
+            }
+            y += used;
+            if y >= bottom {
+                break;
             }
         }
         if prompt_rows == 1 {
@@ -429,7 +470,7 @@ impl LogView {
         if rows.is_empty() {
             format!("[0/{}]", lines.len())
         } else {
-            format!("[{}-{}/{}]", start + 1, end, rows.len())
+            format!("[{}-{}/{}]", start + 1, end.max(start + 1), rows.len())
         }
     }
 }
@@ -443,7 +484,10 @@ fn level_style(theme: &Theme, level: Option<char>) -> Style {
     }
 }
 
-fn draw_line(buf: &mut Buffer, x: u16, y: u16, width: u16, line: &LogLine, theme: &Theme) {
+/// Draws one log line from the top of `area`; returns the rows it used (more than one
+/// only when wrapping).
+fn draw_line(buf: &mut Buffer, area: Rect, line: &LogLine, theme: &Theme, wrap: bool) -> u16 {
+    let (x, y, width) = (area.x, area.y, area.width);
     if line.is_separator() {
         let text = line.text.trim_matches(|c| c == '-' || c == ' ');
         let label = format!("── {text} ");
@@ -455,46 +499,91 @@ fn draw_line(buf: &mut Buffer, x: u16, y: u16, width: u16, line: &LogLine, theme
                 .add_modifier(Modifier::BOLD),
         ));
         buf.set_line(x, y, &styled, width);
-        return;
+        return 1;
     }
-    if line.source == Source::Llws {
-        let styled = Line::from(Span::styled(
+    let styled = if line.source == Source::Llws {
+        Line::from(Span::styled(
             plain(&line.text).into_owned(),
             Style::default()
                 .fg(theme.info)
                 .add_modifier(Modifier::ITALIC),
-        ));
-        buf.set_line(x, y, &styled, width);
-        return;
-    }
-    if line.text.contains('\x1b') {
+        ))
+    } else {
         // The program's own colours; tabs become spaces first so columns match `plain`.
-        let raw = line.text.replace('\t', "    ");
-        if let Ok(text) = raw.as_bytes().into_text()
-            && let Some(first) = text.lines.into_iter().next()
-        {
-            buf.set_line(x, y, &first, width);
-            return;
-        }
+        let coloured = line
+            .text
+            .contains('\x1b')
+            .then(|| line.text.replace('\t', "    "))
+            .and_then(|raw| raw.as_bytes().into_text().ok())
+            .and_then(|text| text.lines.into_iter().next());
+        coloured.unwrap_or_else(|| {
+            let text = plain(&line.text).into_owned();
+            let style = level_style(theme, level(&text));
+            Line::from(Span::styled(text, style))
+        })
+    };
+    if !wrap {
+        buf.set_line(x, y, &styled, width);
+        return 1;
     }
-    let text = plain(&line.text);
-    let styled = Line::from(Span::styled(
-        text.as_ref(),
-        level_style(theme, level(&text)),
-    ));
-    buf.set_line(x, y, &styled, width);
+    let chunks = wrap_line(&styled, width);
+    let rows = (chunks.len() as u16).min(area.height).max(1);
+    for (dy, chunk) in chunks.iter().take(usize::from(rows)).enumerate() {
+        buf.set_line(x, y + dy as u16, chunk, width);
+    }
+    rows
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Cuts a styled line into rows of at most `width` columns (by character, the same rule
+/// [`cells`] places highlights by).
+fn wrap_line(line: &Line<'_>, width: u16) -> Vec<Line<'static>> {
+    let mut out = vec![Line::default()];
+    let mut col = 0u16;
+    for span in &line.spans {
+        for c in span.content.chars() {
+            let w = c.width().unwrap_or(0) as u16;
+            if col + w > width && col > 0 {
+                out.push(Line::default());
+                col = 0;
+            }
+            let row = out.last_mut().expect("one row at least");
+            match row.spans.last_mut() {
+                Some(last) if last.style == span.style => last.content.to_mut().push(c),
+                _ => row.spans.push(Span::styled(c.to_string(), span.style)),
+            }
+            col += w;
+        }
+    }
+    out
+}
+
+/// Where each character of `text` lands: (byte index, row, column, width).
+fn cells(text: &str, width: u16, wrap: bool) -> impl Iterator<Item = (usize, u16, u16, u16)> + '_ {
+    let (mut row, mut col) = (0u16, 0u16);
+    text.char_indices().map_while(move |(i, c)| {
+        let w = c.width().unwrap_or(0) as u16;
+        if col + w > width && col > 0 {
+            if !wrap {
+                return None;
+            }
+            row += 1;
+            col = 0;
+        }
+        let at = (i, row, col, w);
+        col += w;
+        Some(at)
+    })
+}
+
+/// Colours the matches of `query` in a line drawn at the top of `area`.
 fn highlight(
     buf: &mut Buffer,
-    x: u16,
-    y: u16,
-    width: u16,
+    area: Rect,
     text: &str,
     query: &str,
     theme: &Theme,
     current: bool,
+    wrap: bool,
 ) {
     let text = plain(text);
     let ranges = find_all(&text, query);
@@ -506,26 +595,16 @@ fn highlight(
     } else {
         theme.match_bg
     });
-    let mut col = 0u16;
-    let mut r = ranges.iter().peekable();
-    for (i, c) in text.char_indices() {
-        let w = c.width().unwrap_or(0) as u16;
-        while r.peek().is_some_and(|(_, end)| *end <= i) {
-            r.next();
-        }
-        let Some(&&(start, end)) = r.peek() else {
+    for (i, row, col, w) in cells(&text, area.width, wrap) {
+        if row >= area.height {
             break;
-        };
-        if i >= start && i < end {
+        }
+        if ranges.iter().any(|&(start, end)| i >= start && i < end) {
             for dx in 0..w {
-                if col + dx < width {
-                    buf[(x + col + dx, y)].set_style(style);
+                if col + dx < area.width {
+                    buf[(area.x + col + dx, area.y + row)].set_style(style);
                 }
             }
-        }
-        col += w;
-        if col >= width {
-            break;
         }
     }
 }
@@ -577,6 +656,56 @@ mod tests {
         }
         v.filter = Some("1".into());
         ring.with_lines(|lines| assert_eq!(v.rows(lines), rows(lines, Some("1"))));
+    }
+
+    #[test]
+    fn wrapped_lines_fill_the_page_from_the_end() {
+        let ring = LogRing::new(100);
+        for i in 0..20 {
+            // 25 columns: three rows each at width 10.
+            ring.push(Source::Stderr, format!("{i:02}-{}", "x".repeat(22)));
+        }
+        let mut v = LogView {
+            wrap: true,
+            ..LogView::default()
+        };
+        let area = Rect::new(0, 0, 10, 10);
+        let mut buf = Buffer::empty(area);
+        let pos =
+            ring.with_lines(|lines| v.draw(&mut buf, area, lines, 20, &Theme::builtin_default()));
+        // Three whole lines (9 rows) and the start of no fourth: the newest is at the end.
+        assert_eq!(pos, "[18-20/20]");
+        let row = |y: u16| {
+            (0..10)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        };
+        assert_eq!(row(0), "17-xxxxxxx");
+        assert_eq!(row(6), "19-xxxxxxx");
+        assert_eq!(row(8), "xxxxx     ");
+        // Scrolling moves by lines; the end follows again.
+        ring.with_lines(|lines| v.scroll(lines, 20, -2));
+        assert!(!v.follow);
+        ring.with_lines(|lines| v.scroll(lines, 20, 5));
+        assert!(v.follow);
+    }
+
+    #[test]
+    fn wrapping_keeps_styles_and_highlights_on_the_right_rows() {
+        let line = Line::from(vec![
+            Span::styled("abc", Style::default().fg(ratatui::style::Color::Red)),
+            Span::raw("defgh"),
+        ]);
+        let rows = wrap_line(&line, 4);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].spans[0].content, "abc");
+        assert_eq!(rows[0].spans[1].content, "d");
+        assert_eq!(rows[1].spans[0].content, "efgh");
+        let at: Vec<(u16, u16)> = cells("abcdefgh", 4, true)
+            .map(|(_, r, c, _)| (r, c))
+            .collect();
+        assert_eq!(at[4], (1, 0));
+        assert_eq!(cells("abcdefgh", 4, false).count(), 4);
     }
 
     #[test]
