@@ -35,11 +35,11 @@ pub fn lines(
             Span::styled(format!("   prefix {prefix}   lock {lock}"), dim),
         ]),
         Line::styled(
-            format!("The claude pane takes every key but {prefix} and {lock}."),
+            format!("claude gets every key but {prefix} and {lock}."),
             text,
         ),
         Line::styled(
-            format!("{prefix} {prefix} sends {prefix} to claude; {lock} locks and unlocks."),
+            format!("{prefix} twice sends it; {lock} locks and unlocks."),
             text,
         ),
         Line::raw(""),
@@ -69,15 +69,23 @@ pub fn lines(
         out.push(Line::raw(""));
     }
     out.push(Line::styled("Picker", head));
-    out.push(Line::styled(
-        "  ↑↓ PgUp/PgDn Home/End move · Enter switch · 1-9 pick · b benchmarks · r back · Esc cancel",
-        text,
-    ));
+    for l in [
+        "  ↑↓ PgUp/PgDn Home/End move",
+        "  Enter switch · 1-9 pick",
+        "  b benchmarks · r back · Esc cancel",
+    ] {
+        out.push(Line::styled(l, text));
+    }
+    out.push(Line::raw(""));
     out.push(Line::styled("Mouse", head));
-    out.push(Line::styled(
-        "  click focuses · the wheel scrolls the pane under it · drag a border to resize",
-        text,
-    ));
+    for l in [
+        "  a click focuses a pane",
+        "  the wheel scrolls the pane under it",
+        "  drag a border to resize",
+    ] {
+        out.push(Line::styled(l, text));
+    }
+    out.push(Line::raw(""));
     out.push(Line::styled("Endpoints", head));
     let api = match api {
         ApiStatus::Serving(url) => url.clone(),
@@ -85,20 +93,113 @@ pub fn lines(
         ApiStatus::Failed(e) => format!("not serving: {e}"),
     };
     for (what, url) in [
-        ("llama-server", server_url.to_string()),
-        ("OpenAI API", format!("{server_url}/v1")),
-        ("Anthropic API", format!("{server_url}/v1/messages")),
-        ("management API", api),
+        ("server", server_url.to_string()),
+        ("OpenAI", format!("{server_url}/v1")),
+        ("Anthropic", format!("{server_url}/v1/messages")),
+        ("management", api),
     ] {
         out.push(Line::from(vec![
-            Span::styled(format!("  {what:<18}"), dim),
+            Span::styled(format!("  {what:<12}"), dim),
             Span::styled(url, text),
         ]));
     }
     out
 }
 
-/// A centred box with a title and scrollable lines; returns the lines that fit.
+/// The help: in as many columns (up to four) as it takes to show all of it at once when
+/// the screen allows (a help that needs scrolling hides keys), else one scrollable column.
+pub fn draw(buf: &mut Buffer, screen: Rect, lines: &[Line<'_>], scroll: &mut u16, theme: &Theme) {
+    let width = screen.width.saturating_sub(4).min(200);
+    let inner_w = width.saturating_sub(2);
+    let max_rows = usize::from(screen.height.saturating_sub(4));
+    // Sections end at blank lines; a column never cuts one.
+    let mut sections: Vec<&[Line<'_>]> = Vec::new();
+    let mut start = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if line.width() == 0 {
+            sections.push(&lines[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < lines.len() {
+        sections.push(&lines[start..]);
+    }
+    for n in 2..=4u16 {
+        let col_w = inner_w.saturating_sub(3 * (n - 1)) / n;
+        if col_w < 46 {
+            break;
+        }
+        let Some(columns) = (lines.len().div_ceil(usize::from(n))..=max_rows)
+            .find_map(|cap| pack(&sections, usize::from(n), cap))
+        else {
+            continue;
+        };
+        *scroll = 0;
+        let rows = columns.iter().map(Vec::len).max().unwrap_or(0) as u16;
+        let area = Rect {
+            x: screen.x + (screen.width - width) / 2,
+            y: screen.y + (screen.height - rows - 2) / 2,
+            width,
+            height: rows + 2,
+        };
+        let inner = frame(buf, area, "Help", theme);
+        for (c, column) in columns.iter().enumerate() {
+            let x = inner.x + c as u16 * (col_w + 3);
+            for (i, line) in column.iter().enumerate() {
+                buf.set_line(x, inner.y + i as u16, line, col_w);
+            }
+        }
+        return;
+    }
+    draw_box(buf, screen, "Help", lines, scroll, theme, 100);
+}
+
+/// Packs sections into `n` columns of at most `cap` lines, in order; `None` if they do
+/// not fit.
+fn pack<'a, 'l>(
+    sections: &[&'a [Line<'l>]],
+    n: usize,
+    cap: usize,
+) -> Option<Vec<Vec<&'a Line<'l>>>> {
+    let mut columns: Vec<Vec<&Line<'_>>> = vec![Vec::new()];
+    for section in sections {
+        if section.len() > cap {
+            return None;
+        }
+        if columns
+            .last()
+            .is_some_and(|c| c.len() + section.len() > cap)
+        {
+            if columns.len() == n {
+                return None;
+            }
+            columns.push(Vec::new());
+        }
+        columns.last_mut()?.extend(section.iter());
+    }
+    Some(columns)
+}
+
+/// Clears `area`, draws the overlay frame with `title`, returns the inside.
+fn frame(buf: &mut Buffer, area: Rect, title: &str, theme: &Theme) -> Rect {
+    Clear.render(area, buf);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(Style::default().fg(theme.border_focused))
+        .style(Style::default().bg(theme.overlay_bg))
+        .title(Span::styled(
+            format!(" {title} "),
+            Style::default()
+                .fg(theme.title)
+                .add_modifier(Modifier::BOLD),
+        ));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    inner
+}
+
+/// A centred box with a title and scrollable lines.
 pub fn draw_box(
     buf: &mut Buffer,
     screen: Rect,
@@ -116,20 +217,7 @@ pub fn draw_box(
         width,
         height,
     };
-    Clear.render(area, buf);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .border_style(Style::default().fg(theme.border_focused))
-        .style(Style::default().bg(theme.overlay_bg))
-        .title(Span::styled(
-            format!(" {title} "),
-            Style::default()
-                .fg(theme.title)
-                .add_modifier(Modifier::BOLD),
-        ));
-    let inner = block.inner(area);
-    block.render(area, buf);
+    let inner = frame(buf, area, title, theme);
     let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
     *scroll = (*scroll).min(max_scroll);
     for (i, line) in lines

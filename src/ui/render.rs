@@ -91,7 +91,7 @@ pub fn draw(buf: &mut Buffer, area: Rect, app: &mut App, view: &View<'_>, claude
         Overlay::Picker(p) => p.draw(buf, area, &view.profiles.set, view.server, view.gpu, &theme),
         Overlay::Help { scroll } => {
             let lines = help::lines(&app.keymap, &theme, view.server_url, view.api);
-            help::draw_box(buf, area, "Help", &lines, scroll, &theme, 100);
+            help::draw(buf, area, &lines, scroll, &theme);
         }
         Overlay::ConfirmQuit => dialog::draw_quit(buf, area, app.on_exit, view.server, &theme),
         Overlay::Failure { scroll } => {
