@@ -334,7 +334,7 @@ fn a_kept_server_is_adopted_by_the_next_workspace() {
         s.contains("● Tiny B running (adopted)") && !s.contains("Switch model")
     });
     prefix(&t, "q");
-    t.wait_text("will be stopped", T);
+    t.wait_text("Quitting stops the server", T);
     t.keys(&["y"]);
     wait_for("the server to stop", T, || {
         (!server_answers(&env)).then_some(())

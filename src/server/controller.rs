@@ -589,10 +589,15 @@ impl<B: Backend> Controller<B> {
                     s.running_since_ms = Some(now_ms());
                     s.message = format!("Ready: {name} (in {:.1} s)", total.as_secs_f64());
                 });
-                self.logs.note(format!(
-                    "llws: {name} is ready after {:.1} s",
-                    total.as_secs_f64()
-                ));
+                // The server's last lines may still be on their way through the log
+                // follower (a file tail or Docker's stream); a moment's delay keeps this
+                // note after them instead of in the middle.
+                let logs = self.logs.clone();
+                let note = format!("llws: {name} is ready after {:.1} s", total.as_secs_f64());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    logs.note(note);
+                });
                 self.record(
                     id,
                     &before,

@@ -19,12 +19,17 @@ pub fn draw_quit(
     theme: &Theme,
 ) {
     let name = server.profile_name.clone();
-    let what = match (on_exit, name) {
-        (_, None) => "No server is running.".to_string(),
-        (OnExit::Stop, Some(n)) => {
-            format!("The server ({n}) will be stopped (on_exit = \"stop\").")
-        }
-        (OnExit::Keep, Some(n)) => format!("The server ({n}) keeps running (on_exit = \"keep\")."),
+    // Two short lines: a long profile name must not push the setting off the box.
+    let (what, why) = match (on_exit, name) {
+        (_, None) => ("No server is running.".to_string(), String::new()),
+        (OnExit::Stop, Some(n)) => (
+            format!("Quitting stops the server: {n}"),
+            "(on_exit = \"stop\" in llws.toml)".to_string(),
+        ),
+        (OnExit::Keep, Some(n)) => (
+            format!("Quitting leaves the server running: {n}"),
+            "(on_exit = \"keep\"; the next llws adopts it)".to_string(),
+        ),
     };
     let key = Style::default()
         .fg(theme.accent)
@@ -35,6 +40,7 @@ pub fn draw_quit(
             Style::default().fg(theme.text).add_modifier(Modifier::BOLD),
         ),
         Line::styled(what, Style::default().fg(theme.text)),
+        Line::styled(why, Style::default().fg(theme.dim)),
         Line::raw(""),
         Line::from(vec![
             Span::styled("y", key),
