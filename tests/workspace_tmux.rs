@@ -314,7 +314,7 @@ fn a_kept_server_is_adopted_by_the_next_workspace() {
     let t = start(&env, 160, 50, &keep, "tiny-b");
     t.wait_text("● Tiny B running", LOAD);
     prefix(&t, "q");
-    t.wait_text("keeps running", T);
+    t.wait_text("leaves the server running", T);
     t.keys(&["y"]);
     t.wait_for("llws to exit", T, |s| {
         s.contains("Pane is dead") || !s.contains("server log")
