@@ -1,0 +1,154 @@
+//! The workspace with the real Claude Code in its pane (claude-local, the default command)
+//! against the real llama-server and the tiny model: claude starts once the server is
+//! healthy, a typed prompt reaches the server, and a model switch meanwhile leaves the
+//! claude process running.
+
+mod harness;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use harness::TestEnv;
+use llws::config::settings::BackendKind;
+use support::tmux::Tmux;
+use support::{Fixtures, llws_bin, wait_for};
+
+const T: Duration = Duration::from_secs(90);
+
+/// Pids of `claude` processes whose environment names this test's config dir.
+fn claude_pids(config_dir: &Path) -> Vec<u32> {
+    let marker = format!("CLAUDE_CONFIG_DIR={}", config_dir.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            comm.trim() == "claude" && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+        })
+        .collect()
+}
+
+fn api_logs(env: &TestEnv) -> String {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}/logs?tail=2000", env.settings.api.base_url()))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_default()
+}
+
+#[test]
+fn claude_runs_in_the_workspace_and_survives_a_model_switch() {
+    let mut env = TestEnv::new(BackendKind::Process);
+    let root: PathBuf = env.dir.path().to_path_buf();
+    let home = root.join("home");
+    let project = root.join("project");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&project).unwrap();
+    env.settings.claude.config_dir = home.join(".claude-local");
+    env.settings.claude.project_dir = project.clone();
+    // A switch stops a server that is busy answering claude: do not wait long for it.
+    env.settings.server.stop_timeout_s = 2;
+    let config = env.write_settings_file();
+    let claude_dir = Fixtures::get().claude().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        claude_dir.display(),
+        std::env::var("PATH").unwrap()
+    );
+    let state_dir = env.state_dir();
+
+    // Onboarding done and the project trusted, as `claude-local/install.sh` would leave it.
+    let out = std::process::Command::new(llws_bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["claude", "--setup"])
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let command = format!(
+        "env HOME='{}' PATH='{}' LLWS_STATE_DIR='{}' {} --config {} tiny-a",
+        home.display(),
+        path,
+        state_dir.display(),
+        llws_bin().display(),
+        config.display()
+    );
+    let t = Tmux::start_in(&project, 160, 50, &command);
+    // Claude Code's own interface, inside the pane.
+    t.wait_for("Claude Code's prompt in the pane", T, |s| {
+        s.contains("Claude Code") && s.contains('❯')
+    });
+    let pids = claude_pids(&env.settings.claude.config_dir);
+    assert_eq!(pids.len(), 1, "one claude process: {pids:?}");
+
+    // A prompt typed into the pane reaches the server.
+    t.type_text("Say hi");
+    t.keys(&["Enter"]);
+    let started = Instant::now();
+    wait_for("claude's request in the server log", T, || {
+        api_logs(&env).contains("processing task").then_some(())
+    });
+    assert!(started.elapsed() < T);
+
+    // Switch the model mid-session, through the API as an agent would.
+    let out = std::process::Command::new(llws_bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["switch", "tiny-b"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let screen = t.wait_text("Tiny B", T);
+    assert!(
+        screen.contains("Claude Code"),
+        "claude's interface is still there:\n{screen}"
+    );
+    assert_eq!(
+        claude_pids(&env.settings.claude.config_dir),
+        pids,
+        "the same claude process lives on"
+    );
+
+    // Quit: the server is stopped (on_exit = stop), claude goes with the workspace.
+    t.keys(&["C-\\", "q"]);
+    t.wait_text("Quitting stops the server", T);
+    t.keys(&["y"]);
+    wait_for(
+        "claude to end with the workspace",
+        Duration::from_secs(30),
+        || {
+            claude_pids(&env.settings.claude.config_dir)
+                .is_empty()
+                .then_some(())
+        },
+    );
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    wait_for("the server to stop", Duration::from_secs(30), || {
+        client
+            .get(format!("{}/health", env.base_url()))
+            .send()
+            .is_err()
+            .then_some(())
+    });
+    drop(t);
+}
