@@ -99,16 +99,34 @@ pub fn wait_for_server(base_url: &str, out: &mut impl Write) {
             Health::NoServer(_) => " · start a model in llws (or `llws up PROFILE`)",
             _ => "",
         };
-        let _ = write!(
-            out,
-            "\r\x1b[Kllws: waiting for llama-server at {base_url}: {} ({} s){hint}",
+        let line = format!(
+            "llws: waiting for llama-server at {base_url}: {} ({} s){hint}",
             now.describe(),
             started.elapsed().as_secs()
         );
+        // Rewritten in place every poll: a line wider than the terminal would wrap, and
+        // `\r` only returns to its last row, so the rows above would pile up.
+        let _ = write!(out, "\r\x1b[K{}", fit_width(&line, terminal_width()));
         let _ = out.flush();
         shown = Some(now);
         std::thread::sleep(POLL);
     }
+}
+
+/// The width of the terminal this runs in (the pane's PTY), or a safe guess.
+fn terminal_width() -> usize {
+    crossterm::terminal::size().map_or(80, |(cols, _)| usize::from(cols))
+}
+
+/// `line` cut to `width - 1` characters (with an ellipsis), so it never wraps.
+fn fit_width(line: &str, width: usize) -> String {
+    let max = width.saturating_sub(1).max(10);
+    if line.chars().count() <= max {
+        return line.to_string();
+    }
+    let mut cut: String = line.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
 }
 
 const INSTALL_HELP: &str = "\
@@ -177,6 +195,14 @@ mod tests {
         assert_eq!(get("ANTHROPIC_SMALL_FAST_MODEL"), Some("local-llama"));
         assert_eq!(get("ANTHROPIC_DEFAULT_HAIKU_MODEL"), Some("local-llama"));
         assert_eq!(get("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"), Some("1"));
+    }
+
+    #[test]
+    fn waiting_lines_never_wrap() {
+        assert_eq!(fit_width("short", 80), "short");
+        let cut = fit_width(&"x".repeat(200), 90);
+        assert_eq!(cut.chars().count(), 89);
+        assert!(cut.ends_with('…'));
     }
 
     #[test]
