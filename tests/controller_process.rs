@@ -270,7 +270,7 @@ async fn load_facts_come_from_the_server_log() {
     messages(&env.base_url()).await;
     let facts = tokio::time::timeout(
         Duration::from_secs(10),
-        rx.wait_for(|f| f.last_request.is_some()),
+        rx.wait_for(|f| f.requests >= 1),
     )
     .await
     .expect("the request's timing line")

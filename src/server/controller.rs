@@ -579,9 +579,10 @@ impl<B: Backend> Controller<B> {
         });
         self.step(&mut progress, Step::Loading, switch_started);
         let load_started = Instant::now();
-        match self.wait_until_loaded(generation, id, switch_started).await {
+        let end = self.wait_until_loaded(generation, id, switch_started).await;
+        let load = load_started.elapsed();
+        let outcome = match end {
             LoadEnd::Ready => {
-                let load = load_started.elapsed();
                 let total = switch_started.elapsed();
                 self.publish(|s| {
                     s.phase = Phase::Running;
@@ -598,70 +599,46 @@ impl<B: Backend> Controller<B> {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     logs.note(note);
                 });
-                self.record(
-                    id,
-                    &before,
-                    true,
-                    stop_ms,
-                    start_duration,
-                    load,
-                    switch_started,
-                );
-                Ok(Outcome::Running {
+                Outcome::Running {
                     profile: id.to_string(),
-                })
+                }
             }
-            LoadEnd::Exited(exit) => {
-                let failure = self.fail_with_exit(id, &name, exit).await;
-                self.record(
-                    id,
-                    &before,
-                    false,
-                    stop_ms,
-                    start_duration,
-                    load_started.elapsed(),
-                    switch_started,
-                );
-                Ok(Outcome::Failed {
-                    profile: id.to_string(),
-                    failure,
-                })
-            }
+            LoadEnd::Exited(exit) => Outcome::Failed {
+                profile: id.to_string(),
+                failure: self.fail_with_exit(id, &name, exit).await,
+            },
             LoadEnd::TimedOut => {
                 self.live_generation = None;
                 let tail = self.logs.tail_text(FAILURE_TAIL_LINES);
                 let _ = self.backend.stop().await;
-                let failure = self.fail(
-                    id,
-                    &name,
-                    format!(
-                        "{name} did not become healthy within {} s and was stopped; raise [server] health_timeout_s for very large models",
-                        self.settings.server.health_timeout_s
-                    ),
-                    Some((ServerExit::default(), tail)),
+                let reason = format!(
+                    "{name} did not become healthy within {} s and was stopped; raise [server] health_timeout_s for very large models",
+                    self.settings.server.health_timeout_s
                 );
-                self.record(
-                    id,
-                    &before,
-                    false,
-                    stop_ms,
-                    start_duration,
-                    load_started.elapsed(),
-                    switch_started,
-                );
-                Ok(Outcome::Failed {
+                Outcome::Failed {
                     profile: id.to_string(),
-                    failure,
-                })
+                    failure: self.fail(id, &name, reason, Some((ServerExit::default(), tail))),
+                }
             }
             LoadEnd::Cancelled => {
                 self.live_generation = None;
                 let _ = self.backend.stop().await;
                 self.logs.note(format!("--- {name}: load cancelled ---"));
                 self.set_idle("Switch cancelled");
-                Ok(Outcome::Cancelled)
+                return Ok(Outcome::Cancelled);
             }
-        }
+        };
+        let ok = matches!(outcome, Outcome::Running { .. });
+        self.record(
+            id,
+            &before,
+            ok,
+            stop_ms,
+            start_duration,
+            load,
+            switch_started,
+        );
+        Ok(outcome)
     }
 
     fn step(&self, progress: &mut SwitchProgress, step: Step, started: Instant) {
