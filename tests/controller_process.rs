@@ -268,14 +268,11 @@ async fn load_facts_come_from_the_server_log() {
     assert_eq!(facts.n_ctx_slot, Some(4096), "{facts:?}");
     assert_eq!(facts.slots, Some(1));
     messages(&env.base_url()).await;
-    let facts = tokio::time::timeout(
-        Duration::from_secs(10),
-        rx.wait_for(|f| f.requests >= 1),
-    )
-    .await
-    .expect("the request's timing line")
-    .unwrap()
-    .clone();
+    let facts = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|f| f.requests >= 1))
+        .await
+        .expect("the request's timing line")
+        .unwrap()
+        .clone();
     let speed = facts.last_request.unwrap();
     assert!(
         speed.prompt_tokens > 0 && speed.generation_tokens_per_s > 0.0,

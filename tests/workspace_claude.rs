@@ -114,7 +114,7 @@ fn claude_runs_in_the_workspace_and_survives_a_model_switch() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let screen = t.wait_text("Tiny B", T);
+    let screen = t.wait_text("model ready: Tiny B", T);
     assert!(
         screen.contains("Claude Code"),
         "claude's interface is still there:\n{screen}"

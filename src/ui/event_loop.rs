@@ -16,7 +16,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use crate::server::state::now_ms;
-use crate::server::{ControlError, Outcome, ServerState};
+use crate::server::{ControlError, Outcome, Phase, ServerState};
 use crate::ui::action::Effect;
 use crate::ui::app::App;
 use crate::ui::panes::claude::ClaudePane;
@@ -29,6 +29,8 @@ use crate::ui::view::View;
 
 /// How often the elapsed time of a switch is redrawn.
 const ANIMATION: Duration = Duration::from_millis(250);
+/// How long the claude pane says a new model is ready after a switch.
+const READY_BANNER: Duration = Duration::from_secs(6);
 
 /// Results of work done off the loop.
 enum Done {
@@ -125,6 +127,8 @@ pub async fn run(
     let mut last_frame = Instant::now() - frame;
     let mut dirty = true;
     let mut banner: Option<String> = None;
+    // The "ready" banner after a switch stays for a moment, then goes.
+    let mut banner_until: Option<Instant> = None;
 
     loop {
         let now = now_ms();
@@ -166,7 +170,18 @@ pub async fn run(
             _ = changed(&mut state_rx) => {
                 let new = watches.state.borrow().clone();
                 app.on_server_state(&last_state, &new, now_ms());
-                let want = banner_for(&new);
+                let mut want = banner_for(&new);
+                if want.is_none() && last_state.is_busy() && new.phase == Phase::Running {
+                    want = new
+                        .profile_name
+                        .as_ref()
+                        .map(|name| format!("model ready: {name} answers from now on"));
+                    banner_until = Some(Instant::now() + READY_BANNER);
+                } else if want.is_some() || new.phase != Phase::Running {
+                    banner_until = None;
+                } else if banner_until.is_some() {
+                    want = banner.clone();
+                }
                 if want != banner {
                     claude.set_banner(want.clone());
                     banner = want;
@@ -195,6 +210,12 @@ pub async fn run(
             _ = async { match frame_due { Some(t) => sleep_until(t).await, None => pending().await } } => {}
             _ = async { match anim_due { Some(t) => sleep_until(t).await, None => pending().await } } => dirty = true,
             _ = async { match expiry { Some(t) => sleep_until(t).await, None => pending().await } } => dirty = true,
+            _ = async { match banner_until { Some(t) => sleep_until(t).await, None => pending().await } } => {
+                banner_until = None;
+                banner = None;
+                claude.set_banner(None);
+                dirty = true;
+            }
             _ = sigterm.recv() => return Ok(()),
             _ = sighup.recv() => return Ok(()),
             _ = sigint.recv() => return Ok(()),
