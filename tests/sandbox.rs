@@ -25,7 +25,14 @@ struct Dirs {
 fn dirs() -> Dirs {
     // Not under /tmp: the sandbox's /tmp is its own, which would make a home there look
     // writable (to a tmpfs nobody sees) and hide what the test wants to check.
-    let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // The checkout itself may live under /tmp (a CI clone): then use /var/tmp.
+    let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let base = if target_tmp.starts_with("/tmp") {
+        Path::new("/var/tmp")
+    } else {
+        target_tmp
+    };
+    let root = tempfile::tempdir_in(base).unwrap();
     let home = root.path().join("home");
     let project = root.path().join("project");
     let config = home.join(".claude-local");
