@@ -51,7 +51,7 @@ async fn serve(ctx: Context, profile: Option<String>, logs: bool) -> anyhow::Res
     let ctl = spawn_controller(settings.clone());
     let stop_printing = CancellationToken::new();
     let printer = tokio::spawn(print_events(ctl.clone(), logs, stop_printing.clone()));
-    let monitor = monitor::spawn(&settings.monitor, follow_server(ctl.subscribe_state()));
+    let monitor = monitor::spawn_for(&settings, follow_server(ctl.subscribe_state()));
 
     let api = if settings.api.enabled {
         match crate::api::serve(ctl.clone(), Some(monitor.clone()), &settings.api).await {

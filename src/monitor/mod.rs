@@ -77,7 +77,18 @@ const GPU_FAILURES_BEFORE_RESTART: u32 = 5;
 /// Starts the samplers; call inside a tokio runtime. The server's footprint uses Docker
 /// from `DOCKER_HOST` or the local socket, connected when a container first appears.
 pub fn spawn(settings: &MonitorSettings, server: watch::Receiver<ServerProcess>) -> MonitorHandle {
-    spawn_with(settings, server, DockerSource::Environment)
+    let host = crate::server::docker::connect::docker_host();
+    spawn_with(settings, server, DockerSource::Host(host))
+}
+
+/// [`spawn`] for llws's own settings: the monitor settings, and the Docker daemon the
+/// Docker backend uses (`server.docker_host`), so a container's stats come from it.
+pub fn spawn_for(
+    settings: &crate::config::Settings,
+    server: watch::Receiver<ServerProcess>,
+) -> MonitorHandle {
+    let host = crate::server::docker::connect::host_for(&settings.server.docker_host);
+    spawn_with(&settings.monitor, server, DockerSource::Host(host))
 }
 
 /// [`spawn`] with the caller's Docker client (the controller's, or a test daemon's).

@@ -211,8 +211,8 @@ impl ProcessStats {
 pub enum DockerSource {
     /// The caller's client (the controller's, or a test daemon's).
     Given(Docker),
-    /// `DOCKER_HOST` or the local socket, connected when a container first appears.
-    Environment,
+    /// A daemon address (`unix://…`, `tcp://…`), connected when a container first appears.
+    Host(String),
 }
 
 /// Picks the source for the running server: Docker stats for a container, the process
@@ -278,19 +278,14 @@ impl FootprintSampler {
         if self.docker.is_none() {
             let client = match &self.docker_source {
                 DockerSource::Given(docker) => Some(docker.clone()),
-                DockerSource::Environment => {
+                DockerSource::Host(host) => {
                     if self
                         .docker_failed_at
                         .is_some_and(|at| at.elapsed() < DOCKER_RETRY)
                     {
                         return None;
                     }
-                    match crate::server::docker::connect::connect(
-                        &crate::server::docker::connect::docker_host(),
-                        DOCKER_TIMEOUT,
-                    )
-                    .await
-                    {
+                    match crate::server::docker::connect::connect(host, DOCKER_TIMEOUT).await {
                         Ok(docker) => Some(docker),
                         Err(_) => {
                             self.docker_failed_at = Some(tokio::time::Instant::now());

@@ -22,10 +22,7 @@ pub struct Services {
 /// port in use) is reported in the status bar and the log; the workspace runs on.
 pub async fn start(settings: Arc<Settings>) -> Services {
     let controller = spawn_controller(settings.clone());
-    let monitor = monitor::spawn(
-        &settings.monitor,
-        follow_server(controller.subscribe_state()),
-    );
+    let monitor = monitor::spawn_for(&settings, follow_server(controller.subscribe_state()));
     let (api, api_server) =
         match api::serve(controller.clone(), Some(monitor.clone()), &settings.api).await {
             Ok(server) => (ApiStatus::Serving(server.url()), Some(server)),
