@@ -24,7 +24,8 @@ pub enum Page {
     Bench,
 }
 
-/// A model's size on disk, or why it cannot be read.
+/// What loading each model needs (files, KV cache, compute buffers: an estimate), or why
+/// its files cannot be read.
 pub type Sizes = HashMap<String, Result<u64, String>>;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,8 +57,13 @@ pub fn model_sizes(models_dir: &Path, set: &ProfileSet) -> Sizes {
     set.profiles
         .iter()
         .map(|p| {
+            // What the load needs (all parts, plus the KV cache at the profile's context
+            // from the GGUF header), not just the file size: that is what must fit.
             let size = model_files::check(models_dir, p)
-                .map(|f| f.total_bytes)
+                .map(|f| {
+                    let meta = crate::config::gguf::read_file_metadata(&f.parts[0]).ok();
+                    crate::config::estimate::estimate(p, f.total_bytes, meta.as_ref(), 0).total()
+                })
                 .map_err(|e| match e {
                     model_files::ModelFileError::Missing { path, .. } => format!(
                         "missing: {}",
@@ -425,7 +431,7 @@ fn row_line(
             Style::default().fg(theme.error),
         )),
         Some(Ok(size)) => {
-            spans.push(Span::styled(format!(" {:>9}", bytes(*size)), extra));
+            spans.push(Span::styled(format!(" ≈{:>8}", bytes(*size)), extra));
             let (hint, colour) = match (free, gpu) {
                 (Some(free), _) if *size <= free => ("  fits in VRAM".to_string(), theme.ok),
                 (Some(_), _) => ("  > free VRAM: CPU offload".to_string(), theme.warn),
