@@ -83,13 +83,7 @@ pub async fn switch(
     request_body: Body,
 ) -> Result<Response, ApiFailure> {
     let wait = wants_wait(&uri);
-    let bytes = body::read(
-        request_body,
-        &headers,
-        app.limits.max_body_bytes,
-        app.limits.body_read_timeout,
-    )
-    .await?;
+    let bytes = app.read_body(&headers, request_body).await?;
     let id = body::model(&bytes, true)?.unwrap_or_default();
     let view = app.ctl.profiles();
     // The original answered an unknown id with 404 before it looked at the lock.
@@ -116,13 +110,7 @@ pub async fn start(
     request_body: Body,
 ) -> Result<Response, ApiFailure> {
     let wait = wants_wait(&uri);
-    let bytes = body::read(
-        request_body,
-        &headers,
-        app.limits.max_body_bytes,
-        app.limits.body_read_timeout,
-    )
-    .await?;
+    let bytes = app.read_body(&headers, request_body).await?;
     let id = body::model(&bytes, false)?;
     let view = app.ctl.profiles();
     if let Some(id) = &id
@@ -167,6 +155,21 @@ pub fn query_value(uri: &Uri, key: &str) -> Option<String> {
 }
 
 impl AppState {
+    /// A request body within the configured size and time limits.
+    async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        request_body: Body,
+    ) -> Result<axum::body::Bytes, ApiFailure> {
+        body::read(
+            request_body,
+            headers,
+            self.limits.max_body_bytes,
+            self.limits.body_read_timeout,
+        )
+        .await
+    }
+
     pub fn status(&self) -> StatusResponse {
         let state = self.ctl.state();
         let last = self.ctl.last_timings();
