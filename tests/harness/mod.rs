@@ -184,3 +184,34 @@ pub async fn messages(base_url: &str) -> serde_json::Value {
     assert_eq!(resp.status().as_u16(), 200);
     resp.json().await.expect("JSON reply")
 }
+
+/// A test that fails halfway must not leave its server behind: kill what the process
+/// backend recorded in this setup's state folder, and remove this setup's container.
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(self.state_dir()) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "json")
+                    && let Ok(text) = std::fs::read_to_string(&path)
+                    && let Ok(state) = serde_json::from_str::<serde_json::Value>(&text)
+                    && let Some(pid) = state["pid"].as_i64()
+                {
+                    // The server runs in its own process group (pgid = pid).
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+        if self.settings.backend == BackendKind::Docker {
+            let _ = std::process::Command::new("docker")
+                .env("DOCKER_HOST", &self.settings.server.docker_host)
+                .args(["rm", "-f", &self.settings.server.container])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
