@@ -259,6 +259,15 @@ async fn wait_for_exit(docker: &Docker, id: &str) -> Option<i64> {
     }
 }
 
+/// The host pid of a running container's main process (what NVML and /proc see).
+async fn container_pid(docker: &Docker, id: &str) -> Option<u32> {
+    let info = docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+        .ok()?;
+    info.state?.pid.filter(|p| *p > 0).map(|p| p as u32)
+}
+
 async fn inspect_exit(docker: &Docker, id: &str) -> Option<ServerExit> {
     let info = docker
         .inspect_container(id, None::<InspectContainerOptions>)
@@ -345,14 +354,7 @@ impl Backend for DockerBackend {
                 exit,
             }));
         }
-        let pid = docker
-            .inspect_container(&id, None::<InspectContainerOptions>)
-            .await
-            .ok()
-            .and_then(|i| i.state)
-            .and_then(|s| s.pid)
-            .filter(|p| *p > 0)
-            .map(|p| p as u32);
+        let pid = container_pid(&docker, &id).await;
         self.watch(docker.clone(), id.clone(), ctx, generation);
         Ok(Some(Adopted {
             profile,
@@ -427,14 +429,7 @@ impl Backend for DockerBackend {
             &id[..id.len().min(12)],
             self.settings.server.image
         ));
-        let pid = docker
-            .inspect_container(&id, None::<InspectContainerOptions>)
-            .await
-            .ok()
-            .and_then(|i| i.state)
-            .and_then(|s| s.pid)
-            .filter(|p| *p > 0)
-            .map(|p| p as u32);
+        let pid = container_pid(&docker, &id).await;
         self.watch(docker.clone(), id.clone(), ctx, generation);
         Ok(Started {
             pid,
