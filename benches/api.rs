@@ -7,38 +7,21 @@
 //! `cargo test --all-targets` runs it too, without `--bench`: then each phase lasts 300 ms,
 //! a smoke run that keeps the bench working without holding up the suite.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+#[path = "../tests/support/mod.rs"]
+#[allow(unused)]
+mod support;
+use support::{Fixtures, free_port};
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn fixtures() -> std::collections::HashMap<String, String> {
-    let dir = std::env::var_os("LLWS_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/llws-test"));
-    let text = std::fs::read_to_string(dir.join("fixtures.env"))
-        .expect("fixtures.env: run scripts/fixtures first");
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Serve(Child);
@@ -151,15 +134,12 @@ fn main() {
         Duration::from_secs(env_num("LLWS_BENCH_SECS", 5))
     };
     let conc = env_num("LLWS_BENCH_CONC", 8);
-    let f = fixtures();
+    let f = Fixtures::get();
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
     std::fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(
-        PathBuf::from(&f["LLWS_TEST_MODEL_DIR"]).join(&f["LLWS_TEST_MODEL"]),
-        models.join("tiny.gguf"),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink(f.model_dir().join(f.model_file()), models.join("tiny.gguf"))
+        .unwrap();
     std::fs::write(
         dir.path().join("models.conf"),
         "[tiny-a]\nNAME=Tiny A\nMODEL=tiny.gguf\nCTX_SIZE=2048\nEXTRA_ARGS=-np 1\n\n\
@@ -171,7 +151,7 @@ fn main() {
         dir.path().join("llws.toml"),
         format!(
             "backend = \"process\"\n[server]\nport = {server_port}\nllama_server = \"{}\"\ngpus = \"none\"\n[api]\nbind = \"127.0.0.1:{api_port}\"\n",
-            f["LLWS_TEST_LLAMA_SERVER"]
+            f.llama_server().display()
         ),
     )
     .unwrap();

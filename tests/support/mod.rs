@@ -83,13 +83,54 @@ impl Fixtures {
     }
 }
 
-/// A loopback port nobody listens on right now.
+/// A loopback port nobody listens on right now, that nothing else will take before the test
+/// binds it.
+///
+/// Ports come from below the kernel's ephemeral range: `bind(0)` would hand out a port from
+/// inside it, and any outgoing loopback connection made by a parallel test (health polls, API
+/// clients) can then take that port as its local end before the server binds it. Below the
+/// range only our own tests hand out ports, so a per-process counter, spread by pid so that
+/// consecutive test binaries start apart, keeps them distinct.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (low, high) = test_port_range();
+    let span = u32::from(high - low);
+    if span < 100 {
+        // The ephemeral range covers nearly everything: nothing better than the kernel's pick.
+        return TcpListener::bind("127.0.0.1:0")
+            .expect("bind an ephemeral port")
+            .local_addr()
+            .unwrap()
+            .port();
+    }
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = low + offset as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {low}..{high}");
+}
+
+/// The ports tests may use: the widest stretch outside `ip_local_port_range`.
+fn test_port_range() -> (u16, u16) {
+    let (eph_low, eph_high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
+            Some((parts.next()??, parts.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    let below = (10_000, eph_low.max(10_000));
+    let above = (eph_high.saturating_add(1).max(10_000), u16::MAX);
+    if below.1 - below.0 >= above.1 - above.0 {
+        below
+    } else {
+        above
+    }
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, or panics after `timeout` with `what`.
