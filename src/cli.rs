@@ -105,6 +105,9 @@ pub enum Command {
     },
     /// Ask a running llws to stop its server.
     Stop,
+    /// Ask a running llws to keep waiting for the model that is loading: pushes its health
+    /// timeout back by another `health_timeout_s` (the original's "continue anyway").
+    KeepWaiting,
     /// Check the running server: a short prompt and a 100+ token prompt, then the log for
     /// CUDA errors (run it after every llama.cpp update: short prompts alone hid crashes).
     Selftest,

@@ -149,6 +149,12 @@ async fn every_route_and_every_refusal() {
     assert_eq!(api.post("/start", "[1]").await.status, 400);
     assert_eq!(api.post("/start", "{\"model\":\"nope\"}").await.status, 404);
 
+    // POST /keep-waiting with nothing loading: 409 with the state.
+    let r = api.post("/keep-waiting", "").await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.error(), "no model is loading");
+    assert_eq!(r.json()["state"], "idle");
+
     // POST /stop with nothing running: a success.
     let r = api.post("/stop", "").await;
     assert_eq!(r.status, 200, "{}", r.body);

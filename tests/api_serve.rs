@@ -16,7 +16,7 @@ use std::time::Duration;
 use harness::TestEnv;
 use harness::api::{Api, SseReader, health_ok};
 use harness::serve::{LlwsServe, llws};
-use llws::api::types::{StatusResponse, SwitchResponse};
+use llws::api::types::{KeepWaitingResponse, StatusResponse, SwitchResponse};
 use llws::config::settings::{BackendKind, OnExit};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -495,6 +495,77 @@ async fn the_client_commands_against_llws_serve() {
     let (code, _, err) = cmd(&["status"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("no llws is answering"), "{err}");
+}
+
+/// The original's "continue anyway", offered before the timeout: a load that needs longer
+/// than its 3 s health wait completes when someone keeps waiting, over HTTP and through
+/// `llws keep-waiting`, and `llws status` shows the countdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_waiting_carries_a_slow_load_past_its_timeout() {
+    let setup = Setup::new(|env| env.slow_to_listen(4));
+    let (config, state) = (setup.config.clone(), setup.state_dir());
+    let mut serve = setup.serve(&[]);
+    let api = setup.api();
+    api.wait_up(Duration::from_secs(30)).await;
+    let r = api
+        .post("/switch?wait=false", "{\"model\":\"tiny-a\"}")
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    // GET /status shows when the health wait gives up.
+    let status = api
+        .wait_status("the health deadline", Duration::from_secs(10), |s| {
+            s["load_gives_up_at_ms"].is_u64()
+        })
+        .await;
+    let first = status["load_gives_up_at_ms"].as_u64().unwrap();
+    let (code, out, err) = run(&config, &state, &["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("the health check gives up in"), "{out}");
+
+    let r = api.post("/keep-waiting", "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let reply: KeepWaitingResponse = r.parse();
+    assert!(reply.success);
+    assert_eq!(reply.model.as_deref(), Some("tiny-a"));
+    assert!(
+        reply.gives_up_at_ms >= first + 2_900,
+        "{first} -> {reply:?}"
+    );
+    assert!((3..=6).contains(&reply.gives_up_in_s), "{reply:?}");
+    let (code, out, err) = run(&config, &state, &["keep-waiting"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Waiting longer for tiny-a: the health check now gives up in"),
+        "{out}"
+    );
+
+    // Past the 3 s it had, asking again whenever under 2 s are left (on a busy machine the
+    // real load itself can take seconds): the load completes instead of being stopped.
+    let deadline = tokio::time::Instant::now() + LOAD;
+    let status = loop {
+        let status = api.status().await;
+        if status["state"] != "starting" || tokio::time::Instant::now() > deadline {
+            break status;
+        }
+        if let Some(at) = status["load_gives_up_at_ms"].as_u64()
+            && at.saturating_sub(llws::server::state::now_ms()) < 2_000
+        {
+            api.post("/keep-waiting", "").await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status["state"], "running", "{status:#}");
+    assert_eq!(status["load_gives_up_at_ms"], serde_json::Value::Null);
+
+    // Nothing loads now: refused, with the state.
+    let r = api.post("/keep-waiting", "").await;
+    assert_eq!((r.status, r.error().as_str()), (409, "no model is loading"));
+    let (code, _, err) = run(&config, &state, &["keep-waiting"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no model is loading"), "{err}");
+
+    serve.signal(Signal::SIGTERM);
+    serve.wait_exit(EXIT);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -335,3 +335,103 @@ async fn edits_of_models_conf_are_picked_up_while_running() {
     assert!(saw_notice);
     ctl.shutdown(false).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_load_is_stopped_at_the_timeout_unless_someone_keeps_waiting() {
+    let mut env = TestEnv::new(BackendKind::Process);
+    env.slow_to_listen(4);
+    let ctl = env.spawn_process_controller();
+
+    // Nothing loads: there is no wait to extend.
+    assert!(
+        matches!(
+            ctl.keep_waiting(),
+            Err(ControlError::NotLoading { state: Phase::Idle })
+        ),
+        "{:?}",
+        ctl.keep_waiting()
+    );
+
+    // Nobody asks: the load is stopped at the timeout, and the reason says what to do.
+    let outcome = ctl.switch("tiny-a").await.unwrap();
+    let Outcome::Failed { failure, .. } = outcome else {
+        panic!("expected a timeout, got {outcome:?}");
+    };
+    assert!(
+        failure.reason.contains("did not become healthy within 3 s")
+            && failure.reason.contains("keep waiting"),
+        "{}",
+        failure.reason
+    );
+    assert_eq!(ctl.state().load_gives_up_at_ms, None);
+
+    // Asked twice during the wait: each ask adds another 3 s, and the load completes.
+    let pending = ctl.begin_switch("tiny-a").unwrap();
+    let mut rx = ctl.subscribe_state();
+    let first = tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|s| s.load_gives_up_at_ms.is_some()),
+    )
+    .await
+    .expect("the health wait publishes its deadline")
+    .unwrap()
+    .load_gives_up_at_ms
+    .unwrap();
+    let once = ctl.keep_waiting().unwrap();
+    let twice = ctl.keep_waiting().unwrap();
+    assert!(once >= first + 2_900, "{first} -> {once}");
+    assert!(twice >= once + 2_900, "{once} -> {twice}");
+    // The state follows, for the status bar and GET /status.
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        rx.wait_for(|s| s.load_gives_up_at_ms.is_some_and(|at| at >= twice - 50)),
+    )
+    .await
+    .expect("the pushed-back deadline is published")
+    .unwrap();
+    // Then like a user who watches the countdown: ask again whenever under 2 s are left
+    // (on a busy machine the real load itself can take seconds).
+    let keeper = {
+        let ctl = ctl.clone();
+        tokio::spawn(async move {
+            let mut asks = 0;
+            while let Some(at) = ctl.state().load_gives_up_at_ms {
+                if at.saturating_sub(llws::server::state::now_ms()) < 2_000
+                    && ctl.keep_waiting().is_ok()
+                {
+                    asks += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            asks
+        })
+    };
+    let outcome = tokio::time::timeout(LOAD, pending.outcome())
+        .await
+        .expect("the load ends")
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Running {
+            profile: "tiny-a".into()
+        }
+    );
+    let state = ctl.state();
+    assert_eq!(state.load_gives_up_at_ms, None);
+    let _ = keeper.await;
+    assert!(
+        ctl.logs()
+            .tail_text(200)
+            .iter()
+            .any(|l| l.contains("Waiting longer for Tiny A")),
+        "{:#?}",
+        ctl.logs().tail_text(200)
+    );
+    assert!(matches!(
+        ctl.keep_waiting(),
+        Err(ControlError::NotLoading {
+            state: Phase::Running
+        })
+    ));
+    ctl.shutdown(false).await;
+}

@@ -6,7 +6,8 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::types::{
-    AcceptedResponse, ErrorResponse, LogsResponse, ModelsResponse, StatusResponse, SwitchResponse,
+    AcceptedResponse, ErrorResponse, KeepWaitingResponse, LogsResponse, ModelsResponse,
+    StatusResponse, SwitchResponse,
 };
 use crate::config::settings::ApiSettings;
 
@@ -168,6 +169,14 @@ impl ApiClient {
             .send(self.request(reqwest::Method::GET, &format!("/logs?tail={tail}")))
             .await?;
         Self::decode(response).await
+    }
+
+    pub async fn keep_waiting(&self) -> Result<KeepWaitingResponse, ClientError> {
+        Self::decode(
+            self.send(self.request(reqwest::Method::POST, "/keep-waiting"))
+                .await?,
+        )
+        .await
     }
 
     pub async fn stop(&self) -> Result<SwitchResponse, ClientError> {

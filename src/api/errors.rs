@@ -96,6 +96,11 @@ impl ApiFailure {
                 "there is no profile to start yet: name one, as {\"model\":\"ID\"}",
             ),
             ControlError::ShuttingDown => Self::shutting_down(),
+            ControlError::NotLoading { state } => {
+                let mut failure = Self::new(StatusCode::CONFLICT, "no model is loading");
+                failure.body.state = Some(state.as_str().to_string());
+                failure
+            }
         }
     }
 }

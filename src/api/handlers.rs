@@ -14,8 +14,8 @@ use super::body;
 use super::errors::{ApiFailure, json_response};
 use super::router::AppState;
 use super::types::{
-    AcceptedResponse, FailureInfo, HealthResponse, LogLineInfo, LogsResponse, ModelsResponse,
-    StatusResponse, SwitchResponse, TimingsInfo, active_profile,
+    AcceptedResponse, FailureInfo, HealthResponse, KeepWaitingResponse, LogLineInfo, LogsResponse,
+    ModelsResponse, StatusResponse, SwitchResponse, TimingsInfo, active_profile,
 };
 use crate::server::state::{Phase, now_ms};
 use crate::server::{ControlError, Outcome};
@@ -138,6 +138,24 @@ pub async fn stop(State(app): State<Arc<AppState>>) -> Result<Response, ApiFailu
     app.finish(async move { ctl.stop().await }, asked_at).await
 }
 
+/// `POST /keep-waiting`: the original's "continue anyway", offered before the health wait
+/// gives up: pushes the deadline of the load in flight back by `health_timeout_s`.
+pub async fn keep_waiting(State(app): State<Arc<AppState>>) -> Result<Response, ApiFailure> {
+    let at = app
+        .ctl
+        .keep_waiting()
+        .map_err(|e| ApiFailure::from_control(e, &app.ctl.profiles()))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &KeepWaitingResponse {
+            success: true,
+            model: app.ctl.state().profile,
+            gives_up_at_ms: at,
+            gives_up_in_s: at.saturating_sub(now_ms()).div_ceil(1000),
+        },
+    ))
+}
+
 /// `?wait=false` (or `0`, `no`) returns 202 once the switch is accepted.
 fn wants_wait(uri: &Uri) -> bool {
     !matches!(
@@ -214,13 +232,26 @@ impl AppState {
         asked_at: u64,
     ) -> Result<Response, ApiFailure> {
         let settings = self.ctl.settings();
-        let cap =
-            Duration::from_secs(settings.server.health_timeout_s + settings.server.stop_timeout_s)
-                + SWITCH_WAIT_MARGIN;
-        let outcome = tokio::select! {
-            outcome = outcome => Some(outcome),
-            _ = tokio::time::sleep(cap) => None,
-            _ = self.shutdown.cancelled() => return Err(ApiFailure::shutting_down()),
+        let stop_and_margin =
+            Duration::from_secs(settings.server.stop_timeout_s) + SWITCH_WAIT_MARGIN;
+        let mut cap = tokio::time::Instant::now()
+            + Duration::from_secs(settings.server.health_timeout_s)
+            + stop_and_margin;
+        let mut outcome = std::pin::pin!(outcome);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut outcome => break Some(outcome),
+                _ = tokio::time::sleep_until(cap) => {
+                    // Someone asked to keep waiting: the load may now run past the cap.
+                    match self.ctl.load_deadline() {
+                        Some(deadline) if deadline + stop_and_margin > cap.into_std() => {
+                            cap = (deadline + stop_and_margin).into();
+                        }
+                        _ => break None,
+                    }
+                }
+                _ = self.shutdown.cancelled() => return Err(ApiFailure::shutting_down()),
+            }
         };
         let (success, name, failure) = match outcome {
             Some(Ok(Outcome::Running { .. })) => (true, "running", None),

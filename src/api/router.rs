@@ -20,13 +20,14 @@ type Handler = MethodRouter<Arc<AppState>>;
 
 /// Every route: the router is built from this table, and the OpenAPI test holds
 /// docs/openapi.json to it, so a route cannot be served without being described.
-fn table() -> [(&'static str, &'static str, Handler); 11] {
+fn table() -> [(&'static str, &'static str, Handler); 12] {
     [
         ("GET", "/models", get(handlers::models)),
         ("GET", "/status", get(handlers::status)),
         ("POST", "/switch", post(handlers::switch)),
         ("POST", "/start", post(handlers::start)),
         ("POST", "/stop", post(handlers::stop)),
+        ("POST", "/keep-waiting", post(handlers::keep_waiting)),
         ("GET", "/events", get(sse::events)),
         ("GET", "/logs", get(handlers::logs)),
         ("GET", "/logs/stream", get(sse::logs_stream)),

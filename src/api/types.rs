@@ -99,10 +99,25 @@ pub struct StatusResponse {
     pub adopted: bool,
     /// The most recent switch or start, finished.
     pub last_switch: Option<TimingsInfo>,
+    /// While a model loads: when the health wait gives up and stops it (Unix ms). Push it
+    /// back with `POST /keep-waiting`.
+    #[serde(default)]
+    pub load_gives_up_at_ms: Option<u64>,
     /// What the server's own log said about this run: buffers per device, graph splits,
     /// the speed of the last request, CUDA errors.
     #[serde(default)]
     pub load: Option<LoadFacts>,
+}
+
+/// The reply of `POST /keep-waiting`: the health wait of the load in flight was pushed back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeepWaitingResponse {
+    pub success: bool,
+    /// The profile that is loading.
+    pub model: Option<String>,
+    /// When the health wait now gives up (Unix ms), and in how many seconds from now.
+    pub gives_up_at_ms: u64,
+    pub gives_up_in_s: u64,
 }
 
 /// A switch in progress.
@@ -354,6 +369,7 @@ impl StatusResponse {
             container_id: state.container_id.clone(),
             adopted: state.adopted,
             last_switch: last_switch.map(TimingsInfo::from),
+            load_gives_up_at_ms: state.load_gives_up_at_ms,
             load: None,
         }
     }

@@ -129,6 +129,22 @@ pub fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
     })
 }
 
+pub fn keep_waiting(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let client = ApiClient::new(&ctx.settings.api, None);
+    Ok(match rt.block_on(client.keep_waiting()) {
+        Ok(reply) => {
+            println!(
+                "Waiting longer for {}: the health check now gives up in {} s.",
+                reply.model.as_deref().unwrap_or("the model"),
+                reply.gives_up_in_s
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    })
+}
+
 /// `llws down` asks a running llws first, so the llws that owns the server does not see
 /// an unexplained death. `None` when no llws answers (then `down` stops it itself).
 pub fn stop_via_api(ctx: &Context) -> anyhow::Result<Option<ExitCode>> {
@@ -239,6 +255,13 @@ pub fn render_status(s: &StatusResponse, api_url: &str) -> String {
                 sw.step_label,
                 secs(sw.elapsed_ms)
             ),
+        );
+    }
+    if let Some(at) = s.load_gives_up_at_ms {
+        let left = at.saturating_sub(crate::server::state::now_ms()) / 1000;
+        row(
+            "timeout",
+            format!("the health check gives up in {left} s (`llws keep-waiting` waits longer)"),
         );
     }
     if let Some(up) = s.uptime_s {

@@ -63,6 +63,7 @@ pub enum KeyAction {
     RestartClaude,
     RestartServer,
     StopServer,
+    KeepWaiting,
     Cancel,
 }
 
@@ -106,6 +107,7 @@ impl KeyAction {
         Self::RestartClaude,
         Self::RestartServer,
         Self::StopServer,
+        Self::KeepWaiting,
         Self::Cancel,
     ];
 
@@ -150,6 +152,7 @@ impl KeyAction {
             Self::RestartClaude => "restart-claude",
             Self::RestartServer => "restart-server",
             Self::StopServer => "stop-server",
+            Self::KeepWaiting => "keep-waiting",
             Self::Cancel => "cancel",
         }
     }
@@ -195,6 +198,7 @@ impl KeyAction {
             Self::RestartClaude => "restart claude's program",
             Self::RestartServer => "restart the server",
             Self::StopServer => "stop the server",
+            Self::KeepWaiting => "keep waiting for a slow load",
             Self::Cancel => "leave this mode",
         }
     }

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::backend::{
     Backend, BackendContext, BackendError, BackendEvent, LaunchSpec, ServerExit, Started,
 };
+use super::deadline::{self, LoadDeadline};
 use super::handle::{Command, ControlError, ControllerHandle, Outcome, Request, Shutdown};
 use super::health::{Health, HealthProbe};
 use super::load_facts::LoadFacts;
@@ -45,6 +46,7 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
     let (facts_tx, facts_rx) = watch::channel(LoadFacts::default());
     let timings = Arc::new(Mutex::new(TimingsStore::default()));
     let cancel = Arc::new(Mutex::new(CancellationToken::new()));
+    let deadline = Arc::new(LoadDeadline::default());
     let handle = ControllerHandle {
         commands: cmd_tx,
         shutdown: shutdown_tx,
@@ -57,6 +59,7 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
         timings: timings.clone(),
         settings: settings.clone(),
         load_facts: facts_rx,
+        deadline: deadline.clone(),
     };
     let helpers = vec![
         tokio::spawn(follow_load_facts(logs.clone(), facts_tx)),
@@ -85,6 +88,7 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
         live_generation: None,
         last_profile: None,
         cancel,
+        deadline,
     };
     // The adoption step runs inside the task: the handle is usable at once.
     tokio::spawn(async move {
@@ -156,6 +160,8 @@ struct Controller<B: Backend> {
     live_generation: Option<u64>,
     last_profile: Option<String>,
     cancel: Arc<Mutex<CancellationToken>>,
+    /// When the health wait in flight gives up; handles may push it back.
+    deadline: Arc<LoadDeadline>,
 }
 
 /// How a load ended.
@@ -303,7 +309,7 @@ impl<B: Backend> Controller<B> {
                     LoadEnd::TimedOut => {
                         self.live_generation = None;
                         let _ = self.backend.stop().await;
-                        self.fail(&profile, &name, format!("the adopted server did not become healthy within {} s; it was stopped", self.settings.server.health_timeout_s), None);
+                        self.fail(&profile, &name, format!("the adopted server did not become healthy within {} s; it was stopped", started.elapsed().as_secs()), None);
                     }
                     LoadEnd::Cancelled => {}
                 }
@@ -612,8 +618,8 @@ impl<B: Backend> Controller<B> {
                 let tail = self.logs.tail_text(FAILURE_TAIL_LINES);
                 let _ = self.backend.stop().await;
                 let reason = format!(
-                    "{name} did not become healthy within {} s and was stopped; raise [server] health_timeout_s for very large models",
-                    self.settings.server.health_timeout_s
+                    "{name} did not become healthy within {} s and was stopped; next time keep waiting while it loads (Ctrl+\\ w in the workspace, `llws keep-waiting`, or POST /keep-waiting), or raise [server] health_timeout_s for very large models",
+                    switch_started.elapsed().as_secs()
                 );
                 Outcome::Failed {
                     profile: id.to_string(),
@@ -683,7 +689,7 @@ impl<B: Backend> Controller<B> {
     }
 
     /// Polls /health until 200, failing fast when the server exits and giving up at the
-    /// health timeout.
+    /// health timeout after `started`, or later when someone asked to keep waiting.
     async fn wait_until_loaded(
         &mut self,
         generation: u64,
@@ -691,11 +697,29 @@ impl<B: Backend> Controller<B> {
         started: Instant,
     ) -> LoadEnd {
         let timeout = Duration::from_secs(self.settings.server.health_timeout_s);
+        self.deadline.arm(started + timeout);
+        let end = self.poll_health(generation).await;
+        self.deadline.disarm();
+        self.publish(|s| s.load_gives_up_at_ms = None);
+        end
+    }
+
+    async fn poll_health(&mut self, generation: u64) -> LoadEnd {
         let interval = Duration::from_millis(self.settings.server.health_interval_ms);
         let cancel = self.cancel_token();
+        let mut published = None;
         loop {
-            if started.elapsed() > timeout {
+            let now = Instant::now();
+            if self.deadline.passed(now) {
                 return LoadEnd::TimedOut;
+            }
+            // Publish the deadline when it is new or was pushed back, for the status bar's
+            // countdown and `GET /status`.
+            let at = self.deadline.get();
+            if at != published {
+                published = at;
+                let at_ms = at.map(|at| deadline::unix_ms(at, now));
+                self.publish(|s| s.load_gives_up_at_ms = at_ms);
             }
             tokio::select! {
                 biased;

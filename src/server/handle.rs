@@ -7,10 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::deadline::{self, LoadDeadline};
 use super::load_facts::LoadFacts;
 use super::logs::LogRing;
 use super::profiles_store::ProfilesView;
@@ -36,6 +38,8 @@ pub enum ControlError {
     NothingToStart,
     #[error("llws is shutting down")]
     ShuttingDown,
+    #[error("no model is loading (state: {}): there is no health wait to extend", state.as_str())]
+    NotLoading { state: Phase },
 }
 
 /// How a command ended.
@@ -89,6 +93,7 @@ pub struct ControllerHandle {
     pub(super) timings: Arc<Mutex<TimingsStore>>,
     pub(super) settings: Arc<Settings>,
     pub(super) load_facts: watch::Receiver<LoadFacts>,
+    pub(super) deadline: Arc<LoadDeadline>,
 }
 
 /// A command accepted by the controller; await it for the outcome, or drop it.
@@ -272,6 +277,31 @@ impl ControllerHandle {
             }
         };
         self.send(Command::Stop, permit)?.outcome().await
+    }
+
+    /// When the health wait of the load in flight gives up; `None` when nothing loads.
+    pub fn load_deadline(&self) -> Option<Instant> {
+        self.deadline.get()
+    }
+
+    /// The original's "continue anyway": pushes the health wait of the load in flight back
+    /// by another `health_timeout_s` (each call adds one), so a slow load is not stopped.
+    /// Returns when the wait now gives up (ms since the Unix epoch).
+    pub fn keep_waiting(&self) -> Result<u64, ControlError> {
+        let by = Duration::from_secs(self.settings.server.health_timeout_s);
+        let now = Instant::now();
+        let Some(at) = self.deadline.extend(by, now) else {
+            return Err(ControlError::NotLoading {
+                state: self.state.borrow().phase,
+            });
+        };
+        let left = at.duration_since(now).as_secs();
+        let name = self.state.borrow().profile_name.clone().unwrap_or_default();
+        let message =
+            format!("Waiting longer for {name}: the health check now gives up in {left} s");
+        self.logs.note(format!("llws: {message}"));
+        let _ = self.events.send(Event::Notice { message });
+        Ok(deadline::unix_ms(at, now))
     }
 
     /// Ends the controller: stops the server, or leaves it running for a later llws when

@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod controller;
+pub mod deadline;
 pub mod docker;
 pub mod factory;
 pub mod handle;

@@ -112,6 +112,9 @@ pub struct ServerState {
     pub running_since_ms: Option<u64>,
     /// Set when the state came from adopting a server a previous llws left running.
     pub adopted: bool,
+    /// While a load waits for health: when the wait gives up and stops the server (ms
+    /// since the Unix epoch). Anyone may push it back (`keep waiting`).
+    pub load_gives_up_at_ms: Option<u64>,
 }
 
 impl ServerState {
@@ -132,6 +135,7 @@ impl ServerState {
             container_id: None,
             running_since_ms: None,
             adopted: false,
+            load_gives_up_at_ms: None,
         }
     }
 

@@ -19,6 +19,8 @@ pub enum Effect {
     Switch(String),
     RestartServer,
     StopServer,
+    /// Push the health timeout of the load in flight back ("continue anyway").
+    KeepWaiting,
     /// Read the models' sizes for the picker, off the render path.
     LoadModelSizes,
     /// Leave the workspace (confirmed, or a signal).

@@ -524,6 +524,7 @@ impl App {
             A::RestartClaude => return vec![Effect::RestartClaude],
             A::RestartServer => return vec![Effect::RestartServer],
             A::StopServer => return vec![Effect::StopServer],
+            A::KeepWaiting => return vec![Effect::KeepWaiting],
             A::Cancel => {
                 if self.mode == Mode::Scroll && self.focus == PaneId::Claude {
                     self.mode = Mode::Normal;

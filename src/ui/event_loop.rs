@@ -289,6 +289,17 @@ fn apply(
                     let _ = tx.send(Done::Note(note.0, note.1));
                 });
             }
+            Effect::KeepWaiting => match s.controller.keep_waiting() {
+                Ok(at) => {
+                    let left = at.saturating_sub(now_ms()).div_ceil(1000);
+                    app.say(
+                        Level::Info,
+                        format!("waiting longer: the health check now gives up in {left} s"),
+                        Some(now_ms()),
+                    );
+                }
+                Err(e) => app.say(Level::Error, e.to_string(), Some(now_ms())),
+            },
             Effect::LoadModelSizes => {
                 let set = s.controller.profiles().set;
                 // The timings are in memory: read them now, the sizes off the loop.

@@ -467,6 +467,32 @@ fn switching_with_an_estimate() {
     shots("switching", &scene(switching(), two_gpus(), 40), |_, _| {});
 }
 
+/// The last minute of a slow load's health wait: the status bar offers to keep waiting.
+fn about_to_give_up() -> ServerState {
+    let mut s = switching();
+    if let Some(sw) = s.switch.as_mut() {
+        sw.started_at_ms = NOW - 258_000;
+        sw.estimate_ms = None;
+    }
+    s.load_gives_up_at_ms = Some(NOW + 41_200);
+    s
+}
+
+#[test]
+fn a_slow_load_offers_to_keep_waiting() {
+    shots(
+        "about_to_give_up",
+        &scene(about_to_give_up(), two_gpus(), 40),
+        |_, _| {},
+    );
+    // Earlier in the wait, no countdown distracts from the progress.
+    let mut early = about_to_give_up();
+    early.load_gives_up_at_ms = Some(NOW + 200_000);
+    let mut app = app();
+    let (text, _) = frame(&scene(early, two_gpus(), 40), &mut app, 160, 50);
+    assert!(!text.contains("gives up"), "{text}");
+}
+
 #[test]
 fn failed_with_a_log_tail() {
     shots("failed", &scene(failed(), no_gpu(), 40), |_, _| {});
@@ -839,6 +865,17 @@ mod keys {
         assert!(text.contains("switch already in progress"), "{text}");
         app.switch_accepted();
         assert_eq!(app.overlay, Overlay::None);
+    }
+
+    #[test]
+    fn prefix_w_asks_to_keep_waiting() {
+        let s = scene(about_to_give_up(), two_gpus(), 10);
+        let mut app = app();
+        press(&mut app, &s, KeyCode::Char('\\'), KeyModifiers::CONTROL);
+        assert_eq!(
+            press(&mut app, &s, KeyCode::Char('w'), KeyModifiers::NONE),
+            vec![Effect::KeepWaiting]
+        );
     }
 
     #[test]

@@ -103,6 +103,38 @@ pub fn progress(switch: &SwitchProgress, now_ms: u64) -> (String, Option<f64>) {
     }
 }
 
+/// How close the health wait is to giving up, from this many seconds on: early enough to
+/// react, late enough not to nag during every ordinary load.
+const GIVE_UP_WARNING_S: u64 = 60;
+
+/// `· gives up in 42 s · Ctrl+\ w wait longer` in the last minute of a load's health wait:
+/// the original asked "continue anyway?" after the timeout; here the offer comes before it.
+fn give_up_spans(
+    s: &ServerState,
+    now_ms: u64,
+    keymap: &Keymap,
+    theme: &Theme,
+) -> Vec<Span<'static>> {
+    let Some(at) = s.load_gives_up_at_ms else {
+        return Vec::new();
+    };
+    let left = at.saturating_sub(now_ms).div_ceil(1000);
+    if left > GIVE_UP_WARNING_S {
+        return Vec::new();
+    }
+    let mut spans = vec![Span::styled(
+        format!(" · gives up in {left} s"),
+        Style::default().fg(theme.warn).add_modifier(Modifier::BOLD),
+    )];
+    if let Some(key) = keymap.key_for(Section::Prefix, KeyAction::KeepWaiting) {
+        spans.push(Span::styled(
+            format!(" · {} {} wait longer", keymap.prefix.label(), key.label()),
+            Style::default().fg(theme.warn),
+        ));
+    }
+    spans
+}
+
 fn state_spans(view: &View<'_>, keymap: &Keymap, theme: &Theme) -> Vec<Span<'static>> {
     let s: &ServerState = view.server;
     let colour = phase_colour(theme, s.phase);
@@ -116,20 +148,29 @@ fn state_spans(view: &View<'_>, keymap: &Keymap, theme: &Theme) -> Vec<Span<'sta
             let (text, ratio) = progress(sw, view.now_ms);
             spans.push(Span::styled(format!(" ◐ {} ", sw.target_name), bold));
             spans.push(Span::styled(
-                format!("{} ", sw.step.label()),
+                sw.step.label().to_string(),
                 Style::default().fg(colour),
             ));
-            if let Some(r) = ratio {
-                let filled = (r * 10.0).round() as usize;
-                spans.push(Span::styled(
-                    "█".repeat(filled.min(10)),
-                    Style::default().fg(colour),
-                ));
-                spans.push(Span::styled(
-                    "░".repeat(10 - filled.min(10)),
-                    Style::default().fg(theme.bar_empty),
-                ));
+            // In the last minute the countdown comes first: on a narrow terminal it is what
+            // must not be cut off.
+            let give_up = give_up_spans(s, view.now_ms, keymap, theme);
+            if give_up.is_empty() {
                 spans.push(Span::raw(" "));
+                if let Some(r) = ratio {
+                    let filled = (r * 10.0).round() as usize;
+                    spans.push(Span::styled(
+                        "█".repeat(filled.min(10)),
+                        Style::default().fg(colour),
+                    ));
+                    spans.push(Span::styled(
+                        "░".repeat(10 - filled.min(10)),
+                        Style::default().fg(theme.bar_empty),
+                    ));
+                    spans.push(Span::raw(" "));
+                }
+            } else {
+                spans.extend(give_up);
+                spans.push(Span::raw(" · "));
             }
             spans.push(Span::styled(text, Style::default().fg(theme.text)));
         }
@@ -157,6 +198,7 @@ fn state_spans(view: &View<'_>, keymap: &Keymap, theme: &Theme) -> Vec<Span<'sta
         (Phase::Starting | Phase::Stopping, None) => {
             spans.push(Span::styled(format!(" ◐ {name} "), bold));
             spans.push(Span::styled(s.message.clone(), Style::default().fg(colour)));
+            spans.extend(give_up_spans(s, view.now_ms, keymap, theme));
         }
         (Phase::Idle, _) => {
             spans.push(Span::styled(" ○ no model ", bold));

@@ -88,6 +88,25 @@ impl TestEnv {
         Self { dir, settings }
     }
 
+    /// Puts the real llama-server behind a delay before it even listens, like a 100 GB model
+    /// on a slow disk, with a 3 s health timeout: the load is stopped unless someone keeps
+    /// waiting.
+    pub fn slow_to_listen(&mut self, delay_s: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let script = self.dir.path().join("slow-llama-server");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nsleep {delay_s}\nexec '{}' \"$@\"\n",
+                self.settings.server.llama_server.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        self.settings.server.llama_server = script;
+        self.settings.server.health_timeout_s = 3;
+    }
+
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
     }
