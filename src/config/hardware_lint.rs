@@ -8,8 +8,10 @@ use std::path::Path;
 
 use super::args::defaults;
 use super::diag::Diagnostic;
-use super::estimate::{Footprint, gib};
+use super::estimate::{self, Footprint, gib};
+use super::gguf;
 use super::lint::{flag_value, flag_values, has_flag};
+use super::model_files::ModelFiles;
 use super::profiles::Profile;
 use super::settings::{BackendKind, GpuSelection, Settings};
 use crate::monitor::gpu::GpuSnapshot;
@@ -77,6 +79,24 @@ pub fn gpu_facts(snapshot: &GpuSnapshot, selection: &GpuSelection) -> Vec<GpuFac
         }
         GpuSelection::Devices(list) => list.iter().copied().filter_map(facts).collect(),
     }
+}
+
+/// The hardware warnings for `profile` on `gpus`, with the footprint estimated from its model
+/// `files` (sizes and GGUF metadata) when they are present; for `llws check` and `llws doctor`.
+pub fn lint_on_gpus(
+    conf: &Path,
+    profile: &Profile,
+    files: Option<&ModelFiles>,
+    gpus: &[GpuFacts],
+) -> Vec<Diagnostic> {
+    if gpus.is_empty() {
+        return Vec::new();
+    }
+    let footprint = files.map(|files| {
+        let meta = gguf::read_file_metadata(&files.parts[0]).ok();
+        estimate::estimate(profile, files.total_bytes, meta.as_ref(), gpus.len())
+    });
+    lint_hardware(conf, profile, footprint.as_ref(), gpus)
 }
 
 /// Warnings for `profile` on `gpus` (in CUDA order). `footprint` is the pre-load estimate,
