@@ -575,6 +575,37 @@ mod tests {
         assert_eq!(lint(conf, Some(46 * GIB + GIB / 2), &layout).len(), 1);
     }
 
+    #[test]
+    fn the_footprint_from_the_files_counts_the_kv_cache() {
+        use crate::config::gguf::{Value, tests::header};
+        // A Llama-3-8B-like shape: at 128K context its q8_0 KV cache is 8.5 GiB, so a
+        // 10 GiB file needs ≈ 19.3 GiB: it fits a 24 GiB GPU and not a 16 GiB one, which
+        // it would if only the file size counted.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.gguf");
+        let meta = header(&[
+            ("general.architecture", Value::Str("llama".into())),
+            ("llama.block_count", Value::Uint(32)),
+            ("llama.embedding_length", Value::Uint(4096)),
+            ("llama.attention.head_count", Value::Uint(32)),
+            ("llama.attention.head_count_kv", Value::Uint(8)),
+        ]);
+        std::fs::write(&path, meta).unwrap();
+        let files = ModelFiles {
+            parts: vec![path],
+            total_bytes: 10 * GIB,
+        };
+        let p = profile("[moe]\nMODEL=m.gguf\nCTX_SIZE=131072\nEXTRA_ARGS=--cpu-moe\n");
+        let conf = Path::new("m.conf");
+        assert_eq!(
+            lint_on_gpus(conf, &p, Some(&files), &[gpu(0, 24, false)]).len(),
+            1
+        );
+        assert!(lint_on_gpus(conf, &p, Some(&files), &[gpu(0, 16, false)]).is_empty());
+        assert!(lint_on_gpus(conf, &p, None, &[gpu(0, 24, false)]).is_empty());
+        assert!(lint_on_gpus(conf, &p, Some(&files), &[]).is_empty());
+    }
+
     fn sample(index: u32, display: Option<bool>) -> GpuSample {
         GpuSample {
             index,
