@@ -158,6 +158,44 @@ fn check_reports_file_and_line_and_exits_by_severity() {
 }
 
 #[test]
+fn check_without_a_gpu_adds_no_hardware_warnings() {
+    // `-ot exps=CPU` on a 4-byte model would fit any GPU; without one, the hardware lints
+    // have nothing to compare with and stay silent. NVML is pointed at a library that does
+    // not exist, so this takes the no-GPU path on a GPU machine too.
+    let dir =
+        setup("[moe]\nMODEL=a.gguf\nCTX_SIZE=131072\nFIT_TARGET=128\nEXTRA_ARGS=-ot exps=CPU\n");
+    std::fs::write(
+        dir.path().join("llws.toml"),
+        format!(
+            "backend = \"process\"\n[monitor]\nnvml_library = \"{}/no-libnvidia-ml.so.1\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = llws(dir.path(), &["check"]);
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(!report.contains("error"), "{report}");
+    assert!(
+        !report.contains("experts") && !report.contains("headroom"),
+        "{report}"
+    );
+    assert!(
+        text(&out.stderr).contains("0 error(s)"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = llws(dir.path(), &["doctor"]);
+    let report = text(&out.stdout);
+    assert!(report.contains("NVML: no NVIDIA GPU found"), "{report}");
+    assert!(
+        !report.contains("experts") && !report.contains("headroom"),
+        "{report}"
+    );
+}
+
+#[test]
 fn settings_lookup_order_and_config_output() {
     let dir = setup(CONF);
     // ./llws.toml is found; relative paths are relative to it.

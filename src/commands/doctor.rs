@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::config::Profile;
 use crate::config::estimate::{self, Fit, gib};
 use crate::config::gguf;
+use crate::config::hardware_lint::{self, GpuFacts};
 use crate::config::model_files;
 use crate::config::model_files::ModelFiles;
 use crate::config::settings::{BackendKind, GpuSelection, SandboxMode};
@@ -61,17 +62,22 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         .build()?;
     findings.extend(runtime.block_on(docker_findings(s, docker_needed)));
 
-    // Free VRAM per GPU, for the fit estimate of each profile below.
+    // Free VRAM per GPU, for the fit estimate of each profile below, and the GPUs the
+    // server gets, for the hardware warnings.
     let mut free_vram: Option<(usize, u64)> = None;
+    let mut server_gpus: Vec<GpuFacts> = Vec::new();
     findings.push(match GpuSampler::init(&s.monitor.nvml_library) {
         Ok(gpus) => {
-            if let Ok(snapshot) = gpus.sample(None, &[]) {
+            // The display flag comes with the slow sample (~40 ms per GPU).
+            if let Ok(snapshot) = gpus.sample(None, &gpus.sample_slow()) {
                 let free = snapshot
                     .gpus
                     .iter()
                     .filter_map(|g| g.memory_free_bytes)
                     .sum();
                 free_vram = Some((snapshot.gpus.len(), free));
+                server_gpus =
+                    hardware_lint::gpu_facts(&snapshot, &hardware_lint::server_gpu_selection(s));
             }
             Finding::ok(
                 "NVML",
@@ -146,8 +152,9 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         Ok(set) => {
             for p in &set.profiles {
                 let what = format!("profile [{}]", p.id);
-                findings.push(match model_files::check(&s.models_dir, p) {
-                    Ok(files) => footprint_finding(&what, p, &files, free_vram, available_ram),
+                let files = model_files::check(&s.models_dir, p);
+                findings.push(match &files {
+                    Ok(files) => footprint_finding(&what, p, files, free_vram, available_ram),
                     Err(e) => Finding::bad(
                         &what,
                         e.to_string(),
@@ -155,6 +162,18 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
                     )
                     .optional(true),
                 });
+                // Advice, not a failure: the profile loads either way, only worse.
+                for d in
+                    hardware_lint::lint_on_gpus(&set.path, p, files.as_ref().ok(), &server_gpus)
+                {
+                    findings.push(Finding {
+                        ok: false,
+                        optional: true,
+                        what: what.clone(),
+                        detail: d.message,
+                        fix: d.fix,
+                    });
+                }
             }
         }
         Err(e) => findings.push(Finding::bad(

@@ -8,7 +8,10 @@ use crate::config::ProfileSet;
 use crate::config::args::{LaunchContext, server_args};
 use crate::config::diag::Diagnostic;
 use crate::config::dotenv::env_file;
+use crate::config::hardware_lint::{self, GpuFacts};
 use crate::config::model_files;
+use crate::config::settings::Settings;
+use crate::monitor::gpu::GpuSampler;
 
 use super::Context;
 
@@ -83,16 +86,24 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         match ctx.profiles() {
             Ok(set) => {
                 diagnostics.extend(set.warnings.iter().cloned());
+                let gpus = server_gpus(&ctx.settings);
                 for p in &set.profiles {
-                    match model_files::check(&ctx.settings.models_dir, p) {
+                    let files = model_files::check(&ctx.settings.models_dir, p);
+                    match &files {
                         Ok(files) => diagnostics
-                            .extend(crate::config::model_lint::lint_model(&set.path, p, &files)),
+                            .extend(crate::config::model_lint::lint_model(&set.path, p, files)),
                         Err(e) => diagnostics.push(Diagnostic::warning(
                             &set.path,
                             p.line_of("MODEL"),
                             e.to_string(),
                         )),
                     }
+                    diagnostics.extend(hardware_lint::lint_on_gpus(
+                        &set.path,
+                        p,
+                        files.as_ref().ok(),
+                        &gpus,
+                    ));
                 }
             }
             Err(e) => diagnostics.extend(e.diagnostics),
@@ -118,6 +129,21 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     } else {
         eprintln!("{summary}");
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The GPUs the server would get, as NVML sees them now; none when NVML does not start
+/// (no driver is a normal state: the hardware checks then have nothing to say).
+fn server_gpus(settings: &Settings) -> Vec<GpuFacts> {
+    let Ok(sampler) = GpuSampler::init(&settings.monitor.nvml_library) else {
+        return Vec::new();
+    };
+    // The display flag comes with the slow sample (~40 ms per GPU), once per check.
+    match sampler.sample(None, &sampler.sample_slow()) {
+        Ok(snapshot) => {
+            hardware_lint::gpu_facts(&snapshot, &hardware_lint::server_gpu_selection(settings))
+        }
+        Err(_) => Vec::new(),
     }
 }
 

@@ -1,8 +1,8 @@
 //! The original author's hard lessons, encoded as warnings on a profile.
 //!
 //! Each check here needs only models.conf itself. Checks that need the model file (its
-//! architecture from GGUF metadata) live in `model_lint`, and checks that need the GPUs run
-//! in `llws doctor` and the picker.
+//! architecture from GGUF metadata) live in `model_lint`, and checks that need the GPUs (their
+//! memory and display state from NVML) live in `hardware_lint`.
 
 use std::path::Path;
 
@@ -57,7 +57,7 @@ pub fn has_flag(words: &[String], names: &[&str]) -> bool {
 }
 
 /// Every value given to a repeatable flag such as `-ot`.
-fn flag_values<'a>(words: &'a [String], names: &[&str]) -> Vec<&'a str> {
+pub fn flag_values<'a>(words: &'a [String], names: &[&str]) -> Vec<&'a str> {
     let mut values = Vec::new();
     let mut i = 0;
     while i < words.len() {

@@ -18,6 +18,7 @@ pub use settings::{LoadedSettings, Settings};
 
 pub mod estimate;
 pub mod gguf;
+pub mod hardware_lint;
 pub mod model_lint;
 
 /// Diagnostics for the keymap and theme the settings name (a preset or a file layered over
