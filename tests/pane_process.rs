@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-use llws::pty::term::RESET_NOTE;
+use llws::pty::term::{RESET_NOTE, Rgb, TermColors};
 use llws::pty::{CommandSpec, TerminalPane, Waker};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -257,4 +257,43 @@ fn a_banner_is_drawn_over_the_top_row() {
     pane.set_banner(None);
     let buf = draw(&mut pane, 6, 40, true);
     assert!(!row_text(&buf, 0).contains("switching"));
+}
+
+#[test]
+fn a_program_gets_the_version_and_colour_answers_and_the_colours_can_change() {
+    // The program asks like real start-up probes do (no canonical mode, no echo), reads
+    // each answer up to its terminator, and prints it with the ESC bytes taken out.
+    let script = r#"
+        stty -echo -icanon min 1
+        ask() { printf "$1"; IFS= read -r -d "$2" -t 5 v; printf '%s[%s]\n' "$3" "${v//$'\e'/}"; }
+        ask '\033[>q' '\' XTV
+        ask '\033]11;?\033\\' '\' BG
+        ask '\033]10;?\a' $'\a' FG
+        IFS= read -r -t 10 line
+        ask '\033]11;?\a' $'\a' BG2
+        sleep 5
+    "#;
+    let spec = CommandSpec::new("bash")
+        .arg("--noprofile")
+        .arg("--norc")
+        .arg("-c")
+        .arg(script);
+    let colors = TermColors {
+        foreground: Rgb(0xab, 0xcd, 0xef),
+        background: Rgb(0x12, 0x34, 0x56),
+        cursor: Rgb(0xab, 0xcd, 0xef),
+    };
+    let mut pane = TerminalPane::spawn_with_colors(spec, 10, 60, 0, colors, noop()).unwrap();
+    wait_text(&pane, "FG[");
+    let text = pane.screen_text();
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(text.contains(&format!("XTV[P>|llws({version})]")), "{text}");
+    assert!(text.contains("BG[]11;rgb:1212/3434/5656]"), "{text}");
+    assert!(text.contains("FG[]10;rgb:abab/cdcd/efef]"), "{text}");
+    // The theme changes under the running program: its next question gets the new answer.
+    pane.set_colors(TermColors::LIGHT);
+    type_line(&mut pane, "go");
+    wait_text(&pane, "BG2[");
+    let text = pane.screen_text();
+    assert!(text.contains("BG2[]11;rgb:ffff/ffff/ffff]"), "{text}");
 }

@@ -13,6 +13,7 @@ use toml::de::DeValue;
 
 use super::diag::Diagnostic;
 use super::layered::{self, Document, Spec};
+use crate::pty::term::{Rgb, TermColors};
 
 /// Every colour the workspace uses, by role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +132,42 @@ impl Theme {
 
     pub fn builtin_default() -> Theme {
         Self::preset("default").expect("the default theme is built in")
+    }
+
+    /// The colours the claude pane reports to a program that asks for them (OSC 10/11/12;
+    /// Claude Code and neovim pick their light or dark look from the background).
+    ///
+    /// The pane is drawn on the terminal's own default colours, which llws cannot read, so
+    /// the answer is the theme's picture of them: `overlay_bg` (the background the theme
+    /// paints its own boxes on) as the background and `text` as the foreground, where the
+    /// theme gives them as `#rrggbb` (gruvbox, nord, and light's background). Where it
+    /// leaves them to the terminal (`reset`, or a named or numbered colour whose value is
+    /// the terminal's: default, mono) the answer is the stock one for the theme's side,
+    /// [`TermColors::LIGHT`] when its background is light or its text dark, else
+    /// [`TermColors::DARK`]: a theme that says nothing is taken as dark, as most terminals
+    /// are. The cursor is reported as the foreground, xterm's default cursor colour.
+    pub fn pane_colors(&self) -> TermColors {
+        let rgb = |c: Color| match c {
+            Color::Rgb(r, g, b) => Some(Rgb(r, g, b)),
+            _ => None,
+        };
+        let (fg, bg) = (rgb(self.text), rgb(self.overlay_bg));
+        let light = match (bg, fg) {
+            (Some(bg), _) => bg.is_light(),
+            (None, Some(fg)) => !fg.is_light(),
+            (None, None) => false,
+        };
+        let stock = if light {
+            TermColors::LIGHT
+        } else {
+            TermColors::DARK
+        };
+        let foreground = fg.unwrap_or(stock.foreground);
+        TermColors {
+            foreground,
+            background: bg.unwrap_or(stock.background),
+            cursor: foreground,
+        }
     }
 
     /// The preset names, in cycling order.
@@ -273,6 +310,26 @@ mod tests {
             apply(&mut Theme::blank(), &doc, true, &mut out);
             assert!(out.is_empty(), "{name}: {out:?}");
         }
+    }
+
+    #[test]
+    fn pane_colours_follow_the_theme_and_its_side() {
+        let colors = |name: &str| Theme::preset(name).unwrap().pane_colors();
+        assert_eq!(colors("default"), TermColors::DARK);
+        assert_eq!(colors("mono"), TermColors::DARK);
+        let light = colors("light");
+        assert_eq!(light.background, Rgb(0xf5, 0xf5, 0xf5));
+        assert_eq!(light.foreground, TermColors::LIGHT.foreground);
+        let gruvbox = colors("gruvbox");
+        assert_eq!(gruvbox.background, Rgb(0x28, 0x28, 0x28));
+        assert_eq!(gruvbox.foreground, Rgb(0xeb, 0xdb, 0xb2));
+        assert_eq!(gruvbox.cursor, gruvbox.foreground);
+        // Dark text with the background left to the terminal: a light terminal.
+        let mut t = Theme::builtin_default();
+        t.text = Color::Rgb(0x20, 0x20, 0x20);
+        let c = t.pane_colors();
+        assert_eq!(c.background, TermColors::LIGHT.background);
+        assert_eq!(c.foreground, Rgb(0x20, 0x20, 0x20));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use ratatui::layout::{Position, Rect};
 use super::keys::{TermModes, encode_key, encode_paste};
 use super::mouse::encode_mouse;
 use super::overlay::{self, Overlays};
-use super::term::{Term, clamp_size};
+use super::term::{Term, TermColors, clamp_size};
 
 /// Called by the reader thread when new output is ready to draw: at most once between two
 /// [`TerminalPane::take_dirty`] / [`TerminalPane::render`] calls.
@@ -138,6 +138,8 @@ pub struct TerminalPane {
     exit_hint: String,
     /// The focus last drawn with, to send focus reports on change.
     focused: Option<bool>,
+    /// What the program is told when it asks for the pane's colours (OSC 10/11/12).
+    colors: TermColors,
 }
 
 const READ_BUFFER: usize = 64 * 1024;
@@ -154,6 +156,9 @@ impl TerminalPane {
     /// Call it (and [`restart`](Self::restart)) from a thread that lives as long as the
     /// pane, such as the UI thread: a sandboxed program is started with bwrap's
     /// `--die-with-parent`, which the kernel ties to the thread that spawned it.
+    ///
+    /// Colour queries are answered with [`TermColors::DARK`]; see
+    /// [`spawn_with_colors`](Self::spawn_with_colors).
     pub fn spawn(
         spec: CommandSpec,
         rows: u16,
@@ -161,8 +166,21 @@ impl TerminalPane {
         scrollback: usize,
         waker: Waker,
     ) -> anyhow::Result<TerminalPane> {
+        Self::spawn_with_colors(spec, rows, cols, scrollback, TermColors::default(), waker)
+    }
+
+    /// [`spawn`](Self::spawn), answering colour queries with `colors` from the first byte
+    /// (programs ask at start-up, before the UI could call [`set_colors`](Self::set_colors)).
+    pub fn spawn_with_colors(
+        spec: CommandSpec,
+        rows: u16,
+        cols: u16,
+        scrollback: usize,
+        colors: TermColors,
+        waker: Waker,
+    ) -> anyhow::Result<TerminalPane> {
         super::contain::install_panic_filter();
-        let session = start(&spec, rows, cols, scrollback, waker.clone())?;
+        let session = start(&spec, rows, cols, scrollback, colors, waker.clone())?;
         Ok(TerminalPane {
             spec,
             scrollback,
@@ -171,7 +189,17 @@ impl TerminalPane {
             banner: None,
             exit_hint: "press r to restart".into(),
             focused: None,
+            colors,
         })
+    }
+
+    /// The colours reported to a program that asks (OSC 10/11/12), e.g. after the UI's
+    /// theme changed. Cheap when nothing changed, so the UI can call it every frame.
+    pub fn set_colors(&mut self, colors: TermColors) {
+        if self.colors != colors {
+            self.colors = colors;
+            self.session.shared.term().set_colors(colors);
+        }
     }
 
     /// Sends a key to the program (nothing once it has exited). Typing returns the view to
@@ -334,7 +362,14 @@ impl TerminalPane {
     /// if it is still going.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         let (rows, cols) = self.size();
-        let session = start(&self.spec, rows, cols, self.scrollback, self.waker.clone())?;
+        let session = start(
+            &self.spec,
+            rows,
+            cols,
+            self.scrollback,
+            self.colors,
+            self.waker.clone(),
+        )?;
         // Dropping the old session hangs up its program.
         self.session = session;
         self.focused = None;
@@ -493,6 +528,7 @@ fn start(
     rows: u16,
     cols: u16,
     scrollback: usize,
+    colors: TermColors,
     waker: Waker,
 ) -> anyhow::Result<Session> {
     let (rows, cols) = clamp_size(rows, cols);
@@ -520,8 +556,10 @@ fn start(
         .take_writer()
         .context("cannot write the pseudo-terminal")?;
 
+    let mut term = Term::new(rows, cols, scrollback);
+    term.set_colors(colors);
     let shared = Arc::new(Shared {
-        term: Mutex::new(Term::new(rows, cols, scrollback)),
+        term: Mutex::new(term),
         dirty: AtomicBool::new(false),
         exit: Mutex::new(None),
     });

@@ -1,6 +1,13 @@
 //! The emulated screen of one pane: a vt100 parser that survives its own panics, answers
 //! the queries a real terminal answers, and remembers what vt100 itself does not track
 //! (the window title, extended-key requests).
+//!
+//! Programs probe their terminal at start-up (Claude Code's Ink, neovim, shells with fancy
+//! prompts) and some wait for the answers or guess wrong without them, so the pane answers:
+//! device attributes and status/cursor reports, XTVERSION, the default colours (OSC 10/11/12),
+//! the kitty keyboard flags, DECRQM for the modes it honours, and its size in cells.
+
+use std::collections::VecDeque;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -16,6 +23,84 @@ pub const MIN_COLS: u16 = 10;
 /// The line written into the pane after a contained parser panic.
 pub const RESET_NOTE: &str = "[llws: terminal state reset after a parser error]";
 
+/// The kitty keyboard flags the pane acts on: only "disambiguate" (1), through the CSI-u
+/// forms of Shift+Enter and Ctrl+Enter (see [`super::keys::encode_key`]). It never sends
+/// release events (2), alternate keys (4), all keys as escapes (8) or associated text (16),
+/// so the answer to `ESC [ ? u` does not claim them even when the program pushed them.
+const KITTY_FLAGS_HONOURED: u16 = 1;
+
+/// A colour as OSC 10/11/12 report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rgb(pub u8, pub u8, pub u8);
+
+impl Rgb {
+    /// xterm's `rgb:rrrr/gggg/bbbb` form (16 bits a channel, as xterm itself answers).
+    fn xterm_spec(self) -> String {
+        let Rgb(r, g, b) = self;
+        format!("rgb:{r:02x}{r:02x}/{g:02x}{g:02x}/{b:02x}{b:02x}")
+    }
+
+    /// Whether the colour is on the light side (perceived brightness, ITU-R BT.601 weights).
+    pub fn is_light(self) -> bool {
+        let Rgb(r, g, b) = self;
+        299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b) > 128 * 1000
+    }
+}
+
+/// The colours the pane reports when a program asks (OSC 10, 11, 12). The UI sets them from
+/// its theme ([`crate::config::theme::Theme::pane_colors`]) and updates them when the theme
+/// changes; a pane on its own uses [`TermColors::DARK`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TermColors {
+    pub foreground: Rgb,
+    pub background: Rgb,
+    pub cursor: Rgb,
+}
+
+impl TermColors {
+    /// Light text on black: what most terminals start with, and what a dark theme that
+    /// leaves the pane on the terminal's own colours most likely sits on.
+    pub const DARK: TermColors = TermColors {
+        foreground: Rgb(0xe5, 0xe5, 0xe5),
+        background: Rgb(0, 0, 0),
+        cursor: Rgb(0xe5, 0xe5, 0xe5),
+    };
+    /// Black on white, xterm's own defaults, for light themes.
+    pub const LIGHT: TermColors = TermColors {
+        foreground: Rgb(0, 0, 0),
+        background: Rgb(0xff, 0xff, 0xff),
+        cursor: Rgb(0, 0, 0),
+    };
+
+    /// The colour OSC `code` (10 foreground, 11 background, 12 cursor) reports.
+    fn get(&self, code: u16) -> Option<Rgb> {
+        match code {
+            10 => Some(self.foreground),
+            11 => Some(self.background),
+            12 => Some(self.cursor),
+            _ => None,
+        }
+    }
+}
+
+impl Default for TermColors {
+    fn default() -> Self {
+        Self::DARK
+    }
+}
+
+/// The OSC number of a colour query the pane answers (10, 11 or 12), from an OSC's first
+/// parameter. Anything else, including numbers with signs, spaces or leading zeros, is
+/// not one.
+fn colour_osc(first: Option<&&[u8]>) -> Option<u16> {
+    match *first? {
+        b"10" => Some(10),
+        b"11" => Some(11),
+        b"12" => Some(12),
+        _ => None,
+    }
+}
+
 /// What the program asked of its terminal besides drawing.
 #[derive(Debug, Default)]
 pub struct Events {
@@ -28,6 +113,51 @@ pub struct Events {
     modify_other_keys: u16,
     /// `ESC [ ? 1004 h`: the program wants `ESC [ I` / `ESC [ O` when focus changes.
     focus_reporting: bool,
+    /// What OSC 10/11/12 queries are answered with.
+    colors: TermColors,
+    /// Whether each OSC colour sequence in the bytes being parsed ended with BEL (else ST),
+    /// in order. vt100's `unhandled_osc` does not say, and xterm answers with the query's
+    /// own terminator, which some programs wait for; [`Term::process`] fills this from a
+    /// second parser (see [`OscEnds`]) and each colour OSC takes the front entry.
+    osc_bel: VecDeque<bool>,
+}
+
+impl Events {
+    fn with_colors(colors: TermColors) -> Self {
+        Self {
+            colors,
+            ..Self::default()
+        }
+    }
+
+    fn reply(&mut self, bytes: impl AsRef<[u8]>) {
+        self.replies.extend_from_slice(bytes.as_ref());
+    }
+
+    /// DECRQM's Ps for a DEC private mode: 1 set, 2 reset, 0 not recognised. Only modes the
+    /// pane acts on are reported, from the state vt100 (or this struct) keeps for them.
+    /// Origin mode (6) is honoured by vt100 but not readable from it, and synchronized
+    /// output (2026) is not honoured (the pane draws at its own frame rate whatever the
+    /// program brackets), so both are "not recognised", like every other mode.
+    fn dec_mode(&self, screen: &vt100::Screen, mode: u16) -> u8 {
+        use vt100::{MouseProtocolEncoding as Enc, MouseProtocolMode as Mouse};
+        let set = match mode {
+            1 => screen.application_cursor(),
+            25 => !screen.hide_cursor(),
+            // vt100 keeps one alternate grid for both forms.
+            47 | 1049 => screen.alternate_screen(),
+            9 => screen.mouse_protocol_mode() == Mouse::Press,
+            1000 => screen.mouse_protocol_mode() == Mouse::PressRelease,
+            1002 => screen.mouse_protocol_mode() == Mouse::ButtonMotion,
+            1003 => screen.mouse_protocol_mode() == Mouse::AnyMotion,
+            1004 => self.focus_reporting,
+            1005 => screen.mouse_protocol_encoding() == Enc::Utf8,
+            1006 => screen.mouse_protocol_encoding() == Enc::Sgr,
+            2004 => screen.bracketed_paste(),
+            _ => return 0,
+        };
+        if set { 1 } else { 2 }
+    }
 }
 
 impl vt100::Callbacks for Events {
@@ -43,44 +173,112 @@ impl vt100::Callbacks for Events {
         &mut self,
         screen: &mut vt100::Screen,
         i1: Option<u8>,
-        _i2: Option<u8>,
+        i2: Option<u8>,
         params: &[&[u16]],
         c: char,
     ) {
         let first = params.first().and_then(|p| p.first()).copied().unwrap_or(0);
-        match (i1, c) {
+        let second = params.get(1).and_then(|p| p.first()).copied();
+        match (i1, i2, c) {
             // DA1: claim a VT100 with advanced video, as tmux does. Programs send it after
             // other queries as a sentinel, so answering keeps their start-up fast.
-            (None, 'c') if first == 0 => self.replies.extend_from_slice(b"\x1b[?1;2c"),
+            (None, None, 'c') if first == 0 => self.reply(b"\x1b[?1;2c"),
             // DSR: status and cursor position (1-based).
-            (None, 'n') if first == 5 => self.replies.extend_from_slice(b"\x1b[0n"),
-            (None | Some(b'?'), 'n') if first == 6 => {
+            (None, None, 'n') if first == 5 => self.reply(b"\x1b[0n"),
+            (None | Some(b'?'), None, 'n') if first == 6 => {
                 let (row, col) = screen.cursor_position();
                 let q = if i1.is_some() { "?" } else { "" };
-                self.replies
-                    .extend_from_slice(format!("\x1b[{q}{};{}R", row + 1, col + 1).as_bytes());
+                self.reply(format!("\x1b[{q}{};{}R", row + 1, col + 1));
             }
-            (Some(b'>'), 'u') => self.kitty_flags.push(first),
-            (Some(b'<'), 'u') => {
+            // XTWINOPS 18: the text area in cells. (14 and 16, the size in pixels, stay
+            // unanswered: the PTY is opened without a pixel size, so the pane does not know.)
+            (None, None, 't') if first == 18 => {
+                let (rows, cols) = screen.size();
+                self.reply(format!("\x1b[8;{rows};{cols}t"));
+            }
+            // XTVERSION: name and version in a DCS, as xterm, tmux, kitty and wezterm answer.
+            // Programs use it to tell terminals apart where TERM (xterm-256color) cannot.
+            (Some(b'>'), None, 'q') if first == 0 => {
+                self.reply(format!("\x1bP>|llws({})\x1b\\", env!("CARGO_PKG_VERSION")));
+            }
+            (Some(b'>'), None, 'u') => self.kitty_flags.push(first),
+            (Some(b'<'), None, 'u') => {
                 let n = usize::from(first.max(1)).min(self.kitty_flags.len());
                 self.kitty_flags.truncate(self.kitty_flags.len() - n);
             }
-            (Some(b'='), 'u') => {
-                let top = self.kitty_flags.last_mut();
-                match top {
-                    Some(t) => *t = first,
-                    None => self.kitty_flags.push(first),
+            // `ESC [ = flags ; mode u`: mode 1 (the default) sets, 2 adds, 3 removes.
+            (Some(b'='), None, 'u') => {
+                if self.kitty_flags.is_empty() {
+                    self.kitty_flags.push(0);
+                }
+                if let Some(top) = self.kitty_flags.last_mut() {
+                    match second.unwrap_or(1) {
+                        1 => *top = first,
+                        2 => *top |= first,
+                        3 => *top &= !first,
+                        _ => {}
+                    }
                 }
             }
-            (Some(b'>'), 'm') if first == 4 => {
-                self.modify_other_keys =
-                    params.get(1).and_then(|p| p.first()).copied().unwrap_or(0);
+            // Kitty keyboard query: the current flags, as far as the pane honours them.
+            // Programs send it before DA1 to learn whether the protocol is there at all.
+            (Some(b'?'), None, 'u') => {
+                let flags = self.kitty_flags.last().copied().unwrap_or(0) & KITTY_FLAGS_HONOURED;
+                self.reply(format!("\x1b[?{flags}u"));
+            }
+            (Some(b'>'), None, 'm') if first == 4 => {
+                self.modify_other_keys = second.unwrap_or(0);
             }
             // vt100 hands over the whole DECSET/DECRST when one of its modes is unknown.
-            (Some(b'?'), 'h' | 'l') if params.iter().any(|p| p.first() == Some(&1004)) => {
+            (Some(b'?'), None, 'h' | 'l') if params.iter().any(|p| p.first() == Some(&1004)) => {
                 self.focus_reporting = c == 'h';
             }
+            // DECRQM for a DEC private mode: `ESC [ ? Pm ; Ps $ y`. Programs ask before
+            // relying on a mode (2026 synchronized output, 2004 bracketed paste, ...).
+            (Some(b'?'), Some(b'$'), 'p') => {
+                let ps = self.dec_mode(screen, first);
+                self.reply(format!("\x1b[?{first};{ps}$y"));
+            }
+            // DECRQM for an ANSI mode: vt100 implements none of them (no insert mode, no
+            // LNM), so each is "not recognised" rather than left without an answer.
+            (Some(b'$'), None, 'p') => self.reply(format!("\x1b[{first};0$y")),
             _ => {}
+        }
+    }
+
+    /// OSC 10/11/12 with `?`: the default foreground, background and cursor colour, as
+    /// `OSC n ; rgb:rrrr/gggg/bbbb` ended like the query. Like xterm, one OSC may ask for
+    /// several in a row (`OSC 10 ; ? ; ?` is foreground then background). Setting colours is
+    /// ignored: the pane draws on the terminal's colours and cannot change them.
+    fn unhandled_osc(&mut self, _: &mut vt100::Screen, params: &[&[u8]]) {
+        let Some(code) = colour_osc(params.first()) else {
+            return;
+        };
+        // Every colour OSC takes its entry, answered or not, to stay in step with OscEnds.
+        let bel = self.osc_bel.pop_front().unwrap_or(false);
+        let end: &[u8] = if bel { b"\x07" } else { b"\x1b\\" };
+        for (n, param) in (code..).zip(&params[1..]) {
+            if *param != b"?" {
+                continue;
+            }
+            if let Some(rgb) = self.colors.get(n) {
+                self.reply(format!("\x1b]{n};{}", rgb.xterm_spec()));
+                self.reply(end);
+            }
+        }
+    }
+}
+
+/// A `vte::Perform` that only records how colour OSCs end. vt100 0.16.2 runs on vte 0.15.0
+/// (pinned alongside it), so a second vte parser fed the same bytes dispatches the same
+/// OSCs in the same order, and its `osc_dispatch` is told what vt100's callback is not:
+/// whether the sequence ended with BEL.
+struct OscEnds<'a>(&'a mut VecDeque<bool>);
+
+impl vte::Perform for OscEnds<'_> {
+    fn osc_dispatch(&mut self, params: &[&[u8]], bell_terminated: bool) {
+        if colour_osc(params.first()).is_some() {
+            self.0.push_back(bell_terminated);
         }
     }
 }
@@ -88,6 +286,8 @@ impl vt100::Callbacks for Events {
 /// A parser plus the recovery logic around it.
 pub struct Term {
     parser: vt100::Parser<Events>,
+    /// Runs alongside `parser` to learn how OSC colour queries end (see [`OscEnds`]).
+    osc_ends: vte::Parser,
     scrollback_len: usize,
     /// How many parser panics were contained (for tests and diagnostics).
     resets: u64,
@@ -103,6 +303,7 @@ impl Term {
                 scrollback_len,
                 Events::default(),
             ),
+            osc_ends: vte::Parser::new(),
             scrollback_len,
             resets: 0,
         }
@@ -111,18 +312,29 @@ impl Term {
     /// Feeds program output. A panic inside vt100 is contained: the pane gets a fresh parser
     /// of the same size, seeded with what could be saved of the old screen, and a note.
     pub fn process(&mut self, bytes: &[u8]) {
+        // Both parsers see the same bytes from the same state, so the colour OSCs they
+        // dispatch pair up in order; anything left from a call cut short by a panic goes.
+        let osc_bel = &mut self.parser.callbacks_mut().osc_bel;
+        osc_bel.clear();
+        self.osc_ends.advance(&mut OscEnds(osc_bel), bytes);
         if contained(|| self.parser.process(bytes)).is_err() {
             self.reset_after_panic();
         }
     }
 
+    /// A parser for a fresh start at `rows` × `cols` after a panic, keeping the colours llws
+    /// set (they are the UI's, not the program's); the OSC parser starts afresh with it.
+    fn fresh_parser(&mut self, rows: u16, cols: u16) -> vt100::Parser<Events> {
+        self.osc_ends = vte::Parser::new();
+        let events = Events::with_colors(self.colors());
+        vt100::Parser::new_with_callbacks(rows, cols, self.scrollback_len, events)
+    }
+
     fn reset_after_panic(&mut self) {
         self.resets += 1;
         let (rows, cols) = self.size();
-        let old = std::mem::replace(
-            &mut self.parser,
-            vt100::Parser::new_with_callbacks(rows, cols, self.scrollback_len, Events::default()),
-        );
+        let fresh = self.fresh_parser(rows, cols);
+        let old = std::mem::replace(&mut self.parser, fresh);
         // The old screen may be inconsistent; saving it is best effort and guarded too.
         let saved = contained(|| old.screen().state_formatted()).ok();
         let mut old = old;
@@ -130,12 +342,7 @@ impl Term {
         if let Some(bytes) = saved
             && contained(|| self.parser.process(&bytes)).is_err()
         {
-            self.parser = vt100::Parser::new_with_callbacks(
-                rows,
-                cols,
-                self.scrollback_len,
-                Events::default(),
-            );
+            self.parser = self.fresh_parser(rows, cols);
         }
         let note = format!("\x1b[0m\r\n\x1b[7m{RESET_NOTE}\x1b[0m\r\n");
         // A fresh parser at a clamped size does not panic on plain text and CR LF.
@@ -157,12 +364,7 @@ impl Term {
             && contained(|| self.parser.screen_mut().set_size(rows, cols)).is_err()
         {
             self.resets += 1;
-            self.parser = vt100::Parser::new_with_callbacks(
-                rows,
-                cols,
-                self.scrollback_len,
-                Events::default(),
-            );
+            self.parser = self.fresh_parser(rows, cols);
         }
         (rows, cols)
     }
@@ -174,6 +376,15 @@ impl Term {
     /// Replies owed to the program since the last call.
     pub fn take_replies(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.parser.callbacks_mut().replies)
+    }
+
+    /// Sets the colours OSC 10/11/12 queries are answered with; the next query sees them.
+    pub fn set_colors(&mut self, colors: TermColors) {
+        self.parser.callbacks_mut().colors = colors;
+    }
+
+    pub fn colors(&self) -> TermColors {
+        self.parser.callbacks().colors
     }
 
     pub fn title(&self) -> &str {
@@ -297,6 +508,260 @@ mod tests {
         t.process(b"\x1b[3;5H\x1b[6n\x1b[c\x1b[5n\x1b[?6n");
         assert_eq!(t.take_replies(), b"\x1b[3;5R\x1b[?1;2c\x1b[0n\x1b[?3;5R");
         assert!(t.take_replies().is_empty());
+    }
+
+    fn replies_to(t: &mut Term, bytes: &[u8]) -> Vec<u8> {
+        t.process(bytes);
+        t.take_replies()
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    #[test]
+    fn xtversion_names_llws_and_its_version() {
+        let mut t = Term::new(24, 80, 0);
+        let want = format!("\x1bP>|llws({})\x1b\\", env!("CARGO_PKG_VERSION"));
+        assert_eq!(text(&replies_to(&mut t, b"\x1b[>q")), want);
+        assert_eq!(text(&replies_to(&mut t, b"\x1b[>0q")), want);
+        // Other parameters are not XTVERSION.
+        assert!(replies_to(&mut t, b"\x1b[>1q").is_empty());
+    }
+
+    #[test]
+    fn colour_queries_answer_with_the_query_terminator() {
+        let mut t = Term::new(24, 80, 0);
+        t.set_colors(TermColors {
+            foreground: Rgb(0x12, 0x34, 0x56),
+            background: Rgb(0xff, 0x00, 0x80),
+            cursor: Rgb(1, 2, 3),
+        });
+        assert_eq!(
+            text(&replies_to(&mut t, b"\x1b]10;?\x07")),
+            "\x1b]10;rgb:1212/3434/5656\x07"
+        );
+        assert_eq!(
+            text(&replies_to(&mut t, b"\x1b]11;?\x1b\\")),
+            "\x1b]11;rgb:ffff/0000/8080\x1b\\"
+        );
+        assert_eq!(
+            text(&replies_to(&mut t, b"\x1b]12;?\x07")),
+            "\x1b]12;rgb:0101/0202/0303\x07"
+        );
+        // Several in one OSC (xterm: each further parameter is the next colour), and a
+        // mix of terminators in one read, in order with the DA1 sentinel after them.
+        assert_eq!(
+            text(&replies_to(&mut t, b"\x1b]10;?;?\x1b\\\x1b]11;?\x07\x1b[c")),
+            "\x1b]10;rgb:1212/3434/5656\x1b\\\x1b]11;rgb:ffff/0000/8080\x1b\\\
+             \x1b]11;rgb:ffff/0000/8080\x07\x1b[?1;2c"
+        );
+        // Setting a colour is not answered (and does not change the answer).
+        assert!(replies_to(&mut t, b"\x1b]11;#ffffff\x07").is_empty());
+        assert_eq!(
+            text(&replies_to(&mut t, b"\x1b]11;?\x07")),
+            "\x1b]11;rgb:ffff/0000/8080\x07"
+        );
+    }
+
+    #[test]
+    fn queries_split_across_reads_are_answered_once_complete() {
+        let mut t = Term::new(24, 80, 0);
+        assert!(replies_to(&mut t, b"\x1b]1").is_empty());
+        assert_eq!(
+            text(&replies_to(&mut t, b"1;?\x07")),
+            "\x1b]11;rgb:0000/0000/0000\x07"
+        );
+        // Split inside the ST: the ESC ends the OSC, so the answer comes with the first half.
+        assert_eq!(
+            text(&replies_to(&mut t, b"\x1b]10;?\x1b")),
+            "\x1b]10;rgb:e5e5/e5e5/e5e5\x1b\\"
+        );
+        assert!(replies_to(&mut t, b"\\").is_empty());
+        assert!(replies_to(&mut t, b"\x1b[").is_empty());
+        assert_eq!(
+            text(&replies_to(&mut t, b">q")),
+            format!("\x1bP>|llws({})\x1b\\", env!("CARGO_PKG_VERSION"))
+        );
+        assert!(replies_to(&mut t, b"\x1b[?2004$").is_empty());
+        assert_eq!(text(&replies_to(&mut t, b"p")), "\x1b[?2004;2$y");
+    }
+
+    #[test]
+    fn garbage_osc_input_gets_no_answer_and_does_not_panic() {
+        let mut t = Term::new(24, 80, 0);
+        let inputs: &[&[u8]] = &[
+            b"\x1b]11\x07",
+            b"\x1b]11;\x07",
+            b"\x1b]11;??\x07",
+            b"\x1b]011;?\x07",
+            b"\x1b]+11;?\x07",
+            b"\x1b]13;?\x07",
+            b"\x1b]1;?\x07",
+            b"\x1b]\x07",
+            b"\x1b];;;;\x07",
+            b"\x1b]11;\xff\xfe?\x07",
+            b"\x1b]\xff;?\x1b\\",
+            b"\x1b]11;rgb:zz/zz/zz\x1b\\",
+            b"\x1b]4;1;?\x07",
+            b"\x1b]11;\x1b]11\x1b\\",
+        ];
+        for input in inputs {
+            assert!(replies_to(&mut t, input).is_empty(), "{input:?}");
+        }
+        // Many parameters (vte keeps 16): the colours after 12 are not answered.
+        let mut long = b"\x1b]12".to_vec();
+        long.extend(std::iter::repeat_n(&b";?"[..], 40).flatten());
+        long.push(0x07);
+        assert_eq!(
+            text(&replies_to(&mut t, &long)),
+            "\x1b]12;rgb:e5e5/e5e5/e5e5\x07"
+        );
+        // A huge OSC, and random bytes around OSC starts.
+        let mut big = b"\x1b]11;".to_vec();
+        big.extend(std::iter::repeat_n(b'?', 100_000));
+        big.push(0x07);
+        assert!(replies_to(&mut t, &big).is_empty());
+        let mut seed = 0x2545_f491_u32;
+        let noise: Vec<u8> = (0..20_000)
+            .map(|i| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                if i % 97 == 0 {
+                    0x1b
+                } else {
+                    (seed >> 24) as u8
+                }
+            })
+            .collect();
+        for chunk in noise.chunks(333) {
+            t.process(b"\x1b]");
+            t.process(chunk);
+        }
+        t.take_replies();
+        // Still in step afterwards: a well-formed query gets its own terminator back.
+        t.process(b"\x07\x1b\\\x1bc");
+        t.take_replies();
+        assert_eq!(
+            text(&replies_to(&mut t, b"\x1b]11;?\x07")),
+            "\x1b]11;rgb:0000/0000/0000\x07"
+        );
+    }
+
+    #[test]
+    fn a_colour_change_changes_the_next_answer() {
+        let mut t = Term::new(24, 80, 0);
+        assert_eq!(t.colors(), TermColors::DARK);
+        let q = b"\x1b]11;?\x1b\\";
+        assert_eq!(
+            text(&replies_to(&mut t, q)),
+            "\x1b]11;rgb:0000/0000/0000\x1b\\"
+        );
+        t.set_colors(TermColors::LIGHT);
+        assert_eq!(
+            text(&replies_to(&mut t, q)),
+            "\x1b]11;rgb:ffff/ffff/ffff\x1b\\"
+        );
+    }
+
+    #[test]
+    fn colours_survive_a_contained_panic_and_answers_stay_in_step() {
+        let mut t = Term::new(24, 80, 0);
+        t.set_colors(TermColors::LIGHT);
+        t.process(PANIC_INPUT.0.as_bytes());
+        t.resize(24, 79);
+        // The panic cuts this read short, OSC and all.
+        t.process(format!("{}\x1b]11;?\x07", PANIC_INPUT.1).as_bytes());
+        assert_eq!(t.resets(), 1);
+        t.take_replies();
+        assert_eq!(t.colors(), TermColors::LIGHT);
+        assert_eq!(
+            text(&replies_to(&mut t, b"\x1b]10;?\x1b\\")),
+            "\x1b]10;rgb:0000/0000/0000\x1b\\"
+        );
+    }
+
+    #[test]
+    fn kitty_keyboard_query_reports_the_honoured_flags() {
+        let mut t = Term::new(24, 80, 0);
+        assert_eq!(replies_to(&mut t, b"\x1b[?u"), b"\x1b[?0u");
+        t.process(b"\x1b[>1u");
+        assert_eq!(replies_to(&mut t, b"\x1b[?u"), b"\x1b[?1u");
+        // Pushed flags the pane does not act on (release events, all keys as escapes) are
+        // not claimed.
+        t.process(b"\x1b[>11u");
+        assert_eq!(replies_to(&mut t, b"\x1b[?u"), b"\x1b[?1u");
+        t.process(b"\x1b[>2u");
+        assert_eq!(replies_to(&mut t, b"\x1b[?u"), b"\x1b[?0u");
+        t.process(b"\x1b[=1;2u");
+        assert_eq!(replies_to(&mut t, b"\x1b[?u"), b"\x1b[?1u");
+        t.process(b"\x1b[=1;3u");
+        assert_eq!(replies_to(&mut t, b"\x1b[?u"), b"\x1b[?0u");
+        t.process(b"\x1b[<3u");
+        assert_eq!(replies_to(&mut t, b"\x1b[?u"), b"\x1b[?0u");
+        assert!(!t.modes().extended_keys);
+    }
+
+    #[test]
+    fn decrqm_reports_the_modes_the_pane_honours() {
+        let mut t = Term::new(24, 80, 0);
+        let ask =
+            |t: &mut Term, mode: u16| text(&replies_to(t, format!("\x1b[?{mode}$p").as_bytes()));
+        for (mode, ps) in [
+            (1, 2),
+            (25, 1),
+            (47, 2),
+            (1049, 2),
+            (1000, 2),
+            (1004, 2),
+            (1006, 2),
+            (2004, 2),
+        ] {
+            assert_eq!(
+                ask(&mut t, mode),
+                format!("\x1b[?{mode};{ps}$y"),
+                "mode {mode}"
+            );
+        }
+        t.process(b"\x1b[?1h\x1b[?25l\x1b[?1049h\x1b[?1002h\x1b[?1004h\x1b[?1006h\x1b[?2004h");
+        for (mode, ps) in [
+            (1, 1),
+            (25, 2),
+            (47, 1),
+            (1049, 1),
+            (1000, 2),
+            (1002, 1),
+            (1004, 1),
+            (1006, 1),
+            (1005, 2),
+            (2004, 1),
+        ] {
+            assert_eq!(
+                ask(&mut t, mode),
+                format!("\x1b[?{mode};{ps}$y"),
+                "mode {mode}"
+            );
+        }
+        // Not honoured or not readable: "not recognised".
+        for mode in [2026, 6, 7, 1047, 2027, 0] {
+            assert_eq!(
+                ask(&mut t, mode),
+                format!("\x1b[?{mode};0$y"),
+                "mode {mode}"
+            );
+        }
+        // ANSI modes: vt100 has none.
+        assert_eq!(replies_to(&mut t, b"\x1b[4$p"), b"\x1b[4;0$y");
+    }
+
+    #[test]
+    fn the_size_in_cells_is_reported_but_not_pixels() {
+        let mut t = Term::new(24, 80, 0);
+        assert_eq!(replies_to(&mut t, b"\x1b[18t"), b"\x1b[8;24;80t");
+        t.resize(30, 100);
+        assert_eq!(replies_to(&mut t, b"\x1b[18t"), b"\x1b[8;30;100t");
+        assert!(replies_to(&mut t, b"\x1b[14t\x1b[16t").is_empty());
     }
 
     #[test]

@@ -78,7 +78,8 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
         let wake = wake.clone();
         Arc::new(move || wake.notify_one())
     };
-    let mut claude = ClaudePane::spawn(&settings, inner.height, inner.width, waker);
+    let colors = start.theme.pane_colors();
+    let mut claude = ClaudePane::spawn(&settings, inner.height, inner.width, colors, waker);
     let mut app = App::new(start.keymap, start.theme, settings.on_exit);
     if let Some(key) = app
         .keymap

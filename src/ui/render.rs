@@ -25,6 +25,9 @@ pub fn render(frame: &mut Frame<'_>, app: &mut App, view: &View<'_>, claude: &mu
 
 /// Draws into a buffer (the event loop's frame, or a test's).
 pub fn draw(buf: &mut Buffer, area: Rect, app: &mut App, view: &View<'_>, claude: &mut ClaudePane) {
+    // A program asking for the claude pane's colours (OSC 10/11/12) gets the current
+    // theme's, also right after the theme key changed it and while the pane is hidden.
+    claude.set_colors(app.theme.pane_colors());
     let tab = if app.focus == PaneId::Claude {
         app.tab
     } else {

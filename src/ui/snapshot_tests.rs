@@ -683,6 +683,32 @@ fn bars_take_the_colour_of_their_level() {
     );
 }
 
+#[test]
+fn the_claude_pane_answers_osc_11_with_the_theme_in_use() {
+    use crate::config::keymap::KeyAction;
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    let mut app = app();
+    let mut claude = ClaudePane::replay(40, 120, b"");
+    let area = Rect::new(0, 0, 160, 50);
+    let mut ask = |app: &mut App| {
+        with_view(&s, |v| {
+            draw(&mut Buffer::empty(area), area, app, v, &mut claude)
+        });
+        let ClaudePane::Replay(term) = &mut claude else {
+            unreachable!()
+        };
+        term.process(b"\x1b]11;?\x07");
+        String::from_utf8(term.take_replies()).unwrap()
+    };
+    assert_eq!(ask(&mut app), "\x1b]11;rgb:0000/0000/0000\x07");
+    with_view(&s, |v| app.action(KeyAction::ThemeNext, v));
+    assert_eq!(app.theme.name, "light");
+    assert_eq!(ask(&mut app), "\x1b]11;rgb:f5f5/f5f5/f5f5\x07");
+    with_view(&s, |v| app.action(KeyAction::ThemeNext, v));
+    assert_eq!(app.theme.name, "gruvbox");
+    assert_eq!(ask(&mut app), "\x1b]11;rgb:2828/2828/2828\x07");
+}
+
 mod mouse {
     use super::*;
     use crate::ui::layout::Border;

@@ -9,7 +9,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 
 use crate::config::Settings;
-use crate::pty::term::Term;
+use crate::pty::term::{Term, TermColors};
 use crate::pty::{SandboxGuard, TerminalPane, Waker, claude_pane_command};
 
 pub enum ClaudePane {
@@ -25,11 +25,21 @@ pub enum ClaudePane {
 }
 
 impl ClaudePane {
-    /// Starts the claude pane's command (`[claude] command`, sandboxed per settings).
-    pub fn spawn(settings: &Settings, rows: u16, cols: u16, waker: Waker) -> ClaudePane {
+    /// Starts the claude pane's command (`[claude] command`, sandboxed per settings),
+    /// answering colour queries with `colors` (the theme's [`pane_colors`]).
+    ///
+    /// [`pane_colors`]: crate::config::theme::Theme::pane_colors
+    pub fn spawn(
+        settings: &Settings,
+        rows: u16,
+        cols: u16,
+        colors: TermColors,
+        waker: Waker,
+    ) -> ClaudePane {
         let started = claude_pane_command(settings).and_then(|cmd| {
+            let scrollback = settings.claude.scrollback;
             let pane =
-                TerminalPane::spawn(cmd.spec, rows, cols, settings.claude.scrollback, waker)?;
+                TerminalPane::spawn_with_colors(cmd.spec, rows, cols, scrollback, colors, waker)?;
             Ok((pane, cmd.guard))
         });
         match started {
@@ -46,6 +56,16 @@ impl ClaudePane {
         let mut term = Term::new(rows, cols, 1000);
         term.process(bytes);
         ClaudePane::Replay(Box::new(term))
+    }
+
+    /// The colours a program is told the pane has (OSC 10/11/12); the UI calls it every
+    /// frame so the answer follows the theme as it cycles.
+    pub fn set_colors(&mut self, colors: TermColors) {
+        match self {
+            ClaudePane::Live { pane, .. } => pane.set_colors(colors),
+            ClaudePane::Replay(term) => term.set_colors(colors),
+            ClaudePane::Failed(_) => {}
+        }
     }
 
     pub fn handle_key(&mut self, key: &KeyEvent) {
