@@ -258,6 +258,11 @@ pub(crate) mod tests {
                     out.extend_from_slice(&4u32.to_le_bytes());
                     out.extend_from_slice(&(*v as u32).to_le_bytes());
                 }
+                // f32, as converters write the `general.sampling.*` values.
+                Value::Float(v) => {
+                    out.extend_from_slice(&6u32.to_le_bytes());
+                    out.extend_from_slice(&(*v as f32).to_le_bytes());
+                }
                 _ => unimplemented!("test helper"),
             }
         }

@@ -20,6 +20,7 @@ pub mod estimate;
 pub mod gguf;
 pub mod hardware_lint;
 pub mod model_lint;
+pub mod samplers;
 
 /// Diagnostics for the keymap and theme the settings name (a preset or a file layered over
 /// one), for `llws check`; the workspace reports the same and falls back to the defaults.

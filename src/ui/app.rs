@@ -14,7 +14,7 @@ use crate::ui::action::Effect;
 use crate::ui::keys::{KeyContext, Mode, Route, resolve};
 use crate::ui::layout::{self, Border, Layout, LayoutKind, PaneId, Splits};
 use crate::ui::panes::logs::{LogView, Prompt};
-use crate::ui::picker::{self, Picker, Sizes};
+use crate::ui::picker::{self, ModelFacts, Picker};
 use crate::ui::status_bar::{Level, Message, ModeLabel};
 use crate::ui::view::View;
 
@@ -22,7 +22,8 @@ use crate::ui::view::View;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
     None,
-    Picker(Picker),
+    // Boxed: the picker carries its per-profile facts; the other overlays are a few bytes.
+    Picker(Box<Picker>),
     Help { scroll: u16 },
     ConfirmQuit,
     Failure { scroll: u16 },
@@ -157,11 +158,11 @@ impl App {
             return Vec::new();
         }
         self.mode = Mode::Normal;
-        self.overlay = Overlay::Picker(Picker::open(
+        self.overlay = Overlay::Picker(Box::new(Picker::open(
             &view.profiles.set,
             view.server.profile.as_deref(),
             auto,
-        ));
+        )));
         vec![Effect::LoadModelSizes]
     }
 
@@ -172,9 +173,10 @@ impl App {
         }
     }
 
-    pub fn set_model_sizes(&mut self, sizes: Sizes) {
+    pub fn set_model_facts(&mut self, facts: ModelFacts) {
         if let Overlay::Picker(p) = &mut self.overlay {
-            p.sizes = Some(sizes);
+            p.sizes = Some(facts.sizes);
+            p.samplers = facts.samplers;
         }
     }
 

@@ -20,7 +20,7 @@ use crate::server::{ControlError, Outcome, Phase, ServerState};
 use crate::ui::action::Effect;
 use crate::ui::app::App;
 use crate::ui::panes::claude::ClaudePane;
-use crate::ui::picker::{Sizes, model_sizes};
+use crate::ui::picker::{ModelFacts, model_facts};
 use crate::ui::render::render;
 use crate::ui::services::Services;
 use crate::ui::status_bar::Level;
@@ -34,7 +34,7 @@ const READY_BANNER: Duration = Duration::from_secs(6);
 
 /// Results of work done off the loop.
 enum Done {
-    Sizes(Sizes),
+    ModelFacts(ModelFacts),
     Switch(Result<Outcome, ControlError>),
     Note(Level, String),
 }
@@ -200,7 +200,7 @@ pub async fn run(
             _ = wake.notified() => dirty = true,
             Some(done) = done_rx.recv() => {
                 match done {
-                    Done::Sizes(sizes) => app.set_model_sizes(sizes),
+                    Done::ModelFacts(facts) => app.set_model_facts(facts),
                     Done::Switch(Err(e)) => app.say(Level::Error, e.to_string(), Some(now_ms())),
                     Done::Switch(Ok(_)) => {}
                     Done::Note(level, text) => app.say(level, text, Some(now_ms())),
@@ -312,7 +312,7 @@ fn apply(
                 let dir = s.settings.models_dir.clone();
                 let tx = done.clone();
                 tokio::task::spawn_blocking(move || {
-                    let _ = tx.send(Done::Sizes(model_sizes(&dir, &set)));
+                    let _ = tx.send(Done::ModelFacts(model_facts(&dir, &set)));
                 });
             }
             Effect::Quit => app.quitting = true,

@@ -111,9 +111,12 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
             {
                 let dir = settings.models_dir.clone();
                 let set = services.controller.profiles().set;
-                p.sizes = tokio::task::spawn_blocking(move || picker::model_sizes(&dir, &set))
-                    .await
-                    .ok();
+                if let Ok(facts) =
+                    tokio::task::spawn_blocking(move || picker::model_facts(&dir, &set)).await
+                {
+                    p.sizes = Some(facts.sizes);
+                    p.samplers = facts.samplers;
+                }
             }
         }
     }

@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Widget};
 
 use crate::config::theme::Theme;
-use crate::config::{Profile, ProfileSet, model_files};
+use crate::config::{Profile, ProfileSet, model_files, samplers};
 use crate::monitor::GpuState;
 use crate::server::{Phase, ServerState};
 use crate::ui::widgets::text::{bytes, fit};
@@ -28,13 +28,24 @@ pub enum Page {
 /// its files cannot be read.
 pub type Sizes = HashMap<String, Result<u64, String>>;
 
+/// What the picker learns from each profile's model files, off the render path.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelFacts {
+    pub sizes: Sizes,
+    /// The sampler line for profiles whose EXTRA_ARGS or GGUF say something
+    /// ([`samplers::summary`]).
+    pub samplers: HashMap<String, String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Picker {
     pub page: Page,
     pub selected: usize,
     offset: usize,
-    /// Filled off the render path when the picker opens ([`model_sizes`]).
+    /// Filled off the render path when the picker opens ([`model_facts`]).
     pub sizes: Option<Sizes>,
+    /// The highlighted profile's samplers are shown under its description.
+    pub samplers: HashMap<String, String>,
     /// The last successful load of each profile in this session, in ms (what a switch to
     /// it will likely take).
     pub loads: HashMap<String, u64>,
@@ -52,30 +63,35 @@ pub enum Outcome {
     Switch(String),
 }
 
-/// Sums every part of every profile's model (file metadata only); run on the blocking pool.
-pub fn model_sizes(models_dir: &Path, set: &ProfileSet) -> Sizes {
-    set.profiles
-        .iter()
-        .map(|p| {
-            // What the load needs (all parts, plus the KV cache at the profile's context
-            // from the GGUF header), not just the file size: that is what must fit.
-            let size = model_files::check(models_dir, p)
-                .map(|f| {
-                    let meta = crate::config::gguf::read_file_metadata(&f.parts[0]).ok();
-                    crate::config::estimate::estimate(p, f.total_bytes, meta.as_ref(), 0).total()
-                })
-                .map_err(|e| match e {
-                    model_files::ModelFileError::Missing { path, .. } => format!(
-                        "missing: {}",
-                        path.file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default()
-                    ),
-                    other => other.to_string(),
-                });
-            (p.id.clone(), size)
-        })
-        .collect()
+/// Sums every part of every profile's model and reads the first part's GGUF header (file
+/// metadata only, never the tensors); run on the blocking pool.
+pub fn model_facts(models_dir: &Path, set: &ProfileSet) -> ModelFacts {
+    let mut facts = ModelFacts::default();
+    for p in &set.profiles {
+        let files = model_files::check(models_dir, p);
+        let meta = files
+            .as_ref()
+            .ok()
+            .and_then(|f| crate::config::gguf::read_file_metadata(&f.parts[0]).ok());
+        // What the load needs (all parts, plus the KV cache at the profile's context from
+        // the GGUF header), not just the file size: that is what must fit.
+        let size = files
+            .map(|f| crate::config::estimate::estimate(p, f.total_bytes, meta.as_ref(), 0).total())
+            .map_err(|e| match e {
+                model_files::ModelFileError::Missing { path, .. } => format!(
+                    "missing: {}",
+                    path.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                ),
+                other => other.to_string(),
+            });
+        facts.sizes.insert(p.id.clone(), size);
+        if let Some(line) = samplers::summary(&samplers::effective(p, meta.as_ref())) {
+            facts.samplers.insert(p.id.clone(), line);
+        }
+    }
+    facts
 }
 
 fn page_profiles(set: &ProfileSet, page: Page) -> Vec<&Profile> {
@@ -93,6 +109,7 @@ impl Picker {
             selected: 0,
             offset: 0,
             sizes: None,
+            samplers: HashMap::new(),
             loads: HashMap::new(),
             message: None,
             auto_opened,
@@ -311,6 +328,10 @@ impl Picker {
             .map(|p| {
                 let mut d = format!("[{}] ", p.id);
                 d.push_str(p.description().unwrap_or("(no description)"));
+                if let Some(line) = self.samplers.get(&p.id) {
+                    d.push_str(" · ");
+                    d.push_str(line);
+                }
                 d
             })
             .unwrap_or_default();
@@ -466,4 +487,44 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
         out.push(line);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::gguf::Value;
+    use crate::config::gguf::tests::header;
+
+    /// Real files in a models folder: one whose header recommends samplers, one that does
+    /// not, one missing.
+    #[test]
+    fn model_facts_read_sizes_and_samplers_from_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let recommends = header(&[
+            ("general.architecture", Value::Str("qwen3".into())),
+            ("general.sampling.temp", Value::Float(0.6)),
+            ("general.sampling.top_k", Value::Uint(20)),
+        ]);
+        std::fs::write(dir.path().join("q.gguf"), &recommends).unwrap();
+        let plain = header(&[("general.architecture", Value::Str("llama".into()))]);
+        std::fs::write(dir.path().join("l.gguf"), &plain).unwrap();
+        let conf = "[q]\nMODEL=q.gguf\n\n[l]\nMODEL=l.gguf\nEXTRA_ARGS=--temp 0.2\n\n\
+                    [plain]\nMODEL=l.gguf\n\n[gone]\nMODEL=gone.gguf\n";
+        let set = crate::config::profiles::parse(conf, Path::new("models.conf")).unwrap();
+        let facts = model_facts(dir.path(), &set);
+        assert_eq!(
+            facts.samplers.get("q").map(String::as_str),
+            Some("samplers: temp 0.6 · top-k 20 (model file)")
+        );
+        assert_eq!(
+            facts.samplers.get("l").map(String::as_str),
+            Some("samplers: temp 0.2 (profile)")
+        );
+        assert!(!facts.samplers.contains_key("plain"));
+        assert!(facts.sizes["q"].is_ok());
+        assert_eq!(
+            facts.sizes["gone"].as_ref().unwrap_err(),
+            "missing: gone.gguf"
+        );
+    }
 }

@@ -440,6 +440,19 @@ fn key(app: &mut App, scene: &Scene, code: KeyCode, mods: KeyModifiers) {
     with_view(scene, |v| app.on_key(&KeyEvent::new(code, mods), v));
 }
 
+/// Sizes for every profile, and samplers for the ones whose EXTRA_ARGS or GGUF name some.
+fn picker_facts() -> crate::ui::picker::ModelFacts {
+    crate::ui::picker::ModelFacts {
+        sizes: sizes(),
+        samplers: [(
+            "qwen3-coder".to_string(),
+            "samplers: temp 0.7 · top-p 0.8 · top-k 20 (model file)".to_string(),
+        )]
+        .into_iter()
+        .collect(),
+    }
+}
+
 fn sizes() -> crate::ui::picker::Sizes {
     [
         ("qwen3-coder", Ok(17_300 * MIB)),
@@ -537,18 +550,18 @@ fn picker_pages_and_refusals() {
     let s = scene(server(Phase::Running), two_gpus(), 40);
     shots("picker", &s, |app, s| {
         with_view(s, |v| app.open_picker(v, false));
-        app.set_model_sizes(sizes());
+        app.set_model_facts(picker_facts());
         app.set_load_times([("qwen3-coder".to_string(), 6_100)].into_iter().collect());
     });
     shots("picker_bench", &s, |app, s| {
         with_view(s, |v| app.open_picker(v, false));
-        app.set_model_sizes(sizes());
+        app.set_model_facts(picker_facts());
         key(app, s, KeyCode::Char('b'), KeyModifiers::NONE);
     });
     let busy = scene(switching(), two_gpus(), 40);
     shots("picker_busy", &busy, |app, s| {
         with_view(s, |v| app.open_picker(v, false));
-        app.set_model_sizes(sizes());
+        app.set_model_facts(picker_facts());
         key(app, s, KeyCode::Char('3'), KeyModifiers::NONE);
     });
     shots(
@@ -556,7 +569,7 @@ fn picker_pages_and_refusals() {
         &scene(server(Phase::Running), no_gpu(), 40),
         |app, s| {
             with_view(s, |v| app.open_picker(v, false));
-            app.set_model_sizes(sizes());
+            app.set_model_facts(picker_facts());
         },
     );
 }
@@ -572,7 +585,7 @@ fn picker_scrolls_past_the_rows_that_fit() {
         error: None,
     };
     shots("picker_scrolled", &s, |app, s| {
-        app.overlay = Overlay::Picker(Picker::open(&s.profiles.set, None, false));
+        app.overlay = Overlay::Picker(Box::new(Picker::open(&s.profiles.set, None, false)));
         for _ in 0..25 {
             key(app, s, KeyCode::Down, KeyModifiers::NONE);
         }
