@@ -435,3 +435,40 @@ async fn a_slow_load_is_stopped_at_the_timeout_unless_someone_keeps_waiting() {
     ));
     ctl.shutdown(false).await;
 }
+
+/// `[server] gpus` reaches a native server as CUDA_VISIBLE_DEVICES (as Docker gets a device
+/// request), and CUDA counts GPUs in NVML's order; the log's start line shows both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_native_server_gets_the_configured_gpus_in_nvml_order() {
+    let mut env = TestEnv::new(BackendKind::Process);
+    // This machine's llama-server runs on the CPU and ignores both: the load still works.
+    env.settings.server.gpus = "1,0".into();
+    let ctl = env.spawn_process_controller();
+    let outcome = ctl.switch("tiny-a").await.unwrap();
+    assert!(matches!(outcome, Outcome::Running { .. }), "{outcome:?}");
+    let pid = ctl.state().pid.expect("a pid");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let vars: Vec<String> = environ
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    assert!(
+        vars.iter().any(|v| v == "CUDA_VISIBLE_DEVICES=1,0"),
+        "{vars:?}"
+    );
+    if std::env::var_os("CUDA_DEVICE_ORDER").is_none() {
+        assert!(
+            vars.iter().any(|v| v == "CUDA_DEVICE_ORDER=PCI_BUS_ID"),
+            "{vars:?}"
+        );
+    }
+    assert!(
+        ctl.logs()
+            .tail_text(100)
+            .iter()
+            .any(|l| l.starts_with("llws: started ") && l.contains("CUDA_VISIBLE_DEVICES=1,0 ")),
+        "{:#?}",
+        ctl.logs().tail_text(100)
+    );
+    ctl.shutdown(false).await;
+}

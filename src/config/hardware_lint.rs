@@ -43,20 +43,24 @@ impl GpuFacts {
     }
 }
 
-/// The GPU selection the server really gets: the Docker backend passes `[server] gpus` to
-/// the container, while a native llama-server sees every GPU.
+/// The GPUs the server gets, in the order CUDA numbers them. Both backends apply
+/// `[server] gpus` and set `CUDA_DEVICE_ORDER=PCI_BUS_ID`, so CUDA counts as NVML does. A
+/// native server's CUDA_VISIBLE_DEVICES keeps the listed order; the NVIDIA container
+/// runtime exposes the listed devices in PCI order, so for Docker the list is sorted.
 pub fn server_gpu_selection(settings: &Settings) -> GpuSelection {
-    match settings.backend {
-        BackendKind::Docker => settings.server.gpu_selection(),
-        BackendKind::Process => GpuSelection::All,
+    match (settings.backend, settings.server.gpu_selection()) {
+        (BackendKind::Docker, GpuSelection::Devices(mut ids)) => {
+            ids.sort_unstable();
+            GpuSelection::Devices(ids)
+        }
+        (_, selection) => selection,
     }
 }
 
 /// The GPUs in `snapshot` that `selection` hands the server, in the order CUDA numbers them:
 /// every GPU in index order, or the listed ones in list order (as CUDA_VISIBLE_DEVICES
-/// orders them). This assumes CUDA enumerates in PCI order, as NVML does; with mixed GPU
-/// generations and no `CUDA_DEVICE_ORDER=PCI_BUS_ID`, CUDA puts the fastest first instead.
-/// A listed index NVML does not know is left out: the server cannot get it either.
+/// orders them; see [`server_gpu_selection`] for Docker). CUDA enumerates in PCI order, as
+/// NVML does, because llws sets `CUDA_DEVICE_ORDER=PCI_BUS_ID` for the server. A listed index NVML does not know is left out: the server cannot get it either.
 pub fn gpu_facts(snapshot: &GpuSnapshot, selection: &GpuSelection) -> Vec<GpuFacts> {
     let facts = |index: u32| {
         snapshot
@@ -663,14 +667,20 @@ mod tests {
     }
 
     #[test]
-    fn a_native_server_gets_every_gpu() {
+    fn both_backends_apply_the_gpu_list_docker_in_pci_order() {
         let mut settings = Settings::default();
-        settings.server.gpus = "1".into();
+        settings.server.gpus = "1,0".into();
+        settings.backend = BackendKind::Docker;
         assert_eq!(
             server_gpu_selection(&settings),
-            GpuSelection::Devices(vec![1])
+            GpuSelection::Devices(vec![0, 1])
         );
         settings.backend = BackendKind::Process;
+        assert_eq!(
+            server_gpu_selection(&settings),
+            GpuSelection::Devices(vec![1, 0])
+        );
+        settings.server.gpus = "all".into();
         assert_eq!(server_gpu_selection(&settings), GpuSelection::All);
     }
 }

@@ -21,7 +21,8 @@ pub fn spawn_controller(settings: Arc<Settings>) -> ControllerHandle {
                 settings.server.port,
                 Duration::from_secs(settings.server.stop_timeout_s),
                 state_dir(),
-            );
+            )
+            .with_gpus(settings.server.gpu_selection());
             controller::spawn(backend, settings)
         }
         BackendKind::Docker => {

@@ -19,7 +19,7 @@ use super::backend::{
 };
 use super::health::port_in_use;
 use super::logs::{LineSplitter, LogRing, Source};
-use crate::config::settings::BackendKind;
+use crate::config::settings::{BackendKind, GpuSelection};
 use crate::util::find_executable;
 
 pub struct ProcessBackend {
@@ -27,6 +27,9 @@ pub struct ProcessBackend {
     stop_timeout: Duration,
     state_dir: PathBuf,
     port: u16,
+    /// `[server] gpus`, applied through CUDA_VISIBLE_DEVICES as Docker applies it through a
+    /// device request.
+    gpus: GpuSelection,
     current: Option<Running>,
     last_exit: Option<ServerExit>,
 }
@@ -52,6 +55,28 @@ struct StateFile {
     profile_name: String,
 }
 
+/// The environment that gives a native llama-server the selected GPUs, numbered as NVML
+/// (and nvidia-smi, and llws's GPU panel) numbers them: CUDA otherwise puts the fastest GPU
+/// first, so `CUDA0` in a log line or a FIT_TARGET list could be another card than GPU 0.
+/// A user's own CUDA_DEVICE_ORDER is left alone; `gpus = "all"` leaves CUDA_VISIBLE_DEVICES
+/// alone too (the user may have narrowed it on purpose).
+fn gpu_env(gpus: &GpuSelection) -> Vec<(&'static str, String)> {
+    let mut env = Vec::new();
+    if std::env::var_os("CUDA_DEVICE_ORDER").is_none() {
+        env.push(("CUDA_DEVICE_ORDER", "PCI_BUS_ID".to_string()));
+    }
+    match gpus {
+        GpuSelection::All => {}
+        // No device: llama.cpp runs on the CPU.
+        GpuSelection::None => env.push(("CUDA_VISIBLE_DEVICES", String::new())),
+        GpuSelection::Devices(ids) => env.push((
+            "CUDA_VISIBLE_DEVICES",
+            ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+        )),
+    }
+    env
+}
+
 impl ProcessBackend {
     pub fn new(binary: PathBuf, port: u16, stop_timeout: Duration, state_dir: PathBuf) -> Self {
         Self {
@@ -59,9 +84,16 @@ impl ProcessBackend {
             stop_timeout,
             state_dir,
             port,
+            gpus: GpuSelection::All,
             current: None,
             last_exit: None,
         }
+    }
+
+    /// The GPUs the server may use (all by default).
+    pub fn with_gpus(mut self, gpus: GpuSelection) -> Self {
+        self.gpus = gpus;
+        self
     }
 
     fn log_path(&self) -> PathBuf {
@@ -260,8 +292,10 @@ impl Backend for ProcessBackend {
             .try_clone()
             .map_err(|e| BackendError::Failed(e.to_string()))?;
         use std::os::unix::process::CommandExt;
+        let gpu_env = gpu_env(&self.gpus);
         let child = std::process::Command::new(&binary)
             .args(&spec.args)
+            .envs(gpu_env.iter().map(|(k, v)| (*k, v)))
             .stdin(std::process::Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -279,8 +313,11 @@ impl Backend for ProcessBackend {
             self.state_path(),
             serde_json::to_vec(&state).unwrap_or_default(),
         );
+        // The environment as a shell prefix (`K=V cmd`): a shell quoting of the whole line
+        // would quote each `K=V` and make it a command word.
+        let env_prefix: String = gpu_env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
         ctx.logs.note(format!(
-            "llws: started {} (pid {pid})",
+            "llws: started {env_prefix}{} (pid {pid})",
             shlex::try_join(
                 std::iter::once(binary.to_string_lossy().as_ref())
                     .chain(spec.args.iter().map(String::as_str))

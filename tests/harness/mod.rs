@@ -122,6 +122,7 @@ impl TestEnv {
             Duration::from_secs(self.settings.server.stop_timeout_s),
             self.state_dir(),
         )
+        .with_gpus(self.settings.server.gpu_selection())
     }
 
     pub fn docker_backend(&self) -> DockerBackend {

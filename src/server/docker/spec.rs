@@ -64,6 +64,10 @@ pub fn container_body(settings: &Settings, spec: &LaunchSpec) -> ContainerCreate
             (LABEL_PORT.to_string(), spec.port.to_string()),
         ])),
         exposed_ports,
+        // CUDA numbers GPUs fastest-first unless told otherwise; PCI order matches NVML,
+        // nvidia-smi and the GPU panel, so `CUDA0` in the log and FIT_TARGET's first value
+        // mean the GPU llws shows first.
+        env: Some(vec!["CUDA_DEVICE_ORDER=PCI_BUS_ID".to_string()]),
         host_config: Some(host_config),
         ..Default::default()
     }
@@ -141,6 +145,11 @@ mod tests {
         assert_eq!(labels[LABEL_MANAGED], "true");
         assert_eq!(labels[LABEL_PROFILE], "glm");
         assert_eq!(body.exposed_ports, Some(vec!["8080/tcp".to_string()]));
+        assert_eq!(
+            body.env,
+            Some(vec!["CUDA_DEVICE_ORDER=PCI_BUS_ID".to_string()]),
+            "CUDA counts GPUs as NVML does"
+        );
         let host = body.host_config.unwrap();
         assert_eq!(
             host.binds,
