@@ -125,3 +125,51 @@ fn down_asks_a_running_llws_instead_of_pulling_the_rug() {
     assert_eq!(status["state"], "idle", "{status}");
     drop(serve);
 }
+
+/// In a terminal, `llws up` offers the original's "continue anyway" before the health
+/// check gives up: each Enter gives a slow load another `health_timeout_s` (3 s here,
+/// against a server that needs 4 s before it even listens).
+#[test]
+fn up_in_a_terminal_offers_to_keep_waiting() {
+    let mut env = TestEnv::new(BackendKind::Process);
+    env.slow_to_listen(4);
+    let config = env.write_settings_file();
+    let state = env.state_dir();
+    let tmux = support::tmux::Tmux::start(
+        200,
+        50,
+        &[("LLWS_STATE_DIR", state.to_str().unwrap())],
+        &format!(
+            "'{}' --config '{}' up tiny-a; echo EXIT=$?; sleep 600",
+            llws_bin().display(),
+            config.display()
+        ),
+    );
+    tmux.wait_text(
+        "Press Enter to keep waiting another 3 s",
+        Duration::from_secs(30),
+    );
+    for _ in 0..3 {
+        tmux.keys(&["Enter"]);
+    }
+    let screen = tmux.wait_text("EXIT=", Duration::from_secs(90));
+    assert!(
+        screen.contains("waiting longer: the health check now gives up in"),
+        "{screen}"
+    );
+    assert!(screen.contains("Tiny A is ready at"), "{screen}");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert_eq!(health(env.settings.server.port), Some(200));
+    let out = Command::new(llws_bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("down")
+        .env("LLWS_STATE_DIR", &state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -3,6 +3,7 @@
 //! `up` leaves the server running (a later llws adopts it) unless `--logs` keeps it in the
 //! foreground, where Ctrl-C stops it, as the original's `--no-dashboard` did.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -33,6 +34,11 @@ async fn up_async(ctx: Context, profile: String, logs: bool) -> anyhow::Result<E
     let settings = Arc::new(ctx.settings);
     let handle = spawn_controller(settings.clone());
     let printer = tokio::spawn(print_progress(handle.clone()));
+    // The original's "continue anyway?", asked before the timeout: only someone at a
+    // terminal can answer.
+    let offer = std::io::stdin()
+        .is_terminal()
+        .then(|| tokio::spawn(offer_keep_waiting(handle.clone())));
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
 
@@ -58,6 +64,9 @@ async fn up_async(ctx: Context, profile: String, logs: bool) -> anyhow::Result<E
         }
     };
     printer.abort();
+    if let Some(offer) = offer {
+        offer.abort();
+    }
     match outcome {
         Ok(Outcome::Running { .. }) | Ok(Outcome::AlreadyRunning { .. }) => {
             let state = handle.state();
@@ -147,6 +156,65 @@ async fn print_progress(handle: ControllerHandle) {
         }
         if rx.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// How long before the health check gives up `llws up` offers to keep waiting.
+const OFFER_BEFORE_S: u64 = 60;
+
+/// In the last minute of a load's health wait, says so and lets Enter give the load another
+/// `health_timeout_s` (each Enter adds one), through the same handle call as the
+/// workspace's key and `POST /keep-waiting`.
+async fn offer_keep_waiting(handle: ControllerHandle) {
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    // A blocking read of stdin has no async form; this thread ends with the process.
+    let _ = std::thread::Builder::new()
+        .name("llws-up-stdin".into())
+        .spawn(move || {
+            for line in std::io::stdin().lines() {
+                if line.is_err() || lines_tx.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+    let mut state = handle.subscribe_state();
+    let mut offered = false;
+    let extend_by = handle.settings().server.health_timeout_s;
+    loop {
+        let left_ms = state
+            .borrow()
+            .load_gives_up_at_ms
+            .map(|at| at.saturating_sub(crate::server::state::now_ms()));
+        match left_ms {
+            Some(left) if !offered && left <= OFFER_BEFORE_S * 1000 => {
+                offered = true;
+                let name = state.borrow().profile_name.clone().unwrap_or_default();
+                eprintln!(
+                    "llws: {name} is still loading; the health check gives up in {} s. Press Enter to keep waiting another {extend_by} s.",
+                    left.div_ceil(1000)
+                );
+            }
+            _ => {}
+        }
+        // Wake for the offer's moment, a state change, or an Enter.
+        let until_offer = left_ms
+            .filter(|_| !offered)
+            .map(|left| left.saturating_sub(OFFER_BEFORE_S * 1000))
+            .unwrap_or(u64::MAX / 2);
+        tokio::select! {
+            changed = state.changed() => if changed.is_err() { return },
+            line = lines.recv() => match line {
+                None => return,
+                Some(()) => match handle.keep_waiting() {
+                    Ok(at) => eprintln!(
+                        "llws: waiting longer: the health check now gives up in {} s",
+                        at.saturating_sub(crate::server::state::now_ms()).div_ceil(1000)
+                    ),
+                    Err(e) => eprintln!("llws: {e}"),
+                },
+            },
+            _ = tokio::time::sleep(std::time::Duration::from_millis(until_offer)) => {}
         }
     }
 }
