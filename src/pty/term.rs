@@ -194,7 +194,7 @@ fn is_base64(data: &[u8]) -> bool {
             // Unpadded base64 (which some programs send) never leaves one character over.
             body.len() % 4 != 1
         } else {
-            data.len() % 4 == 0
+            data.len().is_multiple_of(4)
         })
 }
 
@@ -450,9 +450,8 @@ impl vt100::Callbacks for Events {
     /// OSC 52 with `?`: the program asks to READ the clipboard. Never passed on: the
     /// terminal's answer would go to the program, so any program in the pane (or anything
     /// that gets text printed there: a file being `cat`ed, a build log, a web page a tool
-    /// fetched) could read what the user copied, passwords included. tmux refuses it for
-    /// the same reason unless told otherwise. The program gets no answer, as from a
-    /// terminal that does not allow it.
+    /// fetched) could read what the user copied, passwords included. The program gets no
+    /// answer, as from a terminal that does not allow it.
     fn paste_from_clipboard(&mut self, _: &mut vt100::Screen, _ty: &[u8]) {}
 
     /// BEL: for the user's terminal (and the UI's mark on the pane).

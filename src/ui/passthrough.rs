@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::pty::term::Outbound;
 
-/// The fewest time between two bells passed on. A program that rings in a loop (a shell
+/// The shortest time between two bells passed on. A program that rings in a loop (a shell
 /// completing in a tight loop, `yes $'\a'`) would otherwise make the user's terminal beep
 /// or flash without pause; one a second still says "something happened".
 pub const BELL_INTERVAL: Duration = Duration::from_secs(1);
