@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-use llws::pty::term::{RESET_NOTE, Rgb, TermColors};
+use llws::pty::term::{Outbound, RESET_NOTE, Rgb, TermColors};
 use llws::pty::{CommandSpec, TerminalPane, Waker};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -157,6 +157,47 @@ fn the_waker_fires_once_until_the_ui_draws() {
     assert!(pane.take_dirty());
     assert!(!pane.take_dirty());
     draw(&mut pane, 24, 80, true);
+}
+
+#[test]
+fn what_the_program_sends_the_users_terminal_wakes_the_ui_and_is_drained_once() {
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let counter = wakes.clone();
+    let waker: Waker = Arc::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    // The text first, so the pane is dirty (and undrawn) before the rest arrives.
+    let spec = CommandSpec::new("sh").arg("-c").arg(
+        "printf 'ready\\n'; sleep 0.5; \
+         printf '\\033]52;c;aGVsbG8=\\a\\a\\033]9;done\\033\\\\\\033]52;c;?\\a'; sleep 5",
+    );
+    let pane = TerminalPane::spawn(spec, 24, 80, 100, waker).unwrap();
+    wait_text(&pane, "ready");
+    // Past the reader's wake for "ready" (it comes just after the screen shows it).
+    std::thread::sleep(Duration::from_millis(100));
+    let before = wakes.load(Ordering::SeqCst);
+    let mut got = Vec::new();
+    wait(&pane, "the queued items", |p| {
+        got.extend(p.take_outbound());
+        got.len() >= 3
+    });
+    assert_eq!(
+        got,
+        [
+            Outbound::Clipboard {
+                selection: "c".into(),
+                data: "aGVsbG8=".into()
+            },
+            Outbound::Bell,
+            Outbound::Notify {
+                text: "done".into(),
+                bel: false
+            },
+        ]
+    );
+    // Nobody drew, yet the UI was woken for them (the dirty flag alone would not have).
+    assert!(wakes.load(Ordering::SeqCst) > before);
+    assert!(pane.take_outbound().is_empty());
 }
 
 #[test]

@@ -358,3 +358,108 @@ fn sigterm_stops_the_server_and_gives_the_terminal_back() {
         s.contains("Pane is dead") || !s.contains("server log")
     });
 }
+
+/// The terminal side of passthrough, read from tmux (the terminal llws runs in): its paste
+/// buffer (OSC 52, with `set-clipboard on`), the window's bell flag (a detached session
+/// flags every bell), and the raw bytes llws wrote (`pipe-pane -O`), where notifications,
+/// which tmux 3.3 itself ignores, can be seen.
+struct Passed {
+    buffer: String,
+    bell: bool,
+    raw: Vec<u8>,
+}
+
+fn passed(t: &Tmux, raw: &Path) -> Passed {
+    Passed {
+        buffer: t.run(&["show-buffer"]),
+        bell: t
+            .run(&["display-message", "-p", "#{window_bell_flag}"])
+            .trim()
+            == "1",
+        raw: std::fs::read(raw).unwrap_or_default(),
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Starts the workspace with `[claude] passthrough = on`, closes the picker and has bash in
+/// the pane copy "hello", ring, post an OSC 9 and an OSC 777 notification and ask to read
+/// the clipboard. Returns the tmux, the raw output file and what tmux saw once the pane
+/// has printed its marker.
+fn send_from_the_pane(env: &mut TestEnv, on: bool) -> (Tmux, std::path::PathBuf) {
+    env.settings.claude.passthrough = on;
+    let config = env.write_settings_file();
+    let raw = env.dir.path().join("llws-output.raw");
+    let t = start(env, 120, 40, &config, "");
+    t.run(&["set-option", "-g", "set-clipboard", "on"]);
+    t.run(&["pipe-pane", "-O", &format!("cat >> '{}'", raw.display())]);
+    t.wait_text("Switch model", T);
+    t.keys(&["Escape"]);
+    t.wait_for("the picker to close", T, |s| !s.contains("Switch model"));
+    t.wait_text("pane$", T);
+    t.type_text(
+        "printf '\\033]52;c;aGVsbG8=\\a'; printf '\\a'; printf '\\033]9;build done\\a'; \
+         printf '\\033]777;notify;llws;tests passed\\033\\\\'; printf '\\033]52;c;?\\a'; \
+         echo sent-$((40+2))",
+    );
+    t.keys(&["Enter"]);
+    t.wait_text("sent-42", T);
+    (t, raw)
+}
+
+fn quit(t: &Tmux) {
+    prefix(t, "q");
+    t.wait_text("Quit llws?", T);
+    t.keys(&["y"]);
+    t.wait_for("llws to exit", T, |s| {
+        s.contains("Pane is dead") || !s.contains("server log")
+    });
+}
+
+#[test]
+fn the_panes_clipboard_bell_and_notifications_reach_the_terminal() {
+    let mut env = workspace_env();
+    let (t, raw) = send_from_the_pane(&mut env, true);
+    let seen = wait_for("the clipboard, the bell and both notifications", T, || {
+        let p = passed(&t, &raw);
+        let all = p.buffer == "hello"
+            && p.bell
+            && contains(&p.raw, b"\x1b]9;build done\x07")
+            && contains(&p.raw, b"\x1b]777;notify;llws;tests passed\x1b\\");
+        all.then_some(p)
+    });
+    assert!(contains(&seen.raw, b"\x1b]52;c;aGVsbG8=\x1b\\"));
+    // The request to read the clipboard never reaches the terminal.
+    assert!(
+        !contains(&seen.raw, b"\x1b]52;c;?"),
+        "a clipboard read went out"
+    );
+
+    // A notification while another pane has the focus marks the claude pane's title until
+    // it is focused again.
+    t.type_text("sleep 2; printf '\\033]9;waiting for you\\a'");
+    t.keys(&["Enter"]);
+    prefix(&t, "2");
+    t.wait_text("! waiting for you", T);
+    prefix(&t, "1");
+    t.wait_for("the mark to go", T, |s| !s.contains("! waiting for you"));
+    quit(&t);
+}
+
+#[test]
+fn with_passthrough_off_nothing_reaches_the_terminal() {
+    let mut env = workspace_env();
+    let (t, raw) = send_from_the_pane(&mut env, false);
+    // The pane printed its marker after the escapes; give the loop time to (not) pass them.
+    std::thread::sleep(Duration::from_secs(2));
+    let p = passed(&t, &raw);
+    assert_eq!(p.buffer, "", "the clipboard was written");
+    assert!(!p.bell, "the bell rang");
+    assert!(!contains(&p.raw, b"\x1b]52;"), "an OSC 52 went out");
+    assert!(!contains(&p.raw, b"\x1b]9;"), "an OSC 9 went out");
+    assert!(!contains(&p.raw, b"\x1b]777;"), "an OSC 777 went out");
+    assert!(!p.raw.is_empty(), "pipe-pane saw llws's output");
+    quit(&t);
+}

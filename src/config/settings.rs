@@ -157,6 +157,10 @@ pub struct ClaudeSettings {
     /// The model name Claude Code sends (the original's "local-llama").
     pub model: String,
     pub auth_token: String,
+    /// Pass what the pane's program sends to the user's terminal on to it: clipboard writes
+    /// (OSC 52), the bell and desktop notifications (OSC 9, OSC 777). Off, they are dropped
+    /// (the pane's title still marks a bell or notification).
+    pub passthrough: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,6 +243,7 @@ impl Default for ClaudeSettings {
             scrollback: 10_000,
             model: "local-llama".into(),
             auth_token: "llamacpp".into(),
+            passthrough: true,
         }
     }
 }
@@ -568,6 +573,7 @@ mod tests {
         assert_eq!(s.api.bind, "127.0.0.1:8081");
         assert_eq!(s.backend, BackendKind::Docker);
         assert_eq!(s.server.health_timeout_s, 300);
+        assert!(s.claude.passthrough);
     }
 
     #[test]
@@ -593,6 +599,7 @@ token = ""
 [claude]
 command = "claude-local"
 sandbox = "strict"
+passthrough = false
 [ui]
 keymap = "tmux"
 theme = "nord"
@@ -610,6 +617,7 @@ theme = "nord"
         assert_eq!(s.server.gpu_selection(), GpuSelection::Devices(vec![0, 1]));
         assert_eq!(s.server.network, Network::Host);
         assert_eq!(s.claude.sandbox, SandboxMode::Strict);
+        assert!(!s.claude.passthrough);
         assert_eq!(s.server.base_url(), "http://127.0.0.1:9090");
         assert_eq!(s.api.base_url(), "http://127.0.0.1:9091");
     }
@@ -661,6 +669,7 @@ theme = "nord"
             "[api]",
             "[claude]",
             "sandbox",
+            "passthrough",
             "[ui]",
             "keymap",
         ] {

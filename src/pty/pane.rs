@@ -6,6 +6,11 @@
 //! UI), and a waiter (reaps the child and records how it ended). The reader never asks for
 //! a redraw per chunk: it sets a dirty flag and calls the waker only when the flag was
 //! clear, so the UI draws at its own frame rate however fast the program writes.
+//!
+//! What the program sends to the user's terminal (clipboard writes, bells, notifications:
+//! [`Outbound`]) is queued by the parser; the reader raises a flag and wakes the UI when
+//! the queue turns non-empty, and the UI drains it with [`TerminalPane::take_outbound`],
+//! which takes the screen lock only when the flag is up.
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -24,7 +29,7 @@ use ratatui::layout::{Position, Rect};
 use super::keys::{TermModes, encode_key, encode_paste};
 use super::mouse::encode_mouse;
 use super::overlay::{self, Overlays};
-use super::term::{Term, TermColors, clamp_size};
+use super::term::{Outbound, Term, TermColors, clamp_size};
 
 /// Called by the reader thread when new output is ready to draw: at most once between two
 /// [`TerminalPane::take_dirty`] / [`TerminalPane::render`] calls.
@@ -100,6 +105,9 @@ impl fmt::Display for ExitInfo {
 struct Shared {
     term: Mutex<Term>,
     dirty: AtomicBool,
+    /// Set when the parser queued something for the user's terminal; cleared by the UI's
+    /// drain. Lets the UI look every loop without taking the lock.
+    outbound: AtomicBool,
     exit: Mutex<Option<ExitInfo>>,
 }
 
@@ -116,6 +124,16 @@ impl Shared {
     /// Marks new content; wakes the UI only on the clean → dirty edge.
     fn mark_dirty(&self, waker: &Waker) {
         if !self.dirty.swap(true, Ordering::AcqRel) {
+            waker();
+        }
+    }
+
+    /// After parsing (with `queued` from [`Term::has_outbound`] under the lock): raises the
+    /// outbound flag and wakes the UI on its rising edge. The dirty flag's wake is not
+    /// enough: it stays set while the pane is not drawn (another pane zoomed, a terminal
+    /// too small), and a bell then is just when the UI must hear of it.
+    fn mark_outbound(&self, queued: bool, waker: &Waker) {
+        if queued && !self.outbound.swap(true, Ordering::AcqRel) {
             waker();
         }
     }
@@ -393,6 +411,18 @@ impl TerminalPane {
         self.exit_hint = hint.into();
     }
 
+    /// What the program sent for the user's terminal since the last call (see
+    /// [`Outbound`]), oldest first. Never waits on the reader unless there is something:
+    /// the UI calls it every loop.
+    pub fn take_outbound(&self) -> Vec<Outbound> {
+        let shared = &self.session.shared;
+        if shared.outbound.swap(false, Ordering::AcqRel) {
+            shared.term().take_outbound()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Whether there is something new to draw since the last call (or render); clears it.
     pub fn take_dirty(&self) -> bool {
         self.session.shared.dirty.swap(false, Ordering::AcqRel)
@@ -425,14 +455,15 @@ impl TerminalPane {
     /// Feeds bytes to the screen as if the program wrote them (used to replay recordings).
     pub fn feed(&mut self, bytes: &[u8]) {
         let shared = &self.session.shared;
-        let replies = {
+        let (replies, queued) = {
             let mut term = shared.term();
             term.process(bytes);
-            term.take_replies()
+            (term.take_replies(), term.has_outbound())
         };
         if !replies.is_empty() {
             self.send(replies);
         }
+        shared.mark_outbound(queued, &self.waker);
         shared.dirty.store(true, Ordering::Release);
     }
 
@@ -561,6 +592,7 @@ fn start(
     let shared = Arc::new(Shared {
         term: Mutex::new(term),
         dirty: AtomicBool::new(false),
+        outbound: AtomicBool::new(false),
         exit: Mutex::new(None),
     });
     let (input, input_rx) = mpsc::channel::<Vec<u8>>();
@@ -601,14 +633,15 @@ fn start(
                         if let Some(f) = record.as_mut() {
                             let _ = f.write_all(&buf[..n]);
                         }
-                        let replies = {
+                        let (replies, queued) = {
                             let mut term = reader_shared.term();
                             term.process(&buf[..n]);
-                            term.take_replies()
+                            (term.take_replies(), term.has_outbound())
                         };
                         if !replies.is_empty() {
                             let _ = reader_input.send(replies);
                         }
+                        reader_shared.mark_outbound(queued, &reader_waker);
                         reader_shared.mark_dirty(&reader_waker);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -6,6 +6,11 @@
 //! prompts) and some wait for the answers or guess wrong without them, so the pane answers:
 //! device attributes and status/cursor reports, XTVERSION, the default colours (OSC 10/11/12),
 //! the kitty keyboard flags, DECRQM for the modes it honours, and its size in cells.
+//!
+//! What a program sends to the user's terminal rather than to its screen (a clipboard write
+//! with OSC 52, the bell, desktop notifications with OSC 9 or OSC 777) is checked and queued
+//! as [`Outbound`] items; the UI drains them ([`Term::take_outbound`]) and writes them to
+//! the real terminal between frames, as tmux's `set-clipboard` and bell passthrough do.
 
 use std::collections::VecDeque;
 
@@ -101,6 +106,119 @@ fn colour_osc(first: Option<&&[u8]>) -> Option<u16> {
     }
 }
 
+/// Whether the OSC with this first parameter is one [`Events::unhandled_osc`] acts on and so
+/// needs to know its terminator: the colour queries (answered with the same terminator) and
+/// the notifications (passed on with it). [`OscEnds`] records an entry for exactly these.
+fn tracked_osc(first: Option<&&[u8]>) -> bool {
+    colour_osc(first).is_some() || matches!(first.map(|p| &**p), Some(b"9" | b"777"))
+}
+
+/// The largest OSC 52 payload passed on, in base64 bytes (768 KiB of text). A program's copy
+/// is a selection or a code block; a bigger payload is a runaway or hostile program, and
+/// each queued write is held in memory until the UI writes it and then costs the user's
+/// terminal (and any tmux or ssh between) the whole payload at once.
+pub const CLIPBOARD_MAX: usize = 1024 * 1024;
+/// A notification's text, in characters, past which it is cut: a desktop notification
+/// shows a line or two, and the cap bounds what a program can push through per message.
+pub const NOTIFY_TEXT_MAX: usize = 1024;
+/// A notification title (OSC 777), in characters.
+pub const NOTIFY_TITLE_MAX: usize = 256;
+/// Notifications kept while the UI has not drained them; older ones go first, so a program
+/// that floods them cannot grow the queue.
+const NOTIFY_PENDING_MAX: usize = 8;
+/// The selections OSC 52 may name: clipboard, primary, secondary (`q` and `s` in xterm's
+/// terms) and the cut buffers 0-7. vt100 checks the same set before calling back.
+const CLIPBOARD_SELECTORS: &[u8] = b"cpqs01234567";
+
+/// Something the program sent to the user's terminal rather than to its screen. The UI
+/// writes [`Outbound::escape`] to the real terminal (see [`Term::take_outbound`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    /// OSC 52: put base64 `data` on the `selection`s (e.g. `c`, the clipboard).
+    Clipboard { selection: String, data: String },
+    /// BEL outside any escape sequence.
+    Bell,
+    /// OSC 9 (iTerm2, WezTerm, ghostty, kitty): a notification with one text. `bel`: it
+    /// ended with BEL (else ST), and is passed on the same way.
+    Notify { text: String, bel: bool },
+    /// OSC 777 ; notify (foot, urxvt, ghostty): a notification with a title and a body.
+    NotifyTitled {
+        title: String,
+        body: String,
+        bel: bool,
+    },
+}
+
+impl Outbound {
+    /// The escape sequence that passes the item on to the user's terminal, in the form the
+    /// program sent it. Everything in it was checked when it was queued: base64 and
+    /// selector characters only, notification text without control characters.
+    pub fn escape(&self) -> Vec<u8> {
+        let end = |bel: bool| if bel { "\x07" } else { "\x1b\\" };
+        match self {
+            Outbound::Clipboard { selection, data } => {
+                format!("\x1b]52;{selection};{data}\x1b\\").into_bytes()
+            }
+            Outbound::Bell => b"\x07".to_vec(),
+            Outbound::Notify { text, bel } => format!("\x1b]9;{text}{}", end(*bel)).into_bytes(),
+            Outbound::NotifyTitled { title, body, bel } => {
+                format!("\x1b]777;notify;{title};{body}{}", end(*bel)).into_bytes()
+            }
+        }
+    }
+
+    /// For the UI's mark on the pane: what asked for attention (the notification's text, or
+    /// "bell"); `None` for a clipboard write, which asks for none.
+    pub fn attention(&self) -> Option<&str> {
+        match self {
+            Outbound::Clipboard { .. } => None,
+            Outbound::Bell => Some("bell"),
+            Outbound::Notify { text, .. } => Some(text),
+            Outbound::NotifyTitled { title, body, .. } => {
+                Some(if title.is_empty() { body } else { title })
+            }
+        }
+    }
+}
+
+/// Whether `data` is well-formed base64: the alphabet, with `=` only as the last one or two
+/// characters of a padded (length a multiple of 4) string. vt100 checks only the alphabet,
+/// and a terminal given a malformed payload may decode garbage onto the clipboard.
+fn is_base64(data: &[u8]) -> bool {
+    let body_len = data.len() - data.iter().rev().take_while(|&&c| c == b'=').count();
+    let (body, pad) = data.split_at(body_len);
+    body.iter()
+        .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+        && pad.len() <= 2
+        && (if pad.is_empty() {
+            // Unpadded base64 (which some programs send) never leaves one character over.
+            body.len() % 4 != 1
+        } else {
+            data.len().is_multiple_of(4)
+        })
+}
+
+/// Notification text as it may be passed on: lossy UTF-8, every control character (C0, DEL,
+/// C1) removed so nothing in it can end the OSC early or start another sequence on the
+/// user's terminal, cut to `max` characters.
+fn notification_text(parts: &[&[u8]], max: usize) -> String {
+    // vte splits an OSC at every `;`; in a notification's text they are the program's own.
+    let joined = parts.join(&b';');
+    String::from_utf8_lossy(&joined)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect()
+}
+
+/// Whether OSC 9 text is one of ConEmu's OSC 9 commands (`9;4;st;pr` progress, `9;9;path`
+/// working directory, ...): a number, alone or before a `;`. Passed on, a terminal that
+/// takes every OSC 9 as a notification (iTerm2) would pop up "4;1;50" or a path.
+fn is_conemu_command(text: &str) -> bool {
+    let first = text.split(';').next().unwrap_or_default();
+    !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// What the program asked of its terminal besides drawing.
 #[derive(Debug, Default)]
 pub struct Events {
@@ -115,11 +233,14 @@ pub struct Events {
     focus_reporting: bool,
     /// What OSC 10/11/12 queries are answered with.
     colors: TermColors,
-    /// Whether each OSC colour sequence in the bytes being parsed ended with BEL (else ST),
-    /// in order. vt100's `unhandled_osc` does not say, and xterm answers with the query's
-    /// own terminator, which some programs wait for; [`Term::process`] fills this from a
-    /// second parser (see [`OscEnds`]) and each colour OSC takes the front entry.
+    /// Whether each tracked OSC (colour queries, notifications: [`tracked_osc`]) in the
+    /// bytes being parsed ended with BEL (else ST), in order. vt100's `unhandled_osc` does
+    /// not say, and xterm answers with the query's own terminator, which some programs wait
+    /// for; [`Term::process`] fills this from a second parser (see [`OscEnds`]) and each
+    /// tracked OSC takes the front entry.
     osc_bel: VecDeque<bool>,
+    /// For the user's terminal, oldest first (see [`Outbound`], [`Events::queue`]).
+    outbound: Vec<Outbound>,
 }
 
 impl Events {
@@ -132,6 +253,68 @@ impl Events {
 
     fn reply(&mut self, bytes: impl AsRef<[u8]>) {
         self.replies.extend_from_slice(bytes.as_ref());
+    }
+
+    /// Queues an item for the user's terminal, keeping the queue small whatever the program
+    /// sends before the UI drains it: a clipboard write replaces a pending one (the
+    /// clipboard ends up with the last either way), a bell while one is pending adds
+    /// nothing (the UI rings at most one a second anyway), and past
+    /// [`NOTIFY_PENDING_MAX`] notifications the oldest goes.
+    fn queue(&mut self, item: Outbound) {
+        match &item {
+            Outbound::Clipboard { .. } => self
+                .outbound
+                .retain(|o| !matches!(o, Outbound::Clipboard { .. })),
+            Outbound::Bell if self.outbound.contains(&Outbound::Bell) => return,
+            Outbound::Bell => {}
+            Outbound::Notify { .. } | Outbound::NotifyTitled { .. } => {
+                let is_note = |o: &Outbound| {
+                    matches!(o, Outbound::Notify { .. } | Outbound::NotifyTitled { .. })
+                };
+                if self.outbound.iter().filter(|o| is_note(o)).count() >= NOTIFY_PENDING_MAX
+                    && let Some(oldest) = self.outbound.iter().position(is_note)
+                {
+                    self.outbound.remove(oldest);
+                }
+            }
+        }
+        self.outbound.push(item);
+    }
+
+    /// OSC 10/11/12 with `?` parameters: answers each in turn, ended with `end`.
+    fn answer_colours(&mut self, code: u16, params: &[&[u8]], end: &[u8]) {
+        for (n, param) in (code..).zip(params) {
+            if *param != b"?" {
+                continue;
+            }
+            if let Some(rgb) = self.colors.get(n) {
+                self.reply(format!("\x1b]{n};{}", rgb.xterm_spec()));
+                self.reply(end);
+            }
+        }
+    }
+
+    /// OSC 9 ; text: a notification, unless it is empty or one of ConEmu's commands.
+    /// (ConEmu's progress, `9;4`, is not passed on either: a terminal that does not know
+    /// it shows it as a notification, and llws cannot tell which kind the user runs.)
+    fn osc9(&mut self, params: &[&[u8]], bel: bool) {
+        let text = notification_text(params, NOTIFY_TEXT_MAX);
+        if !text.is_empty() && !is_conemu_command(&text) {
+            self.queue(Outbound::Notify { text, bel });
+        }
+    }
+
+    /// OSC 777 ; notify ; title ; body (rxvt-unicode's notify extension, foot, ghostty).
+    /// Other OSC 777 commands (urxvt extensions) are not for the user's terminal.
+    fn osc777(&mut self, params: &[&[u8]], bel: bool) {
+        let [b"notify", title, body @ ..] = params else {
+            return;
+        };
+        let title = notification_text(&[title], NOTIFY_TITLE_MAX);
+        let body = notification_text(body, NOTIFY_TEXT_MAX);
+        if !title.is_empty() || !body.is_empty() {
+            self.queue(Outbound::NotifyTitled { title, body, bel });
+        }
     }
 
     /// DECRQM's Ps for a DEC private mode: 1 set, 2 reset, 0 not recognised. Only modes the
@@ -246,38 +429,73 @@ impl vt100::Callbacks for Events {
         }
     }
 
+    /// OSC 52 with base64 data (vt100 has checked the selector and the alphabet): a
+    /// clipboard write for the user's terminal, checked again here because it leaves the
+    /// pane: selectors from xterm's set only, well-formed base64, at most
+    /// [`CLIPBOARD_MAX`] bytes. An empty payload is passed on too: it clears the
+    /// selection, as password managers do after a while.
+    fn copy_to_clipboard(&mut self, _: &mut vt100::Screen, ty: &[u8], data: &[u8]) {
+        // A selector names each selection once at most; more is not a real request.
+        let selectors_ok = ty.len() <= CLIPBOARD_SELECTORS.len()
+            && ty.iter().all(|c| CLIPBOARD_SELECTORS.contains(c));
+        if selectors_ok && data.len() <= CLIPBOARD_MAX && is_base64(data) {
+            // Both are ASCII, checked above.
+            self.queue(Outbound::Clipboard {
+                selection: String::from_utf8_lossy(ty).into_owned(),
+                data: String::from_utf8_lossy(data).into_owned(),
+            });
+        }
+    }
+
+    /// OSC 52 with `?`: the program asks to READ the clipboard. Never passed on: the
+    /// terminal's answer would go to the program, so any program in the pane (or anything
+    /// that gets text printed there: a file being `cat`ed, a build log, a web page a tool
+    /// fetched) could read what the user copied, passwords included. The program gets no
+    /// answer, as from a terminal that does not allow it.
+    fn paste_from_clipboard(&mut self, _: &mut vt100::Screen, _ty: &[u8]) {}
+
+    /// BEL: for the user's terminal (and the UI's mark on the pane).
+    fn audible_bell(&mut self, _: &mut vt100::Screen) {
+        self.queue(Outbound::Bell);
+    }
+
     /// OSC 10/11/12 with `?`: the default foreground, background and cursor colour, as
     /// `OSC n ; rgb:rrrr/gggg/bbbb` ended like the query. Like xterm, one OSC may ask for
     /// several in a row (`OSC 10 ; ? ; ?` is foreground then background). Setting colours is
     /// ignored: the pane draws on the terminal's colours and cannot change them.
+    ///
+    /// OSC 9 and OSC 777 ; notify: desktop notifications, queued for the user's terminal
+    /// with the terminator they came with.
     fn unhandled_osc(&mut self, _: &mut vt100::Screen, params: &[&[u8]]) {
-        let Some(code) = colour_osc(params.first()) else {
+        let first = params.first();
+        if !tracked_osc(first) {
             return;
-        };
-        // Every colour OSC takes its entry, answered or not, to stay in step with OscEnds.
+        }
+        // Every tracked OSC takes its entry, acted on or not, to stay in step with OscEnds.
         let bel = self.osc_bel.pop_front().unwrap_or(false);
-        let end: &[u8] = if bel { b"\x07" } else { b"\x1b\\" };
-        for (n, param) in (code..).zip(&params[1..]) {
-            if *param != b"?" {
-                continue;
-            }
-            if let Some(rgb) = self.colors.get(n) {
-                self.reply(format!("\x1b]{n};{}", rgb.xterm_spec()));
-                self.reply(end);
-            }
+        let rest = &params[1..];
+        if let Some(code) = colour_osc(first) {
+            let end: &[u8] = if bel { b"\x07" } else { b"\x1b\\" };
+            self.answer_colours(code, rest, end);
+        } else if first == Some(&&b"9"[..]) {
+            self.osc9(rest, bel);
+        } else {
+            self.osc777(rest, bel);
         }
     }
 }
 
-/// A `vte::Perform` that only records how colour OSCs end. vt100 0.16.2 runs on vte 0.15.0
-/// (pinned alongside it), so a second vte parser fed the same bytes dispatches the same
-/// OSCs in the same order, and its `osc_dispatch` is told what vt100's callback is not:
-/// whether the sequence ended with BEL.
+/// A `vte::Perform` that only records how tracked OSCs (colour queries, notifications) end.
+/// vt100 0.16.2 runs on vte 0.15.0 (pinned alongside it), so a second vte parser fed the
+/// same bytes dispatches the same OSCs in the same order, and its `osc_dispatch` is told
+/// what vt100's callback is not: whether the sequence ended with BEL. vt100 hands every
+/// OSC numbered other than 0, 1, 2 and 52 to `unhandled_osc`, so each tracked one there
+/// takes exactly one entry.
 struct OscEnds<'a>(&'a mut VecDeque<bool>);
 
 impl vte::Perform for OscEnds<'_> {
     fn osc_dispatch(&mut self, params: &[&[u8]], bell_terminated: bool) {
-        if colour_osc(params.first()).is_some() {
+        if tracked_osc(params.first()) {
             self.0.push_back(bell_terminated);
         }
     }
@@ -312,7 +530,7 @@ impl Term {
     /// Feeds program output. A panic inside vt100 is contained: the pane gets a fresh parser
     /// of the same size, seeded with what could be saved of the old screen, and a note.
     pub fn process(&mut self, bytes: &[u8]) {
-        // Both parsers see the same bytes from the same state, so the colour OSCs they
+        // Both parsers see the same bytes from the same state, so the tracked OSCs they
         // dispatch pair up in order; anything left from a call cut short by a panic goes.
         let osc_bel = &mut self.parser.callbacks_mut().osc_bel;
         osc_bel.clear();
@@ -339,6 +557,8 @@ impl Term {
         let saved = contained(|| old.screen().state_formatted()).ok();
         let mut old = old;
         self.parser.callbacks_mut().title = std::mem::take(&mut old.callbacks_mut().title);
+        // What was queued for the user's terminal before the panic was checked and is owed.
+        self.parser.callbacks_mut().outbound = std::mem::take(&mut old.callbacks_mut().outbound);
         if let Some(bytes) = saved
             && contained(|| self.parser.process(&bytes)).is_err()
         {
@@ -376,6 +596,16 @@ impl Term {
     /// Replies owed to the program since the last call.
     pub fn take_replies(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.parser.callbacks_mut().replies)
+    }
+
+    /// What the program sent for the user's terminal since the last call, oldest first.
+    pub fn take_outbound(&mut self) -> Vec<Outbound> {
+        std::mem::take(&mut self.parser.callbacks_mut().outbound)
+    }
+
+    /// Whether [`take_outbound`](Self::take_outbound) has something.
+    pub fn has_outbound(&self) -> bool {
+        !self.parser.callbacks().outbound.is_empty()
     }
 
     /// Sets the colours OSC 10/11/12 queries are answered with; the next query sees them.
@@ -786,5 +1016,255 @@ mod tests {
         t.process(b"\x1b[?1h\x1b[?2004h");
         let m = t.modes();
         assert!(m.application_cursor && m.bracketed_paste);
+    }
+
+    fn outbound_of(bytes: &[u8]) -> Vec<Outbound> {
+        let mut t = Term::new(24, 80, 0);
+        t.process(bytes);
+        t.take_outbound()
+    }
+
+    fn clip(selection: &str, data: &str) -> Outbound {
+        Outbound::Clipboard {
+            selection: selection.into(),
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn clipboard_writes_are_queued_and_passed_on_as_osc_52() {
+        let mut t = Term::new(24, 80, 0);
+        t.process(b"\x1b]52;c;aGVsbG8=\x07");
+        assert!(t.has_outbound());
+        let items = t.take_outbound();
+        assert_eq!(items, [clip("c", "aGVsbG8=")]);
+        assert_eq!(items[0].escape(), b"\x1b]52;c;aGVsbG8=\x1b\\");
+        assert!(!t.has_outbound());
+        assert!(t.take_outbound().is_empty());
+        // Several selections, ST-terminated, unpadded, and the empty payload (a clear).
+        assert_eq!(outbound_of(b"\x1b]52;ps0;aGk\x1b\\"), [clip("ps0", "aGk")]);
+        assert_eq!(outbound_of(b"\x1b]52;c;\x07"), [clip("c", "")]);
+        assert_eq!(outbound_of(b"\x1b]52;;aGk=\x07"), [clip("", "aGk=")]);
+        // Nothing is drawn and nothing is answered.
+        let mut t = Term::new(24, 80, 0);
+        t.process(b"\x1b]52;c;aGVsbG8=\x07");
+        assert!(t.take_replies().is_empty());
+        assert_eq!(t.contents().trim(), "");
+    }
+
+    #[test]
+    fn bad_clipboard_writes_are_not_passed_on() {
+        let mut huge = b"\x1b]52;c;".to_vec();
+        huge.extend(std::iter::repeat_n(b'A', CLIPBOARD_MAX + 4));
+        huge.push(0x07);
+        let mut at_cap = b"\x1b]52;c;".to_vec();
+        at_cap.extend(std::iter::repeat_n(b'A', CLIPBOARD_MAX));
+        at_cap.push(0x07);
+        assert_eq!(outbound_of(&at_cap).len(), 1, "the cap itself passes");
+        let inputs: &[&[u8]] = &[
+            &huge,
+            b"\x1b]52;c;not base64!\x07",
+            b"\x1b]52;c;=aGVsbG8\x07",
+            b"\x1b]52;c;aG=VsbG8\x07",
+            b"\x1b]52;c;aGVsbG===\x07",
+            b"\x1b]52;c;aGVsb=\x07",
+            b"\x1b]52;c;aGVsb\x07",
+            b"\x1b]52;c;\xc3\xa9\x07",
+            b"\x1b]52;x;aGVsbG8=\x07",
+            b"\x1b]52;cccccccccccccc;aGVsbG8=\x07",
+            b"\x1b]52;c\x07",
+            b"\x1b]52\x07",
+            b"\x1b]52;c;aGk=;aGk=\x07",
+        ];
+        for input in inputs {
+            let shown = text(&input[..input.len().min(60)]);
+            assert!(outbound_of(input).is_empty(), "{shown}");
+        }
+    }
+
+    #[test]
+    fn clipboard_read_requests_are_never_passed_on_or_answered() {
+        for input in [
+            &b"\x1b]52;c;?\x07"[..],
+            b"\x1b]52;c;?\x1b\\",
+            b"\x1b]52;p;?\x07",
+            b"\x1b]52;;?\x07",
+        ] {
+            let mut t = Term::new(24, 80, 0);
+            t.process(input);
+            assert!(t.take_outbound().is_empty(), "{}", text(input));
+            assert!(t.take_replies().is_empty(), "{}", text(input));
+        }
+    }
+
+    #[test]
+    fn a_later_clipboard_write_replaces_a_pending_one() {
+        let mut t = Term::new(24, 80, 0);
+        t.process(b"\x1b]52;c;b25l\x07\x07\x1b]52;c;dHdv\x07");
+        assert_eq!(t.take_outbound(), [Outbound::Bell, clip("c", "dHdv")]);
+    }
+
+    #[test]
+    fn bells_are_queued_once_until_drained() {
+        let mut t = Term::new(24, 80, 0);
+        t.process(b"a\x07b\x07\x07");
+        assert_eq!(t.take_outbound(), [Outbound::Bell]);
+        assert_eq!(Outbound::Bell.escape(), b"\x07");
+        t.process(b"\x07");
+        assert_eq!(t.take_outbound(), [Outbound::Bell]);
+        // A BEL that ends an OSC is a terminator, not a bell.
+        t.process(b"\x1b]0;title\x07\x1b]11;?\x07\x1b]52;c;aGk=\x07");
+        assert_eq!(t.take_outbound(), [clip("c", "aGk=")]);
+        assert_eq!(t.contents().trim(), "ab");
+    }
+
+    #[test]
+    fn osc_9_notifications_are_queued_with_their_terminator() {
+        let note = |text: &str, bel| Outbound::Notify {
+            text: text.into(),
+            bel,
+        };
+        assert_eq!(
+            outbound_of(b"\x1b]9;Build finished\x07"),
+            [note("Build finished", true)]
+        );
+        let st = outbound_of(b"\x1b]9;Claude needs your input\x1b\\");
+        assert_eq!(st, [note("Claude needs your input", false)]);
+        assert_eq!(st[0].escape(), b"\x1b]9;Claude needs your input\x1b\\");
+        assert_eq!(
+            outbound_of(b"\x1b]9;a;b;c\x07")[0].escape(),
+            b"\x1b]9;a;b;c\x07",
+            "semicolons in the text are kept"
+        );
+        assert_eq!(
+            outbound_of("\x1b]9;caf\u{e9} ✓\x07".as_bytes()),
+            [note("café ✓", true)]
+        );
+    }
+
+    #[test]
+    fn notifications_lose_control_characters_and_are_capped() {
+        // C0 (here as the ESC of a would-be sequence and a tab), DEL and C1 go.
+        assert_eq!(
+            outbound_of("\x1b]9;x\x7f\u{9b}31my\tz\x07".as_bytes()),
+            [Outbound::Notify {
+                text: "x31myz".into(),
+                bel: true
+            }]
+        );
+        let mut long = b"\x1b]9;".to_vec();
+        long.extend(std::iter::repeat_n(b'n', 5000));
+        long.push(0x07);
+        match &outbound_of(&long)[..] {
+            [Outbound::Notify { text, .. }] => assert_eq!(text.len(), NOTIFY_TEXT_MAX),
+            other => panic!("{other:?}"),
+        }
+        let mut titled = b"\x1b]777;notify;".to_vec();
+        titled.extend(std::iter::repeat_n(b't', 5000));
+        titled.push(b';');
+        titled.extend(std::iter::repeat_n(b'b', 5000));
+        titled.push(0x07);
+        match &outbound_of(&titled)[..] {
+            [Outbound::NotifyTitled { title, body, .. }] => {
+                assert_eq!(title.len(), NOTIFY_TITLE_MAX);
+                assert_eq!(body.len(), NOTIFY_TEXT_MAX);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Invalid UTF-8 becomes U+FFFD, never raw bytes.
+        assert_eq!(
+            outbound_of(b"\x1b]9;a\xffb\x07"),
+            [Outbound::Notify {
+                text: "a\u{fffd}b".into(),
+                bel: true
+            }]
+        );
+    }
+
+    #[test]
+    fn conemu_commands_and_empty_notifications_are_not_passed_on() {
+        for input in [
+            &b"\x1b]9;4;1;50\x07"[..],
+            b"\x1b]9;4;0\x1b\\",
+            b"\x1b]9;9;/home/user\x07",
+            b"\x1b]9;12\x07",
+            b"\x1b]9;\x014;1;50\x07",
+            b"\x1b]9;\x07",
+            b"\x1b]9\x07",
+            b"\x1b]9;\x01\x02\x07",
+            b"\x1b]777;notify;;\x07",
+            b"\x1b]777;notify\x07",
+            b"\x1b]777;preexec\x07",
+            b"\x1b]777;notify\x1b\\",
+            b"\x1b]09;x\x07",
+        ] {
+            assert!(outbound_of(input).is_empty(), "{}", text(input));
+        }
+    }
+
+    #[test]
+    fn osc_777_notifications_keep_title_body_and_terminator() {
+        let got = outbound_of(b"\x1b]777;notify;Claude Code;done; 3 files changed\x1b\\");
+        assert_eq!(
+            got,
+            [Outbound::NotifyTitled {
+                title: "Claude Code".into(),
+                body: "done; 3 files changed".into(),
+                bel: false
+            }]
+        );
+        assert_eq!(
+            got[0].escape(),
+            b"\x1b]777;notify;Claude Code;done; 3 files changed\x1b\\"
+        );
+        assert_eq!(got[0].attention(), Some("Claude Code"));
+        let body_only = outbound_of(b"\x1b]777;notify;;just a body\x07");
+        assert_eq!(body_only[0].escape(), b"\x1b]777;notify;;just a body\x07");
+        assert_eq!(body_only[0].attention(), Some("just a body"));
+    }
+
+    #[test]
+    fn pending_notifications_are_bounded_oldest_first_out() {
+        let mut t = Term::new(24, 80, 0);
+        for i in 0..20 {
+            t.process(format!("\x1b]9;n{i}\x07").as_bytes());
+        }
+        let texts: Vec<_> = t
+            .take_outbound()
+            .iter()
+            .map(|o| o.attention().unwrap().to_string())
+            .collect();
+        assert_eq!(texts, (12..20).map(|i| format!("n{i}")).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn notifications_and_colour_answers_stay_in_step_on_terminators() {
+        let mut t = Term::new(24, 80, 0);
+        t.process(
+            b"\x1b]9;one\x1b\\\x1b]11;?\x07\x1b]777;notify;t;b\x07\x1b]9;4;1;5\x1b\\\x1b]10;?\x1b\\\x1b]9;two\x07",
+        );
+        assert_eq!(
+            text(&t.take_replies()),
+            "\x1b]11;rgb:0000/0000/0000\x07\x1b]10;rgb:e5e5/e5e5/e5e5\x1b\\"
+        );
+        let ends: Vec<_> = t
+            .take_outbound()
+            .iter()
+            .map(|o| o.escape().ends_with(b"\x07"))
+            .collect();
+        assert_eq!(ends, [false, true, true]);
+    }
+
+    #[test]
+    fn pending_outbound_survives_a_contained_panic() {
+        let mut t = Term::new(24, 80, 0);
+        t.process(b"\x1b]52;c;aGk=\x07");
+        t.process(PANIC_INPUT.0.as_bytes());
+        t.resize(24, 79);
+        t.process(PANIC_INPUT.1.as_bytes());
+        assert_eq!(t.resets(), 1);
+        assert_eq!(t.take_outbound(), [clip("c", "aGk=")]);
+        t.process(b"\x07");
+        assert_eq!(t.take_outbound(), [Outbound::Bell]);
     }
 }

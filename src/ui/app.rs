@@ -64,6 +64,10 @@ pub struct App {
     pub on_exit: OnExit,
     /// Set once the user confirmed quitting (or a signal came).
     pub quitting: bool,
+    /// What asked for attention in the claude pane while the user was not looking at it (a
+    /// notification's text, or "bell"): the pane's title shows it until the pane is in
+    /// view again ([`App::claude_in_view`]).
+    pub claude_alert: Option<String>,
 }
 
 impl App {
@@ -99,7 +103,25 @@ impl App {
             tab: PaneId::Logs,
             on_exit,
             quitting: false,
+            claude_alert: None,
         }
+    }
+
+    /// Whether the user is looking at the claude pane: it has the focus and nothing is
+    /// drawn over it.
+    pub fn claude_in_view(&self) -> bool {
+        self.focus == PaneId::Claude && self.overlay == Overlay::None
+    }
+
+    /// A bell or notification (`what`) from the claude pane: marks its title when the user
+    /// is not looking at it, the latest replacing an earlier mark. Returns whether the mark
+    /// changed, i.e. a redraw is due.
+    pub fn claude_attention(&mut self, what: &str) -> bool {
+        if self.claude_in_view() || self.claude_alert.as_deref() == Some(what) {
+            return false;
+        }
+        self.claude_alert = Some(what.to_string());
+        true
     }
 
     /// Sets the message in the status bar; `now_ms` starts its timeout (none for errors

@@ -6,6 +6,7 @@
 //! confirmed quit does (the server stopped or kept per `on_exit`).
 
 use std::future::pending;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use crate::server::{ControlError, Outcome, Phase, ServerState};
 use crate::ui::action::Effect;
 use crate::ui::app::App;
 use crate::ui::panes::claude::ClaudePane;
+use crate::ui::passthrough::Passthrough;
 use crate::ui::picker::{ModelFacts, model_facts};
 use crate::ui::render::render;
 use crate::ui::services::Services;
@@ -129,11 +131,28 @@ pub async fn run(
     let mut banner: Option<String> = None;
     // The "ready" banner after a switch stays for a moment, then goes.
     let mut banner_until: Option<Instant> = None;
+    let mut passthrough = Passthrough::new(s.settings.claude.passthrough);
 
     loop {
         let now = now_ms();
         if app.expire_message(now) {
             dirty = true;
+        }
+        // What the claude pane's program sent for the user's terminal, written between
+        // frames (escapes that move no cursor, so ratatui's idea of the screen stays right).
+        // The pane wakes the loop when it queues something; draining takes no lock when
+        // nothing is queued, so this costs nothing on the way to a frame.
+        let outbound = claude.take_outbound();
+        if !outbound.is_empty() {
+            let bytes = passthrough.escapes(&outbound, std::time::Instant::now());
+            if !bytes.is_empty() {
+                let out = terminal.backend_mut();
+                out.write_all(&bytes)?;
+                out.flush()?;
+            }
+            for what in outbound.iter().filter_map(|o| o.attention()) {
+                dirty |= app.claude_attention(what);
+            }
         }
         if dirty && last_frame.elapsed() >= frame {
             terminal.draw(|f| with_view(s, &watches, now, |view| render(f, app, view, claude)))?;

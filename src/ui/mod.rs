@@ -17,6 +17,7 @@ pub mod help;
 pub mod keys;
 pub mod layout;
 pub mod panes;
+pub mod passthrough;
 pub mod picker;
 pub mod render;
 pub mod services;

@@ -28,6 +28,10 @@ pub fn draw(buf: &mut Buffer, area: Rect, app: &mut App, view: &View<'_>, claude
     // A program asking for the claude pane's colours (OSC 10/11/12) gets the current
     // theme's, also right after the theme key changed it and while the pane is hidden.
     claude.set_colors(app.theme.pane_colors());
+    // The mark of a bell or notification stays until the user looks at the pane.
+    if app.claude_in_view() {
+        app.claude_alert = None;
+    }
     let tab = if app.focus == PaneId::Claude {
         app.tab
     } else {
@@ -134,6 +138,15 @@ fn frame_pane(
                 title.push(Span::styled(
                     format!("{} ", crate::ui::widgets::text::fit(&t, 40)),
                     Style::default().fg(theme.dim),
+                ));
+            }
+            if let Some(what) = &app.claude_alert {
+                title.push(Span::styled(
+                    format!(" ! {} ", crate::ui::widgets::text::fit(what, 30)),
+                    Style::default()
+                        .fg(theme.mode_fg)
+                        .bg(theme.warn)
+                        .add_modifier(Modifier::BOLD),
                 ));
             }
             if app.mode == Mode::Locked {

@@ -658,6 +658,39 @@ fn log_search_filter_and_pause() {
 }
 
 #[test]
+fn a_bell_or_notification_marks_the_claude_pane_until_it_is_in_view() {
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    shots("claude_alert", &s, |app, _| {
+        app.focus = PaneId::Logs;
+        assert!(app.claude_attention("Claude needs your permission to use Bash"));
+    });
+    let mut app = app();
+    // Looked at: no mark.
+    assert!(!app.claude_attention("bell"));
+    // Under an overlay: marked, until the overlay goes and a frame shows the pane.
+    app.overlay = Overlay::ConfirmQuit;
+    assert!(app.claude_attention("bell"));
+    assert!(
+        !app.claude_attention("bell"),
+        "the same mark needs no redraw"
+    );
+    let (text, _) = frame(&s, &mut app, 160, 50);
+    assert!(text.lines().next().unwrap().contains(" ! bell "), "{text}");
+    app.overlay = Overlay::None;
+    let (text, _) = frame(&s, &mut app, 160, 50);
+    assert!(!text.contains("! bell"), "{text}");
+    assert_eq!(app.claude_alert, None);
+    // What the pane's program queues says what to show.
+    let mut claude = ClaudePane::replay(24, 80, b"\x1b]9;tests passed\x07\x07\x1b]52;c;aGk=\x07");
+    let marks: Vec<_> = claude
+        .take_outbound()
+        .iter()
+        .filter_map(|o| o.attention().map(str::to_string))
+        .collect();
+    assert_eq!(marks, ["tests passed", "bell"]);
+}
+
+#[test]
 fn too_small() {
     let s = scene(server(Phase::Running), two_gpus(), 40);
     let (text, _) = frame(&s, &mut app(), 59, 19);

@@ -9,7 +9,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 
 use crate::config::Settings;
-use crate::pty::term::{Term, TermColors};
+use crate::pty::term::{Outbound, Term, TermColors};
 use crate::pty::{SandboxGuard, TerminalPane, Waker, claude_pane_command};
 
 pub enum ClaudePane {
@@ -162,6 +162,16 @@ impl ClaudePane {
     pub fn set_exit_hint(&mut self, hint: String) {
         if let ClaudePane::Live { pane, .. } = self {
             pane.set_exit_hint(hint);
+        }
+    }
+
+    /// What the program sent for the user's terminal since the last call (clipboard
+    /// writes, bells, notifications), oldest first. Cheap when there is nothing.
+    pub fn take_outbound(&mut self) -> Vec<Outbound> {
+        match self {
+            ClaudePane::Live { pane, .. } => pane.take_outbound(),
+            ClaudePane::Replay(term) => term.take_outbound(),
+            ClaudePane::Failed(_) => Vec::new(),
         }
     }
 
