@@ -174,6 +174,9 @@ pub enum InternalCommand {
         /// ADDR=SOCKET-NAME, a port to bridge in strict mode.
         #[arg(long)]
         forward: Vec<String>,
+        /// strict: VS Code's lock folder, served by the bridge's ide socket.
+        #[arg(long)]
+        ide_dir: Option<PathBuf>,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
@@ -183,6 +186,9 @@ pub enum InternalCommand {
         /// ADDR=SOCKET-PATH
         #[arg(long)]
         listen: Vec<String>,
+        /// LOCK-DIR=SOCKET-PATH: listen on the ports VS Code's lock files announce.
+        #[arg(long)]
+        ide_dir: Option<String>,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },

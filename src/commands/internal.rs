@@ -52,6 +52,7 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
             writable,
             bridge_dir,
             forward,
+            ide_dir,
             command,
         } => {
             let mode = if mode == "strict" {
@@ -75,16 +76,26 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
                     writable,
                     bridge_dir,
                     forwards,
+                    ide_dir,
                 },
                 &command,
             )
         }
-        InternalCommand::SandboxForward { listen, command } => {
+        InternalCommand::SandboxForward {
+            listen,
+            ide_dir,
+            command,
+        } => {
             let listens = listen
                 .iter()
                 .map(|l| bridge::parse_listen(l).map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            bridge::run_forwarder(&listens, &command)
+            let ide = ide_dir
+                .as_deref()
+                .map(bridge::parse_ide_dir)
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            bridge::run_forwarder(&listens, ide, &command)
         }
         InternalCommand::Pane { command } => {
             let ctx = Context::load(global)?;

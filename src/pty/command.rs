@@ -2,7 +2,7 @@
 //! then claude-local (or the configured command), then the user's arguments.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
@@ -12,7 +12,7 @@ use super::claude_local::TOKEN_VAR;
 use super::health::host_port;
 use super::pane::CommandSpec;
 use super::sandbox::Plan;
-use super::sandbox::bridge::{Bridge, Forward};
+use super::sandbox::bridge::{Bridge, Forward, ide_lock_dir};
 
 /// The command for the pane, and what must live as long as the pane (across restarts).
 pub struct PaneCommand {
@@ -54,14 +54,21 @@ pub fn pane_command(
     let mut base_url = settings.server.base_url();
     let mut guard = SandboxGuard::default();
     let mut forwards = Vec::new();
+    let c = &settings.claude;
     if mode == SandboxMode::Strict {
         let (fwds, inner_url) = bridged_ports(settings)?;
         base_url = inner_url;
         forwards = fwds.iter().map(|f| (f.listen, f.socket.clone())).collect();
-        guard.bridge = Some(Bridge::start(fwds)?);
+        // VS Code's /ide: only when the lock folder exists now and the sandbox cannot write
+        // to it (it could then announce any port to itself).
+        let home = crate::config::settings::home_dir();
+        let ide = ide_lock_dir(
+            home.as_deref(),
+            &[project.as_path(), c.config_dir.as_path()],
+        );
+        guard.bridge = Some(Bridge::start(fwds, ide)?);
     }
 
-    let c = &settings.claude;
     let (mut inner, mut env) = if c.command == CLAUDE_LOCAL {
         let mut cmd = vec![
             llws.clone(),
@@ -95,6 +102,10 @@ pub fn pane_command(
             writable: vec![c.config_dir.clone()],
             bridge_dir: guard.bridge.as_ref().map(|b| b.dir().to_path_buf()),
             forwards,
+            ide_dir: guard
+                .bridge
+                .as_ref()
+                .and_then(|b| b.ide_dir().map(Path::to_path_buf)),
         };
         let mut argv = vec![llws, "__sandbox".into()];
         argv.extend(plan.to_args());

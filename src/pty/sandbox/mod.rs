@@ -7,7 +7,7 @@
 //!   hidden, because a read-only bind does not stop `connect()` on a unix socket or reading
 //!   a key.
 //! - `strict`: `fs` plus its own network namespace (only `lo`), with the llama-server and
-//!   API ports bridged in ([`bridge`]).
+//!   API ports bridged in, and the ports VS Code's lock files announce ([`bridge`]).
 //!
 //! The bwrap command line is built by the hidden `llws __sandbox` ([`launch`]), which runs
 //! on the pane's terminal: it checks that bwrap works, asks the user what to do when it does
@@ -25,7 +25,7 @@ use crate::config::settings::SandboxMode;
 use crate::util::find_executable;
 
 use super::prompt;
-use bridge::INNER_DIR;
+use bridge::{IDE_SOCKET, INNER_DIR};
 
 /// Everything `__sandbox` needs to build the bwrap command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,9 @@ pub struct Plan {
     pub bridge_dir: Option<PathBuf>,
     /// strict: inner listen address and socket file name, per bridged port.
     pub forwards: Vec<(SocketAddr, String)>,
+    /// strict: VS Code's lock folder when the bridge serves [`IDE_SOCKET`] for it. It is
+    /// bound read-only at the same path, and the forwarder follows it.
+    pub ide_dir: Option<PathBuf>,
 }
 
 /// Credential folders and files hidden in both modes (relative to $HOME). Not a complete
@@ -76,6 +79,10 @@ impl Plan {
         for (addr, socket) in &self.forwards {
             a.push("--forward".into());
             a.push(format!("{addr}={socket}"));
+        }
+        if let Some(dir) = &self.ide_dir {
+            a.push("--ide-dir".into());
+            a.push(dir.display().to_string());
         }
         a
     }
@@ -129,8 +136,11 @@ impl Plan {
                 }
             }
             // VS Code's extension writes its lock files to ~/.claude/ide; /ide needs them.
-            let ide = home.join(".claude/ide").display().to_string();
-            push(&["--ro-bind-try", &ide, &ide]);
+            // Read-only also matters to strict's ide bridge, whose policy is these files.
+            if self.ide_dir.is_none() {
+                let ide = home.join(".claude/ide").display().to_string();
+                push(&["--ro-bind-try", &ide, &ide]);
+            }
             for rel in HIDDEN_FILES {
                 let p = home.join(rel);
                 if p.is_file() {
@@ -138,6 +148,12 @@ impl Plan {
                     push(&["--ro-bind", "/dev/null", &p]);
                 }
             }
+        }
+        // The folder the outer bridge checks (the same ~/.claude/ide, decided by the outer
+        // llws); after the ~/.claude tmpfs, which would cover it.
+        if let Some(dir) = &self.ide_dir {
+            let d = dir.display().to_string();
+            push(&["--ro-bind-try", &d, &d]);
         }
         for p in keep_visible {
             let p = p.display().to_string();
@@ -174,15 +190,25 @@ impl Plan {
         a
     }
 
-    /// The command bwrap runs: in strict mode, the forwarder in front of `command`.
+    /// The command bwrap runs: in strict mode, the forwarder in front of `command`. The lock
+    /// folder is followed only when it exists now: `--ro-bind-try` binds nothing otherwise,
+    /// and one created later would not appear inside.
     pub fn inner_command(&self, llws: &Path, command: &[String]) -> Vec<String> {
-        if self.mode != SandboxMode::Strict || self.forwards.is_empty() {
+        let ide = self
+            .ide_dir
+            .as_ref()
+            .filter(|d| self.mode == SandboxMode::Strict && d.is_dir());
+        if self.mode != SandboxMode::Strict || (self.forwards.is_empty() && ide.is_none()) {
             return command.to_vec();
         }
         let mut c = vec![llws.display().to_string(), "__sandbox-forward".into()];
         for (addr, socket) in &self.forwards {
             c.push("--listen".into());
             c.push(format!("{addr}={INNER_DIR}/{socket}"));
+        }
+        if let Some(dir) = ide {
+            c.push("--ide-dir".into());
+            c.push(format!("{}={INNER_DIR}/{IDE_SOCKET}", dir.display()));
         }
         c.push("--".into());
         c.extend_from_slice(command);
@@ -341,6 +367,7 @@ mod tests {
             } else {
                 vec![]
             },
+            ide_dir: None,
         }
     }
 
@@ -400,6 +427,41 @@ mod tests {
             plan(SandboxMode::Fs).inner_command(Path::new("/x"), &["a".into()]),
             ["a"]
         );
+    }
+
+    #[test]
+    fn strict_follows_the_lock_folder_only_when_it_exists() {
+        let home = tempfile::tempdir().unwrap();
+        let ide = home.path().join(".claude/ide");
+        let mut p = plan(SandboxMode::Strict);
+        p.ide_dir = Some(ide.clone());
+        let d = ide.display().to_string();
+        let cmd = p.inner_command(Path::new("/usr/bin/llws"), &["claude".into()]);
+        assert!(!cmd.contains(&"--ide-dir".to_string()), "{cmd:?}");
+        std::fs::create_dir_all(&ide).unwrap();
+        let cmd = p.inner_command(Path::new("/usr/bin/llws"), &["claude".into()]);
+        assert!(
+            has(
+                &cmd,
+                &["--ide-dir", &format!("{d}=/run/llws-bridge/ide.sock")]
+            ),
+            "{cmd:?}"
+        );
+        // Without fixed forwards the forwarder still runs, for the editor alone.
+        p.forwards.clear();
+        let cmd = p.inner_command(Path::new("/usr/bin/llws"), &["claude".into()]);
+        assert_eq!(cmd[1], "__sandbox-forward");
+        // Bound read-only, after the ~/.claude tmpfs that would cover it, and only once.
+        std::fs::create_dir_all(home.path().join(".claude")).unwrap();
+        let a = p.bwrap_args(None, Some(home.path()), &[]);
+        let pos = |seq: &[&str]| a.windows(seq.len()).position(|w| w == seq).unwrap();
+        let tmpfs = home.path().join(".claude").display().to_string();
+        assert!(pos(&["--ro-bind-try", &d, &d]) > pos(&["--tmpfs", &tmpfs]));
+        assert_eq!(a.iter().filter(|x| **x == d).count(), 2, "{a:?}");
+        assert!(has(&p.to_args(), &["--ide-dir", &d]));
+        // fs mode never runs the forwarder.
+        p.mode = SandboxMode::Fs;
+        assert_eq!(p.inner_command(Path::new("/x"), &["a".into()]), ["a"]);
     }
 
     #[test]
