@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use llws::config::settings::{SandboxMode, Settings};
+use llws::pty::sandbox::bridge::{Bridge, ide_lock_dir};
 use llws::pty::{CommandSpec, TerminalPane, pane_command};
-use support::llws_bin;
+use support::{free_port, llws_bin};
 
 struct Dirs {
     _root: tempfile::TempDir,
@@ -278,7 +279,12 @@ fn tiocsti_is_refused_inside_but_works_outside() {
 
 /// A line server: answers each line with `NAME:LINE`, counting connections.
 fn line_server(name: &'static str) -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    line_server_on(name, 0)
+}
+
+/// [`line_server`] on a given port (0: any).
+fn line_server_on(name: &'static str, port: u16) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let count = Arc::new(AtomicUsize::new(0));
     let c = count.clone();
@@ -373,4 +379,118 @@ fn strict_mode_reaches_the_bridged_ports_and_nothing_else() {
     assert!(dir.join("server.sock").exists());
     drop(pc.guard);
     assert!(!dir.exists());
+}
+
+/// A lock file as VS Code's extension writes it, for a live editor (this test).
+fn write_lock(dir: &Path, port: u16) {
+    let body = format!(
+        r#"{{"pid":{},"workspaceFolders":["/work/proj"],"ideName":"Visual Studio Code","transport":"ws","runningInWindows":false,"authToken":"00000000-test"}}"#,
+        std::process::id()
+    );
+    std::fs::write(dir.join(format!("{port}.lock")), body).unwrap();
+}
+
+fn wait_for(path: &Path, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the sandbox ended early ({status}) before {}",
+                path.display()
+            );
+        }
+        assert!(Instant::now() < deadline, "no {}", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn strict_mode_reaches_the_editor_ports_its_lock_files_announce_and_no_other() {
+    let d = dirs();
+    let ide = d.home.join(".claude/ide");
+    std::fs::create_dir_all(&ide).unwrap();
+    let (first, first_hits) = line_server_on("ide1", free_port());
+    let (second, _) = line_server_on("ide2", free_port());
+    let (other, other_hits) = line_server_on("other", free_port());
+    write_lock(&ide, first);
+    // What the pane does: the folder qualifies (the sandbox cannot write it), the bridge
+    // serves it, and __sandbox binds it and starts the forwarder on it.
+    let locks = ide_lock_dir(Some(&d.home), &[&d.project, &d.config]).expect("lock folder");
+    let bridge = Bridge::start(vec![], Some(locks.clone())).unwrap();
+    let script = r#"
+        talk() ( exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1; echo "ping$2" >&3
+                 read -r -t 5 l <&3 || exit 1; echo "got $l" )
+        refused() { ! (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; }
+        retry() { for i in $(seq 100); do "$@" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+        retry talk FIRST 1 || echo first-failed
+        refused OTHER && echo other-refused || echo other-open
+        # Hostile code skips the forwarder and names an unannounced port to the socket.
+        python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/llws-bridge/ide.sock")
+s.settimeout(5)
+s.sendall(b"OTHER\nping\n")
+try:
+    got = s.recv(100)
+except ConnectionResetError:
+    got = b""
+print("hostile-got", got)
+'
+        touch ready
+        for i in $(seq 600); do [ -e go ] && break; sleep 0.05; done
+        retry refused FIRST && echo first-closed
+        retry talk SECOND 2 || echo second-failed
+        touch "$HOME/.claude/ide/$OTHER.lock" 2>/dev/null && echo lock-written || echo lock-denied
+        echo finished
+    "#
+    .replace("FIRST", &first.to_string())
+    .replace("SECOND", &second.to_string())
+    .replace("OTHER", &other.to_string());
+    let mut child = Command::new(llws_bin())
+        .args(["__sandbox", "--mode", "strict", "--project"])
+        .arg(&d.project)
+        .arg("--writable")
+        .arg(&d.config)
+        .arg("--bridge-dir")
+        .arg(bridge.dir())
+        .arg("--ide-dir")
+        .arg(&locks)
+        .args(["--", "bash", "-c", &script])
+        .env("HOME", &d.home)
+        .env("OTHER", other.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&d.project.join("ready"), &mut child);
+    // The editor restarts on another port: one lock file goes, another comes.
+    std::fs::remove_file(ide.join(format!("{first}.lock"))).unwrap();
+    write_lock(&ide, second);
+    std::fs::write(d.project.join("go"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    let l = lines(&text);
+    for want in [
+        "got ide1:ping1",
+        "other-refused",
+        "hostile-got b''",
+        "first-closed",
+        "got ide2:ping2",
+        "lock-denied",
+        "finished",
+    ] {
+        assert!(l.contains(&want), "missing {want} in:\n{text}");
+    }
+    assert_eq!(
+        other_hits.load(Ordering::SeqCst),
+        0,
+        "the port without a lock file saw no connection: {text}"
+    );
+    assert_eq!(first_hits.load(Ordering::SeqCst), 1, "{text}");
 }
