@@ -235,6 +235,34 @@ fn credentials_and_host_sockets_are_hidden() {
     assert!(out.contains("run=[]"), "{out}");
 }
 
+/// A project at $HOME is writable as a whole, yet its credentials stay hidden: the hiding
+/// comes after the writable bind (bwrap mounts in order).
+#[test]
+fn a_project_at_home_does_not_bring_the_credentials_back() {
+    let d = dirs();
+    std::fs::create_dir_all(d.home.join(".ssh")).unwrap();
+    std::fs::write(d.home.join(".ssh/id_test"), "SECRET-KEY").unwrap();
+    std::fs::write(d.home.join(".netrc"), "machine x password SECRET").unwrap();
+    let out = Command::new(llws_bin())
+        .args(["__sandbox", "--mode", "fs", "--project"])
+        .arg(&d.home)
+        .args(["--", "bash", "-c"])
+        .arg(r#"cat "$HOME/.ssh/id_test" 2>&1; cat "$HOME/.netrc"; touch "$HOME/x" && echo home-written"#)
+        .env("HOME", &d.home)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("SECRET"), "{text}");
+    assert!(
+        text.contains("home-written"),
+        "the project is writable: {text}"
+    );
+}
+
 #[test]
 fn tiocsti_is_refused_inside_but_works_outside() {
     let d = dirs();

@@ -120,6 +120,17 @@ impl Plan {
                 "/run/systemd/resolve",
             ]);
         }
+        for p in keep_visible {
+            let p = p.display().to_string();
+            push(&["--ro-bind-try", &p, &p]);
+        }
+        // The writable binds come after the /tmp and /run tmpfs (or they would cover a project
+        // in /tmp) and before everything hidden or read-only below: bwrap mounts in order, so
+        // a project at $HOME (or holding ~/.ssh) must not bring the credentials back.
+        for w in self.writable.iter().chain(std::iter::once(&self.project)) {
+            let w = w.display().to_string();
+            push(&["--bind", &w, &w]);
+        }
         let inside = |p: &Path| {
             self.writable
                 .iter()
@@ -154,14 +165,6 @@ impl Plan {
         if let Some(dir) = &self.ide_dir {
             let d = dir.display().to_string();
             push(&["--ro-bind-try", &d, &d]);
-        }
-        for p in keep_visible {
-            let p = p.display().to_string();
-            push(&["--ro-bind-try", &p, &p]);
-        }
-        for w in self.writable.iter().chain(std::iter::once(&self.project)) {
-            let w = w.display().to_string();
-            push(&["--bind", &w, &w]);
         }
         if self.mode == SandboxMode::Strict {
             push(&["--unshare-net"]);
