@@ -161,6 +161,10 @@ pub struct ClaudeSettings {
     /// (OSC 52), the bell and desktop notifications (OSC 9, OSC 777). Off, they are dropped
     /// (the pane's title still marks a bell or notification).
     pub passthrough: bool,
+    /// In the strict sandbox, bridge VS Code's /ide websocket (the ports its lock files in
+    /// ~/.claude/ide announce). Off keeps strict to the model and the API: the extension can
+    /// run code outside the sandbox (an open notebook's kernel), so some want it closed.
+    pub ide_bridge: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,6 +248,7 @@ impl Default for ClaudeSettings {
             model: "local-llama".into(),
             auth_token: "llamacpp".into(),
             passthrough: true,
+            ide_bridge: true,
         }
     }
 }
@@ -600,6 +605,7 @@ token = ""
 command = "claude-local"
 sandbox = "strict"
 passthrough = false
+ide_bridge = false
 [ui]
 keymap = "tmux"
 theme = "nord"
@@ -618,6 +624,7 @@ theme = "nord"
         assert_eq!(s.server.network, Network::Host);
         assert_eq!(s.claude.sandbox, SandboxMode::Strict);
         assert!(!s.claude.passthrough);
+        assert!(!s.claude.ide_bridge);
         assert_eq!(s.server.base_url(), "http://127.0.0.1:9090");
         assert_eq!(s.api.base_url(), "http://127.0.0.1:9091");
     }
@@ -670,6 +677,7 @@ theme = "nord"
             "[claude]",
             "sandbox",
             "passthrough",
+            "ide_bridge",
             "[ui]",
             "keymap",
         ] {

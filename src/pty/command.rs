@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::config::settings::{SandboxMode, Settings};
+use crate::config::settings::{ClaudeSettings, SandboxMode, Settings};
 
 use super::claude_local::TOKEN_VAR;
 use super::health::host_port;
@@ -59,13 +59,8 @@ pub fn pane_command(
         let (fwds, inner_url) = bridged_ports(settings)?;
         base_url = inner_url;
         forwards = fwds.iter().map(|f| (f.listen, f.socket.clone())).collect();
-        // VS Code's /ide: only when the lock folder exists now and the sandbox cannot write
-        // to it (it could then announce any port to itself).
         let home = crate::config::settings::home_dir();
-        let ide = ide_lock_dir(
-            home.as_deref(),
-            &[project.as_path(), c.config_dir.as_path()],
-        );
+        let ide = ide_dir_to_bridge(c, home.as_deref(), &project);
         guard.bridge = Some(Bridge::start(fwds, ide)?);
     }
 
@@ -190,9 +185,33 @@ pub fn bridged_ports(settings: &Settings) -> anyhow::Result<(Vec<Forward>, Strin
     Ok((forwards, inner_url))
 }
 
+/// The lock folder whose announced ports strict mode bridges for VS Code's /ide: only when
+/// the user wants it, the folder exists now and the sandbox cannot write to it (it could
+/// then announce any port to itself).
+fn ide_dir_to_bridge(c: &ClaudeSettings, home: Option<&Path>, project: &Path) -> Option<PathBuf> {
+    if !c.ide_bridge {
+        return None;
+    }
+    ide_lock_dir(home, &[project, c.config_dir.as_path()])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ide_bridge_follows_the_setting() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join(".claude/ide")).unwrap();
+        let mut c = settings().claude;
+        let project = Path::new("/work/proj");
+        assert_eq!(
+            ide_dir_to_bridge(&c, Some(home.path()), project),
+            Some(home.path().join(".claude/ide").canonicalize().unwrap())
+        );
+        c.ide_bridge = false;
+        assert_eq!(ide_dir_to_bridge(&c, Some(home.path()), project), None);
+    }
 
     fn settings() -> Settings {
         let mut s = Settings::default();
