@@ -70,14 +70,16 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         Ok(gpus) => {
             // The display flag comes with the slow sample (~40 ms per GPU).
             if let Ok(snapshot) = gpus.sample(None, &gpus.sample_slow()) {
+                server_gpus =
+                    hardware_lint::gpu_facts(&snapshot, &hardware_lint::server_gpu_selection(s));
+                // Only the GPUs the server gets count towards the fit.
                 let free = snapshot
                     .gpus
                     .iter()
+                    .filter(|g| server_gpus.iter().any(|f| f.index == g.index))
                     .filter_map(|g| g.memory_free_bytes)
                     .sum();
-                free_vram = Some((snapshot.gpus.len(), free));
-                server_gpus =
-                    hardware_lint::gpu_facts(&snapshot, &hardware_lint::server_gpu_selection(s));
+                free_vram = Some((server_gpus.len(), free));
             }
             Finding::ok(
                 "NVML",
