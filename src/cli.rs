@@ -105,6 +105,15 @@ pub enum Command {
     },
     /// Ask a running llws to stop its server.
     Stop,
+    /// Print the server log a running llws keeps (the workspace or `llws serve`).
+    Logs {
+        /// How many of the last kept lines to print first.
+        #[arg(long, short = 'n', default_value_t = 100)]
+        tail: usize,
+        /// Keep printing new lines as they come, until Ctrl-C or the llws goes away.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
     /// Ask a running llws to keep waiting for the model that is loading: pushes its health
     /// timeout back by another `health_timeout_s` (the original's "continue anyway").
     KeepWaiting,

@@ -469,6 +469,37 @@ async fn the_client_commands_against_llws_serve() {
     );
     assert!(err.contains("Last lines of the server log"), "{err}");
 
+    // `llws logs`: the kept lines as plain text; `-f` then follows new ones.
+    let (code, out, err) = cmd(&["logs", "-n", "500"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("--- starting Tiny A ---"), "{out}");
+    assert!(!out.contains("\"seq\""), "text, not JSON: {out}");
+    let mut follower = llws(&config, &state, &["logs", "-f", "-n", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("llws logs -f");
+    let followed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let stdout = follower.stdout.take().unwrap();
+        let followed = followed.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut text = followed.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        })
+    };
+    // Its one line of history says it is connected: what follows is live.
+    support::wait_for("llws logs -f to connect", Duration::from_secs(30), || {
+        (!followed.lock().unwrap().is_empty()).then_some(())
+    });
+
     let (code, out, err) = cmd(&["switch", "--no-wait", "tiny-b"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Switching to tiny-b"), "{out}");
@@ -495,6 +526,30 @@ async fn the_client_commands_against_llws_serve() {
     let (code, _, err) = cmd(&["status"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("no llws is answering"), "{err}");
+    let (code, _, err) = cmd(&["logs"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no llws is answering"), "{err}");
+
+    // The follower saw the switch and the stop live, and ended when llws did.
+    let status = tokio::task::spawn_blocking(move || {
+        let status = follower.wait();
+        let mut err = String::new();
+        use std::io::Read;
+        let _ = follower.stderr.take().unwrap().read_to_string(&mut err);
+        (status, err)
+    })
+    .await
+    .unwrap();
+    reader.join().unwrap();
+    let (status, err) = status;
+    let out = followed.lock().unwrap().clone();
+    assert!(status.unwrap().success(), "{err}");
+    assert!(out.contains("--- switching to Tiny B ---"), "{out}");
+    assert!(
+        !out.contains("--- starting Tiny A ---"),
+        "-n 1: one line of history: {out}"
+    );
+    assert!(err.contains("stopped"), "{err}");
 }
 
 /// The original's "continue anyway", offered before the timeout: a load that needs longer

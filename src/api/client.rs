@@ -6,8 +6,8 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::types::{
-    AcceptedResponse, ErrorResponse, KeepWaitingResponse, LogsResponse, ModelsResponse,
-    StatusResponse, SwitchResponse,
+    AcceptedResponse, ErrorResponse, KeepWaitingResponse, LogLineInfo, LogsResponse,
+    ModelsResponse, SkippedEvent, StatusResponse, SwitchResponse,
 };
 use crate::config::settings::ApiSettings;
 
@@ -24,6 +24,14 @@ pub enum ClientError {
     },
     #[error("{0}")]
     Other(String),
+}
+
+/// One item of `GET /logs/stream`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogStreamItem {
+    Line(LogLineInfo),
+    /// The reader fell behind and this many lines were dropped for it.
+    Skipped(u64),
 }
 
 /// What `POST /switch` gave.
@@ -177,6 +185,52 @@ impl ApiClient {
                 .await?,
         )
         .await
+    }
+
+    /// `GET /logs/stream?tail=N`: the last `tail` kept lines, then every new one, until the
+    /// llws at the other end shuts down (the stream then ends).
+    pub async fn follow_logs(
+        &self,
+        tail: usize,
+    ) -> Result<impl futures::Stream<Item = Result<LogStreamItem, ClientError>>, ClientError> {
+        use eventsource_stream::Eventsource;
+        use futures::StreamExt;
+        let response = self
+            .send(self.request(reqwest::Method::GET, &format!("/logs/stream?tail={tail}")))
+            .await?;
+        if !response.status().is_success() {
+            // An error answer is JSON, not a stream: decode it into the refusal.
+            return Err(Self::decode::<LogsResponse>(response)
+                .await
+                .err()
+                .unwrap_or_else(|| ClientError::Other("the log stream was refused".into())));
+        }
+        Ok(response
+            .bytes_stream()
+            .eventsource()
+            .filter_map(|event| async move {
+                match event {
+                    Err(e) => Some(Err(ClientError::Other(format!(
+                        "the log stream broke: {e}"
+                    )))),
+                    Ok(event) => match event.event.as_str() {
+                        "line" => Some(
+                            serde_json::from_str::<LogLineInfo>(&event.data)
+                                .map(LogStreamItem::Line)
+                                .map_err(|e| {
+                                    ClientError::Other(format!("a log line that is not JSON: {e}"))
+                                }),
+                        ),
+                        "skipped" => Some(
+                            serde_json::from_str::<SkippedEvent>(&event.data)
+                                .map(|s| LogStreamItem::Skipped(s.skipped))
+                                .map_err(|e| ClientError::Other(e.to_string())),
+                        ),
+                        // Keep-alive comments and events of newer versions.
+                        _ => None,
+                    },
+                }
+            }))
     }
 
     pub async fn stop(&self) -> Result<SwitchResponse, ClientError> {

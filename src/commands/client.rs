@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::api::client::{ApiClient, ClientError, SwitchReply};
+use crate::api::client::{ApiClient, ClientError, LogStreamItem, SwitchReply};
 use crate::api::types::{StatusResponse, SwitchResponse, TimingsInfo};
 use crate::config::Settings;
 
@@ -126,6 +126,59 @@ pub fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         }
         Err(e) => fail(&e),
+    })
+}
+
+/// `llws logs [-n N] [-f]`: the kept lines, and with `-f` every new one, as plain text on
+/// stdout (what `llws up --logs` prints), so it pipes into grep like `docker logs`.
+pub fn logs(ctx: &Context, tail: usize, follow: bool) -> anyhow::Result<ExitCode> {
+    use futures::StreamExt;
+    use std::io::Write;
+    let rt = runtime()?;
+    let client = ApiClient::new(&ctx.settings.api, None);
+    rt.block_on(async {
+        if !follow {
+            return Ok(match client.logs(tail).await {
+                Ok(reply) => {
+                    let mut out = std::io::stdout().lock();
+                    for line in &reply.lines {
+                        if writeln!(out, "{}", line.text).is_err() {
+                            break;
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            });
+        }
+        let stream = match client.follow_logs(tail).await {
+            Ok(stream) => stream,
+            Err(e) => return Ok(fail(&e)),
+        };
+        let mut stream = std::pin::pin!(stream);
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        loop {
+            let item = tokio::select! {
+                item = stream.next() => item,
+                _ = sigint.recv() => return Ok(ExitCode::SUCCESS),
+            };
+            match item {
+                Some(Ok(LogStreamItem::Line(line))) => {
+                    // A closed pipe (`| head`) ends the follow quietly.
+                    if writeln!(std::io::stdout(), "{}", line.text).is_err() {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+                Some(Ok(LogStreamItem::Skipped(n))) => {
+                    eprintln!("llws: ({n} log lines skipped: this reader fell behind)")
+                }
+                Some(Err(e)) => return Ok(fail(&e)),
+                None => {
+                    eprintln!("llws: the llws at {} stopped", client.base_url());
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
     })
 }
 

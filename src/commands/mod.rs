@@ -70,6 +70,7 @@ fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Status { json } => client::status(&ctx, json),
         Command::Switch { profile, no_wait } => client::switch(&ctx, &profile, no_wait),
         Command::Stop => client::stop(&ctx),
+        Command::Logs { tail, follow } => client::logs(&ctx, tail, follow),
         Command::KeepWaiting => client::keep_waiting(&ctx),
         Command::Selftest => selftest::run(&ctx),
         Command::Monitor {
