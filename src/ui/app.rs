@@ -14,6 +14,7 @@ use crate::ui::action::Effect;
 use crate::ui::keys::{KeyContext, Mode, Route, resolve};
 use crate::ui::layout::{self, Border, Layout, LayoutKind, PaneId, Splits};
 use crate::ui::panes::logs::{LogView, Prompt};
+use crate::ui::passthrough::COPY_MAX;
 use crate::ui::picker::{self, ModelFacts, Picker};
 use crate::ui::status_bar::{Level, Message, ModeLabel};
 use crate::ui::view::View;
@@ -535,6 +536,7 @@ impl App {
                 };
                 self.say(Level::Info, how, Some(now));
             }
+            A::Copy => return self.copy_log(view),
             A::ThemeNext => {
                 self.theme_index = (self.theme_index + 1) % self.themes.len();
                 self.theme = self.themes[self.theme_index].clone();
@@ -558,6 +560,44 @@ impl App {
             }
         }
         Vec::new()
+    }
+
+    /// The copy key: the lines the log pane shows go to the clipboard (see
+    /// [`LogView::copy`]), and the status bar says how many.
+    fn copy_log(&mut self, view: &View<'_>) -> Vec<Effect> {
+        let now = Some(view.now_ms);
+        let copied = self.logs.copy(view.logs, COPY_MAX);
+        if copied.of == 0 {
+            self.say(Level::Warn, "nothing to copy: the log shows no lines", now);
+            return Vec::new();
+        }
+        let lines = |n: usize| if n == 1 { "line" } else { "lines" };
+        let matching = self
+            .logs
+            .filter
+            .as_ref()
+            .map(|f| format!(" matching \"{f}\""))
+            .unwrap_or_default();
+        if copied.lines < copied.of {
+            self.say(
+                Level::Warn,
+                format!(
+                    "copied the last {} of {} {}{matching}: a copy holds {} KiB at most",
+                    copied.lines,
+                    copied.of,
+                    lines(copied.of),
+                    COPY_MAX.div_ceil(1024)
+                ),
+                now,
+            );
+        } else {
+            self.say(
+                Level::Info,
+                format!("copied {} {}{matching}", copied.lines, lines(copied.lines)),
+                now,
+            );
+        }
+        vec![Effect::Copy(copied.text)]
     }
 
     fn overlay_key(&mut self, key: &KeyEvent, view: &View<'_>) -> Vec<Effect> {
