@@ -11,6 +11,7 @@ use crate::config::settings::OnExit;
 use crate::config::theme::Theme;
 use crate::server::{Phase, ServerState};
 use crate::ui::action::Effect;
+use crate::ui::dialog;
 use crate::ui::keys::{KeyContext, Mode, Route, resolve};
 use crate::ui::layout::{self, Border, Layout, LayoutKind, PaneId, Splits};
 use crate::ui::panes::logs::{LogView, Prompt};
@@ -600,6 +601,33 @@ impl App {
         vec![Effect::Copy(copied.text)]
     }
 
+    /// `y` in the failure details: the report, as the overlay shows it, to the clipboard
+    /// (for a bug report).
+    fn copy_failure(&mut self, view: &View<'_>) -> Vec<Effect> {
+        let now = Some(view.now_ms);
+        let Some(mut report) = dialog::failure_report(view.server.failure.as_ref(), view.server)
+        else {
+            self.say(Level::Warn, "nothing to copy: nothing has failed", now);
+            return Vec::new();
+        };
+        // The tail is 30 lines of at most 16 KiB, well under the cap; cut anyway rather
+        // than send an escape the terminal would drop whole.
+        if report.len() > COPY_MAX {
+            report.truncate(report.floor_char_boundary(COPY_MAX));
+            self.say(
+                Level::Warn,
+                format!(
+                    "copied the failure details, cut at {} KiB",
+                    COPY_MAX.div_ceil(1024)
+                ),
+                now,
+            );
+        } else {
+            self.say(Level::Info, "copied the failure details", now);
+        }
+        vec![Effect::Copy(report)]
+    }
+
     fn overlay_key(&mut self, key: &KeyEvent, view: &View<'_>) -> Vec<Effect> {
         if let Some((_, text)) = &mut self.logs.editing {
             match key.code {
@@ -637,6 +665,14 @@ impl App {
                 _ => None,
             }
         };
+        if matches!(self.overlay, Overlay::Failure { .. })
+            && key.code == KeyCode::Char('y')
+            && !key
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return self.copy_failure(view);
+        }
         match &mut self.overlay {
             Overlay::None => {}
             Overlay::Picker(p) => match p.handle_key(key, &view.profiles.set, view.server) {

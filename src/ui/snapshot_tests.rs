@@ -1006,6 +1006,39 @@ mod keys {
     }
 
     #[test]
+    fn y_in_the_failure_details_copies_the_report() {
+        let s = scene(failed(), two_gpus(), 10);
+        let mut app = app();
+        app.overlay = Overlay::Failure { scroll: 0 };
+        let effects = press(&mut app, &s, KeyCode::Char('y'), KeyModifiers::NONE);
+        let text = copied(&effects);
+        for line in [
+            "Reason   llama-server exited with code 1 while loading",
+            "Exit     exit code 1",
+            "Last 4 log lines:",
+            "0.00.040.190 E srv  llama_server: exiting due to model loading error",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        assert_eq!(
+            app.message.as_ref().unwrap().text,
+            "copied the failure details"
+        );
+        assert!(
+            matches!(app.overlay, Overlay::Failure { .. }),
+            "it stays open"
+        );
+
+        // Nothing failed: nothing to copy.
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        assert!(press(&mut app, &s, KeyCode::Char('y'), KeyModifiers::NONE).is_empty());
+        assert_eq!(
+            app.message.as_ref().unwrap().text,
+            "nothing to copy: nothing has failed"
+        );
+    }
+
+    #[test]
     fn lock_sends_even_the_prefix_and_only_the_lock_key_leaves() {
         let s = scene(server(Phase::Running), two_gpus(), 10);
         let mut app = app();
