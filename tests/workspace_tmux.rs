@@ -463,3 +463,41 @@ fn with_passthrough_off_nothing_reaches_the_terminal() {
     assert!(!p.raw.is_empty(), "pipe-pane saw llws's output");
     quit(&t);
 }
+
+/// llws's own copy: `y` in the log pane puts the lines it shows on the terminal's clipboard
+/// (OSC 52, read back from tmux's paste buffer), with passthrough off, since that setting
+/// holds back only what the program in the claude pane sends.
+#[test]
+fn y_copies_the_log_pane_even_with_passthrough_off() {
+    let mut env = workspace_env();
+    env.settings.claude.passthrough = false;
+    let config = env.write_settings_file();
+    let t = start(&env, 120, 40, &config, "tiny-a");
+    t.run(&["set-option", "-g", "set-clipboard", "on"]);
+    t.wait_text("● Tiny A running", LOAD);
+    t.wait_text("listening on", T);
+
+    // The lines on screen, as shown: plain text, the newest among them.
+    prefix(&t, "2");
+    t.keys(&["y"]);
+    t.wait_text("copied ", T);
+    let buffer = wait_for("the log in tmux's buffer", T, || {
+        let b = t.run(&["show-buffer"]);
+        b.contains("listening on").then_some(b)
+    });
+    assert!(buffer.lines().count() > 1, "{buffer}");
+    assert!(!buffer.contains('\x1b'), "escapes were copied: {buffer:?}");
+
+    // With a filter: the lines it keeps, and only those.
+    t.keys(&["f"]);
+    t.type_text("listening");
+    t.keys(&["Enter"]);
+    t.wait_text("filter \"listening\"", T);
+    t.keys(&["y"]);
+    t.wait_text("matching \"listening\"", T);
+    wait_for("only the matching lines in tmux's buffer", T, || {
+        let b = t.run(&["show-buffer"]);
+        (!b.is_empty() && b.lines().all(|l| l.contains("listening"))).then_some(())
+    });
+    quit(&t);
+}

@@ -23,6 +23,9 @@ pub enum Effect {
     KeepWaiting,
     /// Read the models' sizes for the picker, off the render path.
     LoadModelSizes,
+    /// Put this text on the user's clipboard (OSC 52 to the terminal). A copy the user
+    /// asked llws for with a key, so `[claude] passthrough` does not hold it back.
+    Copy(String),
     /// Leave the workspace (confirmed, or a signal).
     Quit,
 }

@@ -11,9 +11,11 @@ use crate::config::settings::OnExit;
 use crate::config::theme::Theme;
 use crate::server::{Phase, ServerState};
 use crate::ui::action::Effect;
+use crate::ui::dialog;
 use crate::ui::keys::{KeyContext, Mode, Route, resolve};
 use crate::ui::layout::{self, Border, Layout, LayoutKind, PaneId, Splits};
 use crate::ui::panes::logs::{LogView, Prompt};
+use crate::ui::passthrough::COPY_MAX;
 use crate::ui::picker::{self, ModelFacts, Picker};
 use crate::ui::status_bar::{Level, Message, ModeLabel};
 use crate::ui::view::View;
@@ -535,6 +537,7 @@ impl App {
                 };
                 self.say(Level::Info, how, Some(now));
             }
+            A::Copy => return self.copy_log(view),
             A::ThemeNext => {
                 self.theme_index = (self.theme_index + 1) % self.themes.len();
                 self.theme = self.themes[self.theme_index].clone();
@@ -558,6 +561,71 @@ impl App {
             }
         }
         Vec::new()
+    }
+
+    /// The copy key: the lines the log pane shows go to the clipboard (see
+    /// [`LogView::copy`]), and the status bar says how many.
+    fn copy_log(&mut self, view: &View<'_>) -> Vec<Effect> {
+        let now = Some(view.now_ms);
+        let copied = self.logs.copy(view.logs, COPY_MAX);
+        if copied.of == 0 {
+            self.say(Level::Warn, "nothing to copy: the log shows no lines", now);
+            return Vec::new();
+        }
+        let lines = |n: usize| if n == 1 { "line" } else { "lines" };
+        let matching = self
+            .logs
+            .filter
+            .as_ref()
+            .map(|f| format!(" matching \"{f}\""))
+            .unwrap_or_default();
+        if copied.lines < copied.of {
+            self.say(
+                Level::Warn,
+                format!(
+                    "copied the last {} of {} {}{matching}: a copy holds {} KiB at most",
+                    copied.lines,
+                    copied.of,
+                    lines(copied.of),
+                    COPY_MAX.div_ceil(1024)
+                ),
+                now,
+            );
+        } else {
+            self.say(
+                Level::Info,
+                format!("copied {} {}{matching}", copied.lines, lines(copied.lines)),
+                now,
+            );
+        }
+        vec![Effect::Copy(copied.text)]
+    }
+
+    /// `y` in the failure details: the report, as the overlay shows it, to the clipboard
+    /// (for a bug report).
+    fn copy_failure(&mut self, view: &View<'_>) -> Vec<Effect> {
+        let now = Some(view.now_ms);
+        let Some(mut report) = dialog::failure_report(view.server.failure.as_ref(), view.server)
+        else {
+            self.say(Level::Warn, "nothing to copy: nothing has failed", now);
+            return Vec::new();
+        };
+        // The tail is 30 lines of at most 16 KiB, well under the cap; cut anyway rather
+        // than send an escape the terminal would drop whole.
+        if report.len() > COPY_MAX {
+            report.truncate(report.floor_char_boundary(COPY_MAX));
+            self.say(
+                Level::Warn,
+                format!(
+                    "copied the failure details, cut at {} KiB",
+                    COPY_MAX.div_ceil(1024)
+                ),
+                now,
+            );
+        } else {
+            self.say(Level::Info, "copied the failure details", now);
+        }
+        vec![Effect::Copy(report)]
     }
 
     fn overlay_key(&mut self, key: &KeyEvent, view: &View<'_>) -> Vec<Effect> {
@@ -597,6 +665,14 @@ impl App {
                 _ => None,
             }
         };
+        if matches!(self.overlay, Overlay::Failure { .. })
+            && key.code == KeyCode::Char('y')
+            && !key
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return self.copy_failure(view);
+        }
         match &mut self.overlay {
             Overlay::None => {}
             Overlay::Picker(p) => match p.handle_key(key, &view.profiles.set, view.server) {

@@ -55,6 +55,19 @@ pub fn draw_quit(
     draw_box(buf, screen, "Quit", &lines, &mut scroll, theme, 64);
 }
 
+/// The failure details as plain text, as the overlay shows them, for the clipboard;
+/// `None` when nothing has failed.
+pub fn failure_report(failure: Option<&Failure>, server: &ServerState) -> Option<String> {
+    failure?;
+    // Built from the overlay's own lines, so the copy never says other than the screen.
+    let lines = failure_lines(failure, server, &Theme::builtin_default());
+    let text: Vec<String> = lines
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect();
+    Some(text.join("\n"))
+}
+
 /// Exit code, signal, OOM, restarts and the log tail of a failure.
 pub fn failure_lines(
     failure: Option<&Failure>,

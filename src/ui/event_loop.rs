@@ -16,12 +16,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
+use crate::pty::term::Outbound;
 use crate::server::state::now_ms;
 use crate::server::{ControlError, Outcome, Phase, ServerState};
 use crate::ui::action::Effect;
 use crate::ui::app::App;
 use crate::ui::panes::claude::ClaudePane;
-use crate::ui::passthrough::Passthrough;
+use crate::ui::passthrough::{self, Passthrough};
 use crate::ui::picker::{ModelFacts, model_facts};
 use crate::ui::render::render;
 use crate::ui::services::Services;
@@ -132,6 +133,8 @@ pub async fn run(
     // The "ready" banner after a switch stays for a moment, then goes.
     let mut banner_until: Option<Instant> = None;
     let mut passthrough = Passthrough::new(s.settings.claude.passthrough);
+    // llws's own copies (Effect::Copy), written with the pane's items below.
+    let mut copies: Vec<Outbound> = Vec::new();
 
     loop {
         let now = now_ms();
@@ -143,16 +146,22 @@ pub async fn run(
         // The pane wakes the loop when it queues something; draining takes no lock when
         // nothing is queued, so this costs nothing on the way to a frame.
         let outbound = claude.take_outbound();
+        let mut bytes = Vec::new();
         if !outbound.is_empty() {
-            let bytes = passthrough.escapes(&outbound, std::time::Instant::now());
-            if !bytes.is_empty() {
-                let out = terminal.backend_mut();
-                out.write_all(&bytes)?;
-                out.flush()?;
-            }
+            bytes = passthrough.escapes(&outbound, std::time::Instant::now());
             for what in outbound.iter().filter_map(|o| o.attention()) {
                 dirty |= app.claude_attention(what);
             }
+        }
+        // llws's own copies go out whatever `passthrough` says: that setting is about what
+        // the pane's program may send, and a copy is a key the user pressed.
+        for copy in copies.drain(..) {
+            bytes.extend(copy.escape());
+        }
+        if !bytes.is_empty() {
+            let out = terminal.backend_mut();
+            out.write_all(&bytes)?;
+            out.flush()?;
         }
         if dirty && last_frame.elapsed() >= frame {
             terminal.draw(|f| with_view(s, &watches, now, |view| render(f, app, view, claude)))?;
@@ -180,7 +189,7 @@ pub async fn run(
                         continue;
                     }
                     let effects = with_view(s, &watches, now_ms(), |view| app.on_event(&ev, view));
-                    apply(effects, app, s, claude, &done_tx);
+                    apply(effects, app, s, claude, &mut copies, &done_tx);
                     dirty = true;
                 }
                 // The terminal is gone: leave as for a signal.
@@ -258,6 +267,7 @@ fn apply(
     app: &mut App,
     s: &Services,
     claude: &mut ClaudePane,
+    copies: &mut Vec<Outbound>,
     done: &mpsc::UnboundedSender<Done>,
 ) {
     for effect in effects {
@@ -334,6 +344,7 @@ fn apply(
                     let _ = tx.send(Done::ModelFacts(model_facts(&dir, &set)));
                 });
             }
+            Effect::Copy(text) => copies.push(passthrough::copy(&text)),
             Effect::Quit => app.quitting = true,
         }
     }

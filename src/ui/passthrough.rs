@@ -2,10 +2,32 @@
 //! desktop notifications: [`Outbound`]) on its way out: the event loop drains the pane's
 //! queue every loop and writes [`Passthrough::escapes`] to the real terminal between
 //! frames, unless `[claude] passthrough = false`.
+//!
+//! llws's own copies (the log pane's and the failure details' `y`) leave by the same write
+//! as [`Outbound::Clipboard`] items made by [`copy`], but not through [`Passthrough`]:
+//! `passthrough` limits what the program in the pane may send, while a copy is something
+//! the user asked llws for with a key.
 
 use std::time::{Duration, Instant};
 
-use crate::pty::term::Outbound;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::pty::term::{CLIPBOARD_MAX, Outbound};
+
+/// The most text, in bytes, llws copies at once. Its base64 (4 bytes for every 3) and the
+/// `52;c;` before it stay under 1 MiB: tmux drops an escape whose string outgrows its
+/// input buffer (`input-buffer-size`, 1 MiB), and the pane holds its program to the same
+/// [`CLIPBOARD_MAX`].
+pub const COPY_MAX: usize = (CLIPBOARD_MAX - 64) / 4 * 3;
+
+/// The clipboard write that puts `text` on the user's clipboard (selection `c`).
+pub fn copy(text: &str) -> Outbound {
+    Outbound::Clipboard {
+        selection: "c".into(),
+        data: STANDARD.encode(text),
+    }
+}
 
 /// The shortest time between two bells passed on. A program that rings in a loop (a shell
 /// completing in a tight loop, `yes $'\a'`) would otherwise make the user's terminal beep
@@ -99,6 +121,15 @@ mod tests {
         );
         assert_eq!(p.escapes(&bell, t0 + BELL_INTERVAL), b"\x07");
         assert!(p.escapes(&bell, t0 + BELL_INTERVAL).is_empty());
+    }
+
+    #[test]
+    fn a_copy_is_base64_on_the_clipboard_and_the_largest_fits_the_limit() {
+        assert_eq!(copy("hello").escape(), b"\x1b]52;c;aGVsbG8=\x1b\\".to_vec());
+        let Outbound::Clipboard { data, .. } = copy(&"x".repeat(COPY_MAX)) else {
+            panic!("a copy is a clipboard write");
+        };
+        assert!(data.len() + "52;c;".len() < CLIPBOARD_MAX, "{}", data.len());
     }
 
     #[test]

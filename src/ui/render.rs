@@ -103,7 +103,13 @@ pub fn draw(buf: &mut Buffer, area: Rect, app: &mut App, view: &View<'_>, claude
         Overlay::ConfirmQuit => dialog::draw_quit(buf, area, app.on_exit, view.server, &theme),
         Overlay::Failure { scroll } => {
             let lines = dialog::failure_lines(view.server.failure.as_ref(), view.server, &theme);
-            help::draw_box(buf, area, "Failure details", &lines, scroll, &theme, 120);
+            // The title says how to copy the report: the last line may be scrolled off.
+            let title = if view.server.failure.is_some() {
+                "Failure details · y copies"
+            } else {
+                "Failure details"
+            };
+            help::draw_box(buf, area, title, &lines, scroll, &theme, 120);
         }
     }
 }

@@ -950,6 +950,94 @@ mod keys {
         );
     }
 
+    fn copied(effects: &[Effect]) -> &str {
+        match effects {
+            [Effect::Copy(text)] => text,
+            other => panic!("not one copy: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn y_in_the_log_pane_copies_the_page_or_every_line_the_filter_keeps() {
+        // 104 lines: the sample's green "model loaded" is the newest.
+        let s = scene(server(Phase::Running), two_gpus(), 104);
+        let mut app = app();
+        app.focus = PaneId::Logs;
+        // The first frame sets the page the copy takes.
+        let (screen, _) = frame(&s, &mut app, 160, 50);
+        let y = |app: &mut App| press(app, &s, KeyCode::Char('y'), KeyModifiers::NONE);
+        let effects = y(&mut app);
+        let text = copied(&effects);
+        let lines: Vec<&str> = text.lines().collect();
+        let msg = app.message.as_ref().unwrap().text.clone();
+        assert_eq!(msg, format!("copied {} lines", lines.len()));
+        assert!(lines.len() > 10, "{text}");
+        // As drawn: the green line's escapes are gone, and the page ends at the newest.
+        assert!(!text.contains('\x1b'), "{text:?}");
+        assert_eq!(
+            *lines.last().unwrap(),
+            "0.02.215.996 I srv  llama_server: model loaded"
+        );
+        assert!(screen.contains(&lines[0][..40]), "{}\n{screen}", lines[0]);
+
+        // A filter: every line it keeps, above the page too.
+        app.logs.filter = Some("listening".into());
+        let effects = y(&mut app);
+        let text = copied(&effects);
+        let want = s.logs.with_lines(|lines| {
+            lines
+                .iter()
+                .filter(|l| l.text.contains("listening"))
+                .count()
+        });
+        assert_eq!(text.lines().count(), want);
+        assert!(text.lines().all(|l| l.contains("listening on")), "{text}");
+        assert_eq!(
+            app.message.as_ref().unwrap().text,
+            format!("copied {want} lines matching \"listening\"")
+        );
+
+        app.logs.filter = Some("no such line".into());
+        assert!(y(&mut app).is_empty());
+        assert_eq!(
+            app.message.as_ref().unwrap().text,
+            "nothing to copy: the log shows no lines"
+        );
+    }
+
+    #[test]
+    fn y_in_the_failure_details_copies_the_report() {
+        let s = scene(failed(), two_gpus(), 10);
+        let mut app = app();
+        app.overlay = Overlay::Failure { scroll: 0 };
+        let effects = press(&mut app, &s, KeyCode::Char('y'), KeyModifiers::NONE);
+        let text = copied(&effects);
+        for line in [
+            "Reason   llama-server exited with code 1 while loading",
+            "Exit     exit code 1",
+            "Last 4 log lines:",
+            "0.00.040.190 E srv  llama_server: exiting due to model loading error",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        assert_eq!(
+            app.message.as_ref().unwrap().text,
+            "copied the failure details"
+        );
+        assert!(
+            matches!(app.overlay, Overlay::Failure { .. }),
+            "it stays open"
+        );
+
+        // Nothing failed: nothing to copy.
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        assert!(press(&mut app, &s, KeyCode::Char('y'), KeyModifiers::NONE).is_empty());
+        assert_eq!(
+            app.message.as_ref().unwrap().text,
+            "nothing to copy: nothing has failed"
+        );
+    }
+
     #[test]
     fn lock_sends_even_the_prefix_and_only_the_lock_key_leaves() {
         let s = scene(server(Phase::Running), two_gpus(), 10);

@@ -85,6 +85,18 @@ impl FilterCache {
     }
 }
 
+/// What the copy key takes from the log pane (see [`LogView::copy`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copied {
+    /// The lines, one a line, with no newline after the last (pasted at a shell prompt, a
+    /// copy must not run the last line).
+    pub text: String,
+    /// How many lines `text` holds.
+    pub lines: usize,
+    /// How many there were to copy: more than `lines` when the cap left the oldest out.
+    pub of: usize,
+}
+
 impl Default for LogView {
     fn default() -> Self {
         Self {
@@ -398,6 +410,37 @@ impl LogView {
         true
     }
 
+    /// The lines the pane shows, as text for the clipboard: with a filter, every line it
+    /// keeps (the user picked those lines, and they seldom fit one page), else the lines on
+    /// the page (as of the last draw). Each is as drawn: escapes removed, tabs as spaces.
+    /// Past `max` bytes the oldest lines are left out, since a log is read from its end.
+    pub fn copy(&mut self, lines: &VecDeque<LogLine>, max: usize) -> Copied {
+        let rows = self.rows(lines);
+        let shown = if self.active_filter().is_some_and(|f| !f.is_empty()) {
+            &rows[..]
+        } else {
+            let (start, end) = self.window(lines, &rows);
+            &rows[start..end]
+        };
+        let mut taken = Vec::new();
+        let mut size = 0;
+        for &i in shown.iter().rev() {
+            let text = plain(&lines[i].text);
+            let add = text.len() + usize::from(!taken.is_empty());
+            if size + add > max {
+                break;
+            }
+            size += add;
+            taken.push(text);
+        }
+        taken.reverse();
+        Copied {
+            text: taken.join("\n"),
+            lines: taken.len(),
+            of: shown.len(),
+        }
+    }
+
     /// Draws the lines into `area` (the pane's inner area); returns the title's position
     /// label, e.g. `[120-160/5000]`.
     pub fn draw(
@@ -706,6 +749,59 @@ mod tests {
             .collect();
         assert_eq!(at[4], (1, 0));
         assert_eq!(cells("abcdefgh", 4, false).count(), 4);
+    }
+
+    #[test]
+    fn copy_takes_the_page_or_every_line_the_filter_keeps() {
+        let ring = ring(60);
+        let mut v = LogView {
+            page: 3,
+            ..LogView::default()
+        };
+        // Following: the last page, as drawn (no escapes, tabs as spaces).
+        ring.push(Source::Stderr, "\x1b[31mred\x1b[0m\tend");
+        let c = ring.with_lines(|lines| v.copy(lines, usize::MAX));
+        assert_eq!(c.text, "0.00.058 I line 58\n0.00.059 I line 59\nred    end");
+        assert_eq!((c.lines, c.of), (3, 3));
+        // Scrolled up: the page where the user is.
+        ring.with_lines(|lines| v.scroll(lines, 61, -58));
+        let c = ring.with_lines(|lines| v.copy(lines, usize::MAX));
+        assert_eq!(
+            c.text,
+            "0.00.000 I line 0\n0.00.001 I line 1\n0.00.002 I line 2"
+        );
+        // A filter: every line it keeps, far more than a page.
+        v.filter = Some("line 1".into());
+        let c = ring.with_lines(|lines| v.copy(lines, usize::MAX));
+        assert_eq!((c.lines, c.of), (11, 11));
+        assert!(
+            c.text
+                .starts_with("0.00.001 I line 1\n0.00.010 I line 10\n")
+        );
+        assert!(c.text.ends_with("0.00.019 I line 19"));
+        // Nothing matches: nothing to copy.
+        v.filter = Some("no such text".into());
+        let c = ring.with_lines(|lines| v.copy(lines, usize::MAX));
+        assert_eq!((c.text.as_str(), c.lines, c.of), ("", 0, 0));
+    }
+
+    #[test]
+    fn copy_past_the_cap_keeps_the_newest_lines() {
+        let ring = ring(30);
+        let mut v = LogView {
+            filter: Some("line".into()),
+            ..LogView::default()
+        };
+        // 18 bytes a line ("0.00.020 I line 20") and a newline between two: three fit
+        // in 56 bytes, not four.
+        let c = ring.with_lines(|lines| v.copy(lines, 56));
+        assert_eq!(
+            c.text,
+            "0.00.027 I line 27\n0.00.028 I line 28\n0.00.029 I line 29"
+        );
+        assert_eq!((c.lines, c.of), (3, 30));
+        let c = ring.with_lines(|lines| v.copy(lines, 17));
+        assert_eq!((c.lines, c.of), (0, 30));
     }
 
     #[test]
