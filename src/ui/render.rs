@@ -86,6 +86,7 @@ pub fn draw(buf: &mut Buffer, area: Rect, app: &mut App, view: &View<'_>, claude
     let bar = Bar {
         mode: app.mode_label(),
         claude_focused: app.focus == PaneId::Claude,
+        logs_focused: app.focus == PaneId::Logs,
         keymap: &app.keymap,
         theme: &app.theme,
         message: app.message.as_ref(),

@@ -65,6 +65,8 @@ pub struct Bar<'a> {
     pub mode: ModeLabel,
     /// Whether the claude pane has focus (it takes plain keys).
     pub claude_focused: bool,
+    /// Whether the log pane has focus (its own keys, such as copy, apply).
+    pub logs_focused: bool,
     pub keymap: &'a Keymap,
     pub theme: &'a Theme,
     pub message: Option<&'a Message>,
@@ -288,6 +290,12 @@ pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
                     .map(|s| s.label()),
                 "search",
             ));
+            if bar.logs_focused {
+                out.push((
+                    k.key_for(Section::Logs, KeyAction::Copy).map(|s| s.label()),
+                    "copy",
+                ));
+            }
             out.push((pane(KeyAction::Zoom), "zoom"));
             out.push((
                 pane(KeyAction::Quit).or_else(|| pk(KeyAction::Quit)),
