@@ -160,11 +160,7 @@ fn up_in_a_terminal_offers_to_keep_waiting() {
     assert!(screen.contains("Tiny A is ready at"), "{screen}");
     assert!(screen.contains("EXIT=0"), "{screen}");
     assert_eq!(health(env.settings.server.port), Some(200));
-    let out = Command::new(llws_bin())
-        .arg("--config")
-        .arg(&config)
-        .arg("down")
-        .env("LLWS_STATE_DIR", &state)
+    let out = harness::serve::llws(&config, &state, &["down"])
         .output()
         .unwrap();
     assert!(

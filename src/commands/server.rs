@@ -198,10 +198,9 @@ async fn offer_keep_waiting(handle: ControllerHandle) {
             _ => {}
         }
         // Wake for the offer's moment, a state change, or an Enter.
-        let until_offer = left_ms
-            .filter(|_| !offered)
-            .map(|left| left.saturating_sub(OFFER_BEFORE_S * 1000))
-            .unwrap_or(u64::MAX / 2);
+        let until_offer = left_ms.filter(|_| !offered).map(|left| {
+            std::time::Duration::from_millis(left.saturating_sub(OFFER_BEFORE_S * 1000))
+        });
         tokio::select! {
             changed = state.changed() => if changed.is_err() { return },
             line = lines.recv() => match line {
@@ -214,7 +213,8 @@ async fn offer_keep_waiting(handle: ControllerHandle) {
                     Err(e) => eprintln!("llws: {e}"),
                 },
             },
-            _ = tokio::time::sleep(std::time::Duration::from_millis(until_offer)) => {}
+            // Nothing to offer (no load, or offered already): only the other two wake it.
+            _ = tokio::time::sleep(until_offer.unwrap_or_default()), if until_offer.is_some() => {}
         }
     }
 }

@@ -614,24 +614,9 @@ mod tests {
         GpuSample {
             index,
             name: Some(format!("Card {index}")),
-            memory_used_bytes: None,
             memory_total_bytes: Some(24 * GIB),
-            memory_free_bytes: None,
-            memory_reserved_bytes: None,
-            model_memory_bytes: None,
-            utilization_gpu_percent: None,
-            utilization_memory_percent: None,
-            temperature_c: None,
-            power_draw_w: None,
-            power_limit_w: None,
-            clock_sm_mhz: None,
-            clock_mem_mhz: None,
-            pstate: None,
-            fan_percent: None,
-            pcie_tx_bytes_per_s: None,
-            pcie_rx_bytes_per_s: None,
             display_active: display,
-            processes: Vec::new(),
+            ..GpuSample::default()
         }
     }
 

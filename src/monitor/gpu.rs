@@ -46,7 +46,7 @@ pub struct GpuSnapshot {
 }
 
 /// One GPU. A field the GPU or driver does not support is `None` (an H200 has no fan).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GpuSample {
     /// NVML's index, the same as nvidia-smi's and CUDA_VISIBLE_DEVICES' (PCI order).
     pub index: u32,

@@ -169,23 +169,10 @@ mod tests {
             index,
             name: Some("test".into()),
             memory_used_bytes: Some(u64::from(index) * 1000),
-            memory_total_bytes: None,
-            memory_free_bytes: None,
-            memory_reserved_bytes: None,
-            model_memory_bytes: None,
             utilization_gpu_percent: util,
-            utilization_memory_percent: None,
             temperature_c: Some(40),
             power_draw_w: Some(100.5),
-            power_limit_w: None,
-            clock_sm_mhz: None,
-            clock_mem_mhz: None,
-            pstate: None,
-            fan_percent: None,
-            pcie_tx_bytes_per_s: None,
-            pcie_rx_bytes_per_s: None,
-            display_active: None,
-            processes: Vec::new(),
+            ..GpuSample::default()
         }
     }
 
