@@ -17,9 +17,11 @@ use support::{Fixtures, llws_bin, wait_for};
 const T: Duration = Duration::from_secs(90);
 
 /// Pids of `claude` processes whose environment names this test's config dir.
+/// The claude processes of this test's config dir that the pane started: Claude Code forks
+/// short-lived helpers of its own (same name, same environment), which are not the session.
 fn claude_pids(config_dir: &Path) -> Vec<u32> {
     let marker = format!("CLAUDE_CONFIG_DIR={}", config_dir.display());
-    std::fs::read_dir("/proc")
+    let all: Vec<u32> = std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
@@ -27,7 +29,22 @@ fn claude_pids(config_dir: &Path) -> Vec<u32> {
             let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
             comm.trim() == "claude" && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
         })
+        .collect();
+    all.iter()
+        .copied()
+        .filter(|pid| !parent(*pid).is_some_and(|p| all.contains(&p)))
         .collect()
+}
+
+/// The parent pid, from /proc/PID/stat (the field after the parenthesised name).
+fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn api_logs(env: &TestEnv) -> String {
