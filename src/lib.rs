@@ -3,9 +3,12 @@
 //! See docs/ARCHITECTURE.md for the module map and the data flow.
 
 pub mod api;
+pub mod claude;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod docker;
+pub mod model;
 pub mod monitor;
 pub mod pty;
 pub mod server;

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use llws::claude::pane_command;
 use llws::config::settings::{SandboxMode, parse_settings};
-use llws::pty::{TerminalPane, pane_command};
+use llws::pty::TerminalPane;
 use support::llama::LlamaServer;
 use support::tmux::Tmux;
 use support::{Fixtures, free_port, llws_bin};

@@ -16,7 +16,7 @@ use tokio::net::{UnixListener, UnixStream};
 const LOAD: Duration = Duration::from_secs(90);
 
 fn docker_client(env: &TestEnv) -> bollard::Docker {
-    llws::server::docker::connect::client(&env.settings.server.docker_host).unwrap()
+    llws::docker::connect::client(&env.settings.server.docker_host).unwrap()
 }
 
 async fn container_names(env: &TestEnv) -> Vec<String> {

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use llws::claude::pane_command;
+use llws::claude::sandbox::bridge::{Bridge, ide_lock_dir};
 use llws::config::settings::{SandboxMode, Settings};
-use llws::pty::sandbox::bridge::{Bridge, ide_lock_dir};
-use llws::pty::{CommandSpec, TerminalPane, pane_command};
+use llws::pty::{CommandSpec, TerminalPane};
 use support::{free_port, llws_bin};
 
 struct Dirs {

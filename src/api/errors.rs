@@ -151,7 +151,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::config::model_files::ModelFileError;
+    use crate::model::files::ModelFileError;
     use crate::server::Phase;
 
     fn view() -> ProfilesView {

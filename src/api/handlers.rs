@@ -12,7 +12,8 @@ use axum::response::Response;
 
 use super::body;
 use super::errors::{ApiFailure, json_response};
-use super::router::AppState;
+use super::query::query_value;
+use super::state::AppState;
 use super::types::{
     AcceptedResponse, FailureInfo, HealthResponse, KeepWaitingResponse, LogLineInfo, LogsResponse,
     ModelsResponse, StatusResponse, SwitchResponse, TimingsInfo, active_profile,
@@ -162,14 +163,6 @@ fn wants_wait(uri: &Uri) -> bool {
         query_value(uri, "wait").as_deref(),
         Some("false" | "0" | "no")
     )
-}
-
-/// The value of `key` in the query string (`Some("")` for a bare `?key`).
-pub fn query_value(uri: &Uri, key: &str) -> Option<String> {
-    uri.query()?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == key).then(|| v.to_string())
-    })
 }
 
 impl AppState {

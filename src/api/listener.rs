@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use super::Limits;
+use super::state::Limits;
 
 /// After an accept error (out of file descriptors, mostly), wait this long before the next
 /// try instead of spinning.

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::router::AppState;
+use super::state::AppState;
 use crate::monitor::{GpuState, MonitorHandle};
 use crate::server::state::{Phase, ServerState, now_ms};
 use crate::server::timings::{TimingTotals, TotalsKey};

@@ -19,56 +19,24 @@ mod handlers;
 mod listener;
 mod metrics;
 pub mod openapi;
+mod query;
 mod router;
 mod sse;
+mod state;
 pub mod types;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use router::routes;
+pub use state::Limits;
 
 use crate::config::settings::ApiSettings;
 use crate::monitor::MonitorHandle;
 use crate::server::ControllerHandle;
-
-/// What one request and one connection may cost. The defaults suit every real client; tests
-/// shrink the timeouts.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// A larger body gets 413.
-    pub max_body_bytes: usize,
-    /// A body that has not fully arrived by then gets 408.
-    pub body_read_timeout: Duration,
-    /// A connection that has not sent a request's headers by then is closed (idle
-    /// keep-alive connections included).
-    pub header_read_timeout: Duration,
-    /// More headers, or larger ones, get 431.
-    pub max_headers: usize,
-    pub max_header_bytes: usize,
-    /// Open connections at once (SSE streams count); more wait in the kernel's backlog.
-    pub max_connections: usize,
-    /// How long a shutdown waits for requests in flight.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 64 * 1024,
-            body_read_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(10),
-            max_headers: 64,
-            max_header_bytes: 16 * 1024,
-            max_connections: 256,
-            shutdown_grace: Duration::from_secs(5),
-        }
-    }
-}
 
 /// Why the API did not start. The message says what to change.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -174,7 +142,7 @@ pub async fn serve_with(
         reason: e.to_string(),
     })?;
     let shutdown = CancellationToken::new();
-    let state = Arc::new(router::AppState {
+    let state = Arc::new(state::AppState {
         server_url: handle.settings().server.base_url(),
         ctl: handle,
         monitor,

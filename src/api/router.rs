@@ -1,4 +1,4 @@
-//! The routes, the state they share, and the layers around them.
+//! The routes and the layers around them.
 
 use std::sync::Arc;
 
@@ -7,14 +7,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use super::auth::{self, Guard};
 use super::errors::ApiFailure;
-use super::{Limits, handlers, metrics, openapi, sse};
-use crate::monitor::MonitorHandle;
-use crate::server::ControllerHandle;
+use super::state::AppState;
+use super::{handlers, metrics, openapi, sse};
 
 type Handler = MethodRouter<Arc<AppState>>;
 
@@ -40,17 +38,6 @@ fn table() -> [(&'static str, &'static str, Handler); 12] {
 /// Every route the API serves, as (method, path).
 pub fn routes() -> Vec<(&'static str, &'static str)> {
     table().into_iter().map(|(m, p, _)| (m, p)).collect()
-}
-
-/// What every handler reads.
-pub struct AppState {
-    pub ctl: ControllerHandle,
-    pub monitor: Option<MonitorHandle>,
-    pub limits: Limits,
-    /// Cancelled when the API shuts down: streams end and waiting switches answer 503.
-    pub shutdown: CancellationToken,
-    /// llama-server's address, for `/status`.
-    pub server_url: String,
 }
 
 pub fn router(state: Arc<AppState>, guard: Arc<Guard>) -> Router {

@@ -15,8 +15,8 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::errors::ApiFailure;
-use super::handlers::query_value;
-use super::router::AppState;
+use super::query::query_value;
+use super::state::AppState;
 use super::types::{LogLineInfo, NoticeEvent, SkippedEvent, StepEvent, TimingsInfo};
 use crate::server::state::Event;
 

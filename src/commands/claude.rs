@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
+use crate::claude::command::{CLAUDE_LOCAL, pane_command, project_dir};
+use crate::claude::sandbox::{self, mode_name};
+use crate::claude::{relay, setup};
 use crate::config::settings::{SandboxMode, home_dir};
-use crate::pty::command::{CLAUDE_LOCAL, pane_command, project_dir};
-use crate::pty::sandbox::{self, mode_name};
-use crate::pty::{relay, setup};
 
 use super::Context;
 
@@ -55,7 +55,7 @@ pub fn run(
         };
         anyhow::bail!("cannot start {what}: {err}");
     }
-    // Sandboxed: a private terminal relayed to this one (see pty::relay), with the bridge
+    // Sandboxed: a private terminal relayed to this one (see claude::relay), with the bridge
     // (strict) alive until the program ends.
     let code = relay::run(&pc.spec)?;
     drop(pc.guard);

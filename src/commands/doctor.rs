@@ -5,15 +5,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::Profile;
-use crate::config::estimate::{self, Fit, gib};
-use crate::config::gguf;
-use crate::config::hardware_lint::{self, GpuFacts};
-use crate::config::model_files;
-use crate::config::model_files::ModelFiles;
 use crate::config::settings::{BackendKind, GpuSelection, SandboxMode};
+use crate::docker::connect;
+use crate::model::estimate::{self, Fit, gib};
+use crate::model::files as model_files;
+use crate::model::files::ModelFiles;
+use crate::model::gguf;
+use crate::model::hardware_lint::{self, GpuFacts};
 use crate::monitor::gpu::GpuSampler;
 use crate::monitor::system::SystemSampler;
-use crate::server::docker::connect;
 use crate::util::find_executable;
 
 use super::Context;
@@ -70,8 +70,10 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         Ok(gpus) => {
             // The display flag comes with the slow sample (~40 ms per GPU).
             if let Ok(snapshot) = gpus.sample(None, &gpus.sample_slow()) {
-                server_gpus =
-                    hardware_lint::gpu_facts(&snapshot, &hardware_lint::server_gpu_selection(s));
+                server_gpus = crate::monitor::gpu_facts::gpu_facts(
+                    &snapshot,
+                    &hardware_lint::server_gpu_selection(s),
+                );
                 // Only the GPUs the server gets count towards the fit.
                 let free = snapshot
                     .gpus

@@ -5,11 +5,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::claude::claude_pane_command;
+use crate::claude::local::{self as claude_local, ClaudeLocal, TOKEN_VAR};
+use crate::claude::sandbox::{self, Plan, bridge};
 use crate::cli::{GlobalArgs, InternalCommand};
 use crate::config::settings::SandboxMode;
-use crate::pty::claude_local::{self, ClaudeLocal, TOKEN_VAR};
-use crate::pty::sandbox::{self, Plan, bridge};
-use crate::pty::{CommandSpec, claude_pane_command, fullscreen};
+use crate::pty::{CommandSpec, fullscreen};
 
 use super::Context;
 

@@ -129,8 +129,8 @@ async fn find_server(settings: &Settings) -> ServerProcess {
     if settings.backend != BackendKind::Docker {
         return ServerProcess::default();
     }
-    let host = crate::server::docker::connect::host_for(&settings.server.docker_host);
-    let Ok(docker) = crate::server::docker::connect::connect(&host, DOCKER_LOOKUP).await else {
+    let host = crate::docker::connect::host_for(&settings.server.docker_host);
+    let Ok(docker) = crate::docker::connect::connect(&host, DOCKER_LOOKUP).await else {
         return ServerProcess::default();
     };
     let inspect = docker.inspect_container(&settings.server.container, None);

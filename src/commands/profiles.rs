@@ -8,9 +8,9 @@ use crate::config::ProfileSet;
 use crate::config::args::{LaunchContext, server_args};
 use crate::config::diag::Diagnostic;
 use crate::config::dotenv::env_file;
-use crate::config::hardware_lint::{self, GpuFacts};
-use crate::config::model_files;
 use crate::config::settings::Settings;
+use crate::model::files as model_files;
+use crate::model::hardware_lint::{self, GpuFacts};
 use crate::monitor::gpu::GpuSampler;
 
 use super::Context;
@@ -90,8 +90,9 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 for p in &set.profiles {
                     let files = model_files::check(&ctx.settings.models_dir, p);
                     match &files {
-                        Ok(files) => diagnostics
-                            .extend(crate::config::model_lint::lint_model(&set.path, p, files)),
+                        Ok(files) => {
+                            diagnostics.extend(crate::model::lint::lint_model(&set.path, p, files))
+                        }
                         Err(e) => diagnostics.push(Diagnostic::warning(
                             &set.path,
                             p.line_of("MODEL"),
@@ -140,9 +141,10 @@ fn server_gpus(settings: &Settings) -> Vec<GpuFacts> {
     };
     // The display flag comes with the slow sample (~40 ms per GPU), once per check.
     match sampler.sample(None, &sampler.sample_slow()) {
-        Ok(snapshot) => {
-            hardware_lint::gpu_facts(&snapshot, &hardware_lint::server_gpu_selection(settings))
-        }
+        Ok(snapshot) => crate::monitor::gpu_facts::gpu_facts(
+            &snapshot,
+            &hardware_lint::server_gpu_selection(settings),
+        ),
         Err(_) => Vec::new(),
     }
 }

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::diag::Diagnostic;
-use super::profiles::Profile;
+use super::profile::Profile;
 
 /// Claude Code sends a ~16K-token system prompt and Ollama recommends at least 64K context.
 pub const CLAUDE_MIN_CTX: u64 = 65_536;

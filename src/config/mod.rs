@@ -7,20 +7,16 @@ pub mod dotenv;
 pub mod keymap;
 mod layered;
 pub mod lint;
-pub mod model_files;
+pub mod paths;
+pub mod profile;
 pub mod profiles;
 pub mod settings;
+pub mod term_colors;
 pub mod theme;
 
 pub use diag::{Diagnostic, LoadError, Severity};
 pub use profiles::{Profile, ProfileSet};
 pub use settings::{LoadedSettings, Settings};
-
-pub mod estimate;
-pub mod gguf;
-pub mod hardware_lint;
-pub mod model_lint;
-pub mod samplers;
 
 /// Diagnostics for the keymap and theme the settings name (a preset or a file layered over
 /// one), for `llws check`; the workspace reports the same and falls back to the defaults.

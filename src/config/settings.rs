@@ -529,9 +529,9 @@ impl Settings {
         let resolve = |p: &Path| -> PathBuf {
             let p = expand_home(p);
             if p.is_absolute() || p.as_os_str().is_empty() {
-                crate::util::clean_path(&p)
+                super::paths::clean_path(&p)
             } else {
-                crate::util::clean_path(&base.join(p))
+                super::paths::clean_path(&base.join(p))
             }
         };
         self.models_conf = resolve(&self.models_conf);

@@ -13,7 +13,7 @@ use toml::de::DeValue;
 
 use super::diag::Diagnostic;
 use super::layered::{self, Document, Spec};
-use crate::pty::term::{Rgb, TermColors};
+use super::term_colors::{Rgb, TermColors};
 
 /// Every colour the workspace uses, by role.
 #[derive(Debug, Clone, PartialEq, Eq)]

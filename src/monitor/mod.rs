@@ -18,6 +18,7 @@
 
 mod follow;
 pub mod gpu;
+pub mod gpu_facts;
 pub mod gpu_timings;
 pub mod history;
 mod proc_tree;
@@ -77,7 +78,7 @@ const GPU_FAILURES_BEFORE_RESTART: u32 = 5;
 /// Starts the samplers; call inside a tokio runtime. The server's footprint uses Docker
 /// from `DOCKER_HOST` or the local socket, connected when a container first appears.
 pub fn spawn(settings: &MonitorSettings, server: watch::Receiver<ServerProcess>) -> MonitorHandle {
-    let host = crate::server::docker::connect::docker_host();
+    let host = crate::docker::connect::docker_host();
     spawn_with(settings, server, DockerSource::Host(host))
 }
 
@@ -87,7 +88,7 @@ pub fn spawn_for(
     settings: &crate::config::Settings,
     server: watch::Receiver<ServerProcess>,
 ) -> MonitorHandle {
-    let host = crate::server::docker::connect::host_for(&settings.server.docker_host);
+    let host = crate::docker::connect::host_for(&settings.server.docker_host);
     spawn_with(&settings.monitor, server, DockerSource::Host(host))
 }
 

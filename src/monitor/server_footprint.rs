@@ -285,7 +285,7 @@ impl FootprintSampler {
                     {
                         return None;
                     }
-                    match crate::server::docker::connect::connect(host, DOCKER_TIMEOUT).await {
+                    match crate::docker::connect::connect(host, DOCKER_TIMEOUT).await {
                         Ok(docker) => Some(docker),
                         Err(_) => {
                             self.docker_failed_at = Some(tokio::time::Instant::now());

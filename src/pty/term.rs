@@ -20,6 +20,7 @@ use tui_term::widget::{Cursor, PseudoTerminal};
 
 use super::contain::contained;
 use super::keys::TermModes;
+pub use crate::config::term_colors::{Rgb, TermColors};
 
 /// vt100 0.16 panics on some operations at tiny sizes; the pane never goes below this.
 pub const MIN_ROWS: u16 = 2;
@@ -33,66 +34,6 @@ pub const RESET_NOTE: &str = "[llws: terminal state reset after a parser error]"
 /// release events (2), alternate keys (4), all keys as escapes (8) or associated text (16),
 /// so the answer to `ESC [ ? u` does not claim them even when the program pushed them.
 const KITTY_FLAGS_HONOURED: u16 = 1;
-
-/// A colour as OSC 10/11/12 report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rgb(pub u8, pub u8, pub u8);
-
-impl Rgb {
-    /// xterm's `rgb:rrrr/gggg/bbbb` form (16 bits a channel, as xterm itself answers).
-    fn xterm_spec(self) -> String {
-        let Rgb(r, g, b) = self;
-        format!("rgb:{r:02x}{r:02x}/{g:02x}{g:02x}/{b:02x}{b:02x}")
-    }
-
-    /// Whether the colour is on the light side (perceived brightness, ITU-R BT.601 weights).
-    pub fn is_light(self) -> bool {
-        let Rgb(r, g, b) = self;
-        299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b) > 128 * 1000
-    }
-}
-
-/// The colours the pane reports when a program asks (OSC 10, 11, 12). The UI sets them from
-/// its theme ([`crate::config::theme::Theme::pane_colors`]) and updates them when the theme
-/// changes; a pane on its own uses [`TermColors::DARK`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TermColors {
-    pub foreground: Rgb,
-    pub background: Rgb,
-    pub cursor: Rgb,
-}
-
-impl TermColors {
-    /// Light text on black: what most terminals start with, and what a dark theme that
-    /// leaves the pane on the terminal's own colours most likely sits on.
-    pub const DARK: TermColors = TermColors {
-        foreground: Rgb(0xe5, 0xe5, 0xe5),
-        background: Rgb(0, 0, 0),
-        cursor: Rgb(0xe5, 0xe5, 0xe5),
-    };
-    /// Black on white, xterm's own defaults, for light themes.
-    pub const LIGHT: TermColors = TermColors {
-        foreground: Rgb(0, 0, 0),
-        background: Rgb(0xff, 0xff, 0xff),
-        cursor: Rgb(0, 0, 0),
-    };
-
-    /// The colour OSC `code` (10 foreground, 11 background, 12 cursor) reports.
-    fn get(&self, code: u16) -> Option<Rgb> {
-        match code {
-            10 => Some(self.foreground),
-            11 => Some(self.background),
-            12 => Some(self.cursor),
-            _ => None,
-        }
-    }
-}
-
-impl Default for TermColors {
-    fn default() -> Self {
-        Self::DARK
-    }
-}
 
 /// The OSC number of a colour query the pane answers (10, 11 or 12), from an OSC's first
 /// parameter. Anything else, including numbers with signs, spaces or leading zeros, is

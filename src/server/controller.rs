@@ -25,7 +25,7 @@ use super::state::{
 use super::timings::TimingsStore;
 use crate::config::Settings;
 use crate::config::args::{LaunchContext, server_args};
-use crate::config::model_files;
+use crate::model::files as model_files;
 
 /// Lines of log kept in a failure report.
 const FAILURE_TAIL_LINES: usize = 30;

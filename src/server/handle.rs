@@ -18,8 +18,8 @@ use super::logs::LogRing;
 use super::profiles_store::ProfilesView;
 use super::state::{Event, Failure, Phase, ServerState, SwitchTimings};
 use super::timings::{TimingTotals, TimingsStore, TotalsKey};
-use crate::config::model_files::{self, ModelFileError};
 use crate::config::{Profile, Settings};
+use crate::model::files::{self as model_files, ModelFileError};
 
 /// Why a command was refused or failed before it touched the server.
 #[derive(Debug, Clone, thiserror::Error)]

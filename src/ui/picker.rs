@@ -13,7 +13,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Widget};
 
 use crate::config::theme::Theme;
-use crate::config::{Profile, ProfileSet, model_files, samplers};
+use crate::config::{Profile, ProfileSet};
+use crate::model::{files as model_files, samplers};
 use crate::monitor::GpuState;
 use crate::server::{Phase, ServerState};
 use crate::ui::widgets::text::{bytes, fit};
@@ -72,11 +73,11 @@ pub fn model_facts(models_dir: &Path, set: &ProfileSet) -> ModelFacts {
         let meta = files
             .as_ref()
             .ok()
-            .and_then(|f| crate::config::gguf::read_file_metadata(&f.parts[0]).ok());
+            .and_then(|f| crate::model::gguf::read_file_metadata(&f.parts[0]).ok());
         // What the load needs (all parts, plus the KV cache at the profile's context from
         // the GGUF header), not just the file size: that is what must fit.
         let size = files
-            .map(|f| crate::config::estimate::estimate(p, f.total_bytes, meta.as_ref(), 0).total())
+            .map(|f| crate::model::estimate::estimate(p, f.total_bytes, meta.as_ref(), 0).total())
             .map_err(|e| match e {
                 model_files::ModelFileError::Missing { path, .. } => format!(
                     "missing: {}",
@@ -492,8 +493,8 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::gguf::Value;
-    use crate::config::gguf::tests::header;
+    use crate::model::gguf::Value;
+    use crate::model::gguf::tests::header;
 
     /// Real files in a models folder: one whose header recommends samplers, one that does
     /// not, one missing.

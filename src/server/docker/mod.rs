@@ -5,10 +5,10 @@
 //! and the restart count from inspect. A watchdog pings the daemon so a daemon that goes
 //! away (or comes back) is reported either way.
 
-pub mod connect;
 pub mod errors;
 pub mod spec;
 
+use crate::docker::connect;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -8,9 +8,10 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 
+use crate::claude::{SandboxGuard, claude_pane_command};
 use crate::config::Settings;
 use crate::pty::term::{Outbound, Term, TermColors};
-use crate::pty::{SandboxGuard, TerminalPane, Waker, claude_pane_command};
+use crate::pty::{TerminalPane, Waker};
 
 pub enum ClaudePane {
     /// The program on its PTY, and what must live as long as it (a sandbox's bridge).

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::gguf::Metadata;
-use super::profiles::Profile;
+use crate::config::profiles::Profile;
 
 const MIB: u64 = 1 << 20;
 /// Compute buffers with `-ub 512` land around 0.5 GiB on the original's models.
@@ -120,8 +120,8 @@ pub fn gib(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::gguf::{Value, read_metadata, tests::header};
     use crate::config::profiles::parse;
+    use crate::model::gguf::{Value, read_metadata, tests::header};
     use std::path::Path;
 
     fn meta() -> Metadata {

@@ -7,8 +7,8 @@
 //! reading them from the file means they cannot drift from the model that is loaded.
 
 use super::gguf::{Metadata, Value};
-use super::lint::flag_value;
-use super::profiles::Profile;
+use crate::config::lint::flag_value;
+use crate::config::profiles::Profile;
 
 /// One sampler: its name as people write it, the GGUF key that recommends a value, and
 /// the llama-server flags that set it.
@@ -138,9 +138,9 @@ pub fn summary(samplers: &[Sampler]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::gguf::read_metadata;
-    use crate::config::gguf::tests::header;
     use crate::config::profiles::parse;
+    use crate::model::gguf::read_metadata;
+    use crate::model::gguf::tests::header;
 
     fn profile(extra: &str) -> Profile {
         let text = format!("[p]\nMODEL=m.gguf\nEXTRA_ARGS={extra}\n");

@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use super::diag::Diagnostic;
+use super::files::ModelFiles;
 use super::gguf::{self, Metadata};
-use super::lint::{flag_value, has_flag};
-use super::model_files::ModelFiles;
-use super::profiles::Profile;
+use crate::config::diag::Diagnostic;
+use crate::config::lint::{flag_value, has_flag};
+use crate::config::profiles::Profile;
 
 /// Warnings for `profile` given its (present) model files. `conf` names models.conf.
 pub fn lint_model(conf: &Path, profile: &Profile, files: &ModelFiles) -> Vec<Diagnostic> {
@@ -76,9 +76,9 @@ pub fn lint_metadata(conf: &Path, profile: &Profile, meta: &Metadata) -> Vec<Dia
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::gguf::Value;
-    use crate::config::gguf::tests::header;
     use crate::config::profiles::parse;
+    use crate::model::gguf::Value;
+    use crate::model::gguf::tests::header;
 
     fn meta(entries: &[(&str, Value)]) -> Metadata {
         gguf::read_metadata(&mut header(entries).as_slice()).unwrap()

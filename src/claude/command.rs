@@ -8,11 +8,11 @@ use anyhow::Context as _;
 
 use crate::config::settings::{ClaudeSettings, SandboxMode, Settings};
 
-use super::claude_local::TOKEN_VAR;
 use super::health::host_port;
-use super::pane::CommandSpec;
+use super::local::TOKEN_VAR;
 use super::sandbox::Plan;
 use super::sandbox::bridge::{Bridge, Forward, ide_lock_dir};
+use crate::pty::CommandSpec;
 
 /// The command for the pane, and what must live as long as the pane (across restarts).
 pub struct PaneCommand {

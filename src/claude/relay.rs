@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
-use super::pane::CommandSpec;
+use crate::pty::CommandSpec;
 
 /// Runs `spec` on a new PTY relayed to this process's terminal; returns its exit status.
 pub fn run(spec: &CommandSpec) -> anyhow::Result<ExitCode> {

@@ -7,8 +7,8 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::lint::split_part;
-use super::profiles::Profile;
+use crate::config::lint::split_part;
+use crate::config::profiles::Profile;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelFiles {

@@ -2,19 +2,19 @@
 //! NVML says about the GPUs the server will get (their memory, and which drives a display).
 //!
 //! The checks are a pure function of plain facts, so they are tested without a GPU; the
-//! commands (`llws check`, `llws doctor`) build the facts from an NVML snapshot.
+//! commands (`llws check`, `llws doctor`) build the facts from an NVML snapshot
+//! (`crate::monitor::gpu_facts`).
 
 use std::path::Path;
 
-use super::args::defaults;
-use super::diag::Diagnostic;
 use super::estimate::{self, Footprint, gib};
+use super::files::ModelFiles;
 use super::gguf;
-use super::lint::{flag_value, flag_values, has_flag};
-use super::model_files::ModelFiles;
-use super::profiles::Profile;
-use super::settings::{BackendKind, GpuSelection, Settings};
-use crate::monitor::gpu::GpuSnapshot;
+use crate::config::args::defaults;
+use crate::config::diag::Diagnostic;
+use crate::config::lint::{flag_value, flag_values, has_flag};
+use crate::config::profiles::Profile;
+use crate::config::settings::{BackendKind, GpuSelection, Settings};
 
 const MIB: u64 = 1 << 20;
 /// The headroom a GPU that drives a display needs: the desktop allocates while the model
@@ -54,34 +54,6 @@ pub fn server_gpu_selection(settings: &Settings) -> GpuSelection {
             GpuSelection::Devices(ids)
         }
         (_, selection) => selection,
-    }
-}
-
-/// The GPUs in `snapshot` that `selection` hands the server, in the order CUDA numbers them:
-/// every GPU in index order, or the listed ones in list order (as CUDA_VISIBLE_DEVICES
-/// orders them; see [`server_gpu_selection`] for Docker). CUDA enumerates in PCI order, as
-/// NVML does, because llws sets `CUDA_DEVICE_ORDER=PCI_BUS_ID` for the server. A listed index NVML does not know is left out: the server cannot get it either.
-pub fn gpu_facts(snapshot: &GpuSnapshot, selection: &GpuSelection) -> Vec<GpuFacts> {
-    let facts = |index: u32| {
-        snapshot
-            .gpus
-            .iter()
-            .find(|g| g.index == index)
-            .map(|g| GpuFacts {
-                index: g.index,
-                name: g.name.clone().unwrap_or_else(|| "unknown".to_string()),
-                total_bytes: g.memory_total_bytes,
-                display_active: g.display_active.unwrap_or(false),
-            })
-    };
-    match selection {
-        GpuSelection::None => Vec::new(),
-        GpuSelection::All => {
-            let mut indices: Vec<u32> = snapshot.gpus.iter().map(|g| g.index).collect();
-            indices.sort_unstable();
-            indices.into_iter().filter_map(facts).collect()
-        }
-        GpuSelection::Devices(list) => list.iter().copied().filter_map(facts).collect(),
     }
 }
 
@@ -329,8 +301,6 @@ fn suggested_fit_target(gpus: &[GpuFacts]) -> String {
 mod tests {
     use super::*;
     use crate::config::profiles::parse;
-    use crate::monitor::gpu::GpuSample;
-    use std::time::SystemTime;
 
     const GIB: u64 = 1 << 30;
 
@@ -581,7 +551,7 @@ mod tests {
 
     #[test]
     fn the_footprint_from_the_files_counts_the_kv_cache() {
-        use crate::config::gguf::{Value, tests::header};
+        use crate::model::gguf::{Value, tests::header};
         // A Llama-3-8B-like shape: at 128K context its q8_0 KV cache is 8.5 GiB, so a
         // 10 GiB file needs ≈ 19.3 GiB: it fits a 24 GiB GPU and not a 16 GiB one, which
         // it would if only the file size counted.
@@ -608,47 +578,6 @@ mod tests {
         assert!(lint_on_gpus(conf, &p, Some(&files), &[gpu(0, 16, false)]).is_empty());
         assert!(lint_on_gpus(conf, &p, None, &[gpu(0, 24, false)]).is_empty());
         assert!(lint_on_gpus(conf, &p, Some(&files), &[]).is_empty());
-    }
-
-    fn sample(index: u32, display: Option<bool>) -> GpuSample {
-        GpuSample {
-            index,
-            name: Some(format!("Card {index}")),
-            memory_total_bytes: Some(24 * GIB),
-            display_active: display,
-            ..GpuSample::default()
-        }
-    }
-
-    #[test]
-    fn facts_follow_the_selection_in_cuda_order() {
-        let snapshot = GpuSnapshot {
-            gpus: vec![
-                sample(1, Some(true)),
-                sample(0, None),
-                sample(2, Some(false)),
-            ],
-            driver_version: None,
-            taken_at: SystemTime::now(),
-        };
-        let order = |sel: GpuSelection| -> Vec<u32> {
-            gpu_facts(&snapshot, &sel).iter().map(|g| g.index).collect()
-        };
-        assert_eq!(order(GpuSelection::All), [0, 1, 2]);
-        assert_eq!(order(GpuSelection::Devices(vec![2, 0])), [2, 0]);
-        assert_eq!(order(GpuSelection::Devices(vec![1, 7])), [1], "no GPU 7");
-        assert!(order(GpuSelection::None).is_empty());
-        let facts = gpu_facts(&snapshot, &GpuSelection::All);
-        assert_eq!(
-            facts[1],
-            GpuFacts {
-                index: 1,
-                name: "Card 1".into(),
-                total_bytes: Some(24 * GIB),
-                display_active: true,
-            }
-        );
-        assert!(!facts[0].display_active, "unknown counts as no display");
     }
 
     #[test]

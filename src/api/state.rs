@@ -1,0 +1,54 @@
+//! What every handler reads: the handles to the controller and the monitors, and the
+//! limits one request and one connection may cost.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::monitor::MonitorHandle;
+use crate::server::ControllerHandle;
+
+/// What every handler reads.
+pub struct AppState {
+    pub ctl: ControllerHandle,
+    pub monitor: Option<MonitorHandle>,
+    pub limits: Limits,
+    /// Cancelled when the API shuts down: streams end and waiting switches answer 503.
+    pub shutdown: CancellationToken,
+    /// llama-server's address, for `/status`.
+    pub server_url: String,
+}
+
+/// What one request and one connection may cost. The defaults suit every real client; tests
+/// shrink the timeouts.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A larger body gets 413.
+    pub max_body_bytes: usize,
+    /// A body that has not fully arrived by then gets 408.
+    pub body_read_timeout: Duration,
+    /// A connection that has not sent a request's headers by then is closed (idle
+    /// keep-alive connections included).
+    pub header_read_timeout: Duration,
+    /// More headers, or larger ones, get 431.
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
+    /// Open connections at once (SSE streams count); more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long a shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            body_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
+            max_connections: 256,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! One model profile (a `[section]` of models.conf) as plain data: what the parser
+//! (`super::profiles`) builds and the lints (`super::lint`) and everything else read.
+
+/// The keys a profile may set, in the order `llws env` writes them.
+pub const KNOWN_KEYS: &[&str] = &[
+    "NAME",
+    "DESCRIPTION",
+    "SPEED",
+    "MODEL",
+    "CTX_SIZE",
+    "N_GPU_LAYERS",
+    "FIT",
+    "FIT_TARGET",
+    "FIT_CTX",
+    "SPLIT_MODE",
+    "TENSOR_SPLIT",
+    "MAIN_GPU",
+    "FLASH_ATTN",
+    "KV_CACHE_TYPE_K",
+    "KV_CACHE_TYPE_V",
+    "EXTRA_ARGS",
+];
+
+/// The context size the original's compose file used when a profile sets none.
+pub const DEFAULT_CTX_SIZE: u64 = 131_072;
+
+/// One `KEY=VALUE` line as written, with where it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: String,
+    pub line: usize,
+}
+
+/// One model profile: a `[section]` of models.conf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub id: String,
+    /// The line of the `[id]` header.
+    pub line: usize,
+    /// Known keys in file order; a key set twice keeps its last value.
+    pub(super) entries: Vec<Entry>,
+}
+
+impl Profile {
+    /// The value of a known key, if the profile sets it to something non-empty.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The line a key was set on (for diagnostics about its value).
+    pub fn line_of(&self, key: &str) -> Option<usize> {
+        self.entries.iter().find(|e| e.key == key).map(|e| e.line)
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn is_bench(&self) -> bool {
+        self.id.starts_with("bench-")
+    }
+
+    /// NAME, or the id when the profile has no NAME.
+    pub fn display_name(&self) -> &str {
+        self.get("NAME").unwrap_or(&self.id)
+    }
+
+    pub fn description(&self) -> Option<&str> {
+        self.get("DESCRIPTION")
+    }
+
+    pub fn speed(&self) -> Option<&str> {
+        self.get("SPEED")
+    }
+
+    /// MODEL, relative to the models folder (validated at load).
+    pub fn model(&self) -> &str {
+        self.get("MODEL").unwrap_or_default()
+    }
+
+    pub fn extra_args(&self) -> Option<&str> {
+        self.get("EXTRA_ARGS")
+    }
+
+    /// The context size the server gets (validated numeric at load).
+    pub fn ctx_size(&self) -> u64 {
+        self.get("CTX_SIZE")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_CTX_SIZE)
+    }
+
+    /// "128K ctx" for multiples of 1024, "<n> ctx" otherwise: one rule everywhere (the
+    /// original's menu and dashboard disagreed).
+    pub fn ctx_label(&self) -> String {
+        ctx_label(self.ctx_size())
+    }
+
+    /// The effective FIT value (the original's compose default is `on`).
+    pub fn fit_on(&self) -> bool {
+        !self
+            .get("FIT")
+            .is_some_and(|v| v.eq_ignore_ascii_case("off"))
+    }
+
+    /// The EXTRA_ARGS words, split like a POSIX shell splits them (quotes kept together).
+    /// `None` when the quoting is unbalanced, which the loader reports as an error.
+    pub fn extra_args_words(&self) -> Option<Vec<String>> {
+        match self.extra_args() {
+            None => Some(Vec::new()),
+            Some(raw) => shlex::split(raw),
+        }
+    }
+}
+
+pub fn ctx_label(ctx: u64) -> String {
+    if ctx >= 1024 && ctx.is_multiple_of(1024) {
+        format!("{}K ctx", ctx / 1024)
+    } else {
+        format!("{ctx} ctx")
+    }
+}
