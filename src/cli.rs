@@ -1,4 +1,9 @@
 //! The command line: every mode and subcommand, with `--help` on each.
+//!
+//! clap turns the doc comments below into `--help` text, where `[claude]` names a settings
+//! table, not an intra-doc link; rustdoc's link check would have them escaped, which
+//! `--help` would then show.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 

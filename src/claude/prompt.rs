@@ -1,5 +1,5 @@
 //! A one-key question on the terminal, for the launchers that run inside the pane before
-//! the real program starts ("bwrap is missing: [r] retry [u] unsandboxed [q] quit").
+//! the real program starts ("bwrap is missing: `[r] retry [u] unsandboxed [q] quit`").
 
 use std::io::{IsTerminal, Read, Write};
 

@@ -94,7 +94,7 @@ impl Profile {
             .unwrap_or(DEFAULT_CTX_SIZE)
     }
 
-    /// "128K ctx" for multiples of 1024, "<n> ctx" otherwise: one rule everywhere (the
+    /// "128K ctx" for multiples of 1024, "`<n>` ctx" otherwise: one rule everywhere (the
     /// original's menu and dashboard disagreed).
     pub fn ctx_label(&self) -> String {
         ctx_label(self.ctx_size())

@@ -69,7 +69,7 @@ pub struct Sampler {
 }
 
 /// The samplers `profile` sets or its model recommends (`meta`, when the header could be
-/// read), in [`KNOBS`] order; the profile wins where both say something.
+/// read), in `KNOBS` order; the profile wins where both say something.
 pub fn effective(profile: &Profile, meta: Option<&Metadata>) -> Vec<Sampler> {
     let words = profile.extra_args_words().unwrap_or_default();
     KNOBS

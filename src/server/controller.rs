@@ -1,6 +1,6 @@
 //! The controller: one task that owns the server's state and the backend.
 //!
-//! Everyone else holds a [`ControllerHandle`](super::handle::ControllerHandle). A switch
+//! Everyone else holds a [`ControllerHandle`]. A switch
 //! from a key press and from `POST /switch` take the same road here: the same file checks,
 //! the same timings, the same failure reports.
 

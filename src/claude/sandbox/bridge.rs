@@ -13,7 +13,7 @@
 //! carries those connections: each starts with the port as one ASCII line, and the outer side
 //! connects only when a lock file for that port exists on the host at that moment
 //! ([`lock_allows`]). Inside, the forwarder watches the (read-only) lock folder and listens
-//! on each announced port ([`watch_ide`]). The outer check is the policy; the inner side is
+//! on each announced port ([`lock_ports`]). The outer check is the policy; the inner side is
 //! only a convenience, since code in the sandbox can talk to the socket directly.
 
 use std::collections::{BTreeSet, HashMap};
@@ -353,7 +353,7 @@ fn remove_stale(base: &Path) {
 /// `llws __sandbox-forward --listen ADDR=SOCKET... [--ide-dir DIR=SOCKET] -- CMD ARGS`: runs
 /// inside the sandbox. Listens first (so the command never races an unbound port), then runs
 /// the command and exits with its status. With `ide` (the lock folder as seen inside, and
-/// the ide socket), it also follows VS Code's lock files ([`watch_ide`]).
+/// the ide socket), it also follows VS Code's lock files ([`lock_ports`]).
 pub fn run_forwarder(
     listens: &[(SocketAddr, PathBuf)],
     ide: Option<(PathBuf, PathBuf)>,
