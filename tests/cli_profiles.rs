@@ -158,6 +158,22 @@ fn check_reports_file_and_line_and_exits_by_severity() {
 }
 
 #[test]
+fn check_notes_spaced_keys_that_older_scripts_read_as_missing() {
+    // Parity item 4 (inventory 1.4): `KEY = value` keeps working, with one note.
+    let dir = setup("[a]\nNAME = Spaced\nMODEL = a.gguf\n");
+    let out = llws(dir.path(), &["check"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "a note is not an error: {stdout}");
+    assert!(
+        stdout.contains("models.conf:2: note: `KEY = value`") && stdout.contains("start.sh"),
+        "{stdout}"
+    );
+    assert!(text(&out.stderr).contains("1 note(s)"), "{}", text(&out.stderr));
+    let out = llws(dir.path(), &["models"]);
+    assert!(text(&out.stdout).contains("Spaced"), "the key is read");
+}
+
+#[test]
 fn check_without_a_gpu_adds_no_hardware_warnings() {
     // `-ot exps=CPU` on a 4-byte model would fit any GPU; without one, the hardware lints
     // have nothing to compare with and stay silent. NVML is pointed at a library that does

@@ -6,7 +6,7 @@ use crate::api::types::ModelsResponse;
 use crate::cli::GlobalArgs;
 use crate::config::ProfileSet;
 use crate::config::args::{LaunchContext, server_args};
-use crate::config::diag::Diagnostic;
+use crate::config::diag::{Diagnostic, Severity};
 use crate::config::dotenv::env_file;
 use crate::config::settings::Settings;
 use crate::model::files as model_files;
@@ -111,17 +111,26 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
         diagnostics.extend(crate::config::ui_files_diagnostics(&ctx.settings));
     }
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = diagnostics.len() - errors;
+    let count = |severity| diagnostics.iter().filter(|d| d.severity == severity).count();
+    let (errors, warnings, notes) = (
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Note),
+    );
     for d in &diagnostics {
         println!("{d}");
     }
     let summary = format!(
-        "checked {}: {errors} error(s), {warnings} warning(s)",
+        "checked {}: {errors} error(s), {warnings} warning(s){}",
         if checked.is_empty() {
             "the settings".to_string()
         } else {
             checked.join(", ")
+        },
+        if notes > 0 {
+            format!(", {notes} note(s)")
+        } else {
+            String::new()
         }
     );
     if errors > 0 {

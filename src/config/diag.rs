@@ -13,6 +13,9 @@ use serde::Serialize;
 pub enum Severity {
     Error,
     Warning,
+    /// Nothing is wrong for llws, but something worth knowing (another tool reads the
+    /// file differently).
+    Note,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,6 +47,13 @@ impl Diagnostic {
         }
     }
 
+    pub fn note(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Note,
+            ..Self::error(file, line, message)
+        }
+    }
+
     pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
         self.fix = Some(fix.into());
         self
@@ -63,6 +73,7 @@ impl fmt::Display for Diagnostic {
         let severity = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         };
         write!(f, ": {severity}: {}", self.message)?;
         if let Some(fix) = &self.fix {

@@ -87,6 +87,9 @@ fn is_key_name(key: &str) -> bool {
 pub fn parse(text: &str, path: &Path) -> Result<ProfileSet, LoadError> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
+    // The first `KEY = value` line: accepted, but the original's start.sh read such keys as
+    // missing (parity item 4), so a file shared with it deserves a word.
+    let mut spaced_line: Option<usize> = None;
     let mut profiles: Vec<Profile> = Vec::new();
     let mut first_line_of_id: HashMap<String, usize> = HashMap::new();
     // After a bad or duplicate header, its keys must not leak into the previous section.
@@ -144,6 +147,11 @@ pub fn parse(text: &str, path: &Path) -> Result<ProfileSet, LoadError> {
             );
             continue;
         };
+        if spaced_line.is_none()
+            && (key.ends_with(char::is_whitespace) || value.starts_with(char::is_whitespace))
+        {
+            spaced_line = Some(line_no);
+        }
         let key = key.trim();
         let value = value.trim();
         if !is_key_name(key) {
@@ -220,6 +228,16 @@ pub fn parse(text: &str, path: &Path) -> Result<ProfileSet, LoadError> {
     }
     for profile in &profiles {
         warnings.extend(lint::lint_profile(path, profile));
+    }
+    if let Some(line) = spaced_line {
+        warnings.push(
+            Diagnostic::note(
+                path,
+                Some(line),
+                "`KEY = value` (spaces around `=`) is read as `KEY=value` by llws, but the original start.sh reads such a key as missing",
+            )
+            .with_fix("write `KEY=value` if the file is also used with start.sh or other older scripts; llws needs no change"),
+        );
     }
     warnings.sort_by_key(|d| d.line);
     Ok(ProfileSet {
@@ -311,6 +329,26 @@ mod tests {
             .iter()
             .map(|d| d.to_string())
             .collect()
+    }
+
+    #[test]
+    fn spaced_keys_are_read_and_get_one_note() {
+        // Parity item 4: `KEY = value` works as dashboard.py read it, with a note that
+        // start.sh read it as missing; one note per file, at the first such line.
+        let set = load("[a]\nMODEL = a.gguf\nNAME =x\n[b]\nMODEL= b.gguf\n").unwrap();
+        assert_eq!(set.profiles[0].model(), "a.gguf");
+        assert_eq!(set.profiles[0].display_name(), "x");
+        assert_eq!(set.profiles[1].model(), "b.gguf");
+        let notes: Vec<_> = set
+            .warnings
+            .iter()
+            .filter(|d| d.severity == crate::config::Severity::Note)
+            .collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(notes[0].line, Some(2));
+        assert!(notes[0].to_string().contains(": note: `KEY = value`"));
+        let clean = load("[a]\nMODEL=a.gguf\n").unwrap();
+        assert!(clean.warnings.is_empty());
     }
 
     #[test]
