@@ -104,6 +104,17 @@ fn args_and_env_for_a_profile() {
 }
 
 #[test]
+fn a_mistyped_profile_gets_a_suggestion() {
+    let dir = setup(CONF);
+    for cmd in [&["args", "prod-b"][..], &["env", "prd-a"], &["up", "prod-"]] {
+        let out = llws(dir.path(), cmd);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains("Did you mean `prod-a`?"), "{cmd:?}: {err}");
+    }
+}
+
+#[test]
 fn an_unknown_profile_prints_the_list_and_exits_1() {
     let dir = setup(CONF);
     for cmd in [&["args", "nope"][..], &["env", "nope"], &["up", "nope"]] {
@@ -163,12 +174,20 @@ fn check_notes_spaced_keys_that_older_scripts_read_as_missing() {
     let dir = setup("[a]\nNAME = Spaced\nMODEL = a.gguf\n");
     let out = llws(dir.path(), &["check"]);
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "a note is not an error: {stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a note is not an error: {stdout}"
+    );
     assert!(
         stdout.contains("models.conf:2: note: `KEY = value`") && stdout.contains("start.sh"),
         "{stdout}"
     );
-    assert!(text(&out.stderr).contains("1 note(s)"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("1 note(s)"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = llws(dir.path(), &["models"]);
     assert!(text(&out.stdout).contains("Spaced"), "the key is read");
 }

@@ -289,20 +289,36 @@ fn a_broken_keymap_is_reported_and_the_default_works() {
 }
 
 #[test]
-fn an_unknown_profile_lists_the_profiles_before_touching_the_terminal() {
+fn a_bare_word_that_is_no_profile_gets_one_line_before_touching_the_terminal() {
     let env = workspace_env();
     let config = env.write_settings_file();
-    let out = std::process::Command::new(llws_bin())
-        .args(["--config", config.to_str().unwrap(), "no-such-model"])
-        .output()
-        .unwrap();
+    let llws = |word: &str| {
+        std::process::Command::new(llws_bin())
+            .args(["--config", config.to_str().unwrap(), word])
+            .output()
+            .unwrap()
+    };
+    // Nothing close: one line that says where the lists are.
+    let out = llws("no-such-model");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown profile 'no-such-model'"), "{err}");
-    assert!(err.contains("tiny-a") && err.contains("Tiny B"), "{err}");
+    assert!(
+        err.contains("'no-such-model' is neither a command nor a profile")
+            && err.contains("`llws models`"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     assert!(
         out.stdout.is_empty(),
         "nothing on stdout (no screen was drawn)"
+    );
+    // A mistyped command, and a mistyped profile.
+    let err = String::from_utf8_lossy(&llws("statu").stderr).into_owned();
+    assert!(err.contains("Did you mean `llws status`?"), "{err}");
+    let err = String::from_utf8_lossy(&llws("tiny-").stderr).into_owned();
+    assert!(
+        err.contains("`llws tiny-a`") && err.contains("`llws tiny-b`"),
+        "{err}"
     );
 }
 

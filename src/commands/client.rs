@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::api::client::{ApiClient, ClientError, LogStreamItem, SwitchReply};
 use crate::api::types::{StatusResponse, SwitchResponse, TimingsInfo};
 use crate::config::Settings;
+use crate::config::suggest::{closest, did_you_mean};
 
 use super::Context;
 
@@ -86,7 +87,9 @@ pub fn switch(ctx: &Context, profile: &str, no_wait: bool) -> anyhow::Result<Exi
             ExitCode::FAILURE
         }
         Err(ClientError::Api { status: 404, body }) if body.models.is_some() => {
-            eprintln!("llws: {}\n", body.error);
+            let known = body.models.clone().unwrap_or_default();
+            let close = closest(profile, known.iter().map(String::as_str));
+            eprintln!("llws: {}.{}\n", body.error, did_you_mean("", &close));
             match rt.block_on(client.models()) {
                 Ok(models) => {
                     eprintln!("Profiles of the running llws:");

@@ -111,7 +111,12 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
         diagnostics.extend(crate::config::ui_files_diagnostics(&ctx.settings));
     }
-    let count = |severity| diagnostics.iter().filter(|d| d.severity == severity).count();
+    let count = |severity| {
+        diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    };
     let (errors, warnings, notes) = (
         count(Severity::Error),
         count(Severity::Warning),
@@ -203,7 +208,11 @@ pub fn env(ctx: &Context, id: &str, write: bool) -> anyhow::Result<ExitCode> {
 
 /// An unknown id: the message and the list on stderr, exit 1 (as the original did).
 pub fn unknown(set: &ProfileSet, id: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("llws: unknown profile '{id}'\n");
+    let close = set.closest_ids(id);
+    eprintln!(
+        "llws: unknown profile '{id}'.{}\n",
+        crate::config::suggest::did_you_mean("", &close)
+    );
     eprint!("{}", render_list(set, None, true));
     Ok(ExitCode::FAILURE)
 }

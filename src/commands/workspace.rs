@@ -4,7 +4,11 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use crate::config::{keymap, theme};
+use clap::CommandFactory;
+
+use crate::cli::Cli;
+use crate::config::suggest::{closest, did_you_mean};
+use crate::config::{ProfileSet, keymap, theme};
 use crate::ui;
 
 use super::Context;
@@ -13,8 +17,7 @@ pub fn run(ctx: Context, profile: Option<String>) -> anyhow::Result<ExitCode> {
     if let Some(id) = &profile {
         let set = ctx.profiles()?;
         if set.get(id).is_none() {
-            eprintln!("llws: {}\n", set.unknown_profile_message(id));
-            eprint!("{}", super::profiles::render_list(&set, None, true));
+            eprintln!("llws: {}", neither_profile_nor_command(id, &set));
             return Ok(ExitCode::from(1));
         }
     }
@@ -34,4 +37,32 @@ pub fn run(ctx: Context, profile: Option<String>) -> anyhow::Result<ExitCode> {
         diagnostics,
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line for a bare word that is no profile: `llws statu` is more likely a mistyped
+/// command than a profile, so both lists are searched for what was meant.
+fn neither_profile_nor_command(word: &str, set: &ProfileSet) -> String {
+    let cli = Cli::command();
+    let commands = closest(
+        word,
+        cli.get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .map(|c| c.get_name()),
+    );
+    let profiles = set.closest_ids(word);
+    let mut meant: Vec<String> = commands.iter().map(|c| format!("llws {c}")).collect();
+    meant.extend(profiles.iter().map(|p| format!("llws {p}")));
+    let meant: Vec<&str> = meant.iter().map(String::as_str).collect();
+    if meant.is_empty() {
+        format!(
+            "'{word}' is neither a command nor a profile in {} (`llws models` lists the profiles, `llws --help` the commands)",
+            set.path.display()
+        )
+    } else {
+        format!(
+            "'{word}' is neither a command nor a profile in {}.{}",
+            set.path.display(),
+            did_you_mean("", &meant)
+        )
+    }
 }

@@ -11,6 +11,7 @@ pub mod paths;
 pub mod profile;
 pub mod profiles;
 pub mod settings;
+pub mod suggest;
 pub mod term_colors;
 pub mod theme;
 

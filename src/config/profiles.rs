@@ -45,14 +45,20 @@ impl ProfileSet {
     pub fn unknown_profile_message(&self, id: &str) -> String {
         let ids: Vec<&str> = self.profiles.iter().map(|p| p.id.as_str()).collect();
         format!(
-            "unknown profile '{id}' in {}; known profiles: {}",
+            "unknown profile '{id}' in {}.{} Known profiles: {}",
             self.path.display(),
+            super::suggest::did_you_mean("", &self.closest_ids(id)),
             if ids.is_empty() {
                 "(none)".to_string()
             } else {
                 ids.join(", ")
             }
         )
+    }
+
+    /// The profile ids close to a mistyped `id`, best first.
+    pub fn closest_ids(&self, id: &str) -> Vec<&str> {
+        super::suggest::closest(id, self.profiles.iter().map(|p| p.id.as_str()))
     }
 
     /// Reads and parses `path`. A missing or unreadable file is one error naming it.
