@@ -176,6 +176,9 @@ pub struct UiSettings {
     /// Upper bound on redraws per second.
     pub frame_rate: u32,
     pub mouse: bool,
+    /// A TOML file of client advice per model family, layered before the built-in table
+    /// (empty: the built-in table alone). See docs/configuration.md.
+    pub client_advice: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,6 +263,7 @@ impl Default for UiSettings {
             theme: "default".into(),
             frame_rate: 30,
             mouse: true,
+            client_advice: PathBuf::new(),
         }
     }
 }
@@ -537,6 +541,7 @@ impl Settings {
         self.models_conf = resolve(&self.models_conf);
         self.models_dir = resolve(&self.models_dir);
         self.claude.config_dir = resolve(&self.claude.config_dir);
+        self.ui.client_advice = resolve(&self.ui.client_advice);
         if !self.claude.project_dir.as_os_str().is_empty() {
             self.claude.project_dir = resolve(&self.claude.project_dir);
         }

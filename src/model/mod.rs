@@ -4,6 +4,7 @@
 //! need the metadata ([`lint`]) or the GPUs as well ([`hardware_lint`]), and the samplers
 //! a server starts with ([`samplers`]).
 
+pub mod advice;
 pub mod estimate;
 pub mod files;
 pub mod gguf;
