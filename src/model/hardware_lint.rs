@@ -322,8 +322,7 @@ mod tests {
         Footprint {
             model_bytes: total,
             kv_bytes: Some(0),
-            compute_bytes: 0,
-            overhead_bytes: 0,
+            ..Footprint::default()
         }
     }
 
