@@ -125,10 +125,33 @@ async fn watch_and_print(
 /// The llws container, when the Docker backend has one running: its processes are then
 /// marked as the model and its footprint is shown. The process backend's child belongs to
 /// the llws that started it, which this command does not ask.
-async fn find_server(settings: &Settings) -> ServerProcess {
-    if settings.backend != BackendKind::Docker {
-        return ServerProcess::default();
+/// The running llama-server llws started, if any: the Docker backend's container (its
+/// main process's host pid), or the process backend's child from its state file. NVML
+/// reports host pids, so this is what marks the model's memory on the GPU.
+pub(crate) async fn find_server(settings: &Settings) -> ServerProcess {
+    match settings.backend {
+        BackendKind::Process => native_server(settings),
+        BackendKind::Docker => container_server(settings).await,
     }
+}
+
+/// The process backend records `{"pid": ...}` in `server-PORT.json` under the state folder.
+fn native_server(settings: &Settings) -> ServerProcess {
+    let path = crate::util::state_dir().join(format!("server-{}.json", settings.server.port));
+    let pid = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| v.get("pid")?.as_u64())
+        .and_then(|pid| u32::try_from(pid).ok())
+        // A pid from a state file may be stale: it counts only while the process lives.
+        .filter(|pid| *pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists());
+    ServerProcess {
+        pid,
+        container_id: None,
+    }
+}
+
+async fn container_server(settings: &Settings) -> ServerProcess {
     let host = crate::docker::connect::host_for(&settings.server.docker_host);
     let Ok(docker) = crate::docker::connect::connect(&host, DOCKER_LOOKUP).await else {
         return ServerProcess::default();

@@ -272,3 +272,192 @@ impl Launch {
 pub fn pad256(n: u64) -> u64 {
     n.div_ceil(256) * 256
 }
+
+/// Warnings about settings llama-server will ignore or refuse, read from the effective argv:
+/// a FIT_CTX that cannot act, and a quantized V cache without flash attention.
+pub fn lint(conf: &std::path::Path, profile: &Profile) -> Vec<crate::config::diag::Diagnostic> {
+    use crate::config::diag::Diagnostic;
+    let launch = Launch::of(profile);
+    let id = &profile.id;
+    let mut out = Vec::new();
+    let fit_ctx_line = profile
+        .line_of("FIT_CTX")
+        .filter(|_| profile.get("FIT_CTX").is_some())
+        .or(profile.line_of("EXTRA_ARGS"))
+        .or(Some(profile.line));
+    if launch.fit_ctx_given && !launch.fit_can_shrink_ctx() {
+        // common/fit.cpp shrinks the context only when the user set none (n_ctx == 0), and
+        // `--ctx-size 0` turns shrinking off unless a `--fit-ctx` follows it.
+        let (why, fix) = if !launch.fit {
+            (
+                "FIT is off".to_string(),
+                "remove FIT_CTX, or turn FIT on".to_string(),
+            )
+        } else if launch.ctx != 0 {
+            let in_extra_args = crate::config::lint::flag_value(
+                &profile.extra_args_words().unwrap_or_default(),
+                &["-c", "--ctx-size"],
+            )
+            .is_some();
+            let source = if in_extra_args {
+                format!("the context {} in EXTRA_ARGS", launch.ctx)
+            } else if profile.get("CTX_SIZE").is_some() {
+                format!("CTX_SIZE={}", launch.ctx)
+            } else {
+                format!("the default context {}", launch.ctx)
+            };
+            (
+                format!("{source} fixes the context, and llama.cpp's --fit only shrinks a context the user did not set"),
+                "set CTX_SIZE=0 to let FIT choose a context between FIT_CTX and the model's training context, or remove FIT_CTX".to_string(),
+            )
+        } else {
+            (
+                "a `--ctx-size 0` in EXTRA_ARGS comes after it and asks for the full context"
+                    .to_string(),
+                "move `--fit-ctx` after it in EXTRA_ARGS, or drop the `--ctx-size 0`".to_string(),
+            )
+        };
+        out.push(
+            Diagnostic::warning(
+                conf,
+                fit_ctx_line,
+                format!("[{id}] FIT_CTX has no effect: {why}"),
+            )
+            .with_fix(fix),
+        );
+    }
+    // llama_init_from_model: "quantized V cache requires flash_attn to be enabled".
+    if launch.flash_attn == FlashAttn::Off
+        && !matches!(launch.type_v.as_str(), "f16" | "bf16" | "f32")
+    {
+        out.push(
+            Diagnostic::warning(
+                conf,
+                profile.line_of("EXTRA_ARGS").or(Some(profile.line)),
+                format!(
+                    "[{id}] flash attention is off but the V cache is {}: llama-server refuses to start (\"quantized V cache requires flash_attn\")",
+                    launch.type_v
+                ),
+            )
+            .with_fix("drop `-fa off`, or set KV_CACHE_TYPE_V=f16"),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::profiles::parse;
+    use std::path::Path;
+
+    fn profile(body: &str) -> Profile {
+        parse(&format!("[p]\nMODEL=m.gguf\n{body}"), Path::new("m.conf"))
+            .unwrap()
+            .profiles
+            .remove(0)
+    }
+
+    fn args(body: &str) -> Vec<String> {
+        server_args(
+            &profile(body),
+            &LaunchContext {
+                models_root: "/models".into(),
+                host: "0.0.0.0".into(),
+                port: 8080,
+            },
+        )
+    }
+
+    fn warnings(body: &str) -> Vec<String> {
+        lint(Path::new("m.conf"), &profile(body))
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn fit_ctx_acts_only_after_ctx_size_zero() {
+        // The argv llws passes: `--ctx-size 0` first, `--fit-ctx` after it, so llama.cpp's
+        // parser sets the minimum again after `-c 0` turned shrinking off.
+        let argv = args("CTX_SIZE=0\nFIT_CTX=65536\n");
+        let c = argv.iter().position(|a| a == "--ctx-size").unwrap();
+        let f = argv.iter().position(|a| a == "--fit-ctx").unwrap();
+        assert_eq!(argv[c + 1], "0");
+        assert_eq!(argv[f + 1], "65536");
+        assert!(c < f);
+        let launch = Launch::from_args(&argv);
+        assert!(launch.fit_can_shrink_ctx());
+        assert_eq!(launch.fit_min_ctx, 65_536);
+        assert!(warnings("CTX_SIZE=0\nFIT_CTX=65536\n").is_empty());
+    }
+
+    #[test]
+    fn fit_ctx_with_a_fixed_context_is_flagged() {
+        let w = warnings("CTX_SIZE=131072\nFIT_CTX=65536\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "m.conf:4: warning: [p] FIT_CTX has no effect: CTX_SIZE=131072 fixes the context"
+            ),
+            "{w:?}"
+        );
+        assert!(w[0].contains("set CTX_SIZE=0"), "{w:?}");
+        // No CTX_SIZE: llws passes the original's default, which fixes it just the same.
+        let w = warnings("FIT_CTX=65536\n");
+        assert!(w[0].contains("the default context 131072"), "{w:?}");
+        // FIT off.
+        let w = warnings("CTX_SIZE=0\nFIT=off\nFIT_CTX=65536\n");
+        assert!(w[0].contains("FIT is off"), "{w:?}");
+        // EXTRA_ARGS fixes the context after all.
+        let w = warnings("CTX_SIZE=0\nFIT_CTX=65536\nEXTRA_ARGS=-c 32768\n");
+        assert!(w[0].contains("the context 32768 in EXTRA_ARGS"), "{w:?}");
+        // A later `-c 0` asks for the full context again: shrinking is off.
+        let w = warnings("CTX_SIZE=0\nFIT_CTX=65536\nEXTRA_ARGS=-c 0\n");
+        assert!(w[0].contains("comes after it"), "{w:?}");
+        // ... unless a --fit-ctx follows it.
+        assert!(warnings("CTX_SIZE=0\nEXTRA_ARGS=-c 0 --fit-ctx 8192\n").is_empty());
+        // Without FIT_CTX there is nothing to say.
+        assert!(warnings("CTX_SIZE=131072\n").is_empty());
+    }
+
+    #[test]
+    fn quantized_v_without_flash_attention_is_refused() {
+        let w = warnings("EXTRA_ARGS=-fa off\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("V cache is q8_0"), "{w:?}");
+        assert!(warnings("KV_CACHE_TYPE_V=f16\nEXTRA_ARGS=-fa off\n").is_empty());
+        // FLASH_ATTN=0 leaves llama.cpp's auto, which turns it on where it can.
+        assert!(warnings("FLASH_ATTN=0\n").is_empty());
+    }
+
+    #[test]
+    fn the_last_value_of_a_flag_wins() {
+        let l = Launch::from_args(&args(
+            "CTX_SIZE=8192\nEXTRA_ARGS=--ctx-size=16384 -ub 1024 -np 2 --flash-attn=off -ctk f16 --swa-full -sm none -ot exps=CPU\n",
+        ));
+        assert_eq!(l.ctx, 16_384);
+        assert_eq!(l.ubatch, 1024);
+        assert_eq!(l.slots(), 2);
+        assert!(!l.unified(), "an explicit -np does not unify the cache");
+        assert_eq!(l.flash_attn, FlashAttn::Off);
+        assert_eq!((l.type_k.as_str(), l.type_v.as_str()), ("f16", "q8_0"));
+        assert!(l.swa_full && l.tensor_overrides);
+        assert_eq!(l.split_mode, "none");
+        // Auto slots: four sharing one cache; a bare `-fa` (older builds) means on.
+        let l = Launch::from_args(&args("EXTRA_ARGS=-fa --jinja\n"));
+        assert_eq!((l.slots(), l.unified()), (4, true));
+        assert_eq!(l.flash_attn, FlashAttn::On);
+        // Context padding and the split over slots without a unified cache.
+        assert_eq!(
+            Launch::from_args(&args("CTX_SIZE=1000\n")).n_ctx(None),
+            1024
+        );
+        let l = Launch::from_args(&args("CTX_SIZE=10000\nEXTRA_ARGS=-np 3\n"));
+        assert_eq!(l.n_ctx(None), 3 * 3584);
+        assert_eq!(
+            Launch::from_args(&args("CTX_SIZE=0\n")).n_ctx(Some(40_960)),
+            40_960
+        );
+    }
+}
