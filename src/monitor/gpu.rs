@@ -68,6 +68,9 @@ pub struct Stale {
 pub struct GpuSample {
     /// NVML's index, the same as nvidia-smi's and CUDA_VISIBLE_DEVICES' (PCI order).
     pub index: u32,
+    /// The number the server's CUDA gives this GPU (`CUDA0` in its log, the first
+    /// FIT_TARGET value); `None` when `[server] gpus` does not give it to the server.
+    pub cuda: Option<u32>,
     pub name: Option<String>,
     /// Why this GPU could not be opened or read this time. The fields below are then its
     /// last good reading (from `read_at`), or empty if there never was one.
@@ -494,6 +497,7 @@ fn sample_from(
         .reduce(|a, b| a + b);
     GpuSample {
         index,
+        cuda: None,
         name,
         error: None,
         read_at: Some(read_at),

@@ -56,6 +56,18 @@ pub fn gpu_facts(snapshot: &GpuSnapshot, selection: &GpuSelection) -> Vec<GpuFac
     }
 }
 
+/// Numbers each GPU in `snapshot` as the server's CUDA sees it (`GpuSample::cuda`), so the
+/// log's `CUDA0` lines and FIT_TARGET's values can be put next to the right card.
+pub fn number_cuda(snapshot: &mut GpuSnapshot, selection: &GpuSelection) {
+    let order: Vec<u32> = gpu_facts(snapshot, selection)
+        .iter()
+        .map(|f| f.index)
+        .collect();
+    for g in &mut snapshot.gpus {
+        g.cuda = order.iter().position(|i| *i == g.index).map(|p| p as u32);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::gpu::{GpuDriver, GpuSampler, GpuSnapshot, GpuState, NO_GPU, SlowSample, Stale};
 use super::{History, ServerProcess, cancelled_during, lock};
+use crate::config::settings::GpuSelection;
 
 /// Starts a driver: NVML from the configured library, or a stand-in in tests.
 pub(crate) type Starter = Arc<dyn Fn() -> Result<Arc<dyn GpuDriver>, String> + Send + Sync>;
@@ -34,13 +35,16 @@ pub(crate) struct GpuCadence {
     /// How long one sample (or the driver's start) may take before it is abandoned.
     pub deadline: Duration,
     pub retry: Duration,
+    /// The GPUs the server gets, in CUDA order (for each sample's `cuda` number).
+    pub cuda: GpuSelection,
 }
 
 impl GpuCadence {
-    pub fn new(interval: Duration, slow_interval: Duration) -> Self {
+    pub fn new(interval: Duration, slow_interval: Duration, cuda: GpuSelection) -> Self {
         Self {
             interval,
             slow_interval,
+            cuda,
             // NVML answers in microseconds; seconds mean a GPU in recovery.
             deadline: (interval * 2).max(Duration::from_secs(2)),
             retry: NVML_RETRY,
@@ -146,6 +150,7 @@ async fn sample_until_restart(
         match tokio::time::timeout(cadence.deadline, &mut call).await {
             Ok(Ok(mut snapshot)) => {
                 snapshot.carry_forward(last.as_ref());
+                super::gpu_facts::number_cuda(&mut snapshot, &cadence.cuda);
                 if snapshot.gpus.iter().all(|g| g.error.is_some()) {
                     all_failed += 1;
                 } else {
@@ -244,6 +249,7 @@ mod tests {
             slow_interval: Duration::from_millis(100),
             deadline: Duration::from_millis(300),
             retry: Duration::from_millis(100),
+            cuda: GpuSelection::Devices(vec![2, 0]),
         }
     }
 
@@ -282,6 +288,9 @@ mod tests {
         );
         assert_eq!(snap.gpus[1].memory_used_bytes, None);
         assert_eq!(snap.gpus[2].memory_used_bytes, Some(2 * GIB));
+        // `gpus = "2,0"`: the server sees GPU 2 as CUDA0 and GPU 0 as CUDA1.
+        let cuda: Vec<Option<u32>> = snap.gpus.iter().map(|g| g.cuda).collect();
+        assert_eq!(cuda, [Some(1), None, Some(0)]);
         token.cancel();
     }
 

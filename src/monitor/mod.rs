@@ -50,7 +50,7 @@ pub use server_footprint::{
 };
 pub use system::{SystemSampler, SystemSnapshot};
 
-use crate::config::settings::MonitorSettings;
+use crate::config::settings::{GpuSelection, MonitorSettings};
 
 /// The running llama-server, as the controller publishes it. `Default` is "none".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -79,7 +79,12 @@ const FIRST_READING: Duration = Duration::from_millis(250);
 /// from `DOCKER_HOST` or the local socket, connected when a container first appears.
 pub fn spawn(settings: &MonitorSettings, server: watch::Receiver<ServerProcess>) -> MonitorHandle {
     let host = crate::docker::connect::docker_host();
-    spawn_with(settings, server, DockerSource::Host(host))
+    spawn_with(
+        settings,
+        server,
+        DockerSource::Host(host),
+        GpuSelection::All,
+    )
 }
 
 /// [`spawn`] for llws's own settings: the monitor settings, and the Docker daemon the
@@ -89,7 +94,12 @@ pub fn spawn_for(
     server: watch::Receiver<ServerProcess>,
 ) -> MonitorHandle {
     let host = crate::docker::connect::host_for(&settings.server.docker_host);
-    spawn_with(&settings.monitor, server, DockerSource::Host(host))
+    spawn_with(
+        &settings.monitor,
+        server,
+        DockerSource::Host(host),
+        crate::model::hardware_lint::server_gpu_selection(settings),
+    )
 }
 
 /// [`spawn`] with the caller's Docker client (the controller's, or a test daemon's).
@@ -98,13 +108,20 @@ pub fn spawn_with_docker(
     server: watch::Receiver<ServerProcess>,
     docker: Docker,
 ) -> MonitorHandle {
-    spawn_with(settings, server, DockerSource::Given(docker))
+    spawn_with(
+        settings,
+        server,
+        DockerSource::Given(docker),
+        GpuSelection::All,
+    )
 }
 
+/// `cuda`: the GPUs the server gets, so each sample can say which CUDAn a GPU is to it.
 fn spawn_with(
     settings: &MonitorSettings,
     server: watch::Receiver<ServerProcess>,
     docker: DockerSource,
+    cuda: GpuSelection,
 ) -> MonitorHandle {
     let cadence = Cadence::from(settings);
     let token = CancellationToken::new();
@@ -117,7 +134,7 @@ fn spawn_with(
     let start: gpu_task::Starter =
         Arc::new(move || NvmlDriver::init(&library).map(|d| Arc::new(d) as Arc<dyn GpuDriver>));
     tokio::spawn(gpu_task::gpu_task(
-        gpu_task::GpuCadence::new(cadence.interval, cadence.slow_interval),
+        gpu_task::GpuCadence::new(cadence.interval, cadence.slow_interval, cuda),
         start,
         server.clone(),
         gpu_tx,
