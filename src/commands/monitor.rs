@@ -17,8 +17,12 @@ use crate::monitor::gpu_timings::{self, NvmlTimings};
 use crate::monitor::{self, GpuState, ServerProcess, SystemSnapshot};
 
 /// How long the first sample may take before it is printed with what it has (a Docker
-/// footprint needs two readings; NVML starts in ~12 ms).
+/// footprint needs two readings).
 const FIRST_SAMPLE_WAIT: Duration = Duration::from_secs(3);
+/// How long NVML's first answer may take. It starts in ~12 ms on a warm driver, but without
+/// persistence mode the driver brings every GPU up on the first call, a second or more each
+/// on a many-GPU box; the wait ends as soon as the answer is there.
+const FIRST_GPU_WAIT: Duration = Duration::from_secs(60);
 /// How long finding a llws container may take; without a daemon it fails at once.
 const DOCKER_LOOKUP: Duration = Duration::from_secs(1);
 
@@ -66,8 +70,12 @@ async fn watch_and_print(
     let mut gpu = handle.gpu.clone();
     let mut system = handle.system.clone();
 
+    let _ = tokio::time::timeout(
+        FIRST_GPU_WAIT,
+        gpu.wait_for(|g| !matches!(g, GpuState::Waiting)),
+    )
+    .await;
     let first = tokio::time::timeout(FIRST_SAMPLE_WAIT, async {
-        let _ = gpu.wait_for(|g| !matches!(g, GpuState::Waiting)).await;
         let _ = system
             .wait_for(|s| s.taken_at.is_some() && (!expect_footprint || s.server.is_some()))
             .await;
@@ -194,8 +202,19 @@ fn table(gpu: &GpuState, system: &SystemSnapshot) -> String {
             let _ = writeln!(t, "GPU  {reason}");
         }
         GpuState::Ready(snapshot) => {
+            if let Some(stale) = &snapshot.stale {
+                let _ = writeln!(
+                    t,
+                    "GPU  readings {} s old: {}",
+                    stale.age_ms / 1000,
+                    stale.reason
+                );
+            }
             for g in &snapshot.gpus {
                 let mut line = format!("GPU {}", g.index);
+                if let Some(error) = &g.error {
+                    line.push_str(&format!("  cannot be read: {error};"));
+                }
                 let mut field = |text: Option<String>| {
                     if let Some(text) = text {
                         line.push_str("  ");

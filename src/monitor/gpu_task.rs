@@ -32,8 +32,11 @@ const ALL_FAILED_BEFORE_RESTART: u32 = 5;
 pub(crate) struct GpuCadence {
     pub interval: Duration,
     pub slow_interval: Duration,
-    /// How long one sample (or the driver's start) may take before it is abandoned.
+    /// How long one sample may take before it is abandoned.
     pub deadline: Duration,
+    /// How long the driver's start may take: without persistence mode the driver brings
+    /// every GPU up on NVML's first call, a second or more each on a big box.
+    pub start_deadline: Duration,
     pub retry: Duration,
     /// The GPUs the server gets, in CUDA order (for each sample's `cuda` number).
     pub cuda: GpuSelection,
@@ -47,6 +50,7 @@ impl GpuCadence {
             cuda,
             // NVML answers in microseconds; seconds mean a GPU in recovery.
             deadline: (interval * 2).max(Duration::from_secs(2)),
+            start_deadline: Duration::from_secs(60),
             retry: NVML_RETRY,
         }
     }
@@ -68,12 +72,12 @@ pub(crate) async fn gpu_task(
     loop {
         let starter = start.clone();
         let starting = spawn_blocking(move || GpuSampler::with_driver(starter()?));
-        let started = match tokio::time::timeout(cadence.deadline, starting).await {
+        let started = match tokio::time::timeout(cadence.start_deadline, starting).await {
             Ok(Ok(result)) => result,
             Ok(Err(e)) => Err(format!("{NO_GPU}: NVML start failed ({e})")),
             Err(_) => Err(format!(
                 "{NO_GPU}: NVML did not start within {} s (a GPU in recovery?)",
-                cadence.deadline.as_secs()
+                cadence.start_deadline.as_secs()
             )),
         };
         let sampler = match started {
@@ -248,6 +252,7 @@ mod tests {
             interval: Duration::from_millis(100),
             slow_interval: Duration::from_millis(100),
             deadline: Duration::from_millis(300),
+            start_deadline: Duration::from_secs(5),
             retry: Duration::from_millis(100),
             cuda: GpuSelection::Devices(vec![2, 0]),
         }
