@@ -456,12 +456,11 @@ async fn the_native_server_gets_the_configured_gpus_in_nvml_order() {
         vars.iter().any(|v| v == "CUDA_VISIBLE_DEVICES=1,0"),
         "{vars:?}"
     );
-    if std::env::var_os("CUDA_DEVICE_ORDER").is_none() {
-        assert!(
-            vars.iter().any(|v| v == "CUDA_DEVICE_ORDER=PCI_BUS_ID"),
-            "{vars:?}"
-        );
-    }
+    // Even over a user's own order: any other numbering points CUDAn at the wrong card.
+    assert!(
+        vars.iter().any(|v| v == "CUDA_DEVICE_ORDER=PCI_BUS_ID"),
+        "{vars:?}"
+    );
     assert!(
         ctl.logs()
             .tail_text(100)

@@ -213,6 +213,29 @@ fn monitor_metrics(out: &mut Out, monitor: &MonitorHandle) {
         }),
     );
     if let GpuState::Ready(snapshot) = &gpu {
+        // A hung NVML call leaves the last readings in place: say how old they are.
+        out.gauge(
+            "llws_gpu_sample_age_seconds",
+            "Age of the GPU readings below (grows while NVML does not answer).",
+            Some(snapshot.age(std::time::SystemTime::now()).as_secs_f64()),
+        );
+        out.family(
+            "llws_gpu_readable",
+            "gauge",
+            "1 when NVML could read this GPU in the last sample, 0 when its figures are its last good ones.",
+        );
+        for g in &snapshot.gpus {
+            let index = g.index.to_string();
+            let labels = [
+                ("gpu", index.as_str()),
+                ("name", g.name.as_deref().unwrap_or("")),
+            ];
+            out.sample(
+                "llws_gpu_readable",
+                &labels,
+                if g.error.is_none() { 1.0 } else { 0.0 },
+            );
+        }
         type Field = fn(&crate::monitor::GpuSample) -> Option<f64>;
         let families: [(&str, &str, Field); 7] = [
             ("llws_gpu_memory_used_bytes", "GPU memory in use.", |g| {

@@ -60,35 +60,52 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    findings.extend(runtime.block_on(docker_findings(s, docker_needed)));
 
-    // Free VRAM per GPU, for the fit estimate of each profile below, and the GPUs the
-    // server gets, for the hardware warnings.
-    let mut free_vram: Option<(usize, u64)> = None;
+    // The GPUs the server gets, for the fit estimate of each profile and the hardware
+    // warnings, and the driver's CUDA version, for the image check.
     let mut server_gpus: Vec<GpuFacts> = Vec::new();
-    findings.push(match GpuSampler::init(&s.monitor.nvml_library) {
+    let mut driver_cuda: Option<(u32, u32)> = None;
+    let mut gpu_notes = Vec::new();
+    let nvml_finding = match GpuSampler::init(&s.monitor.nvml_library) {
         Ok(gpus) => {
-            // The display flag comes with the slow sample (~40 ms per GPU).
-            if let Ok(snapshot) = gpus.sample(None, &gpus.sample_slow()) {
-                server_gpus = crate::monitor::gpu_facts::gpu_facts(
-                    &snapshot,
-                    &hardware_lint::server_gpu_selection(s),
+            driver_cuda = gpus.cuda_version();
+            // The display flags, without the 40 ms PCIe sample; the running server's pid so
+            // its memory counts as what a switch gives back.
+            let server = runtime.block_on(crate::commands::monitor::find_server(s));
+            let snapshot = gpus.sample(server.pid, &gpus.sample_slow(false));
+            server_gpus = crate::monitor::gpu_facts::gpu_facts(
+                &snapshot,
+                &hardware_lint::server_gpu_selection(s),
+            );
+            // One GPU that cannot be read is named, and does not hide the others.
+            for g in snapshot.gpus.iter().filter(|g| g.error.is_some()) {
+                gpu_notes.push(
+                    Finding::bad(
+                        &format!("GPU {}", g.index),
+                        format!(
+                            "cannot be read: {}",
+                            g.error.as_deref().unwrap_or_default()
+                        ),
+                        "check `nvidia-smi -i N` and `dmesg | grep -i xid`; a GPU lost from the bus needs a reset or a reboot",
+                    )
+                    .optional(true),
                 );
-                // Only the GPUs the server gets count towards the fit.
-                let free = snapshot
-                    .gpus
-                    .iter()
-                    .filter(|g| server_gpus.iter().any(|f| f.index == g.index))
-                    .filter_map(|g| g.memory_free_bytes)
-                    .sum();
-                free_vram = Some((server_gpus.len(), free));
             }
+            let readable = snapshot.gpus.iter().filter(|g| g.error.is_none()).count();
             Finding::ok(
                 "NVML",
                 format!(
-                    "{} GPU(s), driver {}",
+                    "{} GPU(s){}, driver {}{}",
                     gpus.device_count(),
-                    gpus.driver_version().unwrap_or("unknown")
+                    if readable < gpus.device_count() {
+                        format!(" ({readable} readable)")
+                    } else {
+                        String::new()
+                    },
+                    gpus.driver_version().unwrap_or("unknown"),
+                    driver_cuda
+                        .map(|(major, minor)| format!(", runs CUDA up to {major}.{minor}"))
+                        .unwrap_or_default()
                 ),
             )
         }
@@ -99,7 +116,10 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
             "install the NVIDIA driver for GPU panels; everything else works without it",
         )
         .optional(true),
-    });
+    };
+    findings.extend(runtime.block_on(docker_findings(s, docker_needed, driver_cuda)));
+    findings.push(nvml_finding);
+    findings.extend(gpu_notes);
     let available_ram = SystemSampler::new()
         .map(|mut sys| sys.sample().mem_available)
         .unwrap_or(0);
@@ -157,8 +177,17 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
             for p in &set.profiles {
                 let what = format!("profile [{}]", p.id);
                 let files = model_files::check(&s.models_dir, p);
+                for d in crate::model::launch::lint(&set.path, p) {
+                    findings.push(Finding {
+                        ok: false,
+                        optional: true,
+                        what: what.clone(),
+                        detail: d.message,
+                        fix: d.fix,
+                    });
+                }
                 findings.push(match &files {
-                    Ok(files) => footprint_finding(&what, p, files, free_vram, available_ram),
+                    Ok(files) => footprint_finding(&what, p, files, &server_gpus, available_ram),
                     Err(e) => Finding::bad(
                         &what,
                         e.to_string(),
@@ -215,7 +244,11 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn docker_findings(s: &crate::config::Settings, needed: bool) -> Vec<Finding> {
+async fn docker_findings(
+    s: &crate::config::Settings,
+    needed: bool,
+    driver_cuda: Option<(u32, u32)>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let host = connect::host_for(&s.server.docker_host);
     let docker = match connect::connect(&host, Duration::from_secs(3)).await {
@@ -263,49 +296,128 @@ async fn docker_findings(s: &crate::config::Settings, needed: bool) -> Vec<Findi
         )
         .optional(!(needed && gpus_wanted))
     });
-    out.push(match docker.inspect_image(&s.server.image).await {
-        Ok(img) => Finding::ok(
-            "server image",
-            format!(
-                "{} ({:.0} MB)",
-                s.server.image,
-                img.size.unwrap_or(0) as f64 / 1e6
-            ),
+    match docker.inspect_image(&s.server.image).await {
+        Ok(img) => {
+            out.push(Finding::ok(
+                "server image",
+                format!(
+                    "{} ({:.0} MB)",
+                    s.server.image,
+                    img.size.unwrap_or(0) as f64 / 1e6
+                ),
+            ));
+            out.push(cuda_finding(
+                &s.server.image,
+                image_cuda_version(&img),
+                driver_cuda,
+                needed,
+            ));
+        }
+        Err(_) => out.push(
+            Finding::bad(
+                "server image",
+                format!("{} is not built", s.server.image),
+                format!(
+                    "build it: `docker build -f Dockerfile.llama -t {} .` (see docs/docker.md)",
+                    s.server.image
+                ),
+            )
+            .optional(!needed),
         ),
-        Err(_) => Finding::bad(
-            "server image",
-            format!("{} is not built", s.server.image),
-            format!(
-                "build it: `docker build -f Dockerfile.llama -t {} .` (see docs/docker.md)",
-                s.server.image
-            ),
-        )
-        .optional(!needed),
-    });
+    }
     out
 }
 
+/// The CUDA version an image was built for: Dockerfile.llama's label, else the
+/// `CUDA_VERSION` every nvidia/cuda image sets in its environment.
+fn image_cuda_version(img: &bollard::models::ImageInspect) -> Option<(u32, u32)> {
+    let config = img.config.as_ref()?;
+    let label = config
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("org.llws.cuda-version").cloned());
+    let env = || {
+        config
+            .env
+            .as_ref()?
+            .iter()
+            .find_map(|e| e.strip_prefix("CUDA_VERSION=").map(str::to_string))
+    };
+    parse_cuda_version(&label.or_else(env)?)
+}
+
+/// "13.0.0" or "12.8" → (13, 0) / (12, 8).
+fn parse_cuda_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.trim().split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// The image's CUDA against the highest the driver runs: a newer image does not start.
+fn cuda_finding(
+    image: &str,
+    image_cuda: Option<(u32, u32)>,
+    driver_cuda: Option<(u32, u32)>,
+    needed: bool,
+) -> Finding {
+    let show = |(major, minor): (u32, u32)| format!("{major}.{minor}");
+    match (image_cuda, driver_cuda) {
+        (Some(img), Some(drv)) if img <= drv => Finding::ok(
+            "image CUDA",
+            format!("{image} is built for CUDA {}; the driver runs up to {}", show(img), show(drv)),
+        ),
+        (Some(img), Some(drv)) => Finding::bad(
+            "image CUDA",
+            format!(
+                "{image} is built for CUDA {}, but the driver runs only up to {}: the server will fail at its first CUDA call",
+                show(img),
+                show(drv)
+            ),
+            format!(
+                "update the NVIDIA driver (CUDA 13.0 needs 580 or newer, 12.8 needs 570), or rebuild the image for the driver: `docker build -f Dockerfile.llama --build-arg CUDA_VERSION={}.{}.1 ...` (docs/docker.md)",
+                drv.0, drv.1
+            ),
+        )
+        .optional(!needed),
+        (None, _) => Finding::bad(
+            "image CUDA",
+            format!("{image} names no CUDA version (no CUDA_VERSION in its environment)"),
+            "build it from Dockerfile.llama, which records it",
+        )
+        .optional(true),
+        (Some(img), None) => Finding::bad(
+            "image CUDA",
+            format!("{image} is built for CUDA {}; the driver's CUDA version is unknown (no NVML)", show(img)),
+            "install the NVIDIA driver; `nvidia-smi` shows the CUDA version it runs",
+        )
+        .optional(true),
+    }
+}
+
 /// A profile whose files are present: its size, the footprint estimate, and where it fits.
+/// The room on the GPUs is what the next load can have: free memory, plus what the running
+/// llama-server holds (a switch stops it first), less the headroom FIT keeps on each GPU.
 fn footprint_finding(
     what: &str,
     profile: &Profile,
     files: &ModelFiles,
-    free_vram: Option<(usize, u64)>,
+    gpus: &[GpuFacts],
     available_ram: u64,
 ) -> Finding {
     let meta = gguf::read_file_metadata(&files.parts[0]).ok();
-    let gpus = free_vram.map_or(0, |(n, _)| n);
-    let footprint = estimate::estimate(profile, files.total_bytes, meta.as_ref(), gpus);
+    let footprint = estimate::estimate(profile, files.total_bytes, meta.as_ref(), gpus.len());
     let kv = footprint
         .kv_bytes
         .map_or_else(|| "KV unknown".to_string(), |kv| format!("KV {}", gib(kv)));
-    let fit = estimate::fit(footprint.total(), free_vram.map(|(_, f)| f), available_ram);
+    let room = vram_room(profile, gpus);
+    let fit = estimate::fit(footprint.total(), room, available_ram);
     let detail = format!(
-        "{} part(s), {} on disk; needs ≈ {} ({kv} at {} ctx) → {}",
+        "{} part(s), {} on disk; needs ≈ {} ({kv} at {} ctx){} → {}",
         files.parts.len(),
         gib(files.total_bytes),
         gib(footprint.total()),
-        profile.ctx_size(),
+        footprint.ctx,
+        room.map(|r| format!(", {} free for it", gib(r)))
+            .unwrap_or_default(),
         match fit {
             Fit::Vram => "fits in free VRAM",
             Fit::SpillsToRam => "spills from VRAM into RAM (slower, but loads)",
@@ -322,5 +434,82 @@ fn footprint_finding(
         .optional(true)
     } else {
         Finding::ok(what, detail)
+    }
+}
+
+/// The VRAM the next load of `profile` can fill on `gpus`; `None` without GPUs, or when a
+/// GPU's free memory is unknown (a GPU that cannot be read counts as none).
+fn vram_room(profile: &Profile, gpus: &[GpuFacts]) -> Option<u64> {
+    if gpus.is_empty() {
+        return None;
+    }
+    let headroom = hardware_lint::fit_headroom(profile, gpus.len());
+    Some(
+        gpus.iter()
+            .zip(headroom)
+            .map(|(g, h)| g.available_bytes.unwrap_or(0).saturating_sub(h))
+            .sum(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::profiles::parse;
+
+    const GIB: u64 = 1 << 30;
+    const MIB: u64 = 1 << 20;
+
+    fn gpu(index: u32, available_gib: u64) -> GpuFacts {
+        GpuFacts {
+            index,
+            name: "GPU".into(),
+            total_bytes: Some(24 * GIB),
+            available_bytes: Some(available_gib * GIB),
+            display_active: false,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn room_counts_the_fit_headroom_of_each_gpu() {
+        let p = parse("[a]\nMODEL=a.gguf\n", Path::new("m.conf"))
+            .unwrap()
+            .profiles
+            .remove(0);
+        // The default FIT_TARGET 128,1024: CUDA0 keeps 128 MiB, CUDA1 1024 MiB.
+        assert_eq!(
+            vram_room(&p, &[gpu(0, 20), gpu(1, 20)]),
+            Some(40 * GIB - 128 * MIB - 1024 * MIB)
+        );
+        let broken = GpuFacts {
+            available_bytes: None,
+            ..gpu(1, 0)
+        };
+        assert_eq!(
+            vram_room(&p, &[gpu(0, 20), broken]),
+            Some(20 * GIB - 128 * MIB)
+        );
+        assert_eq!(vram_room(&p, &[]), None);
+    }
+
+    #[test]
+    fn an_image_newer_than_the_driver_fails() {
+        assert_eq!(parse_cuda_version("13.0.0"), Some((13, 0)));
+        assert_eq!(parse_cuda_version("12.8"), Some((12, 8)));
+        assert_eq!(parse_cuda_version("x"), None);
+        let ok = cuda_finding("img", Some((12, 8)), Some((13, 0)), true);
+        assert!(ok.ok, "{}", ok.detail);
+        let bad = cuda_finding("img", Some((13, 0)), Some((12, 8)), true);
+        assert!(!bad.ok && !bad.optional, "{}", bad.detail);
+        assert!(
+            bad.detail.contains("runs only up to 12.8"),
+            "{}",
+            bad.detail
+        );
+        assert!(bad.fix.unwrap().contains("CUDA_VERSION=12.8.1"));
+        // Not needed with the process backend: a note.
+        assert!(cuda_finding("img", Some((13, 0)), Some((12, 8)), false).optional);
+        assert!(cuda_finding("img", None, Some((12, 8)), true).optional);
     }
 }

@@ -5,7 +5,7 @@ pub mod client;
 mod context;
 mod doctor;
 mod internal;
-mod monitor;
+pub(crate) mod monitor;
 mod profiles;
 mod selftest;
 mod serve;

@@ -17,8 +17,12 @@ use crate::monitor::gpu_timings::{self, NvmlTimings};
 use crate::monitor::{self, GpuState, ServerProcess, SystemSnapshot};
 
 /// How long the first sample may take before it is printed with what it has (a Docker
-/// footprint needs two readings; NVML starts in ~12 ms).
+/// footprint needs two readings).
 const FIRST_SAMPLE_WAIT: Duration = Duration::from_secs(3);
+/// How long NVML's first answer may take. It starts in ~12 ms on a warm driver, but without
+/// persistence mode the driver brings every GPU up on the first call, a second or more each
+/// on a many-GPU box; the wait ends as soon as the answer is there.
+const FIRST_GPU_WAIT: Duration = Duration::from_secs(60);
 /// How long finding a llws container may take; without a daemon it fails at once.
 const DOCKER_LOOKUP: Duration = Duration::from_secs(1);
 
@@ -66,8 +70,12 @@ async fn watch_and_print(
     let mut gpu = handle.gpu.clone();
     let mut system = handle.system.clone();
 
+    let _ = tokio::time::timeout(
+        FIRST_GPU_WAIT,
+        gpu.wait_for(|g| !matches!(g, GpuState::Waiting)),
+    )
+    .await;
     let first = tokio::time::timeout(FIRST_SAMPLE_WAIT, async {
-        let _ = gpu.wait_for(|g| !matches!(g, GpuState::Waiting)).await;
         let _ = system
             .wait_for(|s| s.taken_at.is_some() && (!expect_footprint || s.server.is_some()))
             .await;
@@ -125,10 +133,33 @@ async fn watch_and_print(
 /// The llws container, when the Docker backend has one running: its processes are then
 /// marked as the model and its footprint is shown. The process backend's child belongs to
 /// the llws that started it, which this command does not ask.
-async fn find_server(settings: &Settings) -> ServerProcess {
-    if settings.backend != BackendKind::Docker {
-        return ServerProcess::default();
+/// The running llama-server llws started, if any: the Docker backend's container (its
+/// main process's host pid), or the process backend's child from its state file. NVML
+/// reports host pids, so this is what marks the model's memory on the GPU.
+pub(crate) async fn find_server(settings: &Settings) -> ServerProcess {
+    match settings.backend {
+        BackendKind::Process => native_server(settings),
+        BackendKind::Docker => container_server(settings).await,
     }
+}
+
+/// The process backend records `{"pid": ...}` in `server-PORT.json` under the state folder.
+fn native_server(settings: &Settings) -> ServerProcess {
+    let path = crate::util::state_dir().join(format!("server-{}.json", settings.server.port));
+    let pid = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| v.get("pid")?.as_u64())
+        .and_then(|pid| u32::try_from(pid).ok())
+        // A pid from a state file may be stale: it counts only while the process lives.
+        .filter(|pid| *pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists());
+    ServerProcess {
+        pid,
+        container_id: None,
+    }
+}
+
+async fn container_server(settings: &Settings) -> ServerProcess {
     let host = crate::docker::connect::host_for(&settings.server.docker_host);
     let Ok(docker) = crate::docker::connect::connect(&host, DOCKER_LOOKUP).await else {
         return ServerProcess::default();
@@ -171,8 +202,19 @@ fn table(gpu: &GpuState, system: &SystemSnapshot) -> String {
             let _ = writeln!(t, "GPU  {reason}");
         }
         GpuState::Ready(snapshot) => {
+            if let Some(stale) = &snapshot.stale {
+                let _ = writeln!(
+                    t,
+                    "GPU  readings {} s old: {}",
+                    stale.age_ms / 1000,
+                    stale.reason
+                );
+            }
             for g in &snapshot.gpus {
                 let mut line = format!("GPU {}", g.index);
+                if let Some(error) = &g.error {
+                    line.push_str(&format!("  cannot be read: {error};"));
+                }
                 let mut field = |text: Option<String>| {
                     if let Some(text) = text {
                         line.push_str("  ");

@@ -99,6 +99,7 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                             e.to_string(),
                         )),
                     }
+                    diagnostics.extend(crate::model::launch::lint(&set.path, p));
                     diagnostics.extend(hardware_lint::lint_on_gpus(
                         &set.path,
                         p,
@@ -158,14 +159,11 @@ fn server_gpus(settings: &Settings) -> Vec<GpuFacts> {
     let Ok(sampler) = GpuSampler::init(&settings.monitor.nvml_library) else {
         return Vec::new();
     };
-    // The display flag comes with the slow sample (~40 ms per GPU), once per check.
-    match sampler.sample(None, &sampler.sample_slow()) {
-        Ok(snapshot) => crate::monitor::gpu_facts::gpu_facts(
-            &snapshot,
-            &hardware_lint::server_gpu_selection(settings),
-        ),
-        Err(_) => Vec::new(),
-    }
+    // The display flags only: the 40 ms PCIe measurement is not needed here.
+    crate::monitor::gpu_facts::gpu_facts(
+        &sampler.sample_once(),
+        &hardware_lint::server_gpu_selection(settings),
+    )
 }
 
 pub fn args(ctx: &Context, id: &str, json: bool) -> anyhow::Result<ExitCode> {

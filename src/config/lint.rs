@@ -203,7 +203,8 @@ pub fn lint_profile(path: &Path, profile: &Profile) -> Vec<Diagnostic> {
     }
 
     // Claude Code needs room: its system prompt alone is ~16K tokens.
-    if !profile.is_bench() && profile.ctx_size() < CLAUDE_MIN_CTX {
+    // CTX_SIZE=0 is the model's training context (FIT may shrink it): not "below 64K".
+    if !profile.is_bench() && profile.ctx_size() != 0 && profile.ctx_size() < CLAUDE_MIN_CTX {
         out.push(
             warn(
                 profile.line_of("CTX_SIZE"),

@@ -118,6 +118,10 @@ impl Profile {
 }
 
 pub fn ctx_label(ctx: u64) -> String {
+    // CTX_SIZE=0: llama-server takes the model's training context.
+    if ctx == 0 {
+        return "model's ctx".to_string();
+    }
     if ctx >= 1024 && ctx.is_multiple_of(1024) {
         format!("{}K ctx", ctx / 1024)
     } else {

@@ -478,6 +478,7 @@ mod tests {
         assert_eq!(ctx_label(131_072), "128K ctx");
         assert_eq!(ctx_label(10_240), "10K ctx");
         assert_eq!(ctx_label(5000), "5000 ctx");
+        assert_eq!(ctx_label(0), "model's ctx");
         let set = load("[a]\nMODEL=a.gguf\n").unwrap();
         assert_eq!(set.profiles[0].ctx_label(), "128K ctx");
     }

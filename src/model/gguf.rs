@@ -1,8 +1,11 @@
-//! Just enough of the GGUF header to learn a model's architecture and chat template.
+//! Just enough of the GGUF header to learn a model's architecture, chat template and the
+//! shape the memory estimate needs.
 //!
 //! The original's lessons say to read the architecture from the file's metadata, never
 //! from its name. Only the key/value header is read (a few hundred KiB at most, mostly the
-//! tokenizer arrays, which are skipped); tensor data is never touched.
+//! tokenizer arrays, which are skipped but counted); tensor data is never touched. Short
+//! numeric arrays are kept: llama.cpp stores per-layer values that way (`head_count_kv` of
+//! hybrid models, `sliding_window_pattern`, `recurrent_layers`).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -13,8 +16,11 @@ const MAGIC: &[u8; 4] = b"GGUF";
 /// Longest string accepted: a chat template is a few KiB; anything huge is corruption.
 const MAX_STRING: u64 = 16 << 20;
 const MAX_KV: u64 = 1 << 20;
+/// Numeric arrays up to this length are kept (per-layer values: a model has at most a few
+/// hundred layers); longer ones (token types, scores) are skipped and only counted.
+const MAX_KEPT_ARRAY: u64 = 4096;
 
-/// A metadata value we keep (numbers and strings; arrays are skipped).
+/// A metadata value we keep (numbers, strings and short numeric arrays).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Uint(u64),
@@ -22,12 +28,16 @@ pub enum Value {
     Float(f64),
     Bool(bool),
     Str(String),
+    /// A per-layer array of numbers or booleans (booleans as 0/1).
+    Array(Vec<Value>),
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Metadata {
     pub version: u32,
     pub values: HashMap<String, Value>,
+    /// The length of every array, kept or not (`tokenizer.ggml.tokens` gives the vocabulary).
+    pub array_lens: HashMap<String, u64>,
 }
 
 impl Metadata {
@@ -44,6 +54,24 @@ impl Metadata {
             Some(Value::Int(v)) if *v >= 0 => Some(*v as u64),
             _ => None,
         }
+    }
+
+    /// A number or a per-layer array, as llama.cpp's `get_key_or_arr` reads it: a single
+    /// value applies to all `n` layers; an array gives each its own (missing ones are 0).
+    pub fn per_layer(&self, key: &str, n: usize) -> Option<Vec<u64>> {
+        match self.values.get(key)? {
+            Value::Array(items) => Some(
+                (0..n)
+                    .map(|i| items.get(i).and_then(as_uint).unwrap_or(0))
+                    .collect(),
+            ),
+            other => as_uint(other).map(|v| vec![v; n]),
+        }
+    }
+
+    /// Whether `key` holds an array (not a single value).
+    pub fn is_array(&self, key: &str) -> bool {
+        matches!(self.values.get(key), Some(Value::Array(_)))
     }
 
     pub fn architecture(&self) -> Option<&str> {
@@ -95,6 +123,15 @@ impl Metadata {
     }
 }
 
+fn as_uint(value: &Value) -> Option<u64> {
+    match value {
+        Value::Uint(v) => Some(*v),
+        Value::Int(v) if *v >= 0 => Some(*v as u64),
+        Value::Bool(b) => Some(u64::from(*b)),
+        _ => None,
+    }
+}
+
 fn read_u32(r: &mut impl Read) -> io::Result<u32> {
     let mut b = [0; 4];
     r.read_exact(&mut b)?;
@@ -139,9 +176,15 @@ fn scalar_size(kind: u32) -> Option<u64> {
     }
 }
 
-fn read_value(r: &mut impl Read, kind: u32, depth: u32) -> io::Result<Option<Value>> {
+/// One value as read: kept, or an array that was skipped (with its length).
+enum Entry {
+    Kept(Value),
+    SkippedArray(u64),
+}
+
+fn read_value(r: &mut impl Read, kind: u32, depth: u32) -> io::Result<Entry> {
     let mut buf8 = [0u8; 8];
-    Ok(Some(match kind {
+    Ok(Entry::Kept(match kind {
         0 => {
             r.read_exact(&mut buf8[..1])?;
             Value::Uint(buf8[0] as u64)
@@ -173,19 +216,33 @@ fn read_value(r: &mut impl Read, kind: u32, depth: u32) -> io::Result<Option<Val
             let item = read_u32(r)?;
             let count = read_u64(r)?;
             match scalar_size(item) {
-                Some(size) => skip(
-                    r,
-                    count
-                        .checked_mul(size)
-                        .ok_or_else(|| bad("array too large"))?,
-                )?,
+                // Per-layer values: kept (only at the top level; nested arrays are not
+                // something llama.cpp reads).
+                Some(_) if count <= MAX_KEPT_ARRAY && depth == 0 => {
+                    let mut items = Vec::with_capacity(count as usize);
+                    for _ in 0..count {
+                        if let Entry::Kept(v) = read_value(r, item, depth + 1)? {
+                            items.push(v);
+                        }
+                    }
+                    Value::Array(items)
+                }
+                Some(size) => {
+                    skip(
+                        r,
+                        count
+                            .checked_mul(size)
+                            .ok_or_else(|| bad("array too large"))?,
+                    )?;
+                    return Ok(Entry::SkippedArray(count));
+                }
                 None => {
                     for _ in 0..count {
                         read_value(r, item, depth + 1)?;
                     }
+                    return Ok(Entry::SkippedArray(count));
                 }
             }
-            return Ok(None);
         }
         10 => Value::Uint(read_u64(r)?),
         11 => Value::Int(read_u64(r)? as i64),
@@ -211,14 +268,27 @@ pub fn read_metadata(r: &mut impl Read) -> io::Result<Metadata> {
         return Err(bad(format!("{kv_count} metadata entries")));
     }
     let mut values = HashMap::new();
+    let mut array_lens = HashMap::new();
     for _ in 0..kv_count {
         let key = read_string(r)?;
         let kind = read_u32(r)?;
-        if let Some(value) = read_value(r, kind, 0)? {
-            values.insert(key, value);
+        match read_value(r, kind, 0)? {
+            Entry::Kept(value) => {
+                if let Value::Array(items) = &value {
+                    array_lens.insert(key.clone(), items.len() as u64);
+                }
+                values.insert(key, value);
+            }
+            Entry::SkippedArray(len) => {
+                array_lens.insert(key, len);
+            }
         }
     }
-    Ok(Metadata { version, values })
+    Ok(Metadata {
+        version,
+        values,
+        array_lens,
+    })
 }
 
 pub fn read_file_metadata(path: &Path) -> io::Result<Metadata> {
@@ -231,6 +301,12 @@ pub(crate) mod tests {
 
     /// Builds a small GGUF header for tests.
     pub fn header(entries: &[(&str, Value)]) -> Vec<u8> {
+        header_with_tokens(entries, 2)
+    }
+
+    /// A header whose tokenizer has `n_tokens` (empty) tokens: the vocabulary size as
+    /// llama.cpp learns it when a model has no `{arch}.vocab_size`.
+    pub fn header_with_tokens(entries: &[(&str, Value)], n_tokens: u64) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&3u32.to_le_bytes());
@@ -244,27 +320,53 @@ pub(crate) mod tests {
         put_str(&mut out, "tokenizer.ggml.tokens");
         out.extend_from_slice(&9u32.to_le_bytes());
         out.extend_from_slice(&8u32.to_le_bytes());
-        out.extend_from_slice(&2u64.to_le_bytes());
-        put_str(&mut out, "a");
-        put_str(&mut out, "bc");
-        for (key, value) in entries {
-            put_str(&mut out, key);
+        out.extend_from_slice(&n_tokens.to_le_bytes());
+        for i in 0..n_tokens {
+            put_str(&mut out, if i % 2 == 0 { "a" } else { "bc" });
+        }
+        fn put_value(out: &mut Vec<u8>, value: &Value) {
             match value {
                 Value::Str(s) => {
                     out.extend_from_slice(&8u32.to_le_bytes());
-                    put_str(&mut out, s);
+                    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+                    out.extend_from_slice(s.as_bytes());
                 }
                 Value::Uint(v) => {
                     out.extend_from_slice(&4u32.to_le_bytes());
                     out.extend_from_slice(&(*v as u32).to_le_bytes());
+                }
+                Value::Int(v) => {
+                    out.extend_from_slice(&5u32.to_le_bytes());
+                    out.extend_from_slice(&(*v as i32).to_le_bytes());
+                }
+                Value::Bool(b) => {
+                    out.extend_from_slice(&7u32.to_le_bytes());
+                    out.push(u8::from(*b));
                 }
                 // f32, as converters write the `general.sampling.*` values.
                 Value::Float(v) => {
                     out.extend_from_slice(&6u32.to_le_bytes());
                     out.extend_from_slice(&(*v as f32).to_le_bytes());
                 }
-                _ => unimplemented!("test helper"),
+                // As gguf-py writes Python lists: ints as i32, booleans as bool.
+                Value::Array(items) => {
+                    out.extend_from_slice(&9u32.to_le_bytes());
+                    let bools = matches!(items.first(), Some(Value::Bool(_)));
+                    out.extend_from_slice(&(if bools { 7u32 } else { 5u32 }).to_le_bytes());
+                    out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+                    for item in items {
+                        match item {
+                            Value::Bool(b) => out.push(u8::from(*b)),
+                            Value::Uint(v) => out.extend_from_slice(&(*v as i32).to_le_bytes()),
+                            _ => unimplemented!("test helper: arrays of numbers or booleans"),
+                        }
+                    }
+                }
             }
+        }
+        for (key, value) in entries {
+            put_str(&mut out, key);
+            put_value(&mut out, value);
         }
         out
     }
@@ -297,6 +399,41 @@ pub(crate) mod tests {
                 .unwrap()
                 .is_recurrent_or_hybrid()
         );
+    }
+
+    #[test]
+    fn per_layer_arrays_are_kept_and_skipped_arrays_counted() {
+        let kv: Vec<Value> = [4u64, 0, 0, 4].iter().map(|v| Value::Uint(*v)).collect();
+        let pattern: Vec<Value> = [true, false].iter().map(|b| Value::Bool(*b)).collect();
+        let bytes = header_with_tokens(
+            &[
+                ("general.architecture", Value::Str("jamba".into())),
+                ("jamba.attention.head_count_kv", Value::Array(kv)),
+                ("jamba.attention.head_count", Value::Uint(32)),
+                (
+                    "jamba.attention.sliding_window_pattern",
+                    Value::Array(pattern),
+                ),
+            ],
+            5,
+        );
+        let meta = read_metadata(&mut bytes.as_slice()).unwrap();
+        assert_eq!(
+            meta.per_layer("jamba.attention.head_count_kv", 4),
+            Some(vec![4, 0, 0, 4])
+        );
+        // A single value applies to every layer; a short array leaves the rest at 0.
+        assert_eq!(
+            meta.per_layer("jamba.attention.head_count", 3),
+            Some(vec![32, 32, 32])
+        );
+        assert_eq!(
+            meta.per_layer("jamba.attention.sliding_window_pattern", 3),
+            Some(vec![1, 0, 0])
+        );
+        assert!(meta.is_array("jamba.attention.head_count_kv"));
+        assert_eq!(meta.array_lens.get("tokenizer.ggml.tokens"), Some(&5));
+        assert!(!meta.values.contains_key("tokenizer.ggml.tokens"));
     }
 
     #[test]

@@ -33,8 +33,13 @@ pub struct GpuFacts {
     pub name: String,
     /// `None` when NVML could not read it; then nothing is said about fitting.
     pub total_bytes: Option<u64>,
+    /// Free memory plus what the running llama-server holds (a switch stops it first):
+    /// what the next load can have. `None` when unknown.
+    pub available_bytes: Option<u64>,
     /// An unknown display state counts as no display: no warning rests on a guess.
     pub display_active: bool,
+    /// Why NVML could not read this GPU, if it could not.
+    pub error: Option<String>,
 }
 
 impl GpuFacts {
@@ -46,15 +51,49 @@ impl GpuFacts {
 /// The GPUs the server gets, in the order CUDA numbers them. Both backends apply
 /// `[server] gpus` and set `CUDA_DEVICE_ORDER=PCI_BUS_ID`, so CUDA counts as NVML does. A
 /// native server's CUDA_VISIBLE_DEVICES keeps the listed order; the NVIDIA container
-/// runtime exposes the listed devices in PCI order, so for Docker the list is sorted.
+/// runtime exposes the listed devices in PCI order, so for Docker the list is sorted. With
+/// `gpus = "all"` a native server inherits llws's own CUDA_VISIBLE_DEVICES.
 pub fn server_gpu_selection(settings: &Settings) -> GpuSelection {
+    server_gpu_selection_with(
+        settings,
+        std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref(),
+    )
+}
+
+/// [`server_gpu_selection`] with the environment's CUDA_VISIBLE_DEVICES given.
+pub fn server_gpu_selection_with(settings: &Settings, visible: Option<&str>) -> GpuSelection {
     match (settings.backend, settings.server.gpu_selection()) {
         (BackendKind::Docker, GpuSelection::Devices(mut ids)) => {
             ids.sort_unstable();
             GpuSelection::Devices(ids)
         }
+        // Indices as CUDA reads them: up to the first entry that is not one (CUDA stops
+        // there too). UUIDs and MIG ids are not mapped: all GPUs are assumed then.
+        (BackendKind::Process, GpuSelection::All) => match visible.map(str::trim) {
+            Some("") => GpuSelection::None,
+            Some(list) => {
+                let ids: Vec<u32> = list
+                    .split(',')
+                    .map_while(|id| id.trim().parse().ok())
+                    .collect();
+                if ids.is_empty() {
+                    GpuSelection::All
+                } else {
+                    GpuSelection::Devices(ids)
+                }
+            }
+            None => GpuSelection::All,
+        },
         (_, selection) => selection,
     }
+}
+
+/// The headroom llama.cpp's fit keeps on each of `gpus` (CUDA order) for `profile`, in
+/// bytes: its `--fit-target` (EXTRA_ARGS, else FIT_TARGET, else the default).
+pub fn fit_headroom(profile: &Profile, gpus: usize) -> Vec<u64> {
+    let words = profile.extra_args_words().unwrap_or_default();
+    let target = FitTarget::of(profile, &words);
+    (0..gpus).map(|i| target.headroom_mib(i) * MIB).collect()
 }
 
 /// The hardware warnings for `profile` on `gpus`, with the footprint estimated from its model
@@ -101,7 +140,7 @@ pub fn lint_hardware(
                 conf,
                 profile.line_of("EXTRA_ARGS").or(Some(profile.line)),
                 format!(
-                    "[{}] `{rule}` keeps the MoE experts in RAM, but the whole model (≈ {}) fits in the GPUs' {} (after FIT headroom): generation is slower for nothing",
+                    "[{}] `{rule}` keeps the MoE experts in RAM, but the whole model (≈ {}) fits in the GPUs' {} free (after FIT headroom): generation is slower for nothing",
                     profile.id,
                     gib(footprint.total()),
                     gib(room)
@@ -141,12 +180,13 @@ fn experts_on_cpu(words: &[String]) -> Option<String> {
     }
 }
 
-/// What FIT may fill: each GPU's memory less its headroom. `None` when a size is unknown.
+/// What FIT may fill: each GPU's available memory (free, plus what the running server
+/// gives back) less its headroom. `None` when a GPU's is unknown.
 fn usable_vram(gpus: &[GpuFacts], headroom_mib: &[u64]) -> Option<u64> {
     gpus.iter()
         .zip(headroom_mib)
         .try_fold(0u64, |sum, (gpu, h)| {
-            Some(sum + gpu.total_bytes?.saturating_sub(h * MIB))
+            Some(sum + gpu.available_bytes?.saturating_sub(h * MIB))
         })
 }
 
@@ -313,7 +353,9 @@ mod tests {
             index,
             name: format!("GPU{index}"),
             total_bytes: Some(gib * GIB),
+            available_bytes: Some(gib * GIB),
             display_active: display,
+            error: None,
         }
     }
 
@@ -322,8 +364,7 @@ mod tests {
         Footprint {
             model_bytes: total,
             kv_bytes: Some(0),
-            compute_bytes: 0,
-            overhead_bytes: 0,
+            ..Footprint::default()
         }
     }
 
@@ -370,7 +411,7 @@ mod tests {
         assert!(lint(EXPS_CPU, Some(GIB), &[]).is_empty());
         assert!(lint(EXPS_CPU, None, &[gpu(0, 24, false)]).is_empty());
         let unknown_size = GpuFacts {
-            total_bytes: None,
+            available_bytes: None,
             ..gpu(0, 24, false)
         };
         assert!(lint(EXPS_CPU, Some(GIB), &[unknown_size]).is_empty());
@@ -585,16 +626,53 @@ mod tests {
         let mut settings = Settings::default();
         settings.server.gpus = "1,0".into();
         settings.backend = BackendKind::Docker;
-        assert_eq!(
-            server_gpu_selection(&settings),
-            GpuSelection::Devices(vec![0, 1])
-        );
+        let sel = |s: &Settings, env| server_gpu_selection_with(s, env);
+        assert_eq!(sel(&settings, None), GpuSelection::Devices(vec![0, 1]));
         settings.backend = BackendKind::Process;
-        assert_eq!(
-            server_gpu_selection(&settings),
-            GpuSelection::Devices(vec![1, 0])
-        );
+        assert_eq!(sel(&settings, None), GpuSelection::Devices(vec![1, 0]));
+        // An explicit list wins over llws's own environment (the backend sets it).
+        assert_eq!(sel(&settings, Some("2")), GpuSelection::Devices(vec![1, 0]));
         settings.server.gpus = "all".into();
-        assert_eq!(server_gpu_selection(&settings), GpuSelection::All);
+        assert_eq!(sel(&settings, None), GpuSelection::All);
+        // With "all", a native server inherits the user's CUDA_VISIBLE_DEVICES.
+        assert_eq!(
+            sel(&settings, Some("2,0")),
+            GpuSelection::Devices(vec![2, 0])
+        );
+        assert_eq!(sel(&settings, Some("")), GpuSelection::None);
+        assert_eq!(sel(&settings, Some("GPU-8f3c-uuid")), GpuSelection::All);
+        assert_eq!(
+            sel(&settings, Some("1,GPU-x,0")),
+            GpuSelection::Devices(vec![1])
+        );
+        // A container does not see llws's environment.
+        settings.backend = BackendKind::Docker;
+        assert_eq!(sel(&settings, Some("2,0")), GpuSelection::All);
+    }
+
+    #[test]
+    fn experts_on_cpu_compare_with_free_memory_not_total() {
+        // 24 GiB cards, but another program holds 14 GiB of GPU 0: a 20 GiB model does
+        // not fit, so keeping its experts in RAM is right.
+        let busy = GpuFacts {
+            available_bytes: Some(10 * GIB),
+            ..gpu(0, 24, false)
+        };
+        assert!(lint(EXPS_CPU, Some(20 * GIB), &[busy]).is_empty());
+        // The running llama-server's memory is available (gpu_facts counts it): a switch
+        // stops it first.
+        let loaded = GpuFacts {
+            available_bytes: Some(23 * GIB),
+            ..gpu(0, 24, false)
+        };
+        assert_eq!(lint(EXPS_CPU, Some(20 * GIB), &[loaded]).len(), 1);
+    }
+
+    #[test]
+    fn fit_headroom_follows_the_fit_target_in_cuda_order() {
+        let p = profile("[a]\nMODEL=a.gguf\n");
+        assert_eq!(fit_headroom(&p, 3), [128 * MIB, 1024 * MIB, 1024 * MIB]);
+        let p = profile("[a]\nMODEL=a.gguf\nEXTRA_ARGS=--fit-target 256\n");
+        assert_eq!(fit_headroom(&p, 2), [256 * MIB, 256 * MIB]);
     }
 }

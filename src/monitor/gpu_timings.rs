@@ -11,7 +11,9 @@ use nvml_wrapper::Device;
 use nvml_wrapper::enum_wrappers::device::{Clock, PcieUtilCounter, TemperatureSensor};
 use serde::Serialize;
 
-use super::gpu::GpuSampler;
+use std::sync::Arc;
+
+use super::gpu::{GpuDriver, GpuSampler, NvmlDriver};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct NvmlTimings {
@@ -46,11 +48,14 @@ pub struct CallTiming {
 pub fn measure(library: &Path, repeats: usize) -> NvmlTimings {
     let repeats = repeats.max(1);
     let started = Instant::now();
-    let sampler = GpuSampler::init(library);
+    let driver = NvmlDriver::init(library).map(Arc::new);
+    let sampler = driver
+        .clone()
+        .and_then(|d| GpuSampler::with_driver(d as Arc<dyn GpuDriver>));
     let init_us = micros(started.elapsed());
-    let sampler = match sampler {
-        Ok(sampler) => sampler,
-        Err(reason) => {
+    let (driver, sampler) = match (driver, sampler) {
+        (Ok(driver), Ok(sampler)) => (driver, sampler),
+        (Err(reason), _) | (_, Err(reason)) => {
             return NvmlTimings {
                 repeats,
                 init_us,
@@ -63,17 +68,17 @@ pub fn measure(library: &Path, repeats: usize) -> NvmlTimings {
     };
     let mut calls = Vec::new();
     for index in 0..sampler.device_count() as u32 {
-        let Ok(device) = sampler.nvml().device_by_index(index) else {
+        let Ok(device) = driver.nvml().device_by_index(index) else {
             continue;
         };
         calls.extend(per_device(index, &device, repeats));
     }
-    let slow = sampler.sample_slow();
+    let slow = sampler.sample_slow(true);
     let fast_sample_us = median_us(repeats, || {
         let _ = sampler.sample(None, &slow);
     });
     let slow_sample_us = median_us(repeats.min(5), || {
-        sampler.sample_slow();
+        sampler.sample_slow(true);
     });
     NvmlTimings {
         repeats,
@@ -144,6 +149,12 @@ fn per_device(gpu: u32, d: &Device<'_>, n: usize) -> Vec<CallTiming> {
     });
     time("is_display_active", "slow", n, &mut || {
         d.is_display_active().map(|_| ()).map_err(e)
+    });
+    time("is_display_connected", "slow", n, &mut || {
+        d.is_display_connected().map(|_| ()).map_err(e)
+    });
+    time("mig_mode", "init", n, &mut || {
+        d.mig_mode().map(|_| ()).map_err(e)
     });
     time("pcie_throughput(Send)", "slow", few, &mut || {
         d.pcie_throughput(PcieUtilCounter::Send)

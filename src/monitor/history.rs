@@ -131,7 +131,11 @@ impl History {
             }
         }
         for history in &mut self.gpus {
-            let sample = snapshot.gpus.iter().find(|g| g.index == history.index);
+            // A GPU that failed this time carries its last reading: a gap, not a repeat.
+            let sample = snapshot
+                .gpus
+                .iter()
+                .find(|g| g.index == history.index && g.error.is_none());
             let get = |f: fn(&super::GpuSample) -> Option<f64>| sample.and_then(f);
             history
                 .utilization_percent
@@ -181,6 +185,7 @@ mod tests {
             gpus,
             driver_version: None,
             taken_at: SystemTime::now(),
+            stale: None,
         }
     }
 

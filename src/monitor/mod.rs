@@ -10,6 +10,7 @@
 //!      │                 │
 //!      ▼                 ▼
 //!   gpu task ◄─ slow gpu task (PCIe, display; slow_interval_ms)
+//!   (a sample past its deadline is abandoned; the last one stays, marked stale)
 //!      │             footprint task (docker stats | process tree)
 //!      │                 │ watch
 //!      │             system task ──► SystemSnapshot (watch) ──┐
@@ -19,6 +20,7 @@
 mod follow;
 pub mod gpu;
 pub mod gpu_facts;
+mod gpu_task;
 pub mod gpu_timings;
 pub mod history;
 mod proc_tree;
@@ -37,7 +39,10 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub use follow::follow_server;
-pub use gpu::{GpuProcess, GpuSample, GpuSampler, GpuSnapshot, GpuState, NO_GPU, SlowSample};
+pub use gpu::{
+    GpuDriver, GpuProcess, GpuSample, GpuSampler, GpuSnapshot, GpuState, NO_GPU, NvmlDriver,
+    SlowSample, Stale,
+};
 pub use history::{GpuHistory, History, Series};
 pub use server_footprint::{
     DockerSource, DockerStats, FootprintSampler, FootprintSource, ProcessStats, Reading,
@@ -45,7 +50,7 @@ pub use server_footprint::{
 };
 pub use system::{SystemSampler, SystemSnapshot};
 
-use crate::config::settings::MonitorSettings;
+use crate::config::settings::{GpuSelection, MonitorSettings};
 
 /// The running llama-server, as the controller publishes it. `Default` is "none".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -67,19 +72,19 @@ pub struct MonitorHandle {
     _stop: Arc<DropGuard>,
 }
 
-/// A missing NVIDIA driver is checked again this rarely (it may be installed or loaded
-/// while llws runs), without a word unless the answer changes.
-const NVML_RETRY: Duration = Duration::from_secs(60);
 /// The first CPU figures need two readings this far apart (sysinfo's minimum is 200 ms).
 const FIRST_READING: Duration = Duration::from_millis(250);
-/// A GPU that fails this many samples in a row is started again from NVML.
-const GPU_FAILURES_BEFORE_RESTART: u32 = 5;
 
 /// Starts the samplers; call inside a tokio runtime. The server's footprint uses Docker
 /// from `DOCKER_HOST` or the local socket, connected when a container first appears.
 pub fn spawn(settings: &MonitorSettings, server: watch::Receiver<ServerProcess>) -> MonitorHandle {
     let host = crate::docker::connect::docker_host();
-    spawn_with(settings, server, DockerSource::Host(host))
+    spawn_with(
+        settings,
+        server,
+        DockerSource::Host(host),
+        GpuSelection::All,
+    )
 }
 
 /// [`spawn`] for llws's own settings: the monitor settings, and the Docker daemon the
@@ -89,7 +94,12 @@ pub fn spawn_for(
     server: watch::Receiver<ServerProcess>,
 ) -> MonitorHandle {
     let host = crate::docker::connect::host_for(&settings.server.docker_host);
-    spawn_with(&settings.monitor, server, DockerSource::Host(host))
+    spawn_with(
+        &settings.monitor,
+        server,
+        DockerSource::Host(host),
+        crate::model::hardware_lint::server_gpu_selection(settings),
+    )
 }
 
 /// [`spawn`] with the caller's Docker client (the controller's, or a test daemon's).
@@ -98,13 +108,20 @@ pub fn spawn_with_docker(
     server: watch::Receiver<ServerProcess>,
     docker: Docker,
 ) -> MonitorHandle {
-    spawn_with(settings, server, DockerSource::Given(docker))
+    spawn_with(
+        settings,
+        server,
+        DockerSource::Given(docker),
+        GpuSelection::All,
+    )
 }
 
+/// `cuda`: the GPUs the server gets, so each sample can say which CUDAn a GPU is to it.
 fn spawn_with(
     settings: &MonitorSettings,
     server: watch::Receiver<ServerProcess>,
     docker: DockerSource,
+    cuda: GpuSelection,
 ) -> MonitorHandle {
     let cadence = Cadence::from(settings);
     let token = CancellationToken::new();
@@ -113,8 +130,12 @@ fn spawn_with(
     let (system_tx, system_rx) = watch::channel(SystemSnapshot::default());
     let (footprint_tx, footprint_rx) = watch::channel(None);
 
-    tokio::spawn(gpu_task(
-        cadence.clone(),
+    let library = cadence.nvml_library.clone();
+    let start: gpu_task::Starter =
+        Arc::new(move || NvmlDriver::init(&library).map(|d| Arc::new(d) as Arc<dyn GpuDriver>));
+    tokio::spawn(gpu_task::gpu_task(
+        gpu_task::GpuCadence::new(cadence.interval, cadence.slow_interval, cuda),
+        start,
         server.clone(),
         gpu_tx,
         history.clone(),
@@ -174,87 +195,6 @@ async fn cancelled_during(pause: Duration, token: &CancellationToken) -> bool {
     tokio::select! {
         _ = token.cancelled() => true,
         _ = tokio::time::sleep(pause) => false,
-    }
-}
-
-async fn gpu_task(
-    cadence: Cadence,
-    server: watch::Receiver<ServerProcess>,
-    tx: watch::Sender<GpuState>,
-    history: Arc<Mutex<History>>,
-    token: CancellationToken,
-) {
-    loop {
-        let library = cadence.nvml_library.clone();
-        let started = spawn_blocking(move || GpuSampler::init(&library))
-            .await
-            .unwrap_or_else(|e| Err(format!("{NO_GPU}: NVML start failed ({e})")));
-        let sampler = match started {
-            Ok(sampler) => sampler,
-            Err(reason) => {
-                tx.send_if_modified(|state| {
-                    let new = GpuState::Unavailable { reason };
-                    let changed = *state != new;
-                    *state = new;
-                    changed
-                });
-                if cancelled_during(NVML_RETRY, &token).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        let slow_token = token.child_token();
-        let (slow_tx, slow_rx) = watch::channel(Vec::new());
-        tokio::spawn(slow_gpu_task(
-            sampler.clone(),
-            cadence.slow_interval,
-            slow_tx,
-            slow_token.clone(),
-        ));
-        let mut ticker = tokio::time::interval(cadence.interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut failures = 0;
-        while failures < GPU_FAILURES_BEFORE_RESTART {
-            tokio::select! {
-                _ = token.cancelled() => return,
-                _ = ticker.tick() => {}
-            }
-            let model_pid = server.borrow().pid;
-            let slow = slow_rx.borrow().clone();
-            let s = sampler.clone();
-            match spawn_blocking(move || s.sample(model_pid, &slow)).await {
-                Ok(Ok(snapshot)) => {
-                    failures = 0;
-                    lock(&history).push_gpu(&snapshot);
-                    tx.send_replace(GpuState::Ready(snapshot));
-                }
-                // The last good sample stays on screen.
-                Ok(Err(_)) | Err(_) => failures += 1,
-            }
-        }
-        slow_token.cancel();
-    }
-}
-
-async fn slow_gpu_task(
-    sampler: GpuSampler,
-    every: Duration,
-    tx: watch::Sender<Vec<SlowSample>>,
-    token: CancellationToken,
-) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        let s = sampler.clone();
-        let Ok(slow) = spawn_blocking(move || s.sample_slow()).await else {
-            return;
-        };
-        tx.send_replace(slow);
     }
 }
 

@@ -58,13 +58,12 @@ struct StateFile {
 /// The environment that gives a native llama-server the selected GPUs, numbered as NVML
 /// (and nvidia-smi, and llws's GPU panel) numbers them: CUDA otherwise puts the fastest GPU
 /// first, so `CUDA0` in a log line or a FIT_TARGET list could be another card than GPU 0.
-/// A user's own CUDA_DEVICE_ORDER is left alone; `gpus = "all"` leaves CUDA_VISIBLE_DEVICES
-/// alone too (the user may have narrowed it on purpose).
+/// The order is set even over a user's own CUDA_DEVICE_ORDER: it changes only the numbering,
+/// and any other numbering makes the CUDAn labels and FIT_TARGET's values point at the wrong
+/// card on a mixed machine. `gpus = "all"` leaves CUDA_VISIBLE_DEVICES alone (the user may
+/// have narrowed it on purpose; llws's GPU checks read it too).
 fn gpu_env(gpus: &GpuSelection) -> Vec<(&'static str, String)> {
-    let mut env = Vec::new();
-    if std::env::var_os("CUDA_DEVICE_ORDER").is_none() {
-        env.push(("CUDA_DEVICE_ORDER", "PCI_BUS_ID".to_string()));
-    }
+    let mut env = vec![("CUDA_DEVICE_ORDER", "PCI_BUS_ID".to_string())];
     match gpus {
         GpuSelection::All => {}
         // No device: llama.cpp runs on the CPU.

@@ -177,6 +177,7 @@ fn gpu_sample(
             }
             p
         },
+        ..GpuSample::default()
     }
 }
 
@@ -203,6 +204,7 @@ fn two_gpus() -> GpuState {
         ],
         driver_version: Some("580.82.07".into()),
         taken_at: UNIX_EPOCH + Duration::from_millis(NOW),
+        stale: None,
     })
 }
 

@@ -1,6 +1,9 @@
 //! The GPU panel: per GPU a VRAM bar (green, yellow from 70 %, red from 90 %), utilization
 //! with its history, temperature, power and clocks, and the processes on it with the
-//! model's marked. No GPU is a calm message, not an error.
+//! model's marked. No GPU is a calm message, not an error. A GPU that cannot be read says
+//! why (its last reading stays below); readings NVML stopped refreshing say how old they
+//! are; MIG and MPS, whose per-instance figures NVML's whole-GPU view does not show, are
+//! named.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -43,13 +46,29 @@ pub fn draw(buf: &mut Buffer, area: Rect, gpu: &GpuState, history: &History, the
             vec![Line::styled(NO_GPU, Style::default().fg(theme.text))]
         }
         GpuState::Ready(snapshot) => {
+            let warn = Style::default().fg(theme.error);
+            let stale: Vec<Line<'static>> = snapshot
+                .stale
+                .iter()
+                .map(|st| {
+                    Line::styled(
+                        fit(
+                            &format!("⚠ readings {} s old: {}", st.age_ms / 1000, st.reason),
+                            usize::from(area.width),
+                        ),
+                        warn,
+                    )
+                })
+                .collect();
             let mut chosen = Vec::new();
             for detail in [Detail::Full, Detail::NoProcesses, Detail::Minimal] {
-                chosen = snapshot
-                    .gpus
-                    .iter()
-                    .flat_map(|g| gpu_lines(g, history, theme, area.width, detail))
-                    .collect();
+                chosen = stale.clone();
+                chosen.extend(
+                    snapshot
+                        .gpus
+                        .iter()
+                        .flat_map(|g| gpu_lines(g, history, theme, area.width, detail)),
+                );
                 if chosen.len() <= usize::from(area.height) {
                     break;
                 }
@@ -72,10 +91,16 @@ fn gpu_lines(
     let text = Style::default().fg(theme.text);
     let mut out = Vec::new();
 
+    // The server's CUDA number when it differs from NVML's (a `gpus` list, or a GPU the
+    // server does not get at all).
+    let cuda = match g.cuda {
+        Some(n) if n != g.index => format!(" = CUDA{n}"),
+        _ => String::new(),
+    };
     let mut head = vec![Span::styled(
         fit(
             &format!(
-                "GPU {} {}",
+                "GPU {}{cuda} {}",
                 g.index,
                 g.name.as_deref().unwrap_or("(unnamed)")
             ),
@@ -97,6 +122,30 @@ fn gpu_lines(
         head.push(Span::styled(format!("  {}", tail.join("  ")), dim));
     }
     out.push(Line::from(head));
+    if let Some(error) = &g.error {
+        let last = if g.read_at.is_some() {
+            "; last reading below"
+        } else {
+            ""
+        };
+        out.push(Line::styled(
+            fit(&format!(" ⚠ cannot be read: {error}{last}"), w),
+            Style::default().fg(theme.error),
+        ));
+    }
+    let mut notes = Vec::new();
+    if g.mig_enabled == Some(true) {
+        notes.push("MIG on: whole-GPU figures, not per instance");
+    }
+    if g.mps {
+        notes.push("MPS: CUDA clients run inside nvidia-cuda-mps-server");
+    }
+    if !notes.is_empty() && detail != Detail::Minimal {
+        out.push(Line::styled(
+            fit(&format!(" {}", notes.join(" · ")), w),
+            dim,
+        ));
+    }
 
     if let (Some(used), Some(total)) = (g.memory_used_bytes, g.memory_total_bytes) {
         let pct = if total > 0 {
@@ -170,4 +219,81 @@ fn gpu_lines(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::{GpuSnapshot, Stale};
+    use std::time::SystemTime;
+
+    fn text(gpu: &GpuState, height: u16) -> String {
+        let area = Rect::new(0, 0, 90, height);
+        let mut buf = Buffer::empty(area);
+        draw(
+            &mut buf,
+            area,
+            gpu,
+            &History::new(10),
+            &Theme::builtin_default(),
+        );
+        (0..height)
+            .map(|y| {
+                (0..area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn sample(index: u32) -> GpuSample {
+        GpuSample {
+            index,
+            cuda: Some(index),
+            name: Some(format!("Card {index}")),
+            read_at: Some(SystemTime::now()),
+            memory_used_bytes: Some(1 << 30),
+            memory_total_bytes: Some(8 << 30),
+            ..GpuSample::default()
+        }
+    }
+
+    #[test]
+    fn a_broken_gpu_says_why_and_the_others_draw() {
+        let lost = GpuSample {
+            error: Some("the GPU has fallen off the bus (GPU lost)".into()),
+            ..sample(1)
+        };
+        let mig = GpuSample {
+            mig_enabled: Some(true),
+            cuda: Some(0),
+            ..sample(2)
+        };
+        let state = GpuState::Ready(GpuSnapshot {
+            gpus: vec![sample(0), lost, mig],
+            driver_version: None,
+            taken_at: SystemTime::now(),
+            stale: Some(Stale {
+                age_ms: 12_400,
+                reason: "NVML has not answered for 12 s".into(),
+            }),
+        });
+        let t = text(&state, 30);
+        assert!(
+            t.starts_with("⚠ readings 12 s old: NVML has not answered for 12 s"),
+            "{t}"
+        );
+        assert!(t.contains("GPU 0 Card 0"), "{t}");
+        assert!(
+            t.contains(
+                "⚠ cannot be read: the GPU has fallen off the bus (GPU lost); last reading below"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("GPU 2 = CUDA0 Card 2"), "{t}");
+        assert!(t.contains("MIG on: whole-GPU figures"), "{t}");
+    }
 }

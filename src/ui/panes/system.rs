@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 
 use crate::config::profiles::ctx_label;
 use crate::config::theme::Theme;
+use crate::monitor::GpuState;
 use crate::server::load_facts::LoadFacts;
 use crate::ui::view::View;
 use crate::ui::widgets::bar::{bar, level_colour, ram_colour};
@@ -115,13 +116,13 @@ pub fn draw(buf: &mut Buffer, area: Rect, view: &View<'_>, theme: &Theme) {
             Span::styled("not running", dim),
         ])),
     }
-    lines.extend(fact_lines(view.facts, theme, w));
+    lines.extend(fact_lines(view.facts, view.gpu, theme, w));
     put_lines(buf, area, &lines);
 }
 
 /// What the server's log said: graph splits, slots and context, the last reply's speed,
 /// each device's buffers, and alerts (CUDA errors, out of memory).
-fn fact_lines(f: &LoadFacts, theme: &Theme, w: usize) -> Vec<Line<'static>> {
+fn fact_lines(f: &LoadFacts, gpu: &GpuState, theme: &Theme, w: usize) -> Vec<Line<'static>> {
     let dim = Style::default().fg(theme.dim);
     let text = Style::default().fg(theme.text);
     let mut out = Vec::new();
@@ -158,7 +159,14 @@ fn fact_lines(f: &LoadFacts, theme: &Theme, w: usize) -> Vec<Line<'static>> {
         .filter_map(|(what, v)| mib(v).map(|v| format!("{what} {v}")))
         .collect();
         out.push(Line::styled(
-            fit(&format!("     {} {}", d.device, parts.join(" · ")), w),
+            fit(
+                &format!(
+                    "     {} {}",
+                    device_label(&d.device, gpu),
+                    parts.join(" · ")
+                ),
+                w,
+            ),
             dim,
         ));
     }
@@ -177,6 +185,24 @@ fn fact_lines(f: &LoadFacts, theme: &Theme, w: usize) -> Vec<Line<'static>> {
         ));
     }
     out
+}
+
+/// `CUDA0` as the log names it, with the GPU it is when the numbers differ (`gpus = "1"`
+/// makes GPU 1 the server's CUDA0).
+fn device_label(device: &str, gpu: &GpuState) -> String {
+    let Some(n) = device
+        .strip_prefix("CUDA")
+        .and_then(|n| n.parse::<u32>().ok())
+    else {
+        return device.to_string();
+    };
+    match gpu {
+        GpuState::Ready(s) => match s.gpus.iter().find(|g| g.cuda == Some(n)) {
+            Some(g) if g.index != n => format!("{device} (GPU {})", g.index),
+            _ => device.to_string(),
+        },
+        _ => device.to_string(),
+    }
 }
 
 /// `8.1G` / `850M`: the breakdown row is tight.
