@@ -93,8 +93,12 @@ impl AdviceTable {
 fn parse_file(path: &Path) -> Result<Vec<Family>, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         LoadError::single(
-            Diagnostic::error(path, None, format!("cannot read the client advice file: {e}"))
-                .with_fix("create it, or remove `[ui] client_advice` from llws.toml"),
+            Diagnostic::error(
+                path,
+                None,
+                format!("cannot read the client advice file: {e}"),
+            )
+            .with_fix("create it, or remove `[ui] client_advice` from llws.toml"),
         )
     })?;
     parse(&text, path)
@@ -151,7 +155,12 @@ mod tests {
         );
         // Without a readable header, the file name.
         assert_eq!(
-            family(&table, "unsloth/Qwen3-Next-80B-A3B-Instruct-Q4_K_M.gguf", None).as_deref(),
+            family(
+                &table,
+                "unsloth/Qwen3-Next-80B-A3B-Instruct-Q4_K_M.gguf",
+                None
+            )
+            .as_deref(),
             Some("Qwen3-Next / Qwen3 2507")
         );
         assert_eq!(
@@ -176,7 +185,10 @@ mod tests {
         .unwrap();
         let (table, diags) = AdviceTable::load(Some(&path));
         assert!(diags.is_empty(), "{diags:?}");
-        assert_eq!(family(&table, "GLM-4.7.gguf", None).as_deref(), Some("My GLM"));
+        assert_eq!(
+            family(&table, "GLM-4.7.gguf", None).as_deref(),
+            Some("My GLM")
+        );
         assert_eq!(
             family(&table, "Qwen3-8B.gguf", None).as_deref(),
             Some("Qwen3"),
