@@ -10,6 +10,7 @@ use std::path::Path;
 use super::estimate::{self, Footprint, gib};
 use super::files::ModelFiles;
 use super::gguf;
+use super::launch::Launch;
 use crate::config::args::defaults;
 use crate::config::diag::Diagnostic;
 use crate::config::lint::{flag_value, flag_values, has_flag};
@@ -107,11 +108,92 @@ pub fn lint_on_gpus(
     if gpus.is_empty() {
         return Vec::new();
     }
-    let footprint = files.map(|files| {
-        let meta = gguf::read_file_metadata(&files.parts[0]).ok();
-        estimate::estimate(profile, files.total_bytes, meta.as_ref(), gpus.len())
-    });
-    lint_hardware(conf, profile, footprint.as_ref(), gpus)
+    let meta = files.and_then(|files| gguf::read_file_metadata(&files.parts[0]).ok());
+    let footprint = files
+        .map(|files| estimate::estimate(profile, files.total_bytes, meta.as_ref(), gpus.len()));
+    let mut out = lint_hardware(conf, profile, footprint.as_ref(), gpus);
+    // Strategy A puts everything on one GPU: estimate it for one.
+    let launch = Launch::of(profile);
+    if launch.pinned_gpu().is_some() {
+        let on_one = files
+            .map(|files| estimate::estimate_launch(&launch, files.total_bytes, meta.as_ref(), 1));
+        out.extend(pinned_gpu_warning(
+            conf,
+            profile,
+            &launch,
+            on_one.as_ref(),
+            gpus,
+        ));
+    }
+    out
+}
+
+/// Lesson 6 (the original's "Strategy A", `--split-mode none --main-gpu N`): the whole
+/// model on one GPU works only when the whole footprint fits in that GPU less its FIT
+/// headroom (the original's rule: under ~23 GB on a 24 GB card). `footprint` is the
+/// estimate for one GPU; `gpus` the server's GPUs in CUDA order.
+pub fn pinned_gpu_warning(
+    conf: &Path,
+    profile: &Profile,
+    launch: &Launch,
+    footprint: Option<&Footprint>,
+    gpus: &[GpuFacts],
+) -> Option<Diagnostic> {
+    let cuda = launch.pinned_gpu()?;
+    let words = profile.extra_args_words().unwrap_or_default();
+    let line = if has_flag(&words, &["-sm", "--split-mode", "-mg", "--main-gpu"]) {
+        profile.line_of("EXTRA_ARGS")
+    } else {
+        profile
+            .line_of("SPLIT_MODE")
+            .or(profile.line_of("MAIN_GPU"))
+    }
+    .or(Some(profile.line));
+    let Some(gpu) = gpus.get(cuda as usize) else {
+        return Some(
+            Diagnostic::warning(
+                conf,
+                line,
+                format!(
+                    "[{}] `--split-mode none --main-gpu {cuda}` puts the model on CUDA{cuda}, but the server gets {} GPU(s) (CUDA0..CUDA{})",
+                    profile.id,
+                    gpus.len(),
+                    gpus.len().saturating_sub(1)
+                ),
+            )
+            .with_fix("set MAIN_GPU to one of the server's GPUs, or check `[server] gpus`"),
+        );
+    };
+    let footprint = footprint?;
+    let total = gpu.total_bytes?;
+    let headroom = FitTarget::of(profile, &words).headroom_mib(cuda as usize) * MIB;
+    let room = total.saturating_sub(headroom);
+    if footprint.total() <= room {
+        return None;
+    }
+    let others = if gpus.len() > 1 {
+        " or split it over the GPUs (SPLIT_MODE=layer, the default, with FIT on)"
+    } else {
+        ""
+    };
+    Some(
+        Diagnostic::warning(
+            conf,
+            line,
+            format!(
+                "[{}] `--split-mode none` puts the whole model on CUDA{cuda} = {} ({}), but the estimate is ≈ {} ({} after its {} MiB FIT headroom): the load will run out of memory",
+                profile.id,
+                gpu.label(),
+                gib(total),
+                gib(footprint.total()),
+                gib(room),
+                headroom / MIB
+            ),
+        )
+        .with_fix(format!(
+            "lower CTX_SIZE or the KV cache type, use a smaller quantization{others}"
+        )),
+    )
 }
 
 /// Warnings for `profile` on `gpus` (in CUDA order). `footprint` is the pre-load estimate,
@@ -377,6 +459,64 @@ mod tests {
     }
 
     const EXPS_CPU: &str = "[moe]\nMODEL=m.gguf\nFIT_TARGET=128\nEXTRA_ARGS=-ot exps=CPU\n";
+
+    /// The Strategy A warning for `text` with a one-GPU footprint of `gib_total`.
+    fn pinned(text: &str, gib_total: u64, gpus: &[GpuFacts]) -> Option<Diagnostic> {
+        let p = profile(text);
+        let launch = Launch::of(&p);
+        pinned_gpu_warning(
+            Path::new("m.conf"),
+            &p,
+            &launch,
+            Some(&footprint(gib_total * GIB)),
+            gpus,
+        )
+    }
+
+    #[test]
+    fn strategy_a_on_a_gpu_too_small_warns_at_the_line_that_pins_it() {
+        // Lesson 6 (parity item 66's neighbour): the whole model on CUDA1, 24 GiB, 30 GiB
+        // estimated.
+        let gpus = [gpu(0, 48, false), gpu(1, 24, false)];
+        let text = "[a]\nMODEL=m.gguf\nSPLIT_MODE=none\nMAIN_GPU=1\n";
+        let d = pinned(text, 30, &gpus).expect("a warning");
+        assert_eq!(d.line, Some(3));
+        let shown = d.to_string();
+        assert!(
+            shown.contains("CUDA1 = GPU 1 (GPU1)") && shown.contains("≈ 30.0 GiB"),
+            "{shown}"
+        );
+        assert!(shown.contains("split it over the GPUs"), "{shown}");
+        // 20 GiB fits in 24 less 1024 MiB (CUDA1's default headroom).
+        assert!(pinned(text, 20, &gpus).is_none());
+        // 23.5 GiB does not: the headroom counts.
+        let p = profile(text);
+        let f = footprint(23 * GIB + GIB / 2);
+        assert!(
+            pinned_gpu_warning(Path::new("m.conf"), &p, &Launch::of(&p), Some(&f), &gpus).is_some()
+        );
+        // The same model on CUDA0 (48 GiB) is fine.
+        assert!(pinned("[a]\nMODEL=m.gguf\nSPLIT_MODE=none\n", 30, &gpus).is_none());
+    }
+
+    #[test]
+    fn strategy_a_in_extra_args_and_a_missing_main_gpu() {
+        let gpus = [gpu(0, 24, false)];
+        let text = "[a]\nMODEL=m.gguf\nEXTRA_ARGS=-sm none -mg 0\n";
+        let d = pinned(text, 40, &gpus).expect("a warning");
+        assert_eq!(d.line, Some(3), "EXTRA_ARGS pins it");
+        assert!(!d.to_string().contains("split it over"), "one GPU only");
+        let d =
+            pinned("[a]\nMODEL=m.gguf\nSPLIT_MODE=none\nMAIN_GPU=1\n", 1, &gpus).expect("no CUDA1");
+        assert!(d.to_string().contains("gets 1 GPU(s)"), "{d}");
+        // Layer split (the default) is not Strategy A.
+        assert!(pinned("[a]\nMODEL=m.gguf\n", 99, &gpus).is_none());
+        // Without a footprint (no model file), nothing is claimed.
+        let p = profile("[a]\nMODEL=m.gguf\nSPLIT_MODE=none\n");
+        assert!(
+            pinned_gpu_warning(Path::new("m.conf"), &p, &Launch::of(&p), None, &gpus).is_none()
+        );
+    }
 
     #[test]
     fn experts_on_cpu_warn_when_the_model_fits_in_vram() {

@@ -59,6 +59,9 @@ pub struct Launch {
     pub gpu_layers: Option<u64>,
     /// `--split-mode` (layer unless told otherwise).
     pub split_mode: String,
+    /// `--main-gpu`: with `--split-mode none`, the one GPU (CUDA number) that holds the
+    /// whole model.
+    pub main_gpu: u64,
     /// `-ot`, `--cpu-moe` or `--n-cpu-moe N`: weights placed by hand, which turns llama.cpp's
     /// pipeline parallelism off.
     pub tensor_overrides: bool,
@@ -83,6 +86,7 @@ impl Default for Launch {
             fit_ctx_given: false,
             gpu_layers: None,
             split_mode: "layer".into(),
+            main_gpu: 0,
             tensor_overrides: false,
             kv_in_ram: false,
         }
@@ -211,6 +215,11 @@ impl Launch {
                         out.split_mode = v.to_string();
                     }
                 }
+                "-mg" | "--main-gpu" => {
+                    if let Some(n) = num(value()) {
+                        out.main_gpu = n;
+                    }
+                }
                 "-ot" | "--override-tensor" | "-cmoe" | "--cpu-moe" => {
                     if matches!(flag, "-ot" | "--override-tensor") {
                         let _ = value();
@@ -227,6 +236,12 @@ impl Launch {
             i += if took_next && inline.is_none() { 2 } else { 1 };
         }
         out
+    }
+
+    /// The whole model on one GPU (`--split-mode none`, the original's "Strategy A"): the
+    /// CUDA number of that GPU.
+    pub fn pinned_gpu(&self) -> Option<u64> {
+        (self.split_mode == "none").then_some(self.main_gpu)
     }
 
     /// Slots (sequences) the server runs: `-np`, or 4 for "auto".
