@@ -47,6 +47,31 @@ fn footprint(conf: &str, meta: &Metadata, gpus: usize) -> Footprint {
     estimate(&profile(conf), 10 * GIB, Some(meta), gpus)
 }
 
+/// The compute buffer of one GPU that holds layers, as the estimate sizes it for current
+/// llama.cpp (the output GPU's logits left out: they are a few rows since PR #23861).
+fn per_gpu_compute(conf: &str, meta: &Metadata, gpus: usize) -> u64 {
+    let launch = Launch::of(&profile(conf));
+    let shape = ModelShape::read(meta).unwrap();
+    compute(&shape, &launch, pipeline_parallel(&launch, gpus)).per_gpu
+}
+
+/// The output GPU's compute buffer as llama.cpp builds before
+/// https://github.com/ggml-org/llama.cpp/pull/23861 (am17an, merged June 2026) reserved it.
+/// Those builds called `graph_reserve(n_tokens, n_seqs, n_tokens, ...)` ("Passing
+/// `n_outputs = n_tokens` here sizes the buffer for the worst case where every token in the
+/// ubatch produces a logits row", drauh, https://github.com/ggml-org/llama.cpp/issues/23527,
+/// 2026-05-22), so once the last layer's tensors are freed the buffer holds the f32 logits
+/// of the whole ubatch and the normed hidden rows they come from: `(n_vocab + n_embd) x
+/// n_ubatch x 4` bytes. The buffer is the larger of that and the layers' peak, which is
+/// what the estimate sizes. Used to hold the estimate to logs of those builds.
+fn output_gpu_compute_before_pr_23861(conf: &str, meta: &Metadata, gpus: usize) -> u64 {
+    let launch = Launch::of(&profile(conf));
+    let shape = ModelShape::read(meta).unwrap();
+    let ub = launch.n_ubatch(launch.n_ctx(shape.ctx_train));
+    let layers = compute(&shape, &launch, pipeline_parallel(&launch, gpus)).per_gpu;
+    layers.max((shape.n_vocab + shape.n_embd) * ub * 4)
+}
+
 /// GLM-4.7-Flash (`deepseek2` with MLA), its header as llama.cpp prints it for
 /// unsloth's and ubergarm's GGUFs (ollama/ollama#15855, ikawrakow/ik_llama.cpp#1167):
 /// 47 layers, n_embd 2048, 20 heads, 1 KV head, K 576 (512 latent + 64 rope), V 512,
@@ -86,8 +111,14 @@ fn glm_47_flash_caches_only_the_mla_latent() {
     assert_eq!(shape.kv_layers().count(), 47);
     // "f16 K-cache for these models is 576 * 2 * n_layer per token. For GLM-4.7-Flash this
     // works out to about 53 kB per token, so 3.23 GiB for 64k tokens" (ikawrakow,
-    // https://github.com/ikawrakow/ik_llama.cpp/issues/1180); llama.cpp allocates no V for
-    // MLA since https://github.com/ggml-org/llama.cpp/pull/19067 ("almost x2 less memory").
+    // https://github.com/ikawrakow/ik_llama.cpp/issues/1180, about ik_llama.cpp, a fork);
+    // upstream llama.cpp allocates no V for MLA since
+    // https://github.com/ggml-org/llama.cpp/pull/19067 (ggerganov, 2026-01-24: "Support
+    // V-less KV cache. This is useful for MLA models such as DeepSeek and GLM 4.7 Flash
+    // ... Results in almost x2 less memory for the KV cache"). No published upstream
+    // llama-server log of GLM-4.7-Flash with its `llama_kv_cache: size = ...` or compute
+    // buffer lines was found (the upstream issues that load it, ggml-org/llama.cpp#19724,
+    // #19613, #19307, are indexed only in part), so this model has no upstream figure yet.
     let per_token = kv_bytes(
         &shape,
         &Launch::of(&profile(
@@ -111,9 +142,11 @@ fn glm_47_flash_caches_only_the_mla_latent() {
     assert!(with_v / q8 as f64 > 1.85, "{}", mib(q8));
 }
 
-/// Qwen3-30B-A3B (`qwen3moe`), the header llama.cpp prints for it
-/// (ikawrakow/ik_llama.cpp#1066, #398): 48 layers, n_embd 2048, 32 heads, 4 KV heads of
-/// 128, 128 experts (8 used, 768 wide), vocab 151936.
+/// Qwen3-30B-A3B (`qwen3moe`), the metadata of unsloth's Qwen3-30B-A3B-Q4_K_M.gguf as
+/// upstream llama.cpp dumps it (`qwen3moe.block_count u32 = 48` ... `tokenizer.ggml.tokens
+/// arr[str,151936]`, https://github.com/ikawrakow/ik_llama.cpp/issues/514, mtcl,
+/// 2025-06-10): 48 layers, n_embd 2048, 32 heads, 4 KV heads of 128, 128 experts (8 used,
+/// 768 wide), vocab 151936.
 fn qwen3_30b_a3b() -> Metadata {
     meta(
         &[
@@ -132,6 +165,72 @@ fn qwen3_30b_a3b() -> Metadata {
         ],
         151_936,
     )
+}
+
+#[test]
+fn qwen3_30b_a3b_against_upstream_llama_cpp_on_two_gpus() {
+    // Upstream llama.cpp build 5622 (97340b4c), llama-cli on an RTX 4090 + RTX 5090,
+    // unsloth Qwen3-30B-A3B-Q4_K_M, `--ctx-size 16384 --n-gpu-layers 99 -ot
+    // ".ffn_.*_exps.=CPU"`, one sequence, ubatch 512, flash attention off (that build's
+    // default), f16 cache (https://github.com/ikawrakow/ik_llama.cpp/issues/514, comment by
+    // mtcl, 2025-06-10, "ok it indeed works with mainline"):
+    //   llama_kv_cache_unified:      CUDA0 KV buffer size =   384.00 MiB
+    //   llama_kv_cache_unified:      CUDA1 KV buffer size =  1152.00 MiB
+    //   llama_kv_cache_unified: size = 1536.00 MiB ( 16384 cells,  48 layers,  1 seqs), ...
+    //   llama_context:      CUDA0 compute buffer size =  1080.00 MiB
+    //   llama_context:      CUDA1 compute buffer size =  1080.00 MiB
+    // Without flash attention each GPU materialises the 32 heads' scores (16384 x 512 x 32
+    // f32 = 1 GiB); the experts placed by hand switch pipelining off, so one copy each.
+    let m = qwen3_30b_a3b();
+    let conf = "CTX_SIZE=16384\nKV_CACHE_TYPE_K=f16\nKV_CACHE_TYPE_V=f16\n\
+                EXTRA_ARGS=-np 1 -fa off -ot exps=CPU\n";
+    let f = footprint(conf, &m, 2);
+    assert_eq!(mib(f.kv_bytes.unwrap()), 384.0 + 1152.0);
+    within_10(
+        "Qwen3-30B-A3B compute, both GPUs",
+        f.compute_bytes,
+        2.0 * 1080.0,
+    );
+    within_10(
+        "Qwen3-30B-A3B compute per GPU",
+        per_gpu_compute(conf, &m, 2),
+        1080.0,
+    );
+    // That build reserved the logits of the whole ubatch (296.75 MiB), less than the scores.
+    within_10(
+        "Qwen3-30B-A3B compute on the output GPU, build 5622",
+        output_gpu_compute_before_pr_23861(conf, &m, 2),
+        1080.0,
+    );
+}
+
+#[test]
+fn qwen3_coder_30b_a3b_against_upstream_llama_server() {
+    // Qwen3-Coder-30B-A3B, the same `qwen3moe` shape with a 256K training context: upstream
+    // llama-server build 7342 (2fbe3b7bb, the ghcr.io server-cuda-b7342 image) on an A100
+    // 40GB, `--ctx-size 65536`, everything else default: 4 auto slots sharing one cache,
+    // flash attention auto -> on, f16 cache, ubatch 512. The log is quoted verbatim in a
+    // public GitHub README ("Basic Use ... llama.cpp:server-cuda-b7342", the author's
+    // workspace /workspaces/yuy4o); the code index that holds it does not name its
+    // repository, so this one figure has no URL (index text id 28957180799):
+    //   llama_kv_cache: size = 6144.00 MiB ( 65536 cells,  48 layers,  4/1 seqs), ...
+    //   llama_context: Flash Attention was auto, set to enabled
+    //   llama_context:      CUDA0 compute buffer size =   300.75 MiB
+    let mut m = qwen3_30b_a3b();
+    m.values
+        .insert("qwen3moe.context_length".into(), u(262_144));
+    m.values
+        .insert("qwen3moe.feed_forward_length".into(), u(5472));
+    let conf = "CTX_SIZE=65536\nKV_CACHE_TYPE_K=f16\nKV_CACHE_TYPE_V=f16\nFLASH_ATTN=0\n";
+    let f = footprint(conf, &m, 1);
+    assert_eq!(mib(f.kv_bytes.unwrap()), 6144.0);
+    // Build 7342 predates PR #23861: its buffer is the ubatch's logits, (151936 + 2048) x
+    // 512 x 4 bytes = 300.75 MiB exactly, larger than the layers' masks and activations.
+    assert_eq!(mib(output_gpu_compute_before_pr_23861(conf, &m, 1)), 300.75);
+    // Current builds reserve 4 logits rows: the estimate is the layers' peak, the f32 mask
+    // copy and its f16 cast (65536 x 512 x 6 = 192 MiB) and the activations, well under it.
+    let now = mib(f.compute_bytes);
+    assert!((200.0..300.75).contains(&now), "{now}");
 }
 
 #[test]
@@ -155,8 +254,9 @@ fn qwen3_30b_a3b_is_plain_gqa() {
     assert_eq!(full.kv_bytes, Some(48 * 1024 * 2 * 40_960));
 }
 
-/// Gemma-3-27B, the header of unsloth's gemma-3-27b-it GGUF as printed in
-/// ikawrakow/ik_llama.cpp issue logs: 62 layers, n_embd 5376, 32 heads, 16 KV heads of
+/// Gemma-3-27B, the header of unsloth's gemma-3-27b-it GGUF as dumped in
+/// https://github.com/ikawrakow/ik_llama.cpp/issues/539 (`gemma3.block_count u32 = 62`,
+/// `gemma3.attention.sliding_window u32 = 1024`, `n_swa_pattern = 6`): 62 layers, n_embd 5376, 32 heads, 16 KV heads of
 /// 128, sliding window 1024 (gemma3's pattern: 5 windowed then 1 full), vocab 262208.
 fn gemma3_27b() -> Metadata {
     meta(
@@ -188,9 +288,12 @@ fn gemma3_27b_holds_a_window_on_52_of_62_layers() {
             && shape.layers[61].swa
     );
     // --swa-full gives every layer the whole context, which is what an engine without
-    // SWA allocates: "CPU KV buffer size = 63488.00 MiB" at n_ctx 131072, f16
-    // (ik_llama.cpp log of gemma-3-27b-it, public GitHub issue archive, search index id
-    // 17629908569).
+    // SWA allocates: "CPU KV buffer size = 63488.00 MiB" at n_ctx 131072, f16, from
+    // ik_llama.cpp (a fork: build 3751, llama-cli, aarch64 CPU) loading unsloth's
+    // gemma-3-27b-it-Q4_0 (https://github.com/ikawrakow/ik_llama.cpp/issues/539,
+    // description by jagusztinl, 2025-06-19). No upstream llama.cpp log of Gemma-3-27B
+    // with its windowed cache was found; the window figures below follow
+    // llama-kv-cache-iswa.cpp's sizing rule, which the gpt-oss tests hold to upstream logs.
     let full = footprint(
         "CTX_SIZE=131072\nKV_CACHE_TYPE_K=f16\nKV_CACHE_TYPE_V=f16\nEXTRA_ARGS=--swa-full\n",
         &m,
@@ -209,7 +312,8 @@ fn gemma3_27b_holds_a_window_on_52_of_62_layers() {
     assert!(one > 5 * GIB && one < 6 * GIB);
 }
 
-/// gpt-oss-20b, the header llama.cpp prints for unsloth's GGUF: 24 layers, n_embd 2880,
+/// gpt-oss-20b, the metadata upstream llama.cpp dumps for gpt-oss-20b-mxfp4.gguf
+/// (https://github.com/ikawrakow/ik_llama.cpp/issues/822, build 6699): 24 layers, n_embd 2880,
 /// 64 heads, 8 KV heads of 64, sliding window 128 on every other layer, 32 experts
 /// (4 used, 2880 wide), vocab 201088.
 fn gpt_oss_20b() -> Metadata {
@@ -234,24 +338,56 @@ fn gpt_oss_20b() -> Metadata {
 }
 
 #[test]
-fn gpt_oss_20b_against_llama_server() {
-    // llama-server log of unsloth/gpt-oss-20b-GGUF, -c 131072 (4 auto slots, unified),
-    // f16 cache, ubatch 512, flash attention auto -> on (public GitHub file, search index
-    // id 52910685840; an Apple M5, so the compute figure is Metal's):
-    //   llama_kv_cache: size = 3072.00 MiB (131072 cells,  12 layers,  4/1 seqs)
-    //   llama_kv_cache: size =   24.00 MiB (  1024 cells,  12 layers,  4/1 seqs)
-    //   sched_reserve:       MTL0 compute buffer size =   420.83 MiB
+fn gpt_oss_20b_against_upstream_llama_server_on_cuda() {
+    // Upstream llama-server build 6699 (c08002a1) on an RTX 3070, gpt-oss-20b-mxfp4.gguf,
+    // `-ngl 99 --n-cpu-moe 99 -c 131072 -fa on`, one slot (that build's default), f16
+    // cache, ubatch 512 (https://github.com/ikawrakow/ik_llama.cpp/issues/822, description
+    // by crat0z, 2025-10-10, the llama.cpp half of the comparison):
+    //   llama_kv_cache: size = 3072.00 MiB (131072 cells,  12 layers,  1/1 seqs), ...
+    //   llama_kv_cache_iswa: creating     SWA KV cache, size = 768 cells
+    //   llama_kv_cache: size =   18.00 MiB (   768 cells,  12 layers,  1/1 seqs), ...
+    //   llama_context:      CUDA0 compute buffer size =   456.98 MiB
     let m = gpt_oss_20b();
-    let f = footprint(
-        "CTX_SIZE=131072\nKV_CACHE_TYPE_K=f16\nKV_CACHE_TYPE_V=f16\nFLASH_ATTN=0\n",
-        &m,
-        1,
+    let conf = "CTX_SIZE=131072\nKV_CACHE_TYPE_K=f16\nKV_CACHE_TYPE_V=f16\n\
+                EXTRA_ARGS=-np 1 --n-cpu-moe 99\n";
+    let f = footprint(conf, &m, 1);
+    // One slot: the window is pad256(128 + 512) = 768 cells.
+    assert_eq!(mib(f.kv_bytes.unwrap()), 3072.0 + 18.0);
+    within_10("gpt-oss-20b compute, CUDA", f.compute_bytes, 456.98);
+    // Build 6699 predates PR #23861; its logits phase ((201088 + 2880) x 512 x 4 = 398.4
+    // MiB) stays under the layers' peak (the 128K mask, its f16 cast, the activations).
+    within_10(
+        "gpt-oss-20b compute, CUDA, build 6699",
+        output_gpu_compute_before_pr_23861(conf, &m, 1),
+        456.98,
     );
+}
+
+#[test]
+fn gpt_oss_against_llama_server_on_metal() {
+    // Upstream llama-server build 8198 (7f5ee5496) on an Apple M5, unsloth
+    // gpt-oss-20b-Q4_K_M, `-hf unsloth/gpt-oss-20b-GGUF` with every default: -c 131072 from
+    // the model, 4 auto slots sharing one cache, f16, ubatch 512, flash attention auto -> on
+    // (https://github.com/ontouchstart/rabbit-holes/blob/e02768814b6edaec58395359f36305aea97be108/llama-cpp/models/unsloth/gpt-oss-20b-GGUF/README.md):
+    //   llama_kv_cache: size = 3072.00 MiB (131072 cells,  12 layers,  4/1 seqs), ...
+    //   llama_kv_cache: size =   24.00 MiB (  1024 cells,  12 layers,  4/1 seqs), ...
+    //   sched_reserve:       MTL0 compute buffer size =   420.83 MiB
+    // Metal's compute buffer, not CUDA's, and from before PR #23861: only within 10 %.
+    let m = gpt_oss_20b();
+    let conf = "CTX_SIZE=131072\nKV_CACHE_TYPE_K=f16\nKV_CACHE_TYPE_V=f16\nFLASH_ATTN=0\n";
+    let f = footprint(conf, &m, 1);
+    // Four slots in one cache: the window is pad256(128 x 4 + 512) = 1024 cells.
     assert_eq!(mib(f.kv_bytes.unwrap()), 3072.0 + 24.0);
-    within_10("gpt-oss-20b compute", f.compute_bytes, 420.83);
-    // gpt-oss-120b (36 layers), -c 65535 -ub 512, f16 (quoted in a public GitHub script,
-    // search index id 63225873246): 2304.00 MiB (65536 cells, 18 layers) + 36.00 MiB
-    // (1024 cells, 18 layers).
+    within_10("gpt-oss-20b compute, Metal", f.compute_bytes, 420.83);
+    within_10(
+        "gpt-oss-20b compute, Metal, build 8198",
+        output_gpu_compute_before_pr_23861(conf, &m, 1),
+        420.83,
+    );
+    // gpt-oss-120b (36 layers), -c 65535 -ub 512, f16, as quoted in a public GitHub
+    // script's docstring (tensor-override.py; the code index that holds it does not name
+    // its repository: text id 63225873246): 2304.00 MiB (65536 cells, 18 layers) + 36.00
+    // MiB (1024 cells, 18 layers).
     let mut big = gpt_oss_20b();
     big.values.insert("gpt-oss.block_count".into(), u(36));
     let f = footprint(
@@ -290,9 +426,11 @@ fn qwen35_27b() -> Metadata {
 
 #[test]
 fn a_qwen3_next_style_hybrid_against_llama_server() {
-    // llama-server log on an RTX 3090, fitted to n_ctx 200192, q8_0, ubatch 512, flash
-    // attention on, one sequence (quoted verbatim in a public GitHub test fixture, search
-    // index id 56992954617):
+    // Upstream llama-server build 8946 (0f1bb602d) on an RTX 3090, fitted to n_ctx 200192,
+    // q8_0, ubatch 512, flash attention on, one sequence, quoted verbatim in a public
+    // GitHub PowerShell test fixture ("Smoke tests for llama-server status parsing
+    // helpers"; the code index that holds it does not name its repository: text id
+    // 56992954617):
     //   llama_kv_cache: size = 6647.00 MiB (200192 cells,  16 layers,  1/1 seqs)
     //   llama_memory_recurrent:      CUDA0 RS buffer size =   149.62 MiB
     //   sched_reserve:      CUDA0 compute buffer size =   654.78 MiB
@@ -312,6 +450,13 @@ fn a_qwen3_next_style_hybrid_against_llama_server() {
         mib(f.recurrent_bytes)
     );
     within_10("Qwen3.5-27B compute", f.compute_bytes, 654.78);
+    // Build 8946 predates PR #23861, but its ubatch of logits ((248320 + 5120) x 512 x 4 =
+    // 495 MiB) stays under the layers' peak, so the figure holds for current builds too.
+    within_10(
+        "Qwen3.5-27B compute, build 8946",
+        output_gpu_compute_before_pr_23861("CTX_SIZE=200192\nEXTRA_ARGS=-np 1\n", &m, 1),
+        654.78,
+    );
     // The old estimate charged all 64 layers at full width: 4x too high.
     let all_layers = 64 * 2 * 1024 * 200_192 * 34 / 32;
     assert!(all_layers / f.kv_bytes.unwrap() >= 4);
