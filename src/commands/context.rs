@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::GlobalArgs;
+use crate::config::trust::ModelsTrust;
 use crate::config::{LoadError, LoadedSettings, ProfileSet, Settings};
 
 pub struct Context {
@@ -14,9 +15,16 @@ pub struct Context {
 impl Context {
     pub fn load(global: &GlobalArgs) -> Result<Self, LoadError> {
         let loaded = LoadedSettings::load(global.config.as_deref())?;
+        // Skipped untrusted files: one line each, on every command (stderr, so output that
+        // is piped stays clean).
+        for notice in &loaded.notices {
+            eprintln!("llws: {notice}");
+        }
         let mut settings = loaded.settings;
         if let Some(models) = &global.models {
             settings.models_conf = std::path::absolute(models).unwrap_or_else(|_| models.clone());
+            // Named on the command line: the user's own.
+            settings.origin.models_conf = ModelsTrust::Own;
         }
         Ok(Self {
             settings,
@@ -25,7 +33,10 @@ impl Context {
     }
 
     pub fn profiles(&self) -> Result<ProfileSet, LoadError> {
-        ProfileSet::load(&self.settings.models_conf)
+        crate::config::trust::load_profiles(
+            &self.settings.models_conf,
+            self.settings.origin.models_conf,
+        )
     }
 
     /// The profiles, or an error that lists every problem.

@@ -99,6 +99,11 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                             e.to_string(),
                         )),
                     }
+                    diagnostics.extend(crate::config::risky_args::diagnostics(
+                        &set.path,
+                        p,
+                        &ctx.settings.models_dir,
+                    ));
                     diagnostics.extend(hardware_lint::lint_on_gpus(
                         &set.path,
                         p,
@@ -183,7 +188,7 @@ pub fn env(ctx: &Context, id: &str, write: bool) -> anyhow::Result<ExitCode> {
     let text = env_file(profile, ctx.settings.server.port);
     if write {
         let path = crate::config::dotenv::env_path(&ctx.settings);
-        std::fs::write(&path, &text)
+        crate::util::safe_fs::write_atomic(&path, text.as_bytes(), 0o644)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         eprintln!("Generated {} for [{}]", path.display(), profile.id);
     } else {
