@@ -201,6 +201,9 @@ pub enum InternalCommand {
         config_dir: Option<PathBuf>,
         #[arg(long)]
         model: Option<String>,
+        /// Unsandboxed: first show what a sandboxed session changed in the config dir.
+        #[arg(long)]
+        review_config: bool,
         #[arg(last = true)]
         args: Vec<String>,
     },

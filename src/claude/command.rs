@@ -77,8 +77,12 @@ pub fn pane_command(
             c.config_dir.display().to_string(),
             "--model".into(),
             c.model.clone(),
-            "--".into(),
         ];
+        if mode == SandboxMode::Off {
+            // What a sandboxed session changed in the config dir runs as the user now.
+            cmd.push("--review-config".into());
+        }
+        cmd.push("--".into());
         cmd.extend(c.args.iter().cloned());
         (cmd, vec![(TOKEN_VAR.to_string(), c.auth_token.clone())])
     } else {
@@ -305,6 +309,7 @@ mod tests {
                 "/home/u/.claude-local",
                 "--model",
                 "local-llama",
+                "--review-config",
                 "--",
                 "--verbose",
                 "-c"

@@ -20,6 +20,7 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
             base_url,
             config_dir,
             model,
+            review_config,
             args,
         } => {
             // Settings only fill in what the outer llws did not pass.
@@ -45,6 +46,17 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
                 model: pick(model, |d| d.model.clone()),
                 auth_token: pick(std::env::var(TOKEN_VAR).ok(), |d| d.auth_token.clone()),
             };
+            if review_config {
+                let project = std::env::current_dir()?;
+                let mut out = std::io::stdout();
+                if !crate::claude::config_watch::review_before_unsandboxed(
+                    &cl.config_dir,
+                    &project,
+                    &mut out,
+                ) {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
             claude_local::run(&cl, &args)
         }
         InternalCommand::Sandbox(args) => {

@@ -103,7 +103,18 @@ fn project_files(global: &GlobalArgs) -> anyhow::Result<Vec<PathBuf>> {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             out.push(path.clone());
-            Some(parse_settings(&text, path)?.models_conf)
+            match parse_settings(&text, path) {
+                Ok(settings) => Some(settings.models_conf),
+                Err(e) => {
+                    // Trusting a file does not need it to be valid; its models.conf cannot
+                    // be known until it is.
+                    eprintln!(
+                        "llws: {} has errors (`llws check` lists them), so the models.conf it names was not looked for:\n{e}",
+                        path.display()
+                    );
+                    None
+                }
+            }
         }
         Some(SettingsSource::Own(_)) => None,
         None => Some(std::env::current_dir()?.join("models.conf")),

@@ -469,6 +469,8 @@ pub fn find_settings_sources(explicit: Option<&Path>) -> Result<Vec<SettingsSour
             |x| matches!((local.canonicalize(), x.canonicalize()), (Ok(a), Ok(b)) if a == b),
         );
         if !same_as_xdg {
+            // Absolute, so messages name it wherever they are read.
+            let local = std::path::absolute(&local).unwrap_or(local);
             out.push(SettingsSource::CurrentFolder(local));
         }
     }

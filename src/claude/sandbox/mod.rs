@@ -552,6 +552,16 @@ pub fn launch(plan: &Plan, command: &[String]) -> anyhow::Result<ExitCode> {
                 ) {
                     Some('r') => continue,
                     Some('u') => {
+                        if let Some(config) = plan.writable.first() {
+                            let mut out = std::io::stdout();
+                            if !super::config_watch::review_before_unsandboxed(
+                                config,
+                                &plan.project,
+                                &mut out,
+                            ) {
+                                return Ok(ExitCode::from(126));
+                            }
+                        }
                         print!("llws: running WITHOUT a sandbox.\r\n");
                         let err = std::process::Command::new(&command[0])
                             .args(&command[1..])
@@ -576,9 +586,23 @@ pub fn launch(plan: &Plan, command: &[String]) -> anyhow::Result<ExitCode> {
     // Without Landlock scoping, `fs` must not share the host's network namespace (abstract
     // sockets: X11, D-Bus). The outer llws decides that and sets up a bridge; this is the
     // backstop for a plan that arrives without it: no network at all rather than X11.
+    // The sockets this process's environment names, too (the outer llws passed its own).
+    for var in ["DOCKER_HOST", "SSH_AUTH_SOCK"] {
+        if let Ok(value) = std::env::var(var) {
+            let path = value.strip_prefix("unix://").unwrap_or(&value);
+            if path.starts_with('/') {
+                plan.hide.push(PathBuf::from(path));
+            }
+        }
+    }
     let scope = landlock::scopes_abstract_sockets();
     if plan.mode == SandboxMode::Fs && !plan.own_network && !scope {
         plan.own_network = true;
+    }
+    // The config dir (the first writable folder) as it is before the sandbox may write it:
+    // the next unsandboxed start shows what changed.
+    if let Some(config) = plan.writable.first() {
+        super::config_watch::record_before_sandbox(config, &plan.project);
     }
     let filter = seccomp::filter_fd()?;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&filter);
