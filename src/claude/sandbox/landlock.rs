@@ -52,6 +52,20 @@ pub fn scopes_abstract_sockets() -> bool {
     abi_version() >= 6
 }
 
+/// What `fs` does on this kernel, in one line for `llws doctor`.
+pub fn describe() -> String {
+    let abi = abi_version();
+    if scopes_abstract_sockets() {
+        format!(
+            "Landlock ABI {abi}: fs keeps abstract unix sockets (X11, D-Bus) out by scoping, and shares the host's network"
+        )
+    } else {
+        format!(
+            "Landlock ABI {abi} (scoping needs 6, Linux 6.12): fs gets its own network namespace, bridged like strict (no internet)"
+        )
+    }
+}
+
 /// Restricts this thread (and every process it starts afterwards) from connecting to
 /// abstract unix sockets and signalling processes outside its Landlock domain. Call it
 /// while the process has one thread: the restriction is per thread and inherited.
