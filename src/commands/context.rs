@@ -10,6 +10,8 @@ pub struct Context {
     pub settings: Settings,
     /// The settings file, or `None` when llws runs on its defaults.
     pub settings_source: Option<PathBuf>,
+    /// Settings files skipped because they are not trusted (already said on stderr).
+    pub skipped: Vec<crate::config::trust::Untrusted>,
 }
 
 impl Context {
@@ -17,8 +19,8 @@ impl Context {
         let loaded = LoadedSettings::load(global.config.as_deref())?;
         // Skipped untrusted files: one line each, on every command (stderr, so output that
         // is piped stays clean).
-        for notice in &loaded.notices {
-            eprintln!("llws: {notice}");
+        for untrusted in &loaded.skipped {
+            eprintln!("llws: {}", untrusted.message());
         }
         let mut settings = loaded.settings;
         if let Some(models) = &global.models {
@@ -29,6 +31,7 @@ impl Context {
         Ok(Self {
             settings,
             settings_source: loaded.source,
+            skipped: loaded.skipped,
         })
     }
 

@@ -422,9 +422,9 @@ pub struct LoadedSettings {
     pub settings: Settings,
     /// The file they were read from; `None` means built-in defaults.
     pub source: Option<PathBuf>,
-    /// Files that were skipped because they are not trusted, one line each for the user
-    /// (the file and the `llws trust` command).
-    pub notices: Vec<String>,
+    /// Files that were skipped because they are not trusted (each says which, and the
+    /// `llws trust` command).
+    pub skipped: Vec<trust::Untrusted>,
 }
 
 /// Where settings come from, in order: `--config`, `$LLWS_CONFIG`, `./llws.toml`, then the
@@ -528,7 +528,7 @@ impl LoadedSettings {
     /// otherwise a notice says so and the user's own settings (or the defaults) are used.
     /// No file at all means the defaults, relative to the working directory.
     pub fn load(explicit: Option<&Path>) -> Result<Self, LoadError> {
-        let mut notices = Vec::new();
+        let mut skipped = Vec::new();
         for source in find_settings_sources(explicit)? {
             let (path, text, models_conf) = match source {
                 SettingsSource::Own(path) => {
@@ -540,7 +540,7 @@ impl LoadedSettings {
                     // that one needs its own trust.
                     Ok(text) => (path, text, ModelsTrust::Checked),
                     Err(Ok(untrusted)) => {
-                        notices.push(untrusted.message());
+                        skipped.push(untrusted);
                         continue;
                     }
                     Err(Err(e)) => return Err(cannot_read(&path, e)),
@@ -554,7 +554,7 @@ impl LoadedSettings {
             return Ok(Self {
                 settings,
                 source: Some(path),
-                notices,
+                skipped,
             });
         }
         let mut settings = Settings::default();
@@ -565,7 +565,7 @@ impl LoadedSettings {
         Ok(Self {
             settings,
             source: None,
-            notices,
+            skipped,
         })
     }
 }
