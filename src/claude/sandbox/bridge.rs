@@ -78,9 +78,43 @@ impl Backoff {
     }
 }
 
-/// A connection slot: taken before accepting, given back when the connection ends.
-fn slots() -> std::sync::Arc<tokio::sync::Semaphore> {
-    std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS))
+/// What every accept loop of the bridge goes through: a connection slot taken before
+/// accepting (given back when the connection ends), and the back-off after a failure.
+struct Gate {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    backoff: Backoff,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+            backoff: Backoff::new(),
+        }
+    }
+
+    /// A free slot (waits while all are taken).
+    async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
+    /// The accepted connection, or `None` after waiting out a failure.
+    async fn accepted<S>(&mut self, result: std::io::Result<S>) -> Option<S> {
+        match result {
+            Ok(s) => {
+                self.backoff.reset();
+                Some(s)
+            }
+            Err(_) => {
+                self.backoff.wait().await;
+                None
+            }
+        }
+    }
 }
 
 /// One bridged port.
@@ -208,20 +242,12 @@ impl Drop for Bridge {
 }
 
 async fn serve_unix(listener: UnixListener, target: String) {
-    let slots = slots();
-    let mut backoff = Backoff::new();
+    let mut gate = Gate::new();
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
+        let slot = gate.slot().await;
+        let Some((mut inside, _)) = gate.accepted(listener.accept().await).await else {
+            continue;
         };
-        let mut inside = match listener.accept().await {
-            Ok((s, _)) => s,
-            Err(_) => {
-                backoff.wait().await;
-                continue;
-            }
-        };
-        backoff.reset();
         let target = target.clone();
         tokio::spawn(async move {
             let _slot = slot;
@@ -238,20 +264,12 @@ async fn serve_unix(listener: UnixListener, target: String) {
 /// the host's lock folder announces it right now, and only on 127.0.0.1. Refusals just close
 /// the connection: a hostile client gets nothing to learn from, and the log stays quiet.
 async fn serve_ide(listener: UnixListener, locks: PathBuf) {
-    let slots = slots();
-    let mut backoff = Backoff::new();
+    let mut gate = Gate::new();
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
+        let slot = gate.slot().await;
+        let Some((mut inside, _)) = gate.accepted(listener.accept().await).await else {
+            continue;
         };
-        let mut inside = match listener.accept().await {
-            Ok((s, _)) => s,
-            Err(_) => {
-                backoff.wait().await;
-                continue;
-            }
-        };
-        backoff.reset();
         let locks = locks.clone();
         tokio::spawn(async move {
             let _slot = slot;
@@ -494,20 +512,12 @@ pub fn exit_code(status: std::process::ExitStatus) -> ExitCode {
 /// Forwards each connection to `socket`, first writing `port_line` (the ide socket's
 /// header) when there is one.
 async fn serve_tcp(listener: TcpListener, socket: PathBuf, port_line: Option<u16>) {
-    let slots = slots();
-    let mut backoff = Backoff::new();
+    let mut gate = Gate::new();
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
+        let slot = gate.slot().await;
+        let Some((mut inside, _)) = gate.accepted(listener.accept().await).await else {
+            continue;
         };
-        let mut inside = match listener.accept().await {
-            Ok((s, _)) => s,
-            Err(_) => {
-                backoff.wait().await;
-                continue;
-            }
-        };
-        backoff.reset();
         let socket = socket.clone();
         tokio::spawn(async move {
             let _slot = slot;

@@ -159,6 +159,11 @@ impl Plan {
         self.writable.iter().chain(std::iter::once(&self.project))
     }
 
+    /// Whether `p` lies in a folder bound into the sandbox (read-write or read-only).
+    fn bound(&self, p: &Path) -> bool {
+        self.rw().chain(&self.read_only).any(|b| p.starts_with(b))
+    }
+
     /// Refusals that do not depend on bwrap: a folder that would show the whole home.
     pub fn check(&self, home: Option<&Path>) -> Result<(), String> {
         let Some(home) = home else {
@@ -256,20 +261,19 @@ impl Plan {
             let w = w.display().to_string();
             push(&mut a, &["--bind", &w, &w]);
         }
-        let bound = |p: &Path| self.rw().chain(&self.read_only).any(|b| p.starts_with(b));
         let holds_writable = |p: &Path| self.rw().any(|w| w.starts_with(p));
         if let Some(home) = home {
             // Credentials inside a folder that was bound back stay hidden.
             for rel in HIDDEN_DIRS {
                 let p = home.join(rel);
-                if p.is_dir() && bound(&p) && !holds_writable(&p) {
+                if p.is_dir() && self.bound(&p) && !holds_writable(&p) {
                     let p = p.display().to_string();
                     push(&mut a, &["--tmpfs", &p]);
                 }
             }
             for rel in HIDDEN_FILES {
                 let p = home.join(rel);
-                if p.is_file() && bound(&p) {
+                if p.is_file() && self.bound(&p) {
                     let p = p.display().to_string();
                     push(&mut a, &["--ro-bind", "/dev/null", &p]);
                 }
@@ -390,7 +394,6 @@ impl Plan {
             .flatten()
             .chain([Path::new("/tmp"), Path::new("/run")])
             .collect();
-        let bound = |p: &Path| self.rw().chain(&self.read_only).any(|b| p.starts_with(b));
         let mut a = Vec::new();
         let mut seen: Vec<PathBuf> = Vec::new();
         let candidates = self
@@ -402,7 +405,7 @@ impl Plan {
             let Ok(real) = sock.canonicalize() else {
                 continue;
             };
-            let hidden = emptied.iter().any(|e| real.starts_with(e)) && !bound(&real);
+            let hidden = emptied.iter().any(|e| real.starts_with(e)) && !self.bound(&real);
             if hidden || seen.contains(&real) {
                 continue;
             }
