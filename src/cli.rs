@@ -84,6 +84,10 @@ pub enum Command {
         /// Follow the server log in the foreground; Ctrl-C stops the server.
         #[arg(long)]
         logs: bool,
+        /// Print server log lines as they are; by default a terminal gets them without
+        /// escape sequences and control characters (a log line can carry bytes anyone chose).
+        #[arg(long)]
+        raw: bool,
     },
     /// Stop the server llws started (the container or the native process).
     Down,
@@ -95,6 +99,10 @@ pub enum Command {
         /// Print the server log to stdout too.
         #[arg(long)]
         logs: bool,
+        /// Print server log lines as they are; by default a terminal gets them without
+        /// escape sequences and control characters (a log line can carry bytes anyone chose).
+        #[arg(long)]
+        raw: bool,
     },
     /// Ask a running llws for its state.
     Status {
@@ -118,13 +126,22 @@ pub enum Command {
         /// Keep printing new lines as they come, until Ctrl-C or the llws goes away.
         #[arg(long, short = 'f')]
         follow: bool,
+        /// Print server log lines as they are; by default a terminal gets them without
+        /// escape sequences and control characters (a log line can carry bytes anyone chose).
+        #[arg(long)]
+        raw: bool,
     },
     /// Ask a running llws to keep waiting for the model that is loading: pushes its health
     /// timeout back by another `health_timeout_s` (the original's "continue anyway").
     KeepWaiting,
     /// Check the running server: a short prompt and a 100+ token prompt, then the log for
     /// CUDA errors (run it after every llama.cpp update: short prompts alone hid crashes).
-    Selftest,
+    Selftest {
+        /// Print server log lines as they are; by default a terminal gets them without
+        /// escape sequences and control characters (a log line can carry bytes anyone chose).
+        #[arg(long)]
+        raw: bool,
+    },
     /// Print GPU and system samples (a gpustat-like tool; no server needed).
     Monitor {
         /// One sample, then exit.
@@ -155,6 +172,24 @@ CLAUDE_CONFIG_DIR, ANTHROPIC_BASE_URL and the model variables set. With [claude]
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Trust a settings file or models.conf that is not your own, so llws reads it.
+    #[command(
+        long_about = "llws reads ./llws.toml, and a models.conf that your own settings (--config, \
+$LLWS_CONFIG, ~/.config/llws/llws.toml) or --models do not name, only once you trust it: such a file \
+may come with a cloned repository, or from the agent in the claude pane, and it chooses programs llws \
+starts. Trust is kept in the XDG data dir (~/.local/share/llws/trusted.toml) with the file's SHA-256: \
+an edited file is untrusted again.\n\nWithout FILE, trusts this folder's llws.toml and the models.conf \
+llws would use here. Before trusting, it prints what the file makes llws run."
+    )]
+    Trust {
+        /// The file to trust (default: ./llws.toml and the models.conf in use here).
+        file: Option<PathBuf>,
+        /// List the trusted files and whether each is unchanged.
+        #[arg(long, conflicts_with = "file")]
+        list: bool,
+    },
+    /// Stop trusting a file.
+    Untrust { file: PathBuf },
     #[command(flatten)]
     Internal(InternalCommand),
 }
@@ -171,32 +206,21 @@ pub enum InternalCommand {
         config_dir: Option<PathBuf>,
         #[arg(long)]
         model: Option<String>,
+        /// Unsandboxed: first show what a sandboxed session changed in the config dir.
+        #[arg(long)]
+        review_config: bool,
         #[arg(last = true)]
         args: Vec<String>,
     },
     /// Check bubblewrap, then exec it around CMD (asking what to do when it cannot run).
     #[command(name = "__sandbox", hide = true)]
-    Sandbox {
-        #[arg(long, value_parser = ["fs", "strict"])]
-        mode: String,
-        #[arg(long)]
-        project: PathBuf,
-        #[arg(long)]
-        writable: Vec<PathBuf>,
-        #[arg(long)]
-        bridge_dir: Option<PathBuf>,
-        /// ADDR=SOCKET-NAME, a port to bridge in strict mode.
-        #[arg(long)]
-        forward: Vec<String>,
-        /// strict: VS Code's lock folder, served by the bridge's ide socket.
-        #[arg(long)]
-        ide_dir: Option<PathBuf>,
-        #[arg(last = true, required = true)]
-        command: Vec<String>,
-    },
+    Sandbox(Box<SandboxArgs>),
     /// Inside a strict sandbox: forward loopback ports to unix sockets, run CMD.
     #[command(name = "__sandbox-forward", hide = true)]
     SandboxForward {
+        /// Scope the sandbox with Landlock first: no abstract unix sockets or signals out.
+        #[arg(long)]
+        scope: bool,
         /// ADDR=SOCKET-PATH
         #[arg(long)]
         listen: Vec<String>,
@@ -212,4 +236,40 @@ pub enum InternalCommand {
         #[arg(last = true)]
         command: Vec<String>,
     },
+}
+
+/// `__sandbox`'s arguments: the plan the outer llws made (see `claude::sandbox::Plan`).
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    #[arg(long, value_parser = ["fs", "strict"])]
+    pub mode: String,
+    #[arg(long)]
+    pub project: PathBuf,
+    #[arg(long)]
+    pub writable: Vec<PathBuf>,
+    /// A folder bound back read-only into the emptied home.
+    #[arg(long)]
+    pub read_only: Vec<PathBuf>,
+    /// llws's own file: read-only inside, even in a writable folder.
+    #[arg(long)]
+    pub protect: Vec<PathBuf>,
+    /// A unix socket to cover where it would still be visible.
+    #[arg(long)]
+    pub hide: Vec<PathBuf>,
+    /// An environment variable to pass in besides the allowlist.
+    #[arg(long)]
+    pub keep_env: Vec<String>,
+    /// fs: a network namespace of its own (no Landlock scoping on this kernel).
+    #[arg(long)]
+    pub own_network: bool,
+    #[arg(long)]
+    pub bridge_dir: Option<PathBuf>,
+    /// ADDR=SOCKET-NAME, a port to bridge in strict mode.
+    #[arg(long)]
+    pub forward: Vec<String>,
+    /// strict: VS Code's lock folder, served by the bridge's ide socket.
+    #[arg(long)]
+    pub ide_dir: Option<PathBuf>,
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
 }

@@ -213,7 +213,8 @@ fn llws_claude_in_the_strict_sandbox_reaches_the_server_through_the_bridge() {
     assert!(screen.contains("local-llama"), "{screen}");
     // It really runs in the sandbox: the claude process has its own network namespace and
     // no-new-privileges.
-    let pid = sandboxed_claude_pid(&s.home).expect("a claude process with LLWS_SANDBOX=strict");
+    let pid =
+        sandboxed_claude_pid(&s.home, "strict").expect("a claude process with LLWS_SANDBOX=strict");
     let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/net")).unwrap();
     assert_ne!(ns(&pid), ns("self"));
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -225,9 +226,67 @@ fn llws_claude_in_the_strict_sandbox_reaches_the_server_through_the_bridge() {
     wait_for_tasks(&server, before, "a prompt from inside the strict sandbox");
 }
 
-/// The pid of the claude process started for `home` inside a strict sandbox.
-fn sandboxed_claude_pid(home: &Path) -> Option<String> {
+/// Claude Code installed under the home folder (as `npm install` in ~ or the native
+/// installer leave it): the sandbox empties the home folder and must bind the install back.
+/// HOME is the folder that holds the fixtures here, so the install is under it. In `fs`
+/// through the pane's full-screen runner, in `strict` through `llws claude`.
+#[test]
+fn claude_installed_under_home_runs_in_fs_and_strict() {
+    let home = support::fixtures_dir()
+        .parent()
+        .expect("the fixtures folder has a parent")
+        .to_path_buf();
+    assert!(
+        Fixtures::get().claude().starts_with(&home),
+        "the test needs Claude Code under HOME"
+    );
+    for (mode, command) in [("fs", "__pane"), ("strict", "claude")] {
+        // A server each: one busy with the first prompt (minutes on two cores, and a
+        // cancel waits for the batch) would hold the second.
+        let server = LlamaServer::start(Path::new(env!("CARGO_TARGET_TMPDIR")));
+        let s = setup(&server, mode);
+        let cmd = format!(
+            "env HOME='{}' XDG_DATA_HOME='{}' PATH='{}' {} --config llws.toml {command}",
+            home.display(),
+            s.root.join("data").display(),
+            s.path,
+            llws_bin().display()
+        );
+        let t = Tmux::start_in(&s.root, 120, 40, &cmd);
+        let screen = t.wait_for(
+            &format!("Claude Code's prompt in {mode}"),
+            Duration::from_secs(60),
+            is_prompt_ready,
+        );
+        assert!(screen.contains("local-llama"), "{screen}");
+        let pid = sandboxed_claude_pid(&home, mode)
+            .unwrap_or_else(|| panic!("a claude process with LLWS_SANDBOX={mode}"));
+        // Inside, the home folder holds the install and nothing else of the user's.
+        let root = format!("/proc/{pid}/root");
+        let inside = |p: &Path| Path::new(&root).join(p.strip_prefix("/").unwrap());
+        assert!(inside(&Fixtures::get().claude()).exists());
+        let listed: Vec<String> = std::fs::read_dir(inside(&home))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            listed,
+            ["llws-test"],
+            "{mode}: the home inside holds {listed:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let before = server.tasks_started();
+        t.type_text("say hello");
+        t.keys(&["Enter"]);
+        wait_for_tasks(&server, before, &format!("a prompt from inside {mode}"));
+        t.keys(&["C-\\"]);
+    }
+}
+
+/// The pid of the claude process started for `home` inside a sandbox of `mode`.
+fn sandboxed_claude_pid(home: &Path, mode: &str) -> Option<String> {
     let want_home = format!("HOME={}", home.display());
+    let want_mode = format!("LLWS_SANDBOX={mode}");
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
         let pid = e.file_name().to_string_lossy().into_owned();
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
@@ -236,9 +295,7 @@ fn sandboxed_claude_pid(home: &Path) -> Option<String> {
             .split(|b| *b == 0)
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .collect();
-        (comm.trim() == "claude"
-            && env.contains(&want_home)
-            && env.iter().any(|v| v == "LLWS_SANDBOX=strict"))
-        .then_some(pid)
+        (comm.trim() == "claude" && env.contains(&want_home) && env.contains(&want_mode))
+            .then_some(pid)
     })
 }

@@ -205,10 +205,20 @@ fn the_wrapper_reads_host_and_port_from_llws_config() {
     .unwrap();
     std::os::unix::fs::symlink("/usr/bin/env", dir.path().join("claude")).unwrap();
     std::os::unix::fs::symlink(support::llws_bin(), dir.path().join("llws")).unwrap();
+    // A folder's llws.toml is read once trusted (docs/configuration.md#trusted-files).
+    let trusted = Command::new(support::llws_bin())
+        .args(["trust", "llws.toml"])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env_remove("XDG_DATA_HOME")
+        .output()
+        .unwrap();
+    assert!(trusted.status.success(), "{}", text(&trusted));
     let out = Command::new(repo("claude-local/bin/claude-local"))
         .current_dir(dir.path())
         .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
         .env("HOME", dir.path())
+        .env_remove("XDG_DATA_HOME")
         .env_remove("LLWS_PORT")
         .output()
         .unwrap();

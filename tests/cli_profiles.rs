@@ -7,14 +7,22 @@ use std::process::{Command, Output};
 
 use support::llws_bin;
 
+/// Runs llws in `dir` as a user who trusts that folder's llws.toml and models.conf (these
+/// tests are about the commands; tests/trust.rs is about trust).
 fn llws(dir: &Path, args: &[&str]) -> Output {
-    Command::new(llws_bin())
-        .current_dir(dir)
-        .env_remove("LLWS_CONFIG")
-        .env("XDG_CONFIG_HOME", dir.join("xdg"))
-        .args(args)
-        .output()
-        .expect("run llws")
+    let run = |args: &[&str]| {
+        Command::new(llws_bin())
+            .current_dir(dir)
+            .env_remove("LLWS_CONFIG")
+            .env("XDG_CONFIG_HOME", dir.join("xdg"))
+            .env("XDG_DATA_HOME", dir.join("xdg-data"))
+            .args(args)
+            .output()
+            .expect("run llws")
+    };
+    // Nothing to trust (no ./llws.toml, no models.conf here) is fine too.
+    let _ = run(&["trust"]);
+    run(args)
 }
 
 fn text(out: &[u8]) -> String {
@@ -254,6 +262,7 @@ fn settings_lookup_order_and_config_output() {
     // $LLWS_CONFIG comes after --config but before ./llws.toml.
     let out = Command::new(llws_bin())
         .current_dir(dir.path())
+        .env("XDG_DATA_HOME", dir.path().join("xdg-data"))
         .env("LLWS_CONFIG", "other.toml")
         .arg("config")
         .output()

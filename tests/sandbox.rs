@@ -84,7 +84,7 @@ fn fs_mode_writes_only_to_the_project_the_config_dir_and_a_private_tmp() {
         touch "{c}/in-config" && echo config-ok
         touch {host_tmp_marker} && echo tmp-ok
         touch "{o}/x" 2>/dev/null || echo outside-denied
-        touch "$HOME/x" 2>/dev/null || echo home-denied
+        touch "$HOME/x" && echo home-is-its-own
         touch /etc/llws-sandbox-test 2>/dev/null || echo etc-denied
         touch /usr/llws-sandbox-test 2>/dev/null || echo usr-denied
         echo "pwd=$(pwd)"
@@ -101,7 +101,7 @@ fn fs_mode_writes_only_to_the_project_the_config_dir_and_a_private_tmp() {
         "config-ok",
         "tmp-ok",
         "outside-denied",
-        "home-denied",
+        "home-is-its-own",
         "etc-denied",
         "usr-denied",
     ] {
@@ -119,7 +119,10 @@ fn fs_mode_writes_only_to_the_project_the_config_dir_and_a_private_tmp() {
         "the sandbox's /tmp is private"
     );
     assert!(!d.outside.join("x").exists());
-    assert!(!d.home.join("x").exists());
+    assert!(
+        !d.home.join("x").exists(),
+        "the home folder inside is an empty tmpfs"
+    );
     assert!(!Path::new("/etc/llws-sandbox-test").exists());
 }
 
@@ -236,32 +239,31 @@ fn credentials_and_host_sockets_are_hidden() {
     assert!(out.contains("run=[]"), "{out}");
 }
 
-/// A project at $HOME is writable as a whole, yet its credentials stay hidden: the hiding
-/// comes after the writable bind (bwrap mounts in order).
+/// A project at $HOME (or above it) would show the whole home folder, credentials and
+/// login scripts included: the sandbox refuses it and says why, and nothing runs.
 #[test]
-fn a_project_at_home_does_not_bring_the_credentials_back() {
+fn a_project_at_home_is_refused_with_the_reason() {
     let d = dirs();
-    std::fs::create_dir_all(d.home.join(".ssh")).unwrap();
-    std::fs::write(d.home.join(".ssh/id_test"), "SECRET-KEY").unwrap();
-    std::fs::write(d.home.join(".netrc"), "machine x password SECRET").unwrap();
-    let out = Command::new(llws_bin())
-        .args(["__sandbox", "--mode", "fs", "--project"])
-        .arg(&d.home)
-        .args(["--", "bash", "-c"])
-        .arg(r#"cat "$HOME/.ssh/id_test" 2>&1; cat "$HOME/.netrc"; touch "$HOME/x" && echo home-written"#)
-        .env("HOME", &d.home)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!text.contains("SECRET"), "{text}");
-    assert!(
-        text.contains("home-written"),
-        "the project is writable: {text}"
-    );
+    for project in [d.home.clone(), d.home.parent().unwrap().to_path_buf()] {
+        let out = Command::new(llws_bin())
+            .args(["__sandbox", "--mode", "fs", "--project"])
+            .arg(&project)
+            .args(["--", "bash", "-c", "echo ran-inside"])
+            .env("HOME", &d.home)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{text}");
+        assert!(!text.contains("ran-inside"), "{text}");
+        assert!(
+            text.contains("the sandbox would show your whole home folder"),
+            "{text}"
+        );
+    }
 }
 
 #[test]

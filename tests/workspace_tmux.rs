@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use harness::TestEnv;
-use llws::config::settings::BackendKind;
+use llws::config::settings::{BackendKind, PassthroughMode};
 use support::tmux::Tmux;
 use support::{llws_bin, wait_for};
 
@@ -405,7 +405,11 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// the clipboard. Returns the tmux, the raw output file and what tmux saw once the pane
 /// has printed its marker.
 fn send_from_the_pane(env: &mut TestEnv, on: bool) -> (Tmux, std::path::PathBuf) {
-    env.settings.claude.passthrough = on;
+    env.settings.claude.passthrough = if on {
+        PassthroughMode::On
+    } else {
+        PassthroughMode::Off
+    };
     let config = env.write_settings_file();
     let raw = env.dir.path().join("llws-output.raw");
     let t = start(env, 120, 40, &config, "");
@@ -486,7 +490,7 @@ fn with_passthrough_off_nothing_reaches_the_terminal() {
 #[test]
 fn y_copies_the_log_pane_even_with_passthrough_off() {
     let mut env = workspace_env();
-    env.settings.claude.passthrough = false;
+    env.settings.claude.passthrough = PassthroughMode::Off;
     let config = env.write_settings_file();
     let t = start(&env, 120, 40, &config, "tiny-a");
     t.run(&["set-option", "-g", "set-clipboard", "on"]);

@@ -101,7 +101,9 @@ pub async fn logs_stream(
     let line_event = |line: &crate::server::logs::LogLine| {
         json_event("line", &LogLineInfo::from(line)).id(line.seq.to_string())
     };
-    let history = stream::iter(history.iter().map(line_event).collect::<Vec<_>>());
+    // Each history line becomes an event only when the client is ready for it: a slow
+    // reader (or many readers) must not make llws build thousands of events up front.
+    let history = stream::iter(history).map(move |line| line_event(&line));
     let live = BroadcastStream::new(rx).map(move |item| match item {
         Ok(line) => line_event(&line),
         Err(BroadcastStreamRecvError::Lagged(n)) => {

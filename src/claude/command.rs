@@ -10,8 +10,8 @@ use crate::config::settings::{ClaudeSettings, SandboxMode, Settings};
 
 use super::health::host_port;
 use super::local::TOKEN_VAR;
-use super::sandbox::Plan;
 use super::sandbox::bridge::{Bridge, Forward, ide_lock_dir};
+use super::sandbox::{Plan, landlock};
 use crate::pty::CommandSpec;
 
 /// The command for the pane, and what must live as long as the pane (across restarts).
@@ -55,7 +55,10 @@ pub fn pane_command(
     let mut guard = SandboxGuard::default();
     let mut forwards = Vec::new();
     let c = &settings.claude;
-    if mode == SandboxMode::Strict {
+    // `fs` shares the host's network namespace only where Landlock keeps abstract unix
+    // sockets (X11, D-Bus) out of reach; elsewhere it is bridged like `strict`.
+    let own_network = mode == SandboxMode::Fs && !landlock::scopes_abstract_sockets();
+    if mode == SandboxMode::Strict || own_network {
         let (fwds, inner_url) = bridged_ports(settings)?;
         base_url = inner_url;
         forwards = fwds.iter().map(|f| (f.listen, f.socket.clone())).collect();
@@ -74,8 +77,12 @@ pub fn pane_command(
             c.config_dir.display().to_string(),
             "--model".into(),
             c.model.clone(),
-            "--".into(),
         ];
+        if mode == SandboxMode::Off {
+            // What a sandboxed session changed in the config dir runs as the user now.
+            cmd.push("--review-config".into());
+        }
+        cmd.push("--".into());
         cmd.extend(c.args.iter().cloned());
         (cmd, vec![(TOKEN_VAR.to_string(), c.auth_token.clone())])
     } else {
@@ -91,10 +98,19 @@ pub fn pane_command(
     let argv = if mode == SandboxMode::Off {
         inner
     } else {
+        let mut keep_env: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
+        keep_env.extend(c.sandbox_env.iter().cloned());
         let plan = Plan {
             mode,
             project: project.clone(),
-            writable: vec![c.config_dir.clone()],
+            writable: std::iter::once(c.config_dir.clone())
+                .chain(c.sandbox_rw.iter().cloned())
+                .collect(),
+            read_only: c.sandbox_ro.clone(),
+            protect: protected_files(settings, &project),
+            hide: known_sockets(settings),
+            keep_env,
+            own_network,
             bridge_dir: guard.bridge.as_ref().map(|b| b.dir().to_path_buf()),
             forwards,
             ide_dir: guard
@@ -116,6 +132,59 @@ pub fn pane_command(
         cwd: Some(project),
     };
     Ok(PaneCommand { spec, guard })
+}
+
+/// The files llws reads to decide what it starts: bound read-only inside the sandbox, so
+/// that nothing the sandbox writes (even in the project) changes them. Those that do not
+/// exist are skipped by the launcher; one that does not exist yet is a file llws will not
+/// read without trust anyway (`config::trust`).
+pub fn protected_files(settings: &Settings, project: &Path) -> Vec<PathBuf> {
+    use crate::config::settings::xdg_settings_path;
+    let mut out: Vec<PathBuf> = Vec::new();
+    out.extend(settings.origin.settings_file.clone());
+    // This folder's llws.toml, trusted or not: the next llws started here looks at it.
+    out.push(project.join(crate::config::settings::SETTINGS_FILE_NAME));
+    out.extend(xdg_settings_path());
+    out.extend(crate::config::trust::store_path());
+    out.push(settings.models_conf.clone());
+    out.push(crate::config::dotenv::env_path(settings));
+    let s = &settings.server;
+    if s.llama_server.components().count() > 1 {
+        out.push(s.llama_server.clone());
+    }
+    if !settings.monitor.nvml_library.as_os_str().is_empty() {
+        out.push(settings.monitor.nvml_library.clone());
+    }
+    for ui in [&settings.ui.keymap, &settings.ui.theme] {
+        if ui.contains('/') {
+            out.push(PathBuf::from(ui));
+        }
+    }
+    // A pane command given as a path (`./run-claude.sh`) runs in the project.
+    if let Some(program) = shlex::split(&settings.claude.command)
+        .and_then(|w| w.into_iter().next())
+        .filter(|p| p.contains('/'))
+    {
+        out.push(project.join(program));
+    }
+    out.iter_mut()
+        .for_each(|p| *p = std::path::absolute(&*p).unwrap_or_else(|_| p.clone()));
+    out.dedup();
+    out
+}
+
+/// The unix sockets llws knows of that lead out of any sandbox: the Docker endpoint it is
+/// configured with (or `$DOCKER_HOST`), and the SSH agent. The launcher covers those still
+/// visible inside.
+pub fn known_sockets(settings: &Settings) -> Vec<PathBuf> {
+    let docker = std::env::var("DOCKER_HOST").ok();
+    [Some(settings.server.docker_host.clone()), docker]
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.strip_prefix("unix://").map(PathBuf::from))
+        .chain(std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from))
+        .filter(|p| p.is_absolute())
+        .collect()
 }
 
 /// The llws binary the pane runs for its hidden commands: this one, or `$LLWS_EXE` when set
@@ -240,6 +309,7 @@ mod tests {
                 "/home/u/.claude-local",
                 "--model",
                 "local-llama",
+                "--review-config",
                 "--",
                 "--verbose",
                 "-c"

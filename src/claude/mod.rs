@@ -7,6 +7,7 @@
 //! pane) and run it in a [`crate::pty::TerminalPane`].
 
 pub mod command;
+pub mod config_watch;
 pub mod health;
 pub mod local;
 pub mod prompt;

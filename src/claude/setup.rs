@@ -5,9 +5,11 @@
 //! It never touches ~/.claude itself beyond creating ~/.claude/ide, and never overwrites a
 //! file the user may have edited; `.claude.json` is merged key by key.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
+
+use crate::util::safe_fs::write_atomic;
 use serde_json::{Map, Value, json};
 
 const SETTINGS_JSON: &str = include_str!("../../claude-local/home/settings.json");
@@ -29,10 +31,12 @@ pub fn run(
         ("skills/project-setup/SKILL.md", SKILL_MD),
     ] {
         let path = config_dir.join(rel);
-        if path.exists() {
+        // `symlink_metadata`: a link (even a dangling one) counts as there; writing through
+        // it would create a file wherever it points.
+        if path.symlink_metadata().is_ok() {
             report.push(format!("kept {}", path.display()));
         } else {
-            std::fs::write(&path, text)
+            write_atomic(&path, text.as_bytes(), 0o644)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             report.push(format!("wrote {}", path.display()));
         }
@@ -106,10 +110,9 @@ pub fn merge_state(path: &Path, project: Option<&Path>) -> anyhow::Result<()> {
             e.insert("hasCompletedProjectOnboarding".into(), Value::Bool(true));
         }
     }
-    let tmp: PathBuf = path.with_extension("json.llws-tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&root)? + "\n")
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    let text = serde_json::to_string_pretty(&root)? + "\n";
+    write_atomic(path, text.as_bytes(), 0o600)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

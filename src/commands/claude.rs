@@ -57,7 +57,11 @@ pub fn run(
     }
     // Sandboxed: a private terminal relayed to this one (see claude::relay), with the bridge
     // (strict) alive until the program ends.
-    let code = relay::run(&pc.spec)?;
+    let filter = relay::OutputFilter::new(
+        s.claude.passthrough.clipboard(true),
+        s.claude.passthrough.alerts(),
+    );
+    let code = relay::run(&pc.spec, filter)?;
     drop(pc.guard);
     Ok(code)
 }

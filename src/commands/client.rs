@@ -145,7 +145,7 @@ pub fn logs(ctx: &Context, tail: usize, follow: bool) -> anyhow::Result<ExitCode
                 Ok(reply) => {
                     let mut out = std::io::stdout().lock();
                     for line in &reply.lines {
-                        if writeln!(out, "{}", line.text).is_err() {
+                        if writeln!(out, "{}", crate::util::text::for_stdout(&line.text)).is_err() {
                             break;
                         }
                     }
@@ -168,7 +168,8 @@ pub fn logs(ctx: &Context, tail: usize, follow: bool) -> anyhow::Result<ExitCode
             match item {
                 Some(Ok(LogStreamItem::Line(line))) => {
                     // A closed pipe (`| head`) ends the follow quietly.
-                    if writeln!(std::io::stdout(), "{}", line.text).is_err() {
+                    let text = crate::util::text::for_stdout(&line.text);
+                    if writeln!(std::io::stdout(), "{text}").is_err() {
                         return Ok(ExitCode::SUCCESS);
                     }
                 }
@@ -264,7 +265,7 @@ fn render_failed_switch(profile: &str, reply: &SwitchResponse) -> String {
     {
         out.push_str("Last lines of the server log:\n");
         for line in &failure.log_tail {
-            let _ = writeln!(out, "  {line}");
+            let _ = writeln!(out, "  {}", crate::util::text::for_stderr(line));
         }
     }
     out
@@ -338,7 +339,7 @@ pub fn render_status(s: &StatusResponse, api_url: &str) -> String {
         }
         row("failure", reason);
         for line in f.log_tail.iter().rev().take(10).rev() {
-            row("", line.clone());
+            row("", crate::util::text::for_stdout(line).into_owned());
         }
     }
     if let Some(t) = &s.last_switch {

@@ -153,6 +153,10 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         None => Finding::bad("bubblewrap", "bwrap not found", "install it: `sudo apt install bubblewrap` (needed for [claude] sandbox = \"fs\" or \"strict\")")
             .optional(!sandbox_needed),
     });
+    findings.push(Finding::ok(
+        "sandbox isolation",
+        crate::claude::sandbox::landlock::describe(),
+    ));
     findings.push(match find_executable(Path::new("claude")) {
         Some(p) => Finding::ok("Claude Code", p.display().to_string()),
         None => Finding::bad(

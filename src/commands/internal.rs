@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use crate::claude::claude_pane_command;
 use crate::claude::local::{self as claude_local, ClaudeLocal, TOKEN_VAR};
 use crate::claude::sandbox::{self, Plan, bridge};
-use crate::cli::{GlobalArgs, InternalCommand};
+use crate::cli::{GlobalArgs, InternalCommand, SandboxArgs};
 use crate::config::settings::SandboxMode;
 use crate::pty::{CommandSpec, fullscreen};
 
@@ -20,6 +20,7 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
             base_url,
             config_dir,
             model,
+            review_config,
             args,
         } => {
             // Settings only fill in what the outer llws did not pass.
@@ -45,17 +46,34 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
                 model: pick(model, |d| d.model.clone()),
                 auth_token: pick(std::env::var(TOKEN_VAR).ok(), |d| d.auth_token.clone()),
             };
+            if review_config {
+                let project = std::env::current_dir()?;
+                let mut out = std::io::stdout();
+                if !crate::claude::config_watch::review_before_unsandboxed(
+                    &cl.config_dir,
+                    &project,
+                    &mut out,
+                ) {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
             claude_local::run(&cl, &args)
         }
-        InternalCommand::Sandbox {
-            mode,
-            project,
-            writable,
-            bridge_dir,
-            forward,
-            ide_dir,
-            command,
-        } => {
+        InternalCommand::Sandbox(args) => {
+            let SandboxArgs {
+                mode,
+                project,
+                writable,
+                read_only,
+                protect,
+                hide,
+                keep_env,
+                own_network,
+                bridge_dir,
+                forward,
+                ide_dir,
+                command,
+            } = *args;
             let mode = if mode == "strict" {
                 SandboxMode::Strict
             } else {
@@ -75,6 +93,11 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
                     mode,
                     project,
                     writable,
+                    read_only,
+                    protect,
+                    hide,
+                    keep_env,
+                    own_network,
                     bridge_dir,
                     forwards,
                     ide_dir,
@@ -83,10 +106,20 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
             )
         }
         InternalCommand::SandboxForward {
+            scope,
             listen,
             ide_dir,
             command,
         } => {
+            // First, while this process has one thread: the scope is per thread, and what
+            // this process starts inherits it.
+            if scope {
+                sandbox::landlock::scope_self().map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot close abstract unix sockets (X11, D-Bus) with Landlock: {e}"
+                    )
+                })?;
+            }
             let listens = listen
                 .iter()
                 .map(|l| bridge::parse_listen(l).map_err(anyhow::Error::msg))

@@ -10,6 +10,7 @@ mod profiles;
 mod selftest;
 mod serve;
 mod server;
+mod trust;
 mod workspace;
 
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Command::Check => profiles::check(&global),
+                Command::Trust { file, list } => trust::trust(&global, file, list),
+                Command::Untrust { file } => trust::untrust(&file),
                 Command::Internal(internal) => internal::run(&global, internal),
                 other => {
                     let ctx = Context::load(&global)?;
@@ -64,15 +67,27 @@ fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor => doctor::run(&ctx),
-        Command::Up { profile, logs } => server::up(ctx, &profile, logs),
+        Command::Up { profile, logs, raw } => {
+            crate::util::text::set_raw(raw);
+            server::up(ctx, &profile, logs)
+        }
         Command::Down => server::down(ctx),
-        Command::Serve { profile, logs } => serve::run(ctx, profile, logs),
+        Command::Serve { profile, logs, raw } => {
+            crate::util::text::set_raw(raw);
+            serve::run(ctx, profile, logs)
+        }
         Command::Status { json } => client::status(&ctx, json),
         Command::Switch { profile, no_wait } => client::switch(&ctx, &profile, no_wait),
         Command::Stop => client::stop(&ctx),
-        Command::Logs { tail, follow } => client::logs(&ctx, tail, follow),
+        Command::Logs { tail, follow, raw } => {
+            crate::util::text::set_raw(raw);
+            client::logs(&ctx, tail, follow)
+        }
         Command::KeepWaiting => client::keep_waiting(&ctx),
-        Command::Selftest => selftest::run(&ctx),
+        Command::Selftest { raw } => {
+            crate::util::text::set_raw(raw);
+            selftest::run(&ctx)
+        }
         Command::Monitor {
             once,
             json,
@@ -83,7 +98,11 @@ fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
             unsandboxed,
             setup,
         } => claude::run(ctx, args, unsandboxed, setup),
-        Command::Check | Command::Completions { .. } | Command::Internal(_) => {
+        Command::Check
+        | Command::Completions { .. }
+        | Command::Internal(_)
+        | Command::Trust { .. }
+        | Command::Untrust { .. } => {
             unreachable!("handled before loading")
         }
     }

@@ -100,6 +100,11 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                         )),
                     }
                     diagnostics.extend(crate::model::launch::lint(&set.path, p));
+                    diagnostics.extend(crate::config::risky_args::diagnostics(
+                        &set.path,
+                        p,
+                        &ctx.settings.models_dir,
+                    ));
                     diagnostics.extend(hardware_lint::lint_on_gpus(
                         &set.path,
                         p,
@@ -200,7 +205,7 @@ pub fn env(ctx: &Context, id: &str, write: bool) -> anyhow::Result<ExitCode> {
     let text = env_file(profile, ctx.settings.server.port);
     if write {
         let path = crate::config::dotenv::env_path(&ctx.settings);
-        std::fs::write(&path, &text)
+        crate::util::safe_fs::write_atomic(&path, text.as_bytes(), 0o644)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         eprintln!("Generated {} for [{}]", path.display(), profile.id);
     } else {

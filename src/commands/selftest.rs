@@ -149,7 +149,7 @@ async fn run_async(ctx: &Context) -> anyhow::Result<ExitCode> {
                 failed += 1;
                 println!("FAIL  server log: {} alarming line(s):", alarms.len());
                 for line in alarms.iter().take(10) {
-                    println!("        {line}");
+                    println!("        {}", crate::util::text::for_stdout(line));
                 }
             }
         }

@@ -176,7 +176,7 @@ fn print_state(state: &ServerState, last: &mut Option<Shown>) {
     say(line.trim_end());
     if first_failure && let Some(failure) = &state.failure {
         for line in &failure.log_tail {
-            out(&format!("    | {line}"));
+            out(&format!("    | {}", crate::util::text::for_stdout(line)));
         }
     }
     *last = Some(shown);
@@ -206,7 +206,7 @@ fn print_event(ctl: &ControllerHandle, event: Result<Event, RecvError>, last: &m
 
 fn print_log(line: Result<LogLine, RecvError>) {
     match line {
-        Ok(line) => out(&line.text),
+        Ok(line) => out(&crate::util::text::for_stdout(&line.text)),
         Err(RecvError::Lagged(n)) => say(&format!("({n} log lines skipped: printing fell behind)")),
         Err(RecvError::Closed) => {}
     }
@@ -225,7 +225,7 @@ async fn print_events(ctl: ControllerHandle, logs: bool, stop: CancellationToken
     let mut log_rx = if logs {
         let (history, rx) = ctl.logs().subscribe_with_history();
         for line in history {
-            out(&line.text);
+            out(&crate::util::text::for_stdout(&line.text));
         }
         Some(rx)
     } else {
@@ -254,7 +254,7 @@ async fn print_events(ctl: ControllerHandle, logs: bool, stop: CancellationToken
         }
     }
     while let Some(Ok(line)) = log_rx.as_mut().map(|rx| rx.try_recv()) {
-        out(&line.text);
+        out(&crate::util::text::for_stdout(&line.text));
     }
 }
 

@@ -79,7 +79,7 @@ async fn up_async(ctx: Context, profile: String, logs: bool) -> anyhow::Result<E
         Ok(Outcome::Failed { failure, .. }) => {
             eprintln!("llws: {}", failure.reason);
             for line in &failure.log_tail {
-                eprintln!("  | {line}");
+                eprintln!("  | {}", crate::util::text::for_stderr(line));
             }
             handle.shutdown(true).await;
             return Ok(ExitCode::FAILURE);
@@ -141,7 +141,7 @@ async fn follow_logs(
 }
 
 fn print_line(line: &LogLine) {
-    println!("{}", line.text);
+    println!("{}", crate::util::text::for_stdout(&line.text));
 }
 
 /// One line per state change on stderr while a start runs.

@@ -29,6 +29,12 @@ pub fn run(ctx: Context, profile: Option<String>) -> anyhow::Result<ExitCode> {
     let (keymap, mut diagnostics) = keymap::load(&ctx.settings.ui.keymap);
     let (theme, theme_diags) = theme::load(&ctx.settings.ui.theme);
     diagnostics.extend(theme_diags);
+    // Skipped settings files, in the log pane too (stderr is hidden behind the screen).
+    diagnostics.extend(ctx.skipped.iter().map(|u| {
+        let mut d = u.diagnostic();
+        d.severity = crate::config::Severity::Warning;
+        d
+    }));
     ui::run(ui::Start {
         settings: ctx.settings,
         profile,

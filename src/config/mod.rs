@@ -10,10 +10,12 @@ pub mod lint;
 pub mod paths;
 pub mod profile;
 pub mod profiles;
+pub mod risky_args;
 pub mod settings;
 pub mod suggest;
 pub mod term_colors;
 pub mod theme;
+pub mod trust;
 
 pub use diag::{Diagnostic, LoadError, Severity};
 pub use profiles::{Profile, ProfileSet};

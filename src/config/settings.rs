@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::diag::{Diagnostic, LoadError, line_of_offset};
+use super::trust::{self, ModelsTrust};
 
 pub const SETTINGS_FILE_NAME: &str = "llws.toml";
 
@@ -102,6 +103,18 @@ pub struct Settings {
     pub claude: ClaudeSettings,
     pub ui: UiSettings,
     pub monitor: MonitorSettings,
+    /// Where these settings came from: not a key of the file.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Where the settings came from, and so how far the files they name are trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Origin {
+    /// The settings file in use; `None` for the built-in defaults.
+    pub settings_file: Option<PathBuf>,
+    /// How `models_conf` is read: as it is (the user's own) or only while trusted.
+    pub models_conf: ModelsTrust,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,12 +172,86 @@ pub struct ClaudeSettings {
     pub auth_token: String,
     /// Pass what the pane's program sends to the user's terminal on to it: clipboard writes
     /// (OSC 52), the bell and desktop notifications (OSC 9, OSC 777). Off, they are dropped
-    /// (the pane's title still marks a bell or notification).
-    pub passthrough: bool,
+    /// (the pane's title still marks a bell or notification). `"auto"` passes them all but
+    /// a sandboxed pane's clipboard writes.
+    pub passthrough: PassthroughMode,
     /// In the strict sandbox, bridge VS Code's /ide websocket (the ports its lock files in
     /// ~/.claude/ide announce). Off keeps strict to the model and the API: the extension can
     /// run code outside the sandbox (an open notebook's kernel), so some want it closed.
     pub ide_bridge: bool,
+    /// Folders under the home folder the sandbox may read (it sees only the project, the
+    /// config dir and Claude Code's install otherwise), e.g. `["~/.cargo", "~/.rustup"]`.
+    pub sandbox_ro: Vec<PathBuf>,
+    /// Folders under the home folder the sandbox may write.
+    pub sandbox_rw: Vec<PathBuf>,
+    /// Environment variables passed into the sandbox besides the terminal, locale, PATH,
+    /// HOME, USER, SHELL, TZ and what claude-local needs (e.g. `["HTTPS_PROXY"]`).
+    pub sandbox_env: Vec<String>,
+}
+
+/// `[claude] passthrough`: what the pane's program may send on to the user's terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PassthroughMode {
+    /// Everything, except clipboard writes from a sandboxed pane (`"auto"`, the default):
+    /// a sandbox is for a program that may be turned against the user.
+    #[default]
+    Auto,
+    /// Everything (`true`).
+    On,
+    /// Nothing (`false`).
+    Off,
+}
+
+impl PassthroughMode {
+    /// Whether a clipboard write (OSC 52) goes on to the user's terminal.
+    pub fn clipboard(self, sandboxed: bool) -> bool {
+        match self {
+            Self::On => true,
+            Self::Off => false,
+            Self::Auto => !sandboxed,
+        }
+    }
+
+    /// Whether the bell and desktop notifications go on.
+    pub fn alerts(self) -> bool {
+        self != Self::Off
+    }
+}
+
+impl Serialize for PassthroughMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => s.serialize_str("auto"),
+            Self::On => s.serialize_bool(true),
+            Self::Off => s.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PassthroughMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = PassthroughMode;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false or \"auto\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(if v {
+                    PassthroughMode::On
+                } else {
+                    PassthroughMode::Off
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "auto" => Ok(PassthroughMode::Auto),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,6 +292,7 @@ impl Default for Settings {
             claude: ClaudeSettings::default(),
             ui: UiSettings::default(),
             monitor: MonitorSettings::default(),
+            origin: Origin::default(),
         }
     }
 }
@@ -250,8 +338,11 @@ impl Default for ClaudeSettings {
             scrollback: 10_000,
             model: "local-llama".into(),
             auth_token: "llamacpp".into(),
-            passthrough: true,
+            passthrough: PassthroughMode::Auto,
             ide_bridge: true,
+            sandbox_ro: Vec::new(),
+            sandbox_rw: Vec::new(),
+            sandbox_env: Vec::new(),
         }
     }
 }
@@ -335,24 +426,61 @@ pub struct LoadedSettings {
     pub settings: Settings,
     /// The file they were read from; `None` means built-in defaults.
     pub source: Option<PathBuf>,
+    /// Files that were skipped because they are not trusted (each says which, and the
+    /// `llws trust` command).
+    pub skipped: Vec<trust::Untrusted>,
+}
+
+/// Where settings come from, in order: `--config`, `$LLWS_CONFIG`, `./llws.toml`, then the
+/// XDG config dir. All but `./llws.toml` are the user's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingsSource {
+    /// `--config` or `$LLWS_CONFIG`, or the XDG file: the user's own.
+    Own(PathBuf),
+    /// `./llws.toml`: read only while trusted ([`trust`]).
+    CurrentFolder(PathBuf),
 }
 
 /// Where to look for llws.toml, in order: `--config`, `$LLWS_CONFIG`, `./llws.toml`, then
 /// the XDG config dir. An explicit path (flag or variable) must exist.
 pub fn find_settings_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, LoadError> {
-    if let Some(path) = explicit {
-        return must_exist(path, "--config");
-    }
-    if let Some(path) = std::env::var_os("LLWS_CONFIG").filter(|v| !v.is_empty()) {
-        return must_exist(Path::new(&path), "$LLWS_CONFIG");
-    }
-    let local = PathBuf::from(SETTINGS_FILE_NAME);
-    if local.is_file() {
-        return Ok(Some(local));
-    }
-    Ok(xdg_settings_path().filter(|p| p.is_file()))
+    Ok(find_settings_sources(explicit)?.first().map(|s| match s {
+        SettingsSource::Own(p) | SettingsSource::CurrentFolder(p) => p.clone(),
+    }))
 }
 
+/// The candidates in the order they are tried: an explicit file alone, else `./llws.toml`
+/// (when there is one) and then the XDG file (when there is one).
+pub fn find_settings_sources(explicit: Option<&Path>) -> Result<Vec<SettingsSource>, LoadError> {
+    if let Some(path) = explicit {
+        return Ok(must_exist(path, "--config")?
+            .map(SettingsSource::Own)
+            .into_iter()
+            .collect());
+    }
+    if let Some(path) = std::env::var_os("LLWS_CONFIG").filter(|v| !v.is_empty()) {
+        return Ok(must_exist(Path::new(&path), "$LLWS_CONFIG")?
+            .map(SettingsSource::Own)
+            .into_iter()
+            .collect());
+    }
+    let mut out = Vec::new();
+    let xdg = xdg_settings_path().filter(|p| p.is_file());
+    let local = PathBuf::from(SETTINGS_FILE_NAME);
+    if local.is_file() {
+        // The XDG file itself, when llws starts in its folder, is the user's own.
+        let same_as_xdg = xdg.as_ref().is_some_and(
+            |x| matches!((local.canonicalize(), x.canonicalize()), (Ok(a), Ok(b)) if a == b),
+        );
+        if !same_as_xdg {
+            // Absolute, so messages name it wherever they are read.
+            let local = std::path::absolute(&local).unwrap_or(local);
+            out.push(SettingsSource::CurrentFolder(local));
+        }
+    }
+    out.extend(xdg.map(SettingsSource::Own));
+    Ok(out)
+}
 pub fn xdg_settings_path() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
@@ -391,35 +519,58 @@ fn must_exist(path: &Path, source: &str) -> Result<Option<PathBuf>, LoadError> {
     }
 }
 
+fn cannot_read(path: &Path, e: std::io::Error) -> LoadError {
+    LoadError::single(Diagnostic::error(
+        path,
+        None,
+        format!("cannot read settings: {e}"),
+    ))
+}
+
 impl LoadedSettings {
-    /// Finds and loads the settings; no file at all means the defaults, relative to the
-    /// working directory.
+    /// Finds and loads the settings. `./llws.toml` is read only while it is trusted;
+    /// otherwise a notice says so and the user's own settings (or the defaults) are used.
+    /// No file at all means the defaults, relative to the working directory.
     pub fn load(explicit: Option<&Path>) -> Result<Self, LoadError> {
-        match find_settings_file(explicit)? {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    LoadError::single(Diagnostic::error(
-                        &path,
-                        None,
-                        format!("cannot read settings: {e}"),
-                    ))
-                })?;
-                let settings = parse_settings(&text, &path)?;
-                Ok(Self {
-                    settings,
-                    source: Some(path),
-                })
-            }
-            None => {
-                let mut settings = Settings::default();
-                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-                settings.resolve_paths(&cwd);
-                Ok(Self {
-                    settings,
-                    source: None,
-                })
-            }
+        let mut skipped = Vec::new();
+        for source in find_settings_sources(explicit)? {
+            let (path, text, models_conf) = match source {
+                SettingsSource::Own(path) => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| cannot_read(&path, e))?;
+                    (path, text, ModelsTrust::Own)
+                }
+                SettingsSource::CurrentFolder(path) => match trust::read_if_trusted(&path) {
+                    // A trusted project file may still name a models.conf in the project:
+                    // that one needs its own trust.
+                    Ok(text) => (path, text, ModelsTrust::Checked),
+                    Err(Ok(untrusted)) => {
+                        skipped.push(untrusted);
+                        continue;
+                    }
+                    Err(Err(e)) => return Err(cannot_read(&path, e)),
+                },
+            };
+            let mut settings = parse_settings(&text, &path)?;
+            settings.origin = Origin {
+                settings_file: Some(std::path::absolute(&path).unwrap_or_else(|_| path.clone())),
+                models_conf,
+            };
+            return Ok(Self {
+                settings,
+                source: Some(path),
+                skipped,
+            });
         }
+        let mut settings = Settings::default();
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        settings.resolve_paths(&cwd);
+        // The current folder's models.conf is nobody's own settings.
+        settings.origin.models_conf = ModelsTrust::Checked;
+        Ok(Self {
+            settings,
+            source: None,
+            skipped,
+        })
     }
 }
 
@@ -545,6 +696,14 @@ impl Settings {
         if !self.claude.project_dir.as_os_str().is_empty() {
             self.claude.project_dir = resolve(&self.claude.project_dir);
         }
+        for dir in self
+            .claude
+            .sandbox_ro
+            .iter_mut()
+            .chain(self.claude.sandbox_rw.iter_mut())
+        {
+            *dir = resolve(dir);
+        }
         // A bare name is looked up on PATH; only paths with a folder are anchored.
         if self.server.llama_server.components().count() > 1 {
             self.server.llama_server = resolve(&self.server.llama_server);
@@ -583,7 +742,7 @@ mod tests {
         assert_eq!(s.api.bind, "127.0.0.1:8081");
         assert_eq!(s.backend, BackendKind::Docker);
         assert_eq!(s.server.health_timeout_s, 300);
-        assert!(s.claude.passthrough);
+        assert_eq!(s.claude.passthrough, PassthroughMode::Auto);
     }
 
     #[test]
@@ -628,7 +787,7 @@ theme = "nord"
         assert_eq!(s.server.gpu_selection(), GpuSelection::Devices(vec![0, 1]));
         assert_eq!(s.server.network, Network::Host);
         assert_eq!(s.claude.sandbox, SandboxMode::Strict);
-        assert!(!s.claude.passthrough);
+        assert_eq!(s.claude.passthrough, PassthroughMode::Off);
         assert!(!s.claude.ide_bridge);
         assert_eq!(s.server.base_url(), "http://127.0.0.1:9090");
         assert_eq!(s.api.base_url(), "http://127.0.0.1:9091");

@@ -40,7 +40,7 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (shutdown_tx, shutdown_rx) = mpsc::unbounded_channel();
     let (backend_tx, backend_rx) = mpsc::unbounded_channel();
-    let store = ProfileStore::load(settings.models_conf.clone());
+    let store = ProfileStore::load_with(settings.models_conf.clone(), settings.origin.models_conf);
     let profiles_rx = store.subscribe();
     let store = Arc::new(Mutex::new(store));
     let (facts_tx, facts_rx) = watch::channel(LoadFacts::default());
@@ -544,7 +544,7 @@ impl<B: Backend> Controller<B> {
             // For people who also drive the server with `docker compose` by hand.
             let path = crate::config::dotenv::env_path(&self.settings);
             let text = crate::config::dotenv::env_file(&profile, self.settings.server.port);
-            if let Err(e) = std::fs::write(&path, text) {
+            if let Err(e) = crate::util::safe_fs::write_atomic(&path, text.as_bytes(), 0o644) {
                 self.notice(format!("could not write {}: {e}", path.display()));
             }
         }

@@ -187,8 +187,8 @@ async fn tail_log(
     from_start: bool,
 ) {
     let mut file = loop {
-        match tokio::fs::File::open(&path).await {
-            Ok(f) => break f,
+        match crate::util::safe_fs::open_own_file(&path) {
+            Ok(f) => break tokio::fs::File::from_std(f),
             Err(_) if !*finish.borrow() => tokio::time::sleep(Duration::from_millis(50)).await,
             Err(_) => return,
         }
@@ -238,7 +238,12 @@ impl Backend for ProcessBackend {
         ctx: &BackendContext,
         generation: u64,
     ) -> Result<Option<Adopted>, BackendError> {
-        let Ok(text) = std::fs::read_to_string(self.state_path()) else {
+        // Only a state file of our own, in a folder only we can write: a planted one would
+        // make llws adopt, and later signal, a pid someone else chose.
+        if crate::util::safe_fs::private_dir(&self.state_dir).is_err() {
+            return Ok(None);
+        }
+        let Ok(text) = crate::util::safe_fs::read_own_file(&self.state_path()) else {
             return Ok(None);
         };
         let Ok(state) = serde_json::from_str::<StateFile>(&text) else {
@@ -281,10 +286,9 @@ impl Backend for ProcessBackend {
                 spec.port, spec.host
             )));
         }
-        std::fs::create_dir_all(&self.state_dir).map_err(|e| {
-            BackendError::Failed(format!("cannot create {}: {e}", self.state_dir.display()))
-        })?;
-        let log = std::fs::File::create(self.log_path()).map_err(|e| {
+        crate::util::safe_fs::private_dir(&self.state_dir)
+            .map_err(|e| BackendError::Failed(e.to_string()))?;
+        let log = crate::util::safe_fs::open_log(&self.log_path()).map_err(|e| {
             BackendError::Failed(format!("cannot create {}: {e}", self.log_path().display()))
         })?;
         let log_err = log
@@ -308,9 +312,10 @@ impl Backend for ProcessBackend {
             profile: spec.profile.clone(),
             profile_name: spec.profile_name.clone(),
         };
-        let _ = std::fs::write(
-            self.state_path(),
-            serde_json::to_vec(&state).unwrap_or_default(),
+        let _ = crate::util::safe_fs::write_atomic(
+            &self.state_path(),
+            &serde_json::to_vec(&state).unwrap_or_default(),
+            0o600,
         );
         // The environment as a shell prefix (`K=V cmd`): a shell quoting of the whole line
         // would quote each `K=V` and make it a command word.

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
+use crate::config::trust::{ModelsTrust, load_profiles};
 use crate::config::{LoadError, ProfileSet};
 
 /// The profiles in use, and the error of the last load if it failed.
@@ -19,6 +20,9 @@ pub struct ProfilesView {
 
 pub struct ProfileStore {
     path: PathBuf,
+    /// How the file is read: a models.conf that is not the user's own only while trusted,
+    /// at every reload (an edit makes it untrusted again; the last good profiles stay).
+    trust: ModelsTrust,
     mtime: Option<SystemTime>,
     tx: watch::Sender<ProfilesView>,
 }
@@ -29,8 +33,12 @@ fn mtime(path: &PathBuf) -> Option<SystemTime> {
 
 impl ProfileStore {
     pub fn load(path: PathBuf) -> Self {
+        Self::load_with(path, ModelsTrust::Own)
+    }
+
+    pub fn load_with(path: PathBuf, trust: ModelsTrust) -> Self {
         let mtime = mtime(&path);
-        let view = match ProfileSet::load(&path) {
+        let view = match load_profiles(&path, trust) {
             Ok(set) => ProfilesView {
                 set: Arc::new(set),
                 error: None,
@@ -45,7 +53,12 @@ impl ProfileStore {
             },
         };
         let (tx, _) = watch::channel(view);
-        Self { path, mtime, tx }
+        Self {
+            path,
+            trust,
+            mtime,
+            tx,
+        }
     }
 
     pub fn subscribe(&self) -> watch::Receiver<ProfilesView> {
@@ -70,7 +83,7 @@ impl ProfileStore {
         }
         self.mtime = now;
         let previous = self.current();
-        let view = match ProfileSet::load(&self.path) {
+        let view = match load_profiles(&self.path, self.trust) {
             Ok(set) => ProfilesView {
                 set: Arc::new(set),
                 error: None,

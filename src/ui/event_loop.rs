@@ -132,7 +132,10 @@ pub async fn run(
     let mut banner: Option<String> = None;
     // The "ready" banner after a switch stays for a moment, then goes.
     let mut banner_until: Option<Instant> = None;
-    let mut passthrough = Passthrough::new(s.settings.claude.passthrough);
+    let mode = s.settings.claude.passthrough;
+    let sandboxed = s.settings.claude.sandbox != crate::config::settings::SandboxMode::Off;
+    let mut passthrough = Passthrough::new(mode.alerts());
+    let clipboard_allowed = mode.clipboard(sandboxed);
     // llws's own copies (Effect::Copy), written with the pane's items below.
     let mut copies: Vec<Outbound> = Vec::new();
 
@@ -145,8 +148,13 @@ pub async fn run(
         // frames (escapes that move no cursor, so ratatui's idea of the screen stays right).
         // The pane wakes the loop when it queues something; draining takes no lock when
         // nothing is queued, so this costs nothing on the way to a frame.
-        let outbound = claude.take_outbound();
+        let mut outbound = claude.take_outbound();
         let mut bytes = Vec::new();
+        if let Some(note) = passthrough::clipboard_note(&mut outbound, clipboard_allowed, sandboxed)
+        {
+            app.say(Level::Warn, note, Some(now));
+            dirty = true;
+        }
         if !outbound.is_empty() {
             bytes = passthrough.escapes(&outbound, std::time::Instant::now());
             for what in outbound.iter().filter_map(|o| o.attention()) {

@@ -71,6 +71,27 @@ impl Passthrough {
     }
 }
 
+/// A sandboxed pane's clipboard writes, on their way out: removed from `items` unless
+/// `allowed` (`[claude] passthrough`), and either way the user is told, since a sandbox is
+/// for a program that may be turned against them. `None` when there was none to tell of.
+pub fn clipboard_note(
+    items: &mut Vec<Outbound>,
+    allowed: bool,
+    sandboxed: bool,
+) -> Option<&'static str> {
+    let had = items
+        .iter()
+        .any(|o| matches!(o, Outbound::Clipboard { .. }));
+    if !allowed {
+        items.retain(|o| !matches!(o, Outbound::Clipboard { .. }));
+    }
+    match (had && sandboxed, allowed) {
+        (false, _) => None,
+        (true, true) => Some("clipboard set by claude"),
+        (true, false) => Some("claude tried to set the clipboard (blocked: [claude] passthrough)"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +151,29 @@ mod tests {
             panic!("a copy is a clipboard write");
         };
         assert!(data.len() + "52;c;".len() < CLIPBOARD_MAX, "{}", data.len());
+    }
+
+    #[test]
+    fn a_sandboxed_panes_clipboard_writes_are_shown_and_kept_back_unless_allowed() {
+        let clip = || Outbound::Clipboard {
+            selection: "c".into(),
+            data: "aGk=".into(),
+        };
+        let mut items = vec![clip(), Outbound::Bell];
+        assert_eq!(
+            clipboard_note(&mut items, false, true),
+            Some("claude tried to set the clipboard (blocked: [claude] passthrough)")
+        );
+        assert_eq!(items, [Outbound::Bell]);
+        let mut items = vec![clip()];
+        assert_eq!(
+            clipboard_note(&mut items, true, true),
+            Some("clipboard set by claude")
+        );
+        assert_eq!(items.len(), 1);
+        let mut items = vec![clip()];
+        assert_eq!(clipboard_note(&mut items, true, false), None);
+        assert_eq!(items.len(), 1);
     }
 
     #[test]

@@ -48,6 +48,75 @@ const LOCK_MAX_BYTES: u64 = 64 * 1024;
 /// How often the inner forwarder looks at the lock folder.
 const IDE_POLL: Duration = Duration::from_secs(1);
 
+/// The most connections one bridged socket carries at once. The sandbox opens them (a
+/// runaway loop could open thousands); beyond this, new ones wait for a free slot instead
+/// of taking the outer llws's file descriptors.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// Waits after a failed accept (no free descriptors, say): from 10 ms, doubling to 1 s,
+/// and back to nothing after a success. Without it a failing accept spins a core.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn new() -> Backoff {
+        Backoff { next: Self::FIRST }
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(Self::MAX);
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+/// What every accept loop of the bridge goes through: a connection slot taken before
+/// accepting (given back when the connection ends), and the back-off after a failure.
+struct Gate {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    backoff: Backoff,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+            backoff: Backoff::new(),
+        }
+    }
+
+    /// A free slot (waits while all are taken).
+    async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
+    /// The accepted connection, or `None` after waiting out a failure.
+    async fn accepted<S>(&mut self, result: std::io::Result<S>) -> Option<S> {
+        match result {
+            Ok(s) => {
+                self.backoff.reset();
+                Some(s)
+            }
+            Err(_) => {
+                self.backoff.wait().await;
+                None
+            }
+        }
+    }
+}
+
 /// One bridged port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forward {
@@ -173,12 +242,15 @@ impl Drop for Bridge {
 }
 
 async fn serve_unix(listener: UnixListener, target: String) {
+    let mut gate = Gate::new();
     loop {
-        let Ok((mut inside, _)) = listener.accept().await else {
+        let slot = gate.slot().await;
+        let Some((mut inside, _)) = gate.accepted(listener.accept().await).await else {
             continue;
         };
         let target = target.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             if let Ok(mut outside) = TcpStream::connect(&target).await {
                 let _ = outside.set_nodelay(true);
                 let _ = tokio::io::copy_bidirectional(&mut inside, &mut outside).await;
@@ -192,12 +264,15 @@ async fn serve_unix(listener: UnixListener, target: String) {
 /// the host's lock folder announces it right now, and only on 127.0.0.1. Refusals just close
 /// the connection: a hostile client gets nothing to learn from, and the log stays quiet.
 async fn serve_ide(listener: UnixListener, locks: PathBuf) {
+    let mut gate = Gate::new();
     loop {
-        let Ok((mut inside, _)) = listener.accept().await else {
+        let slot = gate.slot().await;
+        let Some((mut inside, _)) = gate.accepted(listener.accept().await).await else {
             continue;
         };
         let locks = locks.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let Ok(Ok(Some(port))) =
                 tokio::time::timeout(HEADER_TIMEOUT, read_port_line(&mut inside)).await
             else {
@@ -360,6 +435,12 @@ pub fn run_forwarder(
     command: &[String],
 ) -> anyhow::Result<ExitCode> {
     let (program, args) = command.split_first().context("no command to run")?;
+    if listens.is_empty() && ide.is_none() {
+        // Nothing to forward (fs, scoped): become the command.
+        use std::os::unix::process::CommandExt;
+        let err = std::process::Command::new(program).args(args).exec();
+        anyhow::bail!("cannot start `{program}` in the sandbox: {err}");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -431,12 +512,15 @@ pub fn exit_code(status: std::process::ExitStatus) -> ExitCode {
 /// Forwards each connection to `socket`, first writing `port_line` (the ide socket's
 /// header) when there is one.
 async fn serve_tcp(listener: TcpListener, socket: PathBuf, port_line: Option<u16>) {
+    let mut gate = Gate::new();
     loop {
-        let Ok((mut inside, _)) = listener.accept().await else {
+        let slot = gate.slot().await;
+        let Some((mut inside, _)) = gate.accepted(listener.accept().await).await else {
             continue;
         };
         let socket = socket.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let _ = inside.set_nodelay(true);
             if let Ok(mut outside) = UnixStream::connect(&socket).await {
                 if let Some(port) = port_line
@@ -674,6 +758,54 @@ mod tests {
             1,
             "refusals never touch the port"
         );
+    }
+
+    #[test]
+    fn the_bridge_caps_its_connections() {
+        // Both ends of ~280 connections through the bridge, in one process.
+        crate::util::raise_fd_limit();
+        // A server that counts connections and holds each until the other side closes.
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap().to_string();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let a = accepted.clone();
+        std::thread::spawn(move || {
+            for mut c in server.incoming().flatten() {
+                a.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut sink = Vec::new();
+                    let _ = c.read_to_end(&mut sink);
+                });
+            }
+        });
+        let bridge = Bridge::start(
+            vec![Forward {
+                listen: "127.0.0.1:1".parse().unwrap(),
+                target,
+                socket: "s.sock".into(),
+            }],
+            None,
+        )
+        .unwrap();
+        let path = bridge.dir().join("s.sock");
+        let mut clients = Vec::new();
+        for _ in 0..MAX_CONNECTIONS + 20 {
+            clients.push(std::os::unix::net::UnixStream::connect(&path).unwrap());
+        }
+        let count = || accepted.load(Ordering::SeqCst);
+        let wait_until = |want: usize| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while count() < want && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        wait_until(MAX_CONNECTIONS);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(count(), MAX_CONNECTIONS, "the rest wait");
+        // A connection that ends frees its slot for the next one.
+        clients.remove(0);
+        wait_until(MAX_CONNECTIONS + 1);
+        assert_eq!(count(), MAX_CONNECTIONS + 1);
     }
 
     #[test]

@@ -1,19 +1,29 @@
 //! The bubblewrap sandbox around the claude pane (and `llws claude`).
 //!
 //! - `fs`: everything read-only except the project folder, Claude's config dir and a
-//!   private /tmp; fresh /dev and /proc; its own PID namespace; no new privileges and no
-//!   capabilities (bwrap's defaults); killed with llws; TIOCSTI refused by a seccomp
-//!   filter. Host sockets under /run (Docker, D-Bus) and a few credential folders are
-//!   hidden, because a read-only bind does not stop `connect()` on a unix socket or reading
-//!   a key.
+//!   private /tmp; the home folder is an empty tmpfs with only those (and Claude Code's
+//!   install, and the folders `[claude] sandbox_ro`/`sandbox_rw` list) bound back; the same
+//!   for `$XDG_RUNTIME_DIR` and `/run`; fresh /dev and /proc; its own PID namespace; no new
+//!   privileges and no capabilities; killed with llws; TIOCSTI refused by a seccomp filter;
+//!   an allowlisted environment ([`env`]); abstract unix sockets (X11, D-Bus) out of reach
+//!   through Landlock scoping ([`landlock`]), or where the kernel lacks it, a network
+//!   namespace of its own with the same bridge as `strict`.
 //! - `strict`: `fs` plus its own network namespace (only `lo`), with the llama-server and
 //!   API ports bridged in, and the ports VS Code's lock files announce ([`bridge`]).
+//!
+//! In both, llws's own files (the settings and models.conf in use, `.env`, the programs
+//! they name) are bound read-only over the writable binds ([`Plan::protect`]): nothing the
+//! sandbox can write changes what llws starts. The unix sockets llws knows of (the Docker
+//! endpoint, the SSH agent) are covered where they would still be visible.
 //!
 //! The bwrap command line is built by the hidden `llws __sandbox` ([`launch`]), which runs
 //! on the pane's terminal: it checks that bwrap works, asks the user what to do when it does
 //! not, and then execs bwrap with the seccomp filter on an inherited descriptor.
 
 pub mod bridge;
+pub mod env;
+pub mod home;
+pub mod landlock;
 pub mod seccomp;
 
 use std::net::SocketAddr;
@@ -26,15 +36,27 @@ use crate::util::find_executable;
 
 use super::prompt;
 use bridge::{IDE_SOCKET, INNER_DIR};
+use home::{HIDDEN_DIRS, HIDDEN_FILES};
 
 /// Everything `__sandbox` needs to build the bwrap command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
     pub mode: SandboxMode,
     /// Read-write, and the working directory.
     pub project: PathBuf,
-    /// Other read-write folders (Claude's config dir).
+    /// Other read-write folders (Claude's config dir, `[claude] sandbox_rw`).
     pub writable: Vec<PathBuf>,
+    /// Read-only folders bound back into the home tmpfs (`[claude] sandbox_ro`).
+    pub read_only: Vec<PathBuf>,
+    /// llws's own files (settings, models.conf, .env, programs they name): bound read-only
+    /// after the writable binds, so the sandbox cannot change them even in the project.
+    pub protect: Vec<PathBuf>,
+    /// Unix sockets llws knows of (the Docker endpoint...): covered where still visible.
+    pub hide: Vec<PathBuf>,
+    /// Environment variables passed besides the fixed allowlist ([`env`]).
+    pub keep_env: Vec<String>,
+    /// `fs` in a network namespace of its own (a kernel without Landlock scoping).
+    pub own_network: bool,
     /// strict: the outer bridge's socket folder, bound at [`INNER_DIR`].
     pub bridge_dir: Option<PathBuf>,
     /// strict: inner listen address and socket file name, per bridged port.
@@ -44,22 +66,54 @@ pub struct Plan {
     pub ide_dir: Option<PathBuf>,
 }
 
-/// Credential folders and files hidden in both modes (relative to $HOME). Not a complete
-/// secret scrubber: the point is that the usual keys are not one `cat` away.
-const HIDDEN_DIRS: &[&str] = &[
-    ".ssh",
-    ".gnupg",
-    ".aws",
-    ".azure",
-    ".kube",
-    ".docker",
-    ".config/gcloud",
-    ".password-store",
-    ".claude",
+/// Root-equivalent sockets outside /run that a read-only root would still show.
+const SYSTEM_SOCKETS: &[&str] = &[
+    "/var/run/docker.sock",
+    "/var/run/podman/podman.sock",
+    "/var/lib/lxd/unix.socket",
+    "/var/snap/lxd/common/lxd/unix.socket",
+    "/var/lib/incus/unix.socket",
+    "/var/run/libvirt/libvirt-sock",
 ];
-const HIDDEN_FILES: &[&str] = &[".netrc", ".git-credentials", ".pgpass", ".npmrc", ".pypirc"];
+
+/// What the host looks like to [`Plan::bwrap_args`].
+#[derive(Debug, Clone, Default)]
+pub struct Host {
+    /// The user's home folder (resolved): an empty tmpfs inside.
+    pub home: Option<PathBuf>,
+    /// `$XDG_RUNTIME_DIR`: an empty tmpfs inside.
+    pub runtime_dir: Option<PathBuf>,
+    /// Host paths under /tmp that must stay readable (programs living there).
+    pub keep_visible: Vec<PathBuf>,
+    /// The programs the sandbox runs, as PATH found them (their installs are bound back).
+    pub programs: Vec<PathBuf>,
+}
+
+impl Host {
+    /// This machine, for a sandbox that runs `programs`.
+    pub fn current(programs: &[PathBuf]) -> Host {
+        let home = crate::config::settings::home_dir()
+            .filter(|h| h.is_absolute())
+            .map(|h| h.canonicalize().unwrap_or(h));
+        let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute() && p.is_dir());
+        let refs: Vec<&Path> = programs.iter().map(PathBuf::as_path).collect();
+        Host {
+            home,
+            runtime_dir,
+            keep_visible: visible_under_tmp(&refs),
+            programs: programs.to_vec(),
+        }
+    }
+}
 
 impl Plan {
+    /// Whether the sandbox has a network namespace of its own.
+    pub fn isolated_network(&self) -> bool {
+        self.mode == SandboxMode::Strict || self.own_network
+    }
+
     /// The arguments for `llws __sandbox` that describe this plan.
     pub fn to_args(&self) -> Vec<String> {
         let mut a = vec![
@@ -68,9 +122,22 @@ impl Plan {
             "--project".into(),
             self.project.display().to_string(),
         ];
-        for w in &self.writable {
-            a.push("--writable".into());
-            a.push(w.display().to_string());
+        let mut list = |flag: &str, items: &[PathBuf]| {
+            for w in items {
+                a.push(flag.into());
+                a.push(w.display().to_string());
+            }
+        };
+        list("--writable", &self.writable);
+        list("--read-only", &self.read_only);
+        list("--protect", &self.protect);
+        list("--hide", &self.hide);
+        for name in &self.keep_env {
+            a.push("--keep-env".into());
+            a.push(name.clone());
+        }
+        if self.own_network {
+            a.push("--own-network".into());
         }
         if let Some(dir) = &self.bridge_dir {
             a.push("--bridge-dir".into());
@@ -87,125 +154,291 @@ impl Plan {
         a
     }
 
-    /// bwrap's arguments, up to and including the `--` before the command.
-    /// `seccomp_fd` is the inherited descriptor holding the filter; `home` is the user's
-    /// home (for hiding credentials); `keep_visible` are host paths under /tmp that must
-    /// stay readable (the programs themselves when they live there).
-    pub fn bwrap_args(
-        &self,
-        seccomp_fd: Option<i32>,
-        home: Option<&Path>,
-        keep_visible: &[PathBuf],
-    ) -> Vec<String> {
-        let mut a: Vec<String> = Vec::new();
-        let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
-        push(&[
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",
-            "--tmpfs",
-            "/run",
-        ]);
-        // /etc/resolv.conf often points into /run; keep name resolution working in fs mode.
-        if self.mode != SandboxMode::Strict {
-            push(&[
-                "--ro-bind-try",
-                "/run/systemd/resolve",
-                "/run/systemd/resolve",
-            ]);
-        }
-        for p in keep_visible {
-            let p = p.display().to_string();
-            push(&["--ro-bind-try", &p, &p]);
-        }
-        // The writable binds come after the /tmp and /run tmpfs (or they would cover a project
-        // in /tmp) and before everything hidden or read-only below: bwrap mounts in order, so
-        // a project at $HOME (or holding ~/.ssh) must not bring the credentials back.
-        for w in self.writable.iter().chain(std::iter::once(&self.project)) {
-            let w = w.display().to_string();
-            push(&["--bind", &w, &w]);
-        }
-        let inside = |p: &Path| {
-            self.writable
-                .iter()
-                .chain(std::iter::once(&self.project))
-                .any(|w| w.starts_with(p))
+    /// Every read-write folder: the config dir and the like, then the project.
+    fn rw(&self) -> impl Iterator<Item = &PathBuf> {
+        self.writable.iter().chain(std::iter::once(&self.project))
+    }
+
+    /// Whether `p` lies in a folder bound into the sandbox (read-write or read-only).
+    fn bound(&self, p: &Path) -> bool {
+        self.rw().chain(&self.read_only).any(|b| p.starts_with(b))
+    }
+
+    /// Refusals that do not depend on bwrap: a folder that would show the whole home.
+    pub fn check(&self, home: Option<&Path>) -> Result<(), String> {
+        let Some(home) = home else {
+            return Err(
+                "the sandbox needs to know your home folder to hide it: set HOME to an absolute path".into(),
+            );
         };
+        if home == Path::new("/") {
+            return Err(
+                "the sandbox hides your home folder, and HOME is /: set HOME to your own folder"
+                    .into(),
+            );
+        }
+        for dir in self.rw().chain(&self.read_only) {
+            if home::exposes_home(dir, home) {
+                let what = if dir == &self.project {
+                    "the project folder"
+                } else {
+                    "a folder bound into it"
+                };
+                return Err(format!(
+                    "the sandbox would show your whole home folder: {what} {} {}. \
+                     Everything under it (keys, tokens, browser profiles, shell history) would be \
+                     readable, and files that run when you log in writable. Start llws in a project \
+                     folder below your home (or set [claude] project_dir), or bind only the folders \
+                     needed with [claude] sandbox_ro / sandbox_rw.",
+                    dir.display(),
+                    if dir == home {
+                        "is your home folder"
+                    } else {
+                        "contains your home folder"
+                    }
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// bwrap's arguments, up to and including the `--` before the command.
+    /// `seccomp_fd` is the inherited descriptor holding the filter. Fails, saying why, when
+    /// the plan cannot be kept (a protected file the sandbox could swap through a link).
+    pub fn bwrap_args(&self, seccomp_fd: Option<i32>, host: &Host) -> Result<Vec<String>, String> {
+        let mut a: Vec<String> = Vec::new();
+        let push =
+            |a: &mut Vec<String>, items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+        push(
+            &mut a,
+            &[
+                "--ro-bind",
+                "/",
+                "/",
+                "--dev",
+                "/dev",
+                "--proc",
+                "/proc",
+                "--tmpfs",
+                "/tmp",
+                "--tmpfs",
+                "/run",
+            ],
+        );
+        // /etc/resolv.conf often points into /run; keep name resolution working in fs mode.
+        if !self.isolated_network() {
+            push(
+                &mut a,
+                &[
+                    "--ro-bind-try",
+                    "/run/systemd/resolve",
+                    "/run/systemd/resolve",
+                ],
+            );
+        }
+        // The home folder and the runtime folder: empty, then the allowlist bound back.
+        let home = host.home.as_deref();
+        for dir in [home, host.runtime_dir.as_deref()].into_iter().flatten() {
+            let d = dir.display().to_string();
+            push(&mut a, &["--tmpfs", &d]);
+        }
+        for p in &host.keep_visible {
+            let p = p.display().to_string();
+            push(&mut a, &["--ro-bind-try", &p, &p]);
+        }
         if let Some(home) = home {
+            for program in &host.programs {
+                a.extend(home::program_binds(program, home));
+            }
+        }
+        for dir in &self.read_only {
+            let d = dir.display().to_string();
+            push(&mut a, &["--ro-bind-try", &d, &d]);
+        }
+        // The writable binds come after the tmpfs mounts (or they would cover a project in
+        // /tmp) and before everything hidden or read-only below: bwrap mounts in order.
+        for w in self.rw() {
+            let w = w.display().to_string();
+            push(&mut a, &["--bind", &w, &w]);
+        }
+        let holds_writable = |p: &Path| self.rw().any(|w| w.starts_with(p));
+        if let Some(home) = home {
+            // Credentials inside a folder that was bound back stay hidden.
             for rel in HIDDEN_DIRS {
                 let p = home.join(rel);
-                // Never hide a folder that holds one the sandbox must write to.
-                if p.is_dir() && !inside(&p) {
+                if p.is_dir() && self.bound(&p) && !holds_writable(&p) {
                     let p = p.display().to_string();
-                    push(&["--tmpfs", &p]);
+                    push(&mut a, &["--tmpfs", &p]);
+                }
+            }
+            for rel in HIDDEN_FILES {
+                let p = home.join(rel);
+                if p.is_file() && self.bound(&p) {
+                    let p = p.display().to_string();
+                    push(&mut a, &["--ro-bind", "/dev/null", &p]);
                 }
             }
             // VS Code's extension writes its lock files to ~/.claude/ide; /ide needs them.
             // Read-only also matters to strict's ide bridge, whose policy is these files.
             if self.ide_dir.is_none() {
                 let ide = home.join(".claude/ide").display().to_string();
-                push(&["--ro-bind-try", &ide, &ide]);
-            }
-            for rel in HIDDEN_FILES {
-                let p = home.join(rel);
-                if p.is_file() {
-                    let p = p.display().to_string();
-                    push(&["--ro-bind", "/dev/null", &p]);
-                }
+                push(&mut a, &["--ro-bind-try", &ide, &ide]);
             }
         }
         // The folder the outer bridge checks (the same ~/.claude/ide, decided by the outer
-        // llws); after the ~/.claude tmpfs, which would cover it.
+        // llws), after the home tmpfs, which would cover it.
         if let Some(dir) = &self.ide_dir {
             let d = dir.display().to_string();
-            push(&["--ro-bind-try", &d, &d]);
+            push(&mut a, &["--ro-bind-try", &d, &d]);
         }
-        if self.mode == SandboxMode::Strict {
-            push(&["--unshare-net"]);
+        a.extend(self.protect_args()?);
+        a.extend(self.hide_args(host));
+        if self.isolated_network() {
+            push(&mut a, &["--unshare-net"]);
             if let Some(dir) = &self.bridge_dir {
                 let d = dir.display().to_string();
-                push(&["--bind", &d, INNER_DIR]);
+                push(&mut a, &["--bind", &d, INNER_DIR]);
             }
         }
         // Run by root, bwrap keeps every capability (CAP_SYS_ADMIN could remount / read-write);
         // drop them all. For an ordinary user the sandbox has none anyway.
-        push(&["--cap-drop", "ALL"]);
-        push(&["--unshare-pid", "--unshare-ipc", "--die-with-parent"]);
+        push(&mut a, &["--cap-drop", "ALL"]);
+        push(
+            &mut a,
+            &["--unshare-pid", "--unshare-ipc", "--die-with-parent"],
+        );
         if let Some(fd) = seccomp_fd {
             let fd = fd.to_string();
-            push(&["--seccomp", &fd]);
+            push(&mut a, &["--seccomp", &fd]);
         }
         let project = self.project.display().to_string();
-        push(&[
-            "--chdir",
-            &project,
-            "--setenv",
-            "LLWS_SANDBOX",
-            mode_name(self.mode),
-            "--",
-        ]);
+        push(
+            &mut a,
+            &[
+                "--chdir",
+                &project,
+                "--setenv",
+                "LLWS_SANDBOX",
+                mode_name(self.mode),
+                "--",
+            ],
+        );
+        Ok(a)
+    }
+
+    /// llws's own files, read-only over the writable binds. A file inside a writable folder
+    /// is a mount point then: it cannot be written, renamed or removed. Each folder between
+    /// the writable one and the file is bound onto itself too, which pins it the same way
+    /// (a renamed parent would let a new file take the path llws reads). A path that goes
+    /// through a symbolic link inside a writable folder cannot be pinned (the link itself
+    /// could be replaced): the sandbox does not start.
+    fn protect_args(&self) -> Result<Vec<String>, String> {
+        let mut a = Vec::new();
+        let mut pinned: Vec<PathBuf> = Vec::new();
+        for file in &self.protect {
+            if file.symlink_metadata().is_err() {
+                continue;
+            }
+            // A link on the way that the sandbox could replace.
+            for step in file.ancestors() {
+                let is_link = step
+                    .symlink_metadata()
+                    .is_ok_and(|m| m.file_type().is_symlink());
+                if let Some(w) = self
+                    .rw()
+                    .find(|w| step.starts_with(w) && step != w.as_path())
+                    && is_link
+                {
+                    return Err(format!(
+                        "{} is llws's own file, and the sandbox could change what it is: {} is a \
+                         symbolic link inside {}, which the sandbox may write. Make it a regular file \
+                         (or move it out of {}), then start again.",
+                        file.display(),
+                        step.display(),
+                        w.display(),
+                        w.display()
+                    ));
+                }
+            }
+            let real = file
+                .canonicalize()
+                .map_err(|e| format!("cannot resolve {}: {e}", file.display()))?;
+            let Some(w) = self.rw().find(|w| real.starts_with(w)) else {
+                continue;
+            };
+            let mut dirs: Vec<&Path> = real
+                .ancestors()
+                .skip(1)
+                .take_while(|d| d.starts_with(w) && *d != w.as_path())
+                .collect();
+            dirs.reverse();
+            for d in dirs {
+                if !pinned.iter().any(|p| p == d) {
+                    pinned.push(d.to_path_buf());
+                    let d = d.display().to_string();
+                    a.extend(["--bind".to_string(), d.clone(), d]);
+                }
+            }
+            let f = real.display().to_string();
+            a.extend(["--ro-bind".to_string(), f.clone(), f]);
+        }
+        Ok(a)
+    }
+
+    /// `/dev/null` over each socket llws knows of that would still be visible: outside the
+    /// folders that are emptied (home, runtime dir, /tmp, /run) or inside a folder bound
+    /// back. `connect()` works through a read-only bind; it does not on /dev/null.
+    fn hide_args(&self, host: &Host) -> Vec<String> {
+        let emptied: Vec<&Path> = [host.home.as_deref(), host.runtime_dir.as_deref()]
+            .into_iter()
+            .flatten()
+            .chain([Path::new("/tmp"), Path::new("/run")])
+            .collect();
+        let mut a = Vec::new();
+        let mut seen: Vec<PathBuf> = Vec::new();
+        let candidates = self
+            .hide
+            .iter()
+            .cloned()
+            .chain(SYSTEM_SOCKETS.iter().map(PathBuf::from));
+        for sock in candidates {
+            let Ok(real) = sock.canonicalize() else {
+                continue;
+            };
+            let hidden = emptied.iter().any(|e| real.starts_with(e)) && !self.bound(&real);
+            if hidden || seen.contains(&real) {
+                continue;
+            }
+            let r = real.display().to_string();
+            a.extend(["--ro-bind".to_string(), "/dev/null".to_string(), r]);
+            seen.push(real);
+        }
         a
     }
 
-    /// The command bwrap runs: in strict mode, the forwarder in front of `command`. The lock
-    /// folder is followed only when it exists now: `--ro-bind-try` binds nothing otherwise,
-    /// and one created later would not appear inside.
-    pub fn inner_command(&self, llws: &Path, command: &[String]) -> Vec<String> {
+    /// The command bwrap runs: `llws __sandbox-forward` in front of `command` when the
+    /// sandbox needs it, for the bridge's listeners (a network namespace of its own) and
+    /// for Landlock scoping (`scope`). The lock folder is followed only when it exists now:
+    /// `--ro-bind-try` binds nothing otherwise, and one created later would not appear
+    /// inside.
+    pub fn inner_command(&self, llws: &Path, command: &[String], scope: bool) -> Vec<String> {
         let ide = self
             .ide_dir
             .as_ref()
-            .filter(|d| self.mode == SandboxMode::Strict && d.is_dir());
-        if self.mode != SandboxMode::Strict || (self.forwards.is_empty() && ide.is_none()) {
+            .filter(|d| self.isolated_network() && d.is_dir());
+        let forwards: &[(SocketAddr, String)] = if self.isolated_network() {
+            &self.forwards
+        } else {
+            &[]
+        };
+        if forwards.is_empty() && ide.is_none() && !scope {
             return command.to_vec();
         }
         let mut c = vec![llws.display().to_string(), "__sandbox-forward".into()];
-        for (addr, socket) in &self.forwards {
+        if scope {
+            c.push("--scope".into());
+        }
+        for (addr, socket) in forwards {
             c.push("--listen".into());
             c.push(format!("{addr}={INNER_DIR}/{socket}"));
         }
@@ -322,6 +555,16 @@ pub fn launch(plan: &Plan, command: &[String]) -> anyhow::Result<ExitCode> {
                 ) {
                     Some('r') => continue,
                     Some('u') => {
+                        if let Some(config) = plan.writable.first() {
+                            let mut out = std::io::stdout();
+                            if !super::config_watch::review_before_unsandboxed(
+                                config,
+                                &plan.project,
+                                &mut out,
+                            ) {
+                                return Ok(ExitCode::from(126));
+                            }
+                        }
                         print!("llws: running WITHOUT a sandbox.\r\n");
                         let err = std::process::Command::new(&command[0])
                             .args(&command[1..])
@@ -334,23 +577,57 @@ pub fn launch(plan: &Plan, command: &[String]) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    let home = crate::config::settings::home_dir()
+        .filter(|h| h.is_absolute())
+        .map(|h| h.canonicalize().unwrap_or(h));
+    plan.check(home.as_deref()).map_err(anyhow::Error::msg)?;
     for dir in plan.writable.iter().chain(std::iter::once(&plan.project)) {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     }
+    let mut plan = plan.clone();
+    // Without Landlock scoping, `fs` must not share the host's network namespace (abstract
+    // sockets: X11, D-Bus). The outer llws decides that and sets up a bridge; this is the
+    // backstop for a plan that arrives without it: no network at all rather than X11.
+    // The sockets this process's environment names, too (the outer llws passed its own).
+    for var in ["DOCKER_HOST", "SSH_AUTH_SOCK"] {
+        if let Ok(value) = std::env::var(var) {
+            let path = value.strip_prefix("unix://").unwrap_or(&value);
+            if path.starts_with('/') {
+                plan.hide.push(PathBuf::from(path));
+            }
+        }
+    }
+    let scope = landlock::scopes_abstract_sockets();
+    if plan.mode == SandboxMode::Fs && !plan.own_network && !scope {
+        plan.own_network = true;
+    }
+    // The config dir (the first writable folder) as it is before the sandbox may write it:
+    // the next unsandboxed start shows what changed.
+    if let Some(config) = plan.writable.first() {
+        super::config_watch::record_before_sandbox(config, &plan.project);
+    }
     let filter = seccomp::filter_fd()?;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&filter);
-    let home = crate::config::settings::home_dir();
-    let program = find_executable(Path::new(&command[0]));
-    let claude = find_executable(Path::new("claude"));
-    let programs: Vec<&Path> = [Some(llws.as_path()), program.as_deref(), claude.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    let keep = visible_under_tmp(&programs);
+    let programs: Vec<PathBuf> = [
+        Some(llws.clone()),
+        find_executable(Path::new(&command[0])),
+        find_executable(Path::new("claude")),
+        find_executable(Path::new("node")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut host = Host::current(&programs);
+    host.home = home;
+    let args = plan
+        .bwrap_args(Some(fd), &host)
+        .map_err(anyhow::Error::msg)?;
     let err = std::process::Command::new(&bwrap)
-        .args(plan.bwrap_args(Some(fd), home.as_deref(), &keep))
-        .args(plan.inner_command(&llws, command))
+        .env_clear()
+        .envs(env::sandbox_env(std::env::vars_os(), &plan.keep_env))
+        .args(args)
+        .args(plan.inner_command(&llws, command, scope))
         .exec();
     anyhow::bail!("cannot start {}: {err}", bwrap.display())
 }
@@ -370,7 +647,7 @@ mod tests {
             } else {
                 vec![]
             },
-            ide_dir: None,
+            ..Plan::default()
         }
     }
 
@@ -379,13 +656,23 @@ mod tests {
             .any(|w| w.iter().map(String::as_str).eq(seq.iter().copied()))
     }
 
+    fn host(home: &Path) -> Host {
+        Host {
+            home: Some(home.to_path_buf()),
+            ..Host::default()
+        }
+    }
+
     #[test]
     fn fs_mode_binds_what_it_should() {
-        let a = plan(SandboxMode::Fs).bwrap_args(Some(7), None, &[]);
+        let a = plan(SandboxMode::Fs)
+            .bwrap_args(Some(7), &host(Path::new("/home/u")))
+            .unwrap();
         for seq in [
             &["--ro-bind", "/", "/"][..],
             &["--tmpfs", "/tmp"],
             &["--tmpfs", "/run"],
+            &["--tmpfs", "/home/u"],
             &["--bind", "/work/proj", "/work/proj"],
             &["--bind", "/home/u/.claude-local", "/home/u/.claude-local"],
             &["--unshare-pid"],
@@ -402,23 +689,35 @@ mod tests {
             "{a:?}"
         );
         assert_eq!(a.last().unwrap(), "--");
-        // The writable binds come after the tmpfs mounts, or /tmp would cover a project in /tmp.
+        // The writable binds come after the tmpfs mounts, or the home tmpfs would cover the
+        // config dir and /tmp a project in /tmp.
         let pos = |s: &str| a.iter().position(|x| x == s).unwrap();
         assert!(pos("/work/proj") > pos("/run"));
+        assert!(pos("/home/u/.claude-local") > pos("/home/u"));
+        // Without Landlock scoping, fs gets its own network namespace.
+        let mut p = plan(SandboxMode::Fs);
+        p.own_network = true;
+        let a = p.bwrap_args(None, &host(Path::new("/home/u"))).unwrap();
+        assert!(has(&a, &["--unshare-net"]), "{a:?}");
     }
 
     #[test]
     fn strict_mode_adds_the_network_namespace_and_the_forwarder() {
         let p = plan(SandboxMode::Strict);
-        let a = p.bwrap_args(None, None, &[]);
+        let a = p.bwrap_args(None, &host(Path::new("/home/u"))).unwrap();
         assert!(has(&a, &["--unshare-net"]));
         assert!(has(&a, &["--bind", "/tmp/llws-bridge.1.0", INNER_DIR]));
-        let cmd = p.inner_command(Path::new("/usr/bin/llws"), &["claude".into(), "-c".into()]);
+        let cmd = p.inner_command(
+            Path::new("/usr/bin/llws"),
+            &["claude".into(), "-c".into()],
+            true,
+        );
         assert_eq!(
             cmd,
             [
                 "/usr/bin/llws",
                 "__sandbox-forward",
+                "--scope",
                 "--listen",
                 "127.0.0.1:8080=/run/llws-bridge/8080.sock",
                 "--",
@@ -426,9 +725,14 @@ mod tests {
                 "-c"
             ]
         );
+        let fs = plan(SandboxMode::Fs);
         assert_eq!(
-            plan(SandboxMode::Fs).inner_command(Path::new("/x"), &["a".into()]),
+            fs.inner_command(Path::new("/x"), &["a".into()], false),
             ["a"]
+        );
+        assert_eq!(
+            fs.inner_command(Path::new("/x"), &["a".into()], true),
+            ["/x", "__sandbox-forward", "--scope", "--", "a"]
         );
     }
 
@@ -439,10 +743,10 @@ mod tests {
         let mut p = plan(SandboxMode::Strict);
         p.ide_dir = Some(ide.clone());
         let d = ide.display().to_string();
-        let cmd = p.inner_command(Path::new("/usr/bin/llws"), &["claude".into()]);
+        let cmd = p.inner_command(Path::new("/usr/bin/llws"), &["claude".into()], false);
         assert!(!cmd.contains(&"--ide-dir".to_string()), "{cmd:?}");
         std::fs::create_dir_all(&ide).unwrap();
-        let cmd = p.inner_command(Path::new("/usr/bin/llws"), &["claude".into()]);
+        let cmd = p.inner_command(Path::new("/usr/bin/llws"), &["claude".into()], false);
         assert!(
             has(
                 &cmd,
@@ -452,49 +756,138 @@ mod tests {
         );
         // Without fixed forwards the forwarder still runs, for the editor alone.
         p.forwards.clear();
-        let cmd = p.inner_command(Path::new("/usr/bin/llws"), &["claude".into()]);
+        let cmd = p.inner_command(Path::new("/usr/bin/llws"), &["claude".into()], false);
         assert_eq!(cmd[1], "__sandbox-forward");
-        // Bound read-only, after the ~/.claude tmpfs that would cover it, and only once.
-        std::fs::create_dir_all(home.path().join(".claude")).unwrap();
-        let a = p.bwrap_args(None, Some(home.path()), &[]);
+        // Bound read-only, after the home tmpfs that would cover it, and only once.
+        let a = p.bwrap_args(None, &host(home.path())).unwrap();
         let pos = |seq: &[&str]| a.windows(seq.len()).position(|w| w == seq).unwrap();
-        let tmpfs = home.path().join(".claude").display().to_string();
+        let tmpfs = home.path().display().to_string();
         assert!(pos(&["--ro-bind-try", &d, &d]) > pos(&["--tmpfs", &tmpfs]));
         assert_eq!(a.iter().filter(|x| **x == d).count(), 2, "{a:?}");
         assert!(has(&p.to_args(), &["--ide-dir", &d]));
-        // fs mode never runs the forwarder.
+        // fs mode never runs the forwarder for it.
         p.mode = SandboxMode::Fs;
-        assert_eq!(p.inner_command(Path::new("/x"), &["a".into()]), ["a"]);
+        assert_eq!(
+            p.inner_command(Path::new("/x"), &["a".into()], false),
+            ["a"]
+        );
     }
 
     #[test]
-    fn credentials_are_hidden_but_not_over_writable_folders() {
-        let home = std::env::temp_dir().join(format!("llws-sbx-home-{}", std::process::id()));
+    fn credentials_stay_hidden_inside_folders_bound_back() {
+        let root = tempfile::tempdir().unwrap();
+        let home = root.path().canonicalize().unwrap().join("home");
+        std::fs::create_dir_all(home.join(".cargo/registry")).unwrap();
+        std::fs::write(home.join(".cargo/credentials.toml"), "token").unwrap();
         std::fs::create_dir_all(home.join(".ssh")).unwrap();
-        std::fs::create_dir_all(home.join(".claude/ide")).unwrap();
-        std::fs::write(home.join(".netrc"), "machine x").unwrap();
         let mut p = plan(SandboxMode::Fs);
-        let a = p.bwrap_args(None, Some(&home), &[]);
+        p.read_only = vec![home.join(".cargo")];
+        let a = p.bwrap_args(None, &host(&home)).unwrap();
         let h = |r: &str| home.join(r).display().to_string();
-        assert!(has(&a, &["--tmpfs", &h(".ssh")]), "{a:?}");
-        assert!(has(&a, &["--tmpfs", &h(".claude")]));
-        assert!(has(
-            &a,
-            &["--ro-bind-try", &h(".claude/ide"), &h(".claude/ide")]
-        ));
-        assert!(has(&a, &["--ro-bind", "/dev/null", &h(".netrc")]));
-        // A config dir inside ~/.claude keeps ~/.claude visible.
-        p.writable = vec![home.join(".claude/local")];
-        let a = p.bwrap_args(None, Some(&home), &[]);
-        assert!(!has(&a, &["--tmpfs", &h(".claude")]), "{a:?}");
-        std::fs::remove_dir_all(&home).unwrap();
+        assert!(
+            has(&a, &["--ro-bind-try", &h(".cargo"), &h(".cargo")]),
+            "{a:?}"
+        );
+        assert!(
+            has(
+                &a,
+                &["--ro-bind", "/dev/null", &h(".cargo/credentials.toml")]
+            ),
+            "{a:?}"
+        );
+        // ~/.ssh is not bound back, so the home tmpfs hides it already.
+        assert!(!a.contains(&h(".ssh")), "{a:?}");
+    }
+
+    #[test]
+    fn a_folder_that_shows_the_home_is_refused() {
+        let home = Path::new("/home/u");
+        let mut p = plan(SandboxMode::Fs);
+        assert!(p.check(Some(home)).is_ok());
+        p.project = home.into();
+        let why = p.check(Some(home)).unwrap_err();
+        assert!(
+            why.contains("the project folder /home/u is your home folder"),
+            "{why}"
+        );
+        p.project = "/home".into();
+        assert!(
+            p.check(Some(home))
+                .unwrap_err()
+                .contains("/home contains your home folder")
+        );
+        p.project = "/work/proj".into();
+        p.read_only = vec!["/".into()];
+        assert!(p.check(Some(home)).is_err());
+        assert!(plan(SandboxMode::Fs).check(None).is_err());
+    }
+
+    #[test]
+    fn llws_files_in_the_project_are_bound_read_only_and_pinned() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path().canonicalize().unwrap();
+        let project = root.join("proj");
+        std::fs::create_dir_all(project.join("conf/deep")).unwrap();
+        std::fs::write(project.join("llws.toml"), "").unwrap();
+        std::fs::write(project.join("conf/deep/models.conf"), "").unwrap();
+        std::fs::write(root.join("outside.conf"), "").unwrap();
+        let mut p = plan(SandboxMode::Fs);
+        p.project = project.clone();
+        p.protect = vec![
+            project.join("llws.toml"),
+            project.join("conf/deep/models.conf"),
+            project.join(".env"),
+            root.join("outside.conf"),
+        ];
+        let a = p.bwrap_args(None, &host(Path::new("/home/u"))).unwrap();
+        let s = |p: &Path| p.display().to_string();
+        let f = s(&project.join("llws.toml"));
+        assert!(has(&a, &["--ro-bind", &f, &f]));
+        let m = s(&project.join("conf/deep/models.conf"));
+        let (c, d) = (s(&project.join("conf")), s(&project.join("conf/deep")));
+        let pos = |seq: &[&str]| a.windows(seq.len()).position(|w| w == seq).unwrap();
+        assert!(pos(&["--bind", &c, &c]) < pos(&["--bind", &d, &d]));
+        assert!(pos(&["--bind", &d, &d]) < pos(&["--ro-bind", &m, &m]));
+        // After the project's own bind, or it would cover them.
+        let proj = s(&project);
+        assert!(pos(&["--bind", &proj, &proj]) < pos(&["--ro-bind", &f, &f]));
+        // A missing file and one outside the writable folders need nothing.
+        assert!(!a.contains(&s(&project.join(".env"))));
+        assert!(!a.contains(&s(&root.join("outside.conf"))));
+        // A link inside the project could be re-pointed: refused.
+        std::fs::remove_file(project.join("llws.toml")).unwrap();
+        std::os::unix::fs::symlink(root.join("outside.conf"), project.join("llws.toml")).unwrap();
+        let why = p.bwrap_args(None, &host(Path::new("/home/u"))).unwrap_err();
+        assert!(why.contains("symbolic link"), "{why}");
+    }
+
+    #[test]
+    fn known_sockets_are_covered_where_still_visible() {
+        // Not under /tmp, which the sandbox empties anyway.
+        let root = tempfile::tempdir_in("/var/tmp").unwrap();
+        let root = root.path().canonicalize().unwrap();
+        let home = root.join("home");
+        std::fs::create_dir_all(home.join(".colima/default")).unwrap();
+        let in_home = home.join(".colima/default/docker.sock");
+        let outside = root.join("docker.sock");
+        let _l1 = std::os::unix::net::UnixListener::bind(&in_home).unwrap();
+        let _l2 = std::os::unix::net::UnixListener::bind(&outside).unwrap();
+        let mut p = plan(SandboxMode::Strict);
+        p.hide = vec![in_home.clone(), outside.clone()];
+        let a = p.bwrap_args(None, &host(&home)).unwrap();
+        let o = outside.display().to_string();
+        assert!(has(&a, &["--ro-bind", "/dev/null", &o]), "{a:?}");
+        // The home tmpfs hides the other already.
+        assert!(!a.contains(&in_home.display().to_string()), "{a:?}");
     }
 
     #[test]
     fn plans_round_trip_through_arguments() {
-        let a = plan(SandboxMode::Strict).to_args();
+        let mut p = plan(SandboxMode::Strict);
+        p.keep_env = vec!["HTTPS_PROXY".into()];
+        p.protect = vec!["/work/proj/llws.toml".into()];
         assert_eq!(
-            a,
+            p.to_args(),
             [
                 "--mode",
                 "strict",
@@ -502,6 +895,10 @@ mod tests {
                 "/work/proj",
                 "--writable",
                 "/home/u/.claude-local",
+                "--protect",
+                "/work/proj/llws.toml",
+                "--keep-env",
+                "HTTPS_PROXY",
                 "--bridge-dir",
                 "/tmp/llws-bridge.1.0",
                 "--forward",
