@@ -5,7 +5,7 @@
 //!   install, and the folders `[claude] sandbox_ro`/`sandbox_rw` list) bound back; the same
 //!   for `$XDG_RUNTIME_DIR` and `/run`; fresh /dev and /proc; its own PID namespace; no new
 //!   privileges and no capabilities; killed with llws; TIOCSTI refused by a seccomp filter;
-//!   an allowlisted environment ([`env`]); abstract unix sockets (X11, D-Bus) out of reach
+//!   an allowlisted environment ([`env`](mod@env)); abstract unix sockets (X11, D-Bus) out of reach
 //!   through Landlock scoping ([`landlock`]), or where the kernel lacks it, a network
 //!   namespace of its own with the same bridge as `strict`.
 //! - `strict`: `fs` plus its own network namespace (only `lo`), with the llama-server and
@@ -53,7 +53,7 @@ pub struct Plan {
     pub protect: Vec<PathBuf>,
     /// Unix sockets llws knows of (the Docker endpoint...): covered where still visible.
     pub hide: Vec<PathBuf>,
-    /// Environment variables passed besides the fixed allowlist ([`env`]).
+    /// Environment variables passed besides the fixed allowlist ([`env`](mod@env)).
     pub keep_env: Vec<String>,
     /// `fs` in a network namespace of its own (a kernel without Landlock scoping).
     pub own_network: bool,
