@@ -29,3 +29,48 @@ pub fn state_dir() -> PathBuf {
     }
     PathBuf::from(format!("/tmp/llws-{}", nix::unistd::getuid()))
 }
+
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+
+/// A size for people, the one form every screen and report uses: `12.3 GiB`, or `850 MiB`
+/// below one GiB (rounded to the nearest).
+pub fn bytes(b: u64) -> String {
+    if b >= GIB {
+        format!("{:.1} GiB", b as f64 / GIB as f64)
+    } else {
+        format!("{:.0} MiB", b as f64 / MIB as f64)
+    }
+}
+
+/// `12.3/24.0 GiB`: both in the unit of the total.
+pub fn used_of(used: u64, total: u64) -> String {
+    if total >= GIB {
+        format!(
+            "{:.1}/{:.1} GiB",
+            used as f64 / GIB as f64,
+            total as f64 / GIB as f64
+        )
+    } else {
+        format!(
+            "{:.0}/{:.0} MiB",
+            used as f64 / MIB as f64,
+            total as f64 / MIB as f64
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_for_people() {
+        assert_eq!(bytes(98_362_432), "94 MiB");
+        assert_eq!(bytes(24 * GIB), "24.0 GiB");
+        // Nearest, not up: 1.4 MiB is 1 MiB (the estimate's report once said 2).
+        assert_eq!(bytes(MIB + MIB * 4 / 10), "1 MiB");
+        assert_eq!(used_of(512 << 20, 1 << 30), "0.5/1.0 GiB");
+        assert_eq!(used_of(100 << 20, 512 << 20), "100/512 MiB");
+    }
+}

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::estimate::{self, Footprint, gib};
+use super::estimate::{self, Footprint};
 use super::files::ModelFiles;
 use super::gguf;
 use crate::config::args::defaults;
@@ -15,6 +15,7 @@ use crate::config::diag::Diagnostic;
 use crate::config::lint::{flag_value, flag_values, has_flag};
 use crate::config::profiles::Profile;
 use crate::config::settings::{BackendKind, GpuSelection, Settings};
+use crate::util::bytes;
 
 const MIB: u64 = 1 << 20;
 /// The headroom a GPU that drives a display needs: the desktop allocates while the model
@@ -103,8 +104,8 @@ pub fn lint_hardware(
                 format!(
                     "[{}] `{rule}` keeps the MoE experts in RAM, but the whole model (≈ {}) fits in the GPUs' {} (after FIT headroom): generation is slower for nothing",
                     profile.id,
-                    gib(footprint.total()),
-                    gib(room)
+                    bytes(footprint.total()),
+                    bytes(room)
                 ),
             )
             .with_fix("drop the rule and let FIT place the model (FIT=on, the default)"),

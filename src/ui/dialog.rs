@@ -9,7 +9,7 @@ use crate::config::settings::OnExit;
 use crate::config::theme::Theme;
 use crate::server::ServerState;
 use crate::server::state::Failure;
-use crate::ui::help::draw_box;
+use crate::ui::widgets::overlay::{self, draw_box};
 
 pub fn draw_quit(
     buf: &mut Buffer,
@@ -51,8 +51,34 @@ pub fn draw_quit(
             Span::raw(" stay"),
         ]),
     ];
-    let mut scroll = 0;
-    draw_box(buf, screen, "Quit", &lines, &mut scroll, theme, 64);
+    draw_box(buf, screen, "Quit", &lines, 0, theme, 64);
+}
+
+/// The widest the failure details are drawn.
+const FAILURE_WIDTH: u16 = 120;
+
+/// The failure details overlay, scrolled to `scroll`. The title says how to copy the
+/// report: its last line may be scrolled off.
+pub fn draw_failure(
+    buf: &mut Buffer,
+    screen: Rect,
+    server: &ServerState,
+    scroll: u16,
+    theme: &Theme,
+) {
+    let lines = failure_lines(server.failure.as_ref(), server, theme);
+    let title = if server.failure.is_some() {
+        "Failure details · y copies"
+    } else {
+        "Failure details"
+    };
+    draw_box(buf, screen, title, &lines, scroll, theme, FAILURE_WIDTH);
+}
+
+/// How far the failure details can scroll on `screen`.
+pub fn failure_max_scroll(screen: Rect, server: &ServerState) -> u16 {
+    let lines = failure_lines(server.failure.as_ref(), server, &Theme::builtin_default());
+    overlay::box_max_scroll(screen, lines.len(), FAILURE_WIDTH)
 }
 
 /// The failure details as plain text, as the overlay shows them, for the clipboard;

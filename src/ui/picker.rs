@@ -10,14 +10,17 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Widget};
 
 use crate::config::theme::Theme;
 use crate::config::{Profile, ProfileSet};
 use crate::model::{files as model_files, samplers};
 use crate::monitor::GpuState;
-use crate::server::{Phase, ServerState};
-use crate::ui::widgets::text::{bytes, fit};
+use crate::server::ServerState;
+use crate::ui::widgets::overlay;
+use crate::ui::widgets::text::{bytes, fit, wrap};
+
+/// The picker's rows besides the profiles: border 2, blank, description 2, message, footer.
+const CHROME: u16 = 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
@@ -54,7 +57,7 @@ pub struct Picker {
     pub message: Option<(String, bool)>,
     /// Opened at start because nothing ran; closed again if a running server is adopted.
     pub auto_opened: bool,
-    /// Rows in the last draw, for PgUp/PgDn.
+    /// Rows the frame shows ([`Picker::prepare`]), for PgUp/PgDn.
     rows: usize,
 }
 
@@ -127,12 +130,7 @@ impl Picker {
         picker
     }
 
-    pub fn handle_key(
-        &mut self,
-        key: &KeyEvent,
-        set: &ProfileSet,
-        server: &ServerState,
-    ) -> Outcome {
+    pub fn handle_key(&mut self, key: &KeyEvent, set: &ProfileSet) -> Outcome {
         self.auto_opened = false;
         let list = page_profiles(set, self.page);
         let n = list.len();
@@ -159,12 +157,12 @@ impl Picker {
                 self.selected = 0;
                 self.offset = 0;
             }
-            KeyCode::Enter => return self.choose(list.get(self.selected).copied(), server),
+            KeyCode::Enter => return self.choose(list.get(self.selected).copied()),
             KeyCode::Char(c @ '1'..='9') => {
                 let i = c as usize - '1' as usize;
                 if i < n {
                     self.selected = i;
-                    return self.choose(list.get(i).copied(), server);
+                    return self.choose(list.get(i).copied());
                 }
             }
             _ => {}
@@ -172,31 +170,48 @@ impl Picker {
         Outcome::Stay
     }
 
-    fn choose(&mut self, profile: Option<&Profile>, server: &ServerState) -> Outcome {
-        let Some(p) = profile else {
-            return Outcome::Stay;
-        };
-        if server.is_busy() {
-            let what = server
-                .switch
-                .as_ref()
-                .map(|s| format!("{} {}", s.step.label(), s.target_name))
-                .unwrap_or_else(|| server.message.clone());
-            self.message = Some((
-                format!("cannot switch now: a switch is running ({what}); wait for it to finish"),
-                true,
-            ));
-            return Outcome::Stay;
+    /// Enter or a number on `profile`: the controller decides whether the switch may run
+    /// (busy, files missing, already running) and its answer is shown here
+    /// ([`Picker::refused`]) or closes the picker.
+    fn choose(&mut self, profile: Option<&Profile>) -> Outcome {
+        match profile {
+            Some(p) => Outcome::Switch(p.id.clone()),
+            None => Outcome::Stay,
         }
-        if server.phase == Phase::Running && server.profile.as_deref() == Some(p.id.as_str()) {
-            return Outcome::Close;
-        }
-        Outcome::Switch(p.id.clone())
     }
 
-    /// Draws the picker centred over `screen`.
+    /// The controller refused the switch: `why`, where the user chose.
+    pub fn refused(&mut self, why: String) {
+        self.message = Some((why, true));
+    }
+
+    /// Where the picker goes on `screen`, and its inside.
+    fn geometry(&self, screen: Rect, set: &ProfileSet) -> (Rect, Rect) {
+        let rows = page_profiles(set, self.page).len().max(1) as u16;
+        let width = screen.width.saturating_sub(4).min(100);
+        let height = (rows + CHROME).min(screen.height.saturating_sub(2));
+        let area = overlay::centred(screen, width, height);
+        (area, overlay::inner(area))
+    }
+
+    /// Fits the picker to the frame about to be drawn: how many rows show, and the
+    /// scroll offset that keeps the highlighted row among them.
+    pub fn prepare(&mut self, screen: Rect, set: &ProfileSet) {
+        let (_, inner) = self.geometry(screen, set);
+        let n = page_profiles(set, self.page).len();
+        let rows = usize::from(inner.height.saturating_sub(CHROME - 2)).max(1);
+        self.rows = rows;
+        self.selected = self.selected.min(n.saturating_sub(1));
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + rows {
+            self.offset = self.selected + 1 - rows;
+        }
+    }
+
+    /// Draws the picker centred over `screen`, as [`Picker::prepare`] fitted it.
     pub fn draw(
-        &mut self,
+        &self,
         buf: &mut Buffer,
         screen: Rect,
         set: &ProfileSet,
@@ -206,52 +221,22 @@ impl Picker {
     ) {
         let list = page_profiles(set, self.page);
         let bench_count = set.bench().count();
-        let width = screen.width.saturating_sub(4).min(100);
-        let want_rows = list.len().max(1) as u16;
-        // Border 2, blank, description 2, message, footer.
-        let chrome = 7;
-        let height = (want_rows + chrome).min(screen.height.saturating_sub(2));
-        let area = Rect {
-            x: screen.x + (screen.width - width) / 2,
-            y: screen.y + (screen.height - height) / 2,
-            width,
-            height,
-        };
-        Clear.render(area, buf);
+        let (area, _) = self.geometry(screen, set);
         let free = free_vram(gpu);
         let title = match self.page {
-            Page::Main => " Switch model ",
-            Page::Bench => " Benchmark profiles ",
+            Page::Main => "Switch model",
+            Page::Bench => "Benchmark profiles",
         };
         // Free VRAM once in the title; each row then says only whether it fits.
         let title = match free {
-            Some(f) => format!("{title}· {} VRAM free ", bytes(f)),
+            Some(f) => format!("{title} · {} VRAM free", bytes(f)),
             None => title.to_string(),
         };
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_type(BorderType::Rounded)
-            .border_style(Style::default().fg(theme.border_focused))
-            .style(Style::default().bg(theme.overlay_bg))
-            .title(Span::styled(
-                title,
-                Style::default()
-                    .fg(theme.title)
-                    .add_modifier(Modifier::BOLD),
-            ));
-        let inner = block.inner(area);
-        block.render(area, buf);
+        let inner = overlay::frame(buf, area, &title, theme);
         if inner.height < 3 || inner.width < 20 {
             return;
         }
-        let rows = usize::from(inner.height.saturating_sub(chrome - 2)).max(1);
-        self.rows = rows;
-        self.selected = self.selected.min(list.len().saturating_sub(1));
-        if self.selected < self.offset {
-            self.offset = self.selected;
-        } else if self.selected >= self.offset + rows {
-            self.offset = self.selected + 1 - rows;
-        }
+        let rows = self.rows;
         let w = usize::from(inner.width);
         let name_w = list
             .iter()
@@ -470,24 +455,6 @@ fn row_line(
         }
     }
     Line::from(spans)
-}
-
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
-            out.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(&fit(word, width));
-    }
-    if !line.is_empty() {
-        out.push(line);
-    }
-    out
 }
 
 #[cfg(test)]

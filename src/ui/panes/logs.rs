@@ -39,14 +39,26 @@ pub struct LogView {
     current: Option<u64>,
     /// The prompt being typed, and its text.
     pub editing: Option<(Prompt, String)>,
-    /// Rows of the last draw, for page keys.
+    /// Rows of the page in the frame ([`LogView::prepare`]), for page keys.
     page: u16,
     /// Long lines continue on the next rows instead of being cut at the edge.
     pub wrap: bool,
-    /// Columns of the last draw (wrapped lines' heights depend on it).
+    /// Columns of the page in the frame (wrapped lines' heights depend on it).
     width: u16,
     /// The lines the filter kept, by seq, so a frame only checks lines that are new.
     cache: FilterCache,
+    /// The page the next frame shows ([`LogView::prepare`]).
+    shown: Shown,
+}
+
+/// The lines on the page: their indices in the ring, where the page starts and ends among
+/// the lines shown (all, or what the filter keeps), and how many those are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Shown {
+    lines: Vec<usize>,
+    start: usize,
+    end: usize,
+    of: usize,
 }
 
 /// Matches of one filter text, kept as seqs (the ring's seqs are consecutive, so a seq
@@ -111,6 +123,7 @@ impl Default for LogView {
             wrap: false,
             width: 80,
             cache: FilterCache::default(),
+            shown: Shown::default(),
         }
     }
 }
@@ -441,26 +454,51 @@ impl LogView {
         }
     }
 
-    /// Draws the lines into `area` (the pane's inner area); returns the title's position
+    /// Fits the view to the frame about to be drawn in `area` (the pane's inner area): the
+    /// page's height and width (the page keys and wrapping use them), and the lines on the
+    /// page. The filter's cache is brought up to date here, so drawing reads only.
+    pub fn prepare(&mut self, area: Rect, lines: &VecDeque<LogLine>, next_seq: u64) {
+        let text_area = self.text_area(area, next_seq);
+        self.page = text_area.height.max(1);
+        self.width = text_area.width;
+        let rows = self.rows(lines);
+        let (start, end) = self.window(lines, &rows);
+        self.shown = Shown {
+            lines: rows[start..end].to_vec(),
+            start,
+            end,
+            of: rows.len(),
+        };
+    }
+
+    /// The rows of `area` the lines go in: all but the last when the prompt or the "new
+    /// lines" bar takes it.
+    fn text_area(&self, area: Rect, next_seq: u64) -> Rect {
+        let prompt_rows = u16::from(self.editing.is_some() || self.new_lines(next_seq) > 0);
+        Rect {
+            height: area.height.saturating_sub(prompt_rows),
+            ..area
+        }
+    }
+
+    /// Draws the page [`LogView::prepare`] chose into `area`; returns the title's position
     /// label, e.g. `[120-160/5000]`.
     pub fn draw(
-        &mut self,
+        &self,
         buf: &mut Buffer,
         area: Rect,
         lines: &VecDeque<LogLine>,
         next_seq: u64,
         theme: &Theme,
     ) -> String {
-        let prompt_rows = u16::from(self.editing.is_some() || self.new_lines(next_seq) > 0);
-        let text_area = Rect {
-            height: area.height.saturating_sub(prompt_rows),
-            ..area
-        };
-        self.page = text_area.height.max(1);
-        self.width = text_area.width;
-        let rows = self.rows(lines);
-        let (start, end) = self.window(lines, &rows);
-        if rows.is_empty() {
+        let text_area = self.text_area(area, next_seq);
+        let Shown {
+            lines: page,
+            start,
+            end,
+            of,
+        } = &self.shown;
+        if *of == 0 {
             let msg = if lines.is_empty() {
                 "No server output yet."
             } else {
@@ -468,27 +506,26 @@ impl LogView {
             };
             buf.set_string(area.x, area.y, msg, Style::default().fg(theme.dim));
         }
-        let search = self.active_search().map(str::to_string);
+        let search = self.active_search();
         let mut y = text_area.y;
         let bottom = text_area.y + text_area.height;
-        for &i in &rows[start..end] {
-            let line = &lines[i];
+        for line in page.iter().filter_map(|&i| lines.get(i)) {
+            if y >= bottom {
+                break;
+            }
             let room = Rect {
                 y,
                 height: bottom - y,
                 ..text_area
             };
             let used = draw_line(buf, room, line, theme, self.wrap);
-            if let Some(q) = &search {
+            if let Some(q) = search {
                 let current = self.current == Some(line.seq);
                 highlight(buf, room, &line.text, q, theme, current, self.wrap);
             }
             y += used;
-            if y >= bottom {
-                break;
-            }
         }
-        if prompt_rows == 1 {
+        if text_area.height < area.height {
             let y = area.y + area.height - 1;
             let line = match &self.editing {
                 Some((prompt, text)) => {
@@ -510,10 +547,10 @@ impl LogView {
             };
             buf.set_line(area.x, y, &line, area.width);
         }
-        if rows.is_empty() {
+        if *of == 0 {
             format!("[0/{}]", lines.len())
         } else {
-            format!("[{}-{}/{}]", start + 1, end.max(start + 1), rows.len())
+            format!("[{}-{}/{}]", start + 1, (*end).max(start + 1), of)
         }
     }
 }
@@ -714,8 +751,10 @@ mod tests {
         };
         let area = Rect::new(0, 0, 10, 10);
         let mut buf = Buffer::empty(area);
-        let pos =
-            ring.with_lines(|lines| v.draw(&mut buf, area, lines, 20, &Theme::builtin_default()));
+        let pos = ring.with_lines(|lines| {
+            v.prepare(area, lines, 20);
+            v.draw(&mut buf, area, lines, 20, &Theme::builtin_default())
+        });
         // Three whole lines (9 rows) and the start of no fourth: the newest is at the end.
         assert_eq!(pos, "[18-20/20]");
         let row = |y: u16| {
