@@ -11,6 +11,7 @@ use ratatui::style::Style;
 use crate::claude::{SandboxGuard, claude_pane_command};
 use crate::config::Settings;
 use crate::pty::term::{Outbound, Term, TermColors};
+use crate::pty::overlay::{self, Overlays};
 use crate::pty::{TerminalPane, Waker};
 use crate::ui::action::Scroll;
 use crate::ui::widgets::text::wrap;
@@ -152,7 +153,14 @@ impl ClaudePane {
     pub fn draw(&self, area: Rect, buf: &mut Buffer, focused: bool, banner: Option<&str>) {
         match self {
             ClaudePane::Live { pane, .. } => pane.draw(area, buf, focused, banner),
-            ClaudePane::Replay(term) => term.render(area, buf, false),
+            ClaudePane::Replay(term) => {
+                term.render(area, buf, false);
+                let overlays = Overlays {
+                    banner,
+                    ..Overlays::default()
+                };
+                overlay::draw(&overlays, area, buf);
+            }
             ClaudePane::Failed(msg) => {
                 let lines = wrap(msg, usize::from(area.width).max(10));
                 for (i, l) in lines.iter().take(usize::from(area.height)).enumerate() {
