@@ -109,7 +109,9 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => diagnostics.extend(e.diagnostics),
         }
-        diagnostics.extend(crate::config::ui_files_diagnostics(&ctx.settings));
+        diagnostics.extend(crate::config::ui_files_diagnostics::<
+            crate::ui::commands::KeyAction,
+        >(&ctx.settings));
     }
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;

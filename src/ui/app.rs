@@ -11,12 +11,13 @@ use crossterm::event::{
 };
 use ratatui::layout::Rect;
 
-use crate::config::keymap::{KeyAction, Keymap, Section};
+use crate::config::keymap::{KeySpec, Section};
 use crate::config::settings::OnExit;
 use crate::config::theme::Theme;
 use crate::server::ControlError;
 use crate::server::{Phase, ServerState};
 use crate::ui::action::{Effect, Request, Scroll};
+use crate::ui::commands::{KeyAction, Keymap};
 use crate::ui::keys::{KeyContext, Mode, Route, resolve};
 use crate::ui::layout::{self, Border, Layout, LayoutKind, PaneId, Splits};
 use crate::ui::msg::{Msg, Reply};
@@ -508,7 +509,7 @@ impl App {
                             )
                         })
                         .unwrap_or_default();
-                    let pressed = crate::config::keymap::KeySpec::from_event(key).label();
+                    let pressed = KeySpec::from_event(key).label();
                     self.say(
                         Level::Warn,
                         format!(
@@ -524,12 +525,12 @@ impl App {
                 if self.mode == Mode::Prefix {
                     self.mode = Mode::Normal;
                 }
-                self.action(action, view)
+                action.run(self, view)
             }
         }
     }
 
-    fn toggle_lock(&mut self, now_ms: u64) {
+    pub(super) fn toggle_lock(&mut self, now_ms: u64) {
         if self.mode == Mode::Locked {
             self.mode = Mode::Normal;
             self.say(Level::Info, "unlocked", Some(now_ms));
@@ -548,7 +549,7 @@ impl App {
         }
     }
 
-    fn focus_to(&mut self, pane: PaneId) {
+    pub(super) fn focus_to(&mut self, pane: PaneId) {
         self.focus = pane;
         if pane != PaneId::Claude {
             self.tab = pane;
@@ -561,7 +562,7 @@ impl App {
         }
     }
 
-    fn focus_dir(&mut self, dx: i32, dy: i32) {
+    pub(super) fn focus_dir(&mut self, dx: i32, dy: i32) {
         if let Some(p) = self.layout.neighbour(self.focus, dx, dy) {
             self.focus_to(p);
         } else if self.layout.kind == LayoutKind::Compact && self.focus != PaneId::Claude && dx != 0
@@ -579,7 +580,7 @@ impl App {
         }
     }
 
-    fn resize(&mut self, dx: i32, dy: i32) {
+    pub(super) fn resize(&mut self, dx: i32, dy: i32) {
         let adjust =
             |v: &mut u16, d: i32| *v = (i32::from(*v) + d * RESIZE_STEP).clamp(10, 90) as u16;
         match self.layout.kind {
@@ -593,7 +594,7 @@ impl App {
         }
     }
 
-    fn scroll_focused(&mut self, action: KeyAction, view: &View<'_>) -> Vec<Effect> {
+    pub(super) fn scroll_focused(&mut self, action: KeyAction, view: &View<'_>) -> Vec<Effect> {
         let page = i32::from(self.claude_inner.height.max(2) - 1);
         match self.focus {
             PaneId::Claude => {
@@ -623,123 +624,43 @@ impl App {
         }
     }
 
-    fn action(&mut self, action: KeyAction, view: &View<'_>) -> Vec<Effect> {
-        use KeyAction as A;
-        let now = view.now_ms;
-        match action {
-            A::Picker => return self.open_picker(view, false),
-            A::Help => self.overlay = Overlay::Help { scroll: 0 },
-            A::Quit => self.overlay = Overlay::ConfirmQuit,
-            A::Lock => self.toggle_lock(now),
-            A::SendPrefix => {
-                return vec![Effect::ClaudeKey(KeyEvent::new(
-                    self.keymap.prefix.code,
-                    self.keymap.prefix.mods,
-                ))];
-            }
-            A::FocusLeft => self.focus_dir(-1, 0),
-            A::FocusRight => self.focus_dir(1, 0),
-            A::FocusUp => self.focus_dir(0, -1),
-            A::FocusDown => self.focus_dir(0, 1),
-            A::FocusNext => self.focus_to(self.focus.next()),
-            A::FocusPrev => self.focus_to(self.focus.prev()),
-            A::FocusClaude => self.focus_to(PaneId::Claude),
-            A::FocusLogs => self.focus_to(PaneId::Logs),
-            A::FocusGpu => self.focus_to(PaneId::Gpu),
-            A::FocusSystem => self.focus_to(PaneId::System),
-            A::Zoom => {
-                self.zoom = match self.zoom {
-                    Some(_) => None,
-                    None => Some(self.focus),
-                };
-            }
-            A::ResizeLeft => self.resize(-1, 0),
-            A::ResizeRight => self.resize(1, 0),
-            A::ResizeUp => self.resize(0, -1),
-            A::ResizeDown => self.resize(0, 1),
-            A::ScrollMode => {
-                if matches!(self.focus, PaneId::Gpu | PaneId::System) {
-                    self.focus_to(PaneId::Logs);
+    /// Starts typing a log search or filter (the log pane takes the focus).
+    pub(super) fn start_prompt(&mut self, prompt: Prompt) {
+        self.focus_to(PaneId::Logs);
+        self.logs.start_prompt(prompt);
+    }
+
+    /// `n` or `N`: the next match below (`down`) or above; says so when there is none.
+    pub(super) fn search_again(&mut self, down: bool, view: &View<'_>) {
+        if self.focus != PaneId::Logs && self.focus != PaneId::Claude {
+            self.focus_to(PaneId::Logs);
+        }
+        let now = Some(view.now_ms);
+        match self.logs.search.clone() {
+            None => self.say(Level::Warn, "no search: press / first", now),
+            Some(q) => {
+                if !self.logs.jump(view.logs, view.log_next_seq, down, false) {
+                    let dir = if down { "below" } else { "above" };
+                    self.say(Level::Warn, format!("no match for \"{q}\" {dir}"), now);
                 }
-                self.mode = Mode::Scroll;
-            }
-            A::ScrollUp | A::ScrollDown | A::PageUp | A::PageDown | A::Top | A::Bottom => {
-                return self.scroll_focused(action, view);
-            }
-            A::Search | A::Filter => {
-                self.focus_to(PaneId::Logs);
-                self.logs.start_prompt(if action == A::Search {
-                    Prompt::Search
-                } else {
-                    Prompt::Filter
-                });
-            }
-            A::SearchNext | A::SearchPrev => {
-                if self.focus != PaneId::Logs && self.focus != PaneId::Claude {
-                    self.focus_to(PaneId::Logs);
-                }
-                match self.logs.search.clone() {
-                    None => self.say(Level::Warn, "no search: press / first", Some(now)),
-                    Some(q) => {
-                        if !self.logs.jump(
-                            view.logs,
-                            view.log_next_seq,
-                            action == A::SearchNext,
-                            false,
-                        ) {
-                            let dir = if action == A::SearchNext {
-                                "below"
-                            } else {
-                                "above"
-                            };
-                            self.say(
-                                Level::Warn,
-                                format!("no match for \"{q}\" {dir}"),
-                                Some(now),
-                            );
-                        }
-                    }
-                }
-            }
-            A::ClearSearch => self.logs.clear(),
-            A::Wrap => {
-                self.logs.wrap = !self.logs.wrap;
-                let how = if self.logs.wrap {
-                    "long log lines wrap"
-                } else {
-                    "long log lines are cut at the edge"
-                };
-                self.say(Level::Info, how, Some(now));
-            }
-            A::Copy => return self.copy_log(view),
-            A::ThemeNext => {
-                self.theme_index = (self.theme_index + 1) % self.themes.len();
-                self.theme = self.themes[self.theme_index].clone();
-                self.say(
-                    Level::Info,
-                    format!("theme: {}", self.theme.name),
-                    Some(now),
-                );
-            }
-            A::FailureDetails => self.overlay = Overlay::Failure { scroll: 0 },
-            A::RestartClaude => return vec![Effect::RestartClaude],
-            A::RestartServer => return vec![Effect::Control(Request::RestartServer)],
-            A::StopServer => return vec![Effect::Control(Request::StopServer)],
-            A::KeepWaiting => return vec![Effect::Control(Request::KeepWaiting)],
-            A::Cancel => {
-                if self.mode == Mode::Scroll && self.focus == PaneId::Claude {
-                    self.mode = Mode::Normal;
-                    return vec![Effect::ClaudeScroll(Scroll::Bottom)];
-                }
-                self.mode = Mode::Normal;
             }
         }
-        Vec::new()
+    }
+
+    /// The next theme of the cycle (the configured one, then the presets).
+    pub(super) fn theme_next(&mut self, now_ms: u64) {
+        self.theme_index = (self.theme_index + 1) % self.themes.len();
+        self.theme = self.themes[self.theme_index].clone();
+        self.say(
+            Level::Info,
+            format!("theme: {}", self.theme.name),
+            Some(now_ms),
+        );
     }
 
     /// The copy key: the lines the log pane shows go to the clipboard (see
     /// [`LogView::copy`]), and the status bar says how many.
-    fn copy_log(&mut self, view: &View<'_>) -> Vec<Effect> {
+    pub(super) fn copy_log(&mut self, view: &View<'_>) -> Vec<Effect> {
         let now = Some(view.now_ms);
         let copied = self.logs.copy(view.logs, COPY_MAX);
         if copied.of == 0 {
@@ -802,72 +723,80 @@ impl App {
         vec![Effect::Copy(report)]
     }
 
+    /// A key while an overlay or the log's prompt is open: looked up in that overlay's
+    /// table of the keymap ([picker], [dialog], [confirm], [prompt]).
     fn overlay_key(&mut self, key: &KeyEvent, view: &View<'_>) -> Vec<Effect> {
+        use KeyAction as A;
         if let Some((_, text)) = &mut self.logs.editing {
-            match key.code {
-                KeyCode::Enter => self.logs.end_prompt(view.logs, view.log_next_seq, true),
-                KeyCode::Esc => self.logs.end_prompt(view.logs, view.log_next_seq, false),
-                KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                    self.logs.end_prompt(view.logs, view.log_next_seq, false)
-                }
-                KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => text.clear(),
-                KeyCode::Backspace => {
+            match self.keymap.lookup(Section::Prompt, key) {
+                Some(A::Confirm) => self.logs.end_prompt(view.logs, view.log_next_seq, true),
+                Some(A::Cancel) => self.logs.end_prompt(view.logs, view.log_next_seq, false),
+                Some(A::ClearLine) => text.clear(),
+                Some(A::DeleteBack) => {
                     text.pop();
                 }
-                KeyCode::Char(c)
-                    if !key
-                        .modifiers
-                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-                {
-                    text.push(c)
+                // What is typed is the text (a printable character, no Ctrl or Alt).
+                None => {
+                    if let KeyCode::Char(c) = key.code
+                        && !key
+                            .modifiers
+                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                    {
+                        text.push(c);
+                    }
                 }
-                _ => {}
+                Some(_) => {}
             }
             if self.logs.editing.is_none() && self.mode == Mode::Prefix {
                 self.mode = Mode::Normal;
             }
             return Vec::new();
         }
-        let scroll_delta = |key: &KeyEvent| -> Option<i32> {
-            match key.code {
-                KeyCode::Up | KeyCode::Char('k') => Some(-1),
-                KeyCode::Down | KeyCode::Char('j') => Some(1),
-                KeyCode::PageUp => Some(-10),
-                KeyCode::PageDown | KeyCode::Char(' ') => Some(10),
-                KeyCode::Home | KeyCode::Char('g') => Some(-10_000),
-                KeyCode::End | KeyCode::Char('G') => Some(10_000),
-                _ => None,
-            }
-        };
-        if matches!(self.overlay, Overlay::Failure { .. })
-            && key.code == KeyCode::Char('y')
-            && !key
-                .modifiers
-                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
-        {
-            return self.copy_failure(view);
-        }
+        let details = matches!(self.overlay, Overlay::Failure { .. });
         match &mut self.overlay {
             Overlay::None => {}
-            Overlay::Picker(p) => match p.handle_key(key, &view.profiles.set) {
-                picker::Outcome::Stay => {}
-                picker::Outcome::Close => self.overlay = Overlay::None,
-                picker::Outcome::Switch(id) => return vec![Effect::Control(Request::Switch(id))],
-            },
-            Overlay::Help { scroll } | Overlay::Failure { scroll } => {
-                if let Some(d) = scroll_delta(key) {
-                    *scroll = (i32::from(*scroll) + d).clamp(0, 10_000) as u16;
-                } else if matches!(
-                    key.code,
-                    KeyCode::Esc | KeyCode::Char('q' | '?') | KeyCode::Enter
-                ) || self.keymap.prefix.matches(key)
-                {
-                    self.overlay = Overlay::None;
+            Overlay::Picker(p) => {
+                let action = self.keymap.lookup(Section::Picker, key);
+                match p.handle(action, key, &view.profiles.set) {
+                    picker::Outcome::Stay => {}
+                    picker::Outcome::Close => self.overlay = Overlay::None,
+                    picker::Outcome::Switch(id) => {
+                        return vec![Effect::Control(Request::Switch(id))];
+                    }
                 }
             }
-            Overlay::ConfirmQuit => match key.code {
-                KeyCode::Char('y' | 'Y') | KeyCode::Enter => self.quit(),
-                KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => self.overlay = Overlay::None,
+            Overlay::Help { scroll } | Overlay::Failure { scroll } => {
+                let delta = |action| match action {
+                    A::ScrollUp => Some(-1),
+                    A::ScrollDown => Some(1),
+                    A::PageUp => Some(-10),
+                    A::PageDown => Some(10),
+                    A::Top => Some(-10_000),
+                    A::Bottom => Some(10_000),
+                    _ => None,
+                };
+                // The prefix closes an overlay too: a user who reaches for a command
+                // expects to get out.
+                let action = match self.keymap.lookup(Section::Dialog, key) {
+                    None if self.keymap.prefix.matches(key) => Some(A::Cancel),
+                    other => other,
+                };
+                match action {
+                    Some(A::Copy) if details => {
+                        return self.copy_failure(view);
+                    }
+                    Some(A::Cancel) => self.overlay = Overlay::None,
+                    Some(a) => {
+                        if let Some(d) = delta(a) {
+                            *scroll = (i32::from(*scroll) + d).clamp(0, 10_000) as u16;
+                        }
+                    }
+                    None => {}
+                }
+            }
+            Overlay::ConfirmQuit => match self.keymap.lookup(Section::Confirm, key) {
+                Some(A::Confirm) => self.quit(),
+                Some(A::Cancel) => self.overlay = Overlay::None,
                 _ => {}
             },
         }

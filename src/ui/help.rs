@@ -6,8 +6,10 @@ use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
-use crate::config::keymap::{Keymap, Section};
+use crate::config::keymap::{Action, Section};
 use crate::config::theme::Theme;
+use crate::ui::commands::{KeyAction, Keymap};
+use crate::ui::status_bar::moves;
 use crate::ui::view::ApiStatus;
 use crate::ui::widgets::overlay;
 
@@ -69,10 +71,16 @@ pub fn lines(
         out.push(Line::raw(""));
     }
     out.push(Line::styled("Picker", head));
+    let pk = |a| keymap.label(Section::Picker, a);
     for l in [
-        "  ↑↓ PgUp/PgDn Home/End move",
-        "  Enter switch · 1-9 pick",
-        "  b benchmarks · r back · Esc cancel",
+        format!("  {} move", moves(keymap, Section::Picker)),
+        format!("  {} switch · 1-9 pick", pk(KeyAction::Confirm)),
+        format!(
+            "  {} benchmarks · {} back · {} cancel",
+            pk(KeyAction::BenchPage),
+            pk(KeyAction::MainPage),
+            pk(KeyAction::Cancel)
+        ),
     ] {
         out.push(Line::styled(l, text));
     }
@@ -209,6 +217,10 @@ pub fn markdown(keymap: &Keymap) -> String {
         (Section::Panes, "In the log, GPU and system panes"),
         (Section::Logs, "In the log pane"),
         (Section::Scroll, "Scroll mode"),
+        (Section::Picker, "In the model picker (1-9 pick a row)"),
+        (Section::Dialog, "In the help and the failure details"),
+        (Section::Confirm, "In the quit question"),
+        (Section::Prompt, "While typing a search or filter"),
     ] {
         out.push_str(&format!("\n{title}:\n\n| keys | action |\n|---|---|\n"));
         for (action, keys) in keymap.bindings(section) {

@@ -23,6 +23,7 @@
 
 pub mod action;
 pub mod app;
+pub mod commands;
 pub mod dialog;
 pub mod event_loop;
 pub mod help;
@@ -50,9 +51,10 @@ use tokio::sync::Notify;
 
 use crate::config::Settings;
 use crate::config::diag::Diagnostic;
-use crate::config::keymap::{KeyAction, Keymap, Section};
+use crate::config::keymap::Section;
 use crate::config::settings::OnExit;
 use crate::config::theme::Theme;
+use crate::ui::commands::{KeyAction, Keymap};
 
 use self::app::App;
 use self::layout::{PaneId, Splits};

@@ -5,17 +5,19 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
+use crate::config::keymap::Section;
 use crate::config::theme::Theme;
 use crate::config::{Profile, ProfileSet};
 use crate::model::{files as model_files, samplers};
 use crate::monitor::GpuState;
-use crate::server::ServerState;
+use crate::ui::commands::{KeyAction, Keymap};
+use crate::ui::view::View;
 use crate::ui::widgets::overlay;
 use crate::ui::widgets::text::{bytes, fit, wrap};
 
@@ -130,42 +132,49 @@ impl Picker {
         picker
     }
 
-    pub fn handle_key(&mut self, key: &KeyEvent, set: &ProfileSet) -> Outcome {
+    /// A key in the picker: `action` is what the keymap's [picker] table binds it to; a
+    /// digit 1–9 picks that row as it is.
+    pub fn handle(
+        &mut self,
+        action: Option<KeyAction>,
+        key: &KeyEvent,
+        set: &ProfileSet,
+    ) -> Outcome {
+        use KeyAction as A;
         self.auto_opened = false;
         let list = page_profiles(set, self.page);
         let n = list.len();
         let last = n.saturating_sub(1);
         let page = self.rows.max(1);
-        match key.code {
-            KeyCode::Esc | KeyCode::Char('q') => return Outcome::Close,
-            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                return Outcome::Close;
-            }
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
-            KeyCode::PageUp => self.selected = self.selected.saturating_sub(page),
-            KeyCode::PageDown => self.selected = (self.selected + page).min(last),
-            KeyCode::Home => self.selected = 0,
-            KeyCode::End => self.selected = last,
-            KeyCode::Char('b') if self.page == Page::Main && set.bench().next().is_some() => {
+        match action {
+            Some(A::Cancel) => return Outcome::Close,
+            Some(A::ScrollUp) => self.selected = self.selected.saturating_sub(1),
+            Some(A::ScrollDown) => self.selected = (self.selected + 1).min(last),
+            Some(A::PageUp) => self.selected = self.selected.saturating_sub(page),
+            Some(A::PageDown) => self.selected = (self.selected + page).min(last),
+            Some(A::Top) => self.selected = 0,
+            Some(A::Bottom) => self.selected = last,
+            Some(A::BenchPage) if self.page == Page::Main && set.bench().next().is_some() => {
                 self.page = Page::Bench;
                 self.selected = 0;
                 self.offset = 0;
             }
-            KeyCode::Char('r') if self.page == Page::Bench => {
+            Some(A::MainPage) if self.page == Page::Bench => {
                 self.page = Page::Main;
                 self.selected = 0;
                 self.offset = 0;
             }
-            KeyCode::Enter => return self.choose(list.get(self.selected).copied()),
-            KeyCode::Char(c @ '1'..='9') => {
-                let i = c as usize - '1' as usize;
-                if i < n {
-                    self.selected = i;
-                    return self.choose(list.get(i).copied());
+            Some(A::Confirm) => return self.choose(list.get(self.selected).copied()),
+            None => {
+                if let KeyCode::Char(c @ '1'..='9') = key.code {
+                    let i = c as usize - '1' as usize;
+                    if i < n {
+                        self.selected = i;
+                        return self.choose(list.get(i).copied());
+                    }
                 }
             }
-            _ => {}
+            Some(_) => {}
         }
         Outcome::Stay
     }
@@ -214,11 +223,11 @@ impl Picker {
         &self,
         buf: &mut Buffer,
         screen: Rect,
-        set: &ProfileSet,
-        server: &ServerState,
-        gpu: &GpuState,
+        view: &View<'_>,
+        keymap: &Keymap,
         theme: &Theme,
     ) {
+        let (set, server, gpu) = (&view.profiles.set, view.server, view.gpu);
         let list = page_profiles(set, self.page);
         let bench_count = set.bench().count();
         let (area, _) = self.geometry(screen, set);
@@ -340,26 +349,37 @@ impl Picker {
             .fg(theme.accent)
             .add_modifier(Modifier::BOLD);
         let dim = Style::default().fg(theme.dim);
+        // The keys as the keymap's [picker] table binds them.
+        let k = |a| keymap.label(Section::Picker, a);
         let mut footer = vec![
-            Span::styled("↑↓ PgUp/PgDn", key),
+            Span::styled(
+                format!(
+                    "{}{} {}/{}",
+                    k(KeyAction::ScrollUp),
+                    k(KeyAction::ScrollDown),
+                    k(KeyAction::PageUp),
+                    k(KeyAction::PageDown)
+                ),
+                key,
+            ),
             Span::styled(" move  ", dim),
-            Span::styled("Enter", key),
+            Span::styled(k(KeyAction::Confirm), key),
             Span::styled(" switch  ", dim),
             Span::styled("1-9", key),
             Span::styled(" pick  ", dim),
         ];
         match self.page {
             Page::Main if bench_count > 0 => {
-                footer.push(Span::styled("b", key));
+                footer.push(Span::styled(k(KeyAction::BenchPage), key));
                 footer.push(Span::styled(format!(" benchmarks ({bench_count})  "), dim));
             }
             Page::Bench => {
-                footer.push(Span::styled("r", key));
+                footer.push(Span::styled(k(KeyAction::MainPage), key));
                 footer.push(Span::styled(" back  ", dim));
             }
             Page::Main => {}
         }
-        footer.push(Span::styled("Esc", key));
+        footer.push(Span::styled(k(KeyAction::Cancel), key));
         footer.push(Span::styled(" cancel", dim));
         buf.set_line(
             inner.x,

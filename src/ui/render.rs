@@ -9,7 +9,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Widget};
 
+use crate::config::keymap::Section;
 use crate::ui::app::{App, Overlay};
+use crate::ui::commands::KeyAction;
 use crate::ui::dialog;
 use crate::ui::help;
 use crate::ui::keys::Mode;
@@ -66,9 +68,15 @@ pub fn draw(buf: &mut Buffer, app: &App, view: &View<'_>, claude: &ClaudePane) {
         match pane {
             PaneId::Claude => claude.draw(inner, buf, app.claude_focused(), app.banner.as_deref()),
             PaneId::Logs => {
+                let k = |a| app.keymap.label(Section::Prompt, a);
+                let keys = format!(
+                    "{} keep · {} cancel",
+                    k(KeyAction::Confirm),
+                    k(KeyAction::Cancel)
+                );
                 let pos = app
                     .logs
-                    .draw(buf, inner, view.logs, view.log_next_seq, theme);
+                    .draw(buf, inner, view.logs, view.log_next_seq, &keys, theme);
                 // The position goes in the frame's top-right corner.
                 let label = format!(" {pos} ");
                 let x = rect.x + rect.width.saturating_sub(label.chars().count() as u16 + 1);
@@ -90,13 +98,17 @@ pub fn draw(buf: &mut Buffer, app: &App, view: &View<'_>, claude: &ClaudePane) {
 
     match &app.overlay {
         Overlay::None => {}
-        Overlay::Picker(p) => p.draw(buf, area, &view.profiles.set, view.server, view.gpu, theme),
+        Overlay::Picker(p) => p.draw(buf, area, view, &app.keymap, theme),
         Overlay::Help { scroll } => {
             let lines = help::lines(&app.keymap, theme, view.server_url, view.api);
             help::draw(buf, area, &lines, *scroll, theme);
         }
-        Overlay::ConfirmQuit => dialog::draw_quit(buf, area, app.on_exit, view.server, theme),
-        Overlay::Failure { scroll } => dialog::draw_failure(buf, area, view.server, *scroll, theme),
+        Overlay::ConfirmQuit => {
+            dialog::draw_quit(buf, area, app.on_exit, view.server, &app.keymap, theme)
+        }
+        Overlay::Failure { scroll } => {
+            dialog::draw_failure(buf, area, view.server, *scroll, &app.keymap, theme)
+        }
     }
 }
 

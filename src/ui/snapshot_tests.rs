@@ -11,7 +11,6 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 
-use crate::config::keymap::Keymap;
 use crate::config::profiles::parse;
 use crate::config::settings::{BackendKind, OnExit};
 use crate::config::theme::Theme;
@@ -26,6 +25,7 @@ use crate::server::profiles_store::ProfilesView;
 use crate::server::state::{Failure, Phase, ServerState, Step, SwitchProgress};
 use crate::ui::action::{Effect, Request, Scroll};
 use crate::ui::app::{App, Overlay};
+use crate::ui::commands::Keymap;
 use crate::ui::keys::Mode;
 use crate::ui::layout::PaneId;
 use crate::ui::msg::{Msg, Reply};

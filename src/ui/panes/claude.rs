@@ -10,8 +10,8 @@ use ratatui::style::Style;
 
 use crate::claude::{SandboxGuard, claude_pane_command};
 use crate::config::Settings;
-use crate::pty::term::{Outbound, Term, TermColors};
 use crate::pty::overlay::{self, Overlays};
+use crate::pty::term::{Outbound, Term, TermColors};
 use crate::pty::{TerminalPane, Waker};
 use crate::ui::action::Scroll;
 use crate::ui::widgets::text::wrap;

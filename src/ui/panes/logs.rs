@@ -482,13 +482,15 @@ impl LogView {
     }
 
     /// Draws the page [`LogView::prepare`] chose into `area`; returns the title's position
-    /// label, e.g. `[120-160/5000]`.
+    /// label, e.g. `[120-160/5000]`. `prompt_keys` says how to end a prompt
+    /// (`Enter keep · Esc cancel`, from the keymap).
     pub fn draw(
         &self,
         buf: &mut Buffer,
         area: Rect,
         lines: &VecDeque<LogLine>,
         next_seq: u64,
+        prompt_keys: &str,
         theme: &Theme,
     ) -> String {
         let text_area = self.text_area(area, next_seq);
@@ -537,7 +539,7 @@ impl LogView {
                         Span::styled(label, Style::default().fg(theme.accent)),
                         Span::raw(text.clone()),
                         Span::styled("█", Style::default().fg(theme.accent)),
-                        Span::styled("  Enter keep · Esc cancel", Style::default().fg(theme.dim)),
+                        Span::styled(format!("  {prompt_keys}"), Style::default().fg(theme.dim)),
                     ])
                 }
                 None => Line::from(Span::styled(
@@ -753,7 +755,7 @@ mod tests {
         let mut buf = Buffer::empty(area);
         let pos = ring.with_lines(|lines| {
             v.prepare(area, lines, 20);
-            v.draw(&mut buf, area, lines, 20, &Theme::builtin_default())
+            v.draw(&mut buf, area, lines, 20, "", &Theme::builtin_default())
         });
         // Three whole lines (9 rows) and the start of no fourth: the newest is at the end.
         assert_eq!(pos, "[18-20/20]");
