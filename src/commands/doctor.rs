@@ -294,7 +294,7 @@ fn footprint_finding(
     free_vram: Option<(usize, u64)>,
     available_ram: u64,
 ) -> Finding {
-    let meta = gguf::read_file_metadata(&files.parts[0]).ok();
+    let meta = gguf::read_file_metadata(files.first()).ok();
     let gpus = free_vram.map_or(0, |(n, _)| n);
     let footprint = estimate::estimate(profile, files.total_bytes, meta.as_ref(), gpus);
     let kv = footprint.kv_bytes.map_or_else(

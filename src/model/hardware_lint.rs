@@ -70,7 +70,7 @@ pub fn lint_on_gpus(
         return Vec::new();
     }
     let footprint = files.map(|files| {
-        let meta = gguf::read_file_metadata(&files.parts[0]).ok();
+        let meta = gguf::read_file_metadata(files.first()).ok();
         estimate::estimate(profile, files.total_bytes, meta.as_ref(), gpus.len())
     });
     lint_hardware(conf, profile, footprint.as_ref(), gpus)

@@ -78,7 +78,7 @@ pub fn model_facts(models_dir: &Path, set: &ProfileSet) -> ModelFacts {
         let meta = files
             .as_ref()
             .ok()
-            .and_then(|f| crate::model::gguf::read_file_metadata(&f.parts[0]).ok());
+            .and_then(|f| crate::model::gguf::read_file_metadata(f.first()).ok());
         // What the load needs (all parts, plus the KV cache at the profile's context from
         // the GGUF header), not just the file size: that is what must fit.
         let size = files
