@@ -28,7 +28,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use toml::de::DeValue;
 
 use super::diag::Diagnostic;
-use super::layered::{self, Document, Spec};
+use super::layered::{self, Document, Layered};
 
 /// What a key can be bound to: one row of the UI's command table per action.
 pub trait Action: Copy + Eq + std::fmt::Debug + 'static {
@@ -371,79 +371,39 @@ impl<A: Action> Keymap<A> {
     }
 }
 
-/// The keymap `ui.keymap` names, and what was wrong with it. On any error the built-in
-/// default preset is used (the diagnostics say so), so a broken file never locks a user
-/// out of the workspace.
-pub fn load<A: Action>(value: &str) -> (Keymap<A>, Vec<Diagnostic>) {
-    let mut out = Vec::new();
-    let keymap = match Spec::parse(value) {
-        Spec::Preset(name) => Keymap::preset(&name).or_else(|| {
-            out.push(unknown_preset(&name));
-            None
-        }),
-        Spec::File(path) => match layered::read(&path) {
-            Ok(text) => load_file(&path, &text, &mut out),
-            Err(d) => {
-                out.push(d);
-                None
-            }
-        },
-    };
-    match keymap {
-        Some(k) if !out.iter().any(Diagnostic::is_error) => (k, out),
-        _ => (Keymap::builtin_default(), out),
+impl<A: Action> Layered for Keymap<A> {
+    const KIND: &'static str = "keymap";
+    const SETTING: &'static str = "ui.keymap";
+
+    fn preset_names() -> Vec<&'static str> {
+        preset_names().collect()
     }
+
+    fn preset(name: &str) -> Option<Self> {
+        Keymap::preset(name)
+    }
+
+    fn builtin_default() -> Self {
+        Keymap::builtin_default()
+    }
+
+    fn apply(base: Self, doc: &Document<'_>, out: &mut Vec<Diagnostic>) -> Option<Self> {
+        apply(Some(base), doc, out)
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+}
+
+/// The keymap `ui.keymap` names, and what was wrong with it (see [`layered::load`]).
+pub fn load<A: Action>(value: &str) -> (Keymap<A>, Vec<Diagnostic>) {
+    layered::load(value)
 }
 
 /// Only the diagnostics (for `llws check`).
 pub fn diagnostics<A: Action>(value: &str) -> Vec<Diagnostic> {
     load::<A>(value).1
-}
-
-fn unknown_preset(name: &str) -> Diagnostic {
-    let names: Vec<&str> = preset_names().collect();
-    Diagnostic::error(
-        Path::new("ui.keymap"),
-        None,
-        format!("no built-in keymap named `{name}`"),
-    )
-    .with_fix(format!(
-        "use one of {} or a path to a .toml file",
-        names.join(", ")
-    ))
-}
-
-fn load_file<A: Action>(path: &Path, text: &str, out: &mut Vec<Diagnostic>) -> Option<Keymap<A>> {
-    let doc = match Document::parse(path, text) {
-        Ok(doc) => doc,
-        Err(d) => {
-            out.push(d);
-            return None;
-        }
-    };
-    let base_name = doc.string("preset", out);
-    let base = match &base_name {
-        Some(name) => match Keymap::preset(name.get_ref()) {
-            Some(k) => k,
-            None => {
-                out.push(
-                    doc.error(
-                        name.span(),
-                        format!("no built-in keymap named `{}`", name.get_ref()),
-                    )
-                    .with_fix(format!(
-                        "use one of {}",
-                        preset_names().collect::<Vec<_>>().join(", ")
-                    )),
-                );
-                return None;
-            }
-        },
-        None => Keymap::builtin_default(),
-    };
-    let mut keymap = apply(Some(base), &doc, out)?;
-    keymap.name = path.display().to_string();
-    Some(keymap)
 }
 
 fn parse_layer<A: Action>(
