@@ -132,6 +132,9 @@ impl App {
     /// The one road into the app: a message, seen with the view of the moment, changes
     /// the state and may ask for effects.
     pub fn update(&mut self, msg: Msg, view: &View<'_>) -> Vec<Effect> {
+        if !matches!(msg, Msg::Tick) {
+            tracing::debug!("update: {}", msg.describe());
+        }
         let now = view.now_ms;
         match msg {
             Msg::Start { profile } => {

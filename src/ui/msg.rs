@@ -48,3 +48,23 @@ pub enum Reply {
     /// The health wait now gives up at this time (ms since the epoch).
     WaitsUntil(u64),
 }
+
+impl Msg {
+    /// What the debug log says of a message: its kind, and nothing a user typed.
+    pub fn describe(&self) -> String {
+        match self {
+            Msg::Start { profile } => format!("start (profile {profile:?})"),
+            Msg::Input(crossterm::event::Event::Key(_)) => "key".into(),
+            Msg::Input(crossterm::event::Event::Paste(_)) => "paste".into(),
+            Msg::Input(_) => "mouse or focus".into(),
+            Msg::ServerState(s) => format!("server state {}: {}", s.phase.as_str(), s.message),
+            Msg::Controller(request, reply) => format!("controller: {request:?} -> {reply:?}"),
+            Msg::ModelFacts(f) => format!("model facts for {} profiles", f.sizes.len()),
+            Msg::LoadTimes(t) => format!("load times for {} profiles", t.len()),
+            Msg::ClaudeAttention(what) => format!("claude pane: {what}"),
+            Msg::ClaudeRestarted(r) => format!("claude pane restarted: {r:?}"),
+            Msg::Tick => "tick".into(),
+            Msg::Leave => "leave".into(),
+        }
+    }
+}

@@ -42,6 +42,9 @@ impl Runner {
     }
 
     fn post(&self, msg: Msg) {
+        if let Msg::Controller(..) = msg {
+            tracing::info!("{}", msg.describe());
+        }
         // The receiver lives as long as the loop; after it, nobody is left to tell.
         let _ = self.tx.send(msg);
     }
@@ -67,6 +70,7 @@ impl Runner {
 
     /// Sends `request` to the controller; its answers come back as [`Msg::Controller`].
     fn control(&self, request: Request) {
+        tracing::info!("to the controller: {request:?}");
         let c = &self.controller;
         match &request {
             Request::Switch(id) => self.pending(request.clone(), c.begin_switch(id)),
