@@ -2,20 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-/// Finds an executable: a path with a `/` is taken as is, a bare name is looked up on PATH.
+/// Finds an executable: a path with a `/` is taken as is, a bare name is looked up on PATH
+/// (the `which` crate, the same rules as the shell's lookup).
 pub fn find_executable(name: &Path) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let is_exec = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if name.components().count() > 1 || name.is_absolute() {
-        return is_exec(name).then(|| name.to_path_buf());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_exec(candidate))
+    which::which(name).ok()
 }
 
 /// Where llws keeps runtime files (the process backend's log and state): `$LLWS_STATE_DIR`,
@@ -63,6 +53,19 @@ pub fn used_of(used: u64, total: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn executables_are_found_on_path_or_as_given() {
+        let sh = find_executable(Path::new("sh")).expect("sh on PATH");
+        assert!(sh.is_absolute(), "{sh:?}");
+        assert_eq!(find_executable(&sh), Some(sh.clone()));
+        assert_eq!(find_executable(Path::new("no-such-program-llws")), None);
+        // A file that is not executable is not a program.
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        assert_eq!(find_executable(&plain), None);
+    }
 
     #[test]
     fn sizes_for_people() {

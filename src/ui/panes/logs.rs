@@ -129,44 +129,30 @@ impl Default for LogView {
 }
 
 /// The text of a line without escape sequences and with tabs as spaces: what is matched
-/// and what the columns of highlights count in.
+/// and what the columns of highlights count in. The escapes are parsed by `vte` (the
+/// parser the claude pane's emulator runs on), so every sequence a terminal would swallow
+/// is dropped whole, not only the CSI and OSC forms.
 pub fn plain(text: &str) -> Cow<'_, str> {
     if !text.contains(['\x1b', '\t']) && !text.chars().any(char::is_control) {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' => match chars.next() {
-                // CSI: parameters, then one final byte in @..~.
-                Some('[') => {
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                // OSC: up to BEL or ESC \.
-                Some(']') => {
-                    while let Some(c) = chars.next() {
-                        if c == '\x07' {
-                            break;
-                        }
-                        if c == '\x1b' {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            },
-            '\t' => out.push_str("    "),
-            c if c.is_control() => {}
-            c => out.push(c),
+    /// Keeps what a terminal would print, and a tab as four spaces.
+    struct Printed(String);
+    impl vte::Perform for Printed {
+        fn print(&mut self, c: char) {
+            if !c.is_control() {
+                self.0.push(c);
+            }
+        }
+        fn execute(&mut self, byte: u8) {
+            if byte == b'\t' {
+                self.0.push_str("    ");
+            }
         }
     }
-    Cow::Owned(out)
+    let mut out = Printed(String::with_capacity(text.len()));
+    vte::Parser::new().advance(&mut out, text.as_bytes());
+    Cow::Owned(out.0)
 }
 
 /// Byte ranges of `query` in `text`; case-insensitive unless the query has a capital
@@ -707,6 +693,12 @@ mod tests {
     #[test]
     fn plain_strips_escapes_and_expands_tabs() {
         assert_eq!(plain("\x1b[31mred\x1b[0m\tx\x1b]0;t\x07!"), "red    x!");
+        // An OSC ended by ST, a DCS, a charset switch, a stray control: all gone.
+        assert_eq!(
+            plain("a\x1b]8;;http://x\x1b\\b\x1bP1$r\x1b\\c\x1b(0d\x07\re"),
+            "abcde"
+        );
+        assert_eq!(plain("naïve ✓"), "naïve ✓");
         assert!(matches!(plain("ok"), Cow::Borrowed(_)));
     }
 
