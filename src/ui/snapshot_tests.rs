@@ -776,6 +776,58 @@ fn the_claude_pane_answers_osc_11_with_the_theme_in_use() {
     assert_eq!(ask(&mut app), "\x1b]11;rgb:2828/2828/2828\x07");
 }
 
+/// The styles of a buffer, row by row: where each run of one style starts, and the style
+/// (foreground/background, then modifiers). Text snapshots cannot see a theme; these do.
+fn styles(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut row = format!("{y:>2}:");
+        let mut last = None;
+        for x in 0..buf.area.width {
+            let cell = &buf[(x, y)];
+            let style = (cell.fg, cell.bg, cell.modifier);
+            if last != Some(style) {
+                let mods = if cell.modifier.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {:?}", cell.modifier)
+                };
+                row.push_str(&format!(" {x}={:?}/{:?}{mods}", cell.fg, cell.bg));
+                last = Some(style);
+            }
+        }
+        out.push_str(&row);
+        out.push('\n');
+    }
+    out
+}
+
+/// One whole frame per built-in theme, text and styles: a theme that colours a role
+/// wrongly (or not at all) changes its snapshot.
+#[test]
+fn every_theme_styles_a_whole_frame() {
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    let mut seen = Vec::new();
+    for name in Theme::preset_names() {
+        let mut app = App::new(
+            Keymap::builtin_default(),
+            Theme::preset(name).unwrap(),
+            OnExit::Stop,
+        );
+        app.focus = PaneId::Logs;
+        let (text, buf) = frame(&s, &mut app, 80, 24);
+        let styles = styles(&buf);
+        assert!(
+            !seen.contains(&styles),
+            "{name} looks like an earlier theme"
+        );
+        seen.push(styles.clone());
+        insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(format!("styles_{name}_80x24"), format!("{text}\n{styles}"));
+        });
+    }
+}
+
 mod mouse {
     use super::*;
     use crate::ui::layout::Border;
