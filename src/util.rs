@@ -1,5 +1,7 @@
 //! Small helpers shared by several modules.
 
+pub mod health;
+
 use std::path::{Path, PathBuf};
 
 /// Finds an executable: a path with a `/` is taken as is, a bare name is looked up on PATH
