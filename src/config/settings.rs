@@ -69,8 +69,13 @@ pub enum GpuSelection {
     Devices(Vec<u32>),
 }
 
+/// A `gpus` value that is neither `all`, `none` nor a list of GPU indices.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a GPU index")]
+pub struct NotAGpuIndex(pub String);
+
 impl GpuSelection {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, NotAGpuIndex> {
         match text.trim() {
             "all" => Ok(Self::All),
             "none" | "" => Ok(Self::None),
@@ -79,7 +84,7 @@ impl GpuSelection {
                 .map(|s| {
                     s.trim()
                         .parse::<u32>()
-                        .map_err(|_| format!("`{s}` is not a GPU index"))
+                        .map_err(|_| NotAGpuIndex(s.to_string()))
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Self::Devices),

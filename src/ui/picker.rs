@@ -32,7 +32,17 @@ pub enum Page {
 
 /// What loading each model needs (files, KV cache, compute buffers: an estimate), or why
 /// its files cannot be read.
-pub type Sizes = HashMap<String, Result<u64, String>>;
+pub type Sizes = HashMap<String, Result<u64, Unsized>>;
+
+/// Why the picker has no size for a model: what its row says instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsized {
+    /// A part is missing: the row names the file (the full path is in `llws check`).
+    #[error("missing: {0}")]
+    Missing(String),
+    #[error("{0}")]
+    Files(model_files::ModelFileError),
+}
 
 /// What the picker learns from each profile's model files, off the render path.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -84,13 +94,12 @@ pub fn model_facts(models_dir: &Path, set: &ProfileSet) -> ModelFacts {
         let size = files
             .map(|f| crate::model::estimate::estimate(p, f.total_bytes, meta.as_ref(), 0).total())
             .map_err(|e| match e {
-                model_files::ModelFileError::Missing { path, .. } => format!(
-                    "missing: {}",
+                model_files::ModelFileError::Missing { path, .. } => Unsized::Missing(
                     path.file_name()
                         .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
                 ),
-                other => other.to_string(),
+                other => Unsized::Files(other),
             });
         facts.sizes.insert(p.id.clone(), size);
         if let Some(line) = samplers::summary(&samplers::effective(p, meta.as_ref())) {
@@ -511,7 +520,7 @@ mod tests {
         assert!(!facts.samplers.contains_key("plain"));
         assert!(facts.sizes["q"].is_ok());
         assert_eq!(
-            facts.sizes["gone"].as_ref().unwrap_err(),
+            facts.sizes["gone"].as_ref().unwrap_err().to_string(),
             "missing: gone.gguf"
         );
     }

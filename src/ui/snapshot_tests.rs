@@ -30,7 +30,7 @@ use crate::ui::keys::Mode;
 use crate::ui::layout::PaneId;
 use crate::ui::msg::{Msg, Reply};
 use crate::ui::panes::claude::ClaudePane;
-use crate::ui::picker::Picker;
+use crate::ui::picker::{Picker, Unsized};
 use crate::ui::render;
 use crate::ui::view::{ApiStatus, Sources, View};
 
@@ -472,7 +472,7 @@ fn sizes() -> crate::ui::picker::Sizes {
         ("qwen3-coder", Ok(17_300 * MIB)),
         ("glm-air", Ok(68 * GIB)),
         ("tiny", Ok(94 * MIB)),
-        ("gone", Err("missing: gone.gguf".to_string())),
+        ("gone", Err(Unsized::Missing("gone.gguf".into()))),
         ("bench-qwen", Ok(17_300 * MIB)),
     ]
     .into_iter()
