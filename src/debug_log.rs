@@ -28,7 +28,15 @@ pub fn level(value: Option<&str>) -> Option<LevelFilter> {
     if value.is_empty() {
         return None;
     }
-    Some(value.parse().unwrap_or(LevelFilter::DEBUG))
+    // Names only: tracing also reads digits as levels (1 is `error`), but `LLWS_LOG=1`
+    // means "on", so any other value is `debug`.
+    let named = ["error", "warn", "info", "debug", "trace", "off"]
+        .contains(&value.to_ascii_lowercase().as_str());
+    match named.then(|| value.parse().ok()).flatten() {
+        Some(LevelFilter::OFF) => None,
+        Some(level) => Some(level),
+        None => Some(LevelFilter::DEBUG),
+    }
 }
 
 /// Starts the log if `LLWS_LOG` asks for it. A log that cannot be opened is said on
@@ -80,5 +88,7 @@ mod tests {
         assert_eq!(level(Some("trace")), Some(LevelFilter::TRACE));
         assert_eq!(level(Some("warn")), Some(LevelFilter::WARN));
         assert_eq!(level(Some("1")), Some(LevelFilter::DEBUG));
+        assert_eq!(level(Some("yes")), Some(LevelFilter::DEBUG));
+        assert_eq!(level(Some("off")), None);
     }
 }
