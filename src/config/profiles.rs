@@ -7,7 +7,8 @@
 //! - Lines whose first non-blank character is `#` are comments; blank lines are ignored.
 //! - Section order is the picker order; `bench-*` ids are bench profiles.
 //!
-//! Unlike the original, malformed input is never silently absorbed: a bad header, a key
+//! Malformed input is never silently absorbed (a typo that changes nothing is worse than
+//! an error): a bad header, a key
 //! outside a section, a duplicate id, a missing MODEL or a bad number stops the load with
 //! the file and line, and unknown keys are warnings.
 

@@ -4,7 +4,9 @@
 
 use ratatui::layout::{Position, Rect};
 
-/// The smallest terminal the workspace draws in (the original's minimum).
+/// The smallest terminal the workspace draws in: below it the panes' frames and the
+/// status bar leave no row of a pane readable (the dashboard llws replaces drew from the
+/// same size, so terminals set up for it fit).
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 20;
 /// From this size up the panes sit side by side.

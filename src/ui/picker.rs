@@ -1,6 +1,7 @@
 //! The model picker: every profile with its speed, context, size and whether it fits in
 //! free VRAM; the highlighted profile's description; a bench page; scrolling past the
-//! rows that fit (the original clipped at 9). Enter switches through the controller.
+//! rows that fit, so every profile is in reach, not only the first nine. Enter switches
+//! through the controller.
 
 use std::collections::HashMap;
 use std::path::Path;
