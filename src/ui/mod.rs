@@ -111,7 +111,8 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
     }
     report(&start.diagnostics, &mut app, services.controller.logs());
     let watches = event_loop::Watches::new(&services);
-    let (runner, answers) = Runner::new(services.controller.clone(), settings.models_dir.clone());
+    let (runner, mut answers) =
+        Runner::new(services.controller.clone(), settings.models_dir.clone());
     let mut copies = Vec::new();
     event_loop::step(
         Msg::Start {
@@ -124,6 +125,27 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
         &mut claude,
         &mut copies,
     );
+
+    // The picker opened at start shows the models' sizes in its first frame: their read
+    // runs off the loop, and is waited for here, a moment at most, as its answers come.
+    if matches!(app.overlay, app::Overlay::Picker(_)) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, answers.recv()).await {
+            let facts = matches!(msg, Msg::ModelFacts(_));
+            event_loop::step(
+                msg,
+                &mut app,
+                &services,
+                &watches,
+                &runner,
+                &mut claude,
+                &mut copies,
+            );
+            if facts {
+                break;
+            }
+        }
+    }
 
     let result = event_loop::run(
         &mut tty.terminal,

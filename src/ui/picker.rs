@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -175,7 +175,8 @@ impl Picker {
                 self.offset = 0;
             }
             Some(A::Confirm) => return self.choose(list.get(self.selected).copied()),
-            None => {
+            // Only a plain digit: Ctrl+4 is how a legacy terminal sends the prefix Ctrl+\.
+            None if key.modifiers.difference(KeyModifiers::SHIFT).is_empty() => {
                 if let KeyCode::Char(c @ '1'..='9') = key.code {
                     let i = c as usize - '1' as usize;
                     if i < n {
@@ -184,7 +185,7 @@ impl Picker {
                     }
                 }
             }
-            Some(_) => {}
+            None | Some(_) => {}
         }
         Outcome::Stay
     }

@@ -1010,6 +1010,21 @@ mod keys {
         assert_eq!(app.overlay, Overlay::None);
     }
 
+    /// A legacy terminal sends the prefix Ctrl+\\ as Ctrl+4: in the picker it must not pick
+    /// the fourth row.
+    #[test]
+    fn a_modified_digit_picks_nothing() {
+        let s = scene(server(Phase::Idle), two_gpus(), 10);
+        let mut app = app();
+        with_view(&s, |v| app.open_picker(v, false));
+        assert!(press(&mut app, &s, KeyCode::Char('4'), KeyModifiers::CONTROL).is_empty());
+        assert!(press(&mut app, &s, KeyCode::Char('4'), KeyModifiers::ALT).is_empty());
+        assert_eq!(
+            press(&mut app, &s, KeyCode::Char('4'), KeyModifiers::NONE),
+            vec![Effect::Control(Request::Switch("gone".into()))]
+        );
+    }
+
     #[test]
     fn prefix_w_asks_to_keep_waiting() {
         let s = scene(about_to_give_up(), two_gpus(), 10);
