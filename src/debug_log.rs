@@ -12,7 +12,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// The variable that turns the log on.
 pub const VAR: &str = "LLWS_LOG";
@@ -61,11 +64,16 @@ pub fn init() {
         });
     match file {
         Ok(file) => {
-            let installed = tracing_subscriber::fmt()
-                .with_max_level(level)
+            // llws's own events at the level asked for; the libraries' (hyper's connection
+            // chatter on every health poll) only when they warn.
+            let targets = Targets::new()
+                .with_target("llws", level)
+                .with_default(LevelFilter::WARN.min(level));
+            let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
                 .with_writer(Mutex::new(file))
-                .try_init();
+                .with_filter(targets);
+            let installed = tracing_subscriber::registry().with(layer).try_init();
             if installed.is_ok() {
                 tracing::info!(version = env!("CARGO_PKG_VERSION"), "llws started");
             }
