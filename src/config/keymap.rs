@@ -396,7 +396,7 @@ impl<A: Action> Layered for Keymap<A> {
     }
 }
 
-/// The keymap `ui.keymap` names, and what was wrong with it (see [`layered::load`]).
+/// The keymap `ui.keymap` names, and what was wrong with it (see `layered::load`).
 pub fn load<A: Action>(value: &str) -> (Keymap<A>, Vec<Diagnostic>) {
     layered::load(value)
 }

@@ -95,7 +95,7 @@ impl Profile {
             .unwrap_or(DEFAULT_CTX_SIZE)
     }
 
-    /// "128K ctx" for multiples of 1024, "<n> ctx" otherwise: one rule everywhere, so the
+    /// "128K ctx" for multiples of 1024, "`<n>` ctx" otherwise: one rule everywhere, so the
     /// picker, the status bar and the CLI never show one profile two ways.
     pub fn ctx_label(&self) -> String {
         ctx_label(self.ctx_size())

@@ -168,7 +168,7 @@ impl Layered for Theme {
     }
 }
 
-/// The theme `ui.theme` names, and what was wrong with it (see [`layered::load`]).
+/// The theme `ui.theme` names, and what was wrong with it (see `layered::load`).
 pub fn load(value: &str) -> (Theme, Vec<Diagnostic>) {
     layered::load(value)
 }

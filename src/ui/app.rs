@@ -75,7 +75,7 @@ pub struct App {
     /// Compact layout: the monitor pane shown below claude.
     pub tab: PaneId,
     pub on_exit: OnExit,
-    /// Set once the user confirmed quitting (or a signal came); only [`App::quit`] sets it.
+    /// Set once the user confirmed quitting (or a signal came); only `App::quit` sets it.
     pub quitting: bool,
     /// The line over the claude pane while its model is away, or just after it came back.
     pub banner: Option<String>,
@@ -727,7 +727,7 @@ impl App {
     }
 
     /// A key while an overlay or the log's prompt is open: looked up in that overlay's
-    /// table of the keymap ([picker], [dialog], [confirm], [prompt]).
+    /// table of the keymap (`[picker]`, `[dialog]`, `[confirm]`, `[prompt]`).
     fn overlay_key(&mut self, key: &KeyEvent, view: &View<'_>) -> Vec<Effect> {
         use KeyAction as A;
         if let Some((_, text)) = &mut self.logs.editing {

@@ -15,7 +15,7 @@ pub enum Mode {
     Prefix,
     /// Every key goes to claude until the lock key.
     Locked,
-    /// The keymap's [scroll] table scrolls the focused pane.
+    /// The keymap's `[scroll]` table scrolls the focused pane.
     Scroll,
 }
 

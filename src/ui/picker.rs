@@ -142,7 +142,7 @@ impl Picker {
         picker
     }
 
-    /// A key in the picker: `action` is what the keymap's [picker] table binds it to; a
+    /// A key in the picker: `action` is what the keymap's `[picker]` table binds it to; a
     /// digit 1–9 picks that row as it is.
     pub fn handle(
         &mut self,
