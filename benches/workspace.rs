@@ -35,8 +35,8 @@ use llws::server::state::{Phase, ServerState};
 use llws::ui::app::App;
 use llws::ui::layout::PaneId;
 use llws::ui::panes::claude::ClaudePane;
-use llws::ui::render::render;
-use llws::ui::view::{ApiStatus, View};
+use llws::ui::render;
+use llws::ui::view::{ApiStatus, Sources};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -293,21 +293,20 @@ fn frames(window: Duration) {
             let started = Instant::now();
             terminal
                 .draw(|f| {
-                    ring.with_lines(|lines| {
-                        let view = View {
-                            server: &server,
-                            profiles: &profiles,
-                            gpu: &gpu,
-                            system: &system,
-                            history: &history,
-                            facts: &facts,
-                            logs: lines,
-                            log_next_seq: lines.back().map_or(0, |l| l.seq + 1),
-                            now_ms: 0,
-                            server_url: "http://127.0.0.1:8080",
-                            api: &api,
-                        };
-                        render(f, &mut app, &view, &mut claude);
+                    let area = f.area();
+                    Sources {
+                        server: &server,
+                        profiles: &profiles,
+                        gpu: &gpu,
+                        system: &system,
+                        history: &history,
+                        facts: &facts,
+                        logs: &ring,
+                        server_url: "http://127.0.0.1:8080",
+                        api: &api,
+                    }
+                    .with_view(0, |view| {
+                        render::frame(f.buffer_mut(), area, &mut app, view, &mut claude);
                     })
                 })
                 .unwrap();

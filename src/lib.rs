@@ -7,6 +7,7 @@ pub mod claude;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod debug_log;
 pub mod docker;
 pub mod model;
 pub mod monitor;

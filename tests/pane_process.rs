@@ -292,10 +292,11 @@ fn focus_changes_are_reported_when_asked_and_titles_kept() {
 fn a_banner_is_drawn_over_the_top_row() {
     let mut pane =
         TerminalPane::spawn(CommandSpec::new("sleep").arg("5"), 6, 40, 0, noop()).unwrap();
-    pane.set_banner(Some("switching to qwen3…".into()));
-    let buf = draw(&mut pane, 6, 40, true);
+    let area = Rect::new(0, 0, 40, 6);
+    pane.sync(area, true);
+    let mut buf = Buffer::empty(area);
+    pane.draw(area, &mut buf, true, Some("switching to qwen3…"));
     assert!(row_text(&buf, 0).contains(" switching to qwen3… "));
-    pane.set_banner(None);
     let buf = draw(&mut pane, 6, 40, true);
     assert!(!row_text(&buf, 0).contains("switching"));
 }

@@ -16,8 +16,8 @@ fn contained_panics_are_silent_and_others_reach_the_previous_hook() {
     }));
     install_panic_filter();
 
-    let r: Result<(), String> = contained(|| panic!("inside the parser"));
-    assert!(r.unwrap_err().starts_with("inside the parser"));
+    let r = contained(|| panic!("inside the parser"));
+    assert!(r.unwrap_err().0.starts_with("inside the parser"));
     assert_eq!(
         seen.load(Ordering::SeqCst),
         0,

@@ -66,18 +66,20 @@ fn a_day_in_the_workspace() {
     let config = env.write_settings_file();
     let t = start(&env, 160, 50, &config, "");
 
-    // Nothing runs, so the picker opens; every panel is there behind it.
-    let s = t.wait_text("Switch model", T);
-    for text in [
+    // Nothing runs, so the picker opens; every panel is there behind it. (Waited for
+    // whole: on a loaded machine tmux can show a frame half written.)
+    let all = [
+        "Switch model",
         "claude",
         "server log",
         "GPU",
         "system",
         "no model idle",
         "PICKER",
-    ] {
-        assert!(s.contains(text), "{text} missing:\n{s}");
-    }
+    ];
+    t.wait_for("the picker over every panel", T, |s| {
+        all.iter().all(|text| s.contains(text))
+    });
     t.wait_text("missing: missing.gguf", T);
     t.wait_text("no GPU: runs on CPU", T);
 

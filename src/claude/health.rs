@@ -6,35 +6,7 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-/// What `GET /health` said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    /// 200: a model is loaded and the server answers.
-    Ready,
-    /// 503: the server is up and loading a model.
-    Loading,
-    /// Nothing listens there (connection refused), or the name does not resolve.
-    NoServer(String),
-    /// Something answered, but not like llama-server (another status, garbage, a timeout).
-    Unexpected(String),
-}
-
-impl Health {
-    /// The short phrase shown while waiting.
-    pub fn describe(&self) -> String {
-        match self {
-            Health::Ready => "ready".into(),
-            Health::Loading => "loading model…".into(),
-            Health::NoServer(why) => format!("no server ({why})"),
-            Health::Unexpected(why) => format!("not ready ({why})"),
-        }
-    }
-
-    /// Whether two results are the same state for the purpose of printing a new line.
-    pub fn same_state(&self, other: &Health) -> bool {
-        std::mem::discriminant(self) == std::mem::discriminant(other)
-    }
-}
+pub use crate::util::health::Health;
 
 /// Splits `http://host:port[/...]` into the host (brackets kept for IPv6) and port.
 pub fn host_port(base_url: &str) -> Option<(String, u16)> {
@@ -102,9 +74,7 @@ fn ask(mut stream: TcpStream, host: &str, port: u16, timeout: Duration) -> Healt
         .nth(1)
         .and_then(|s| s.parse::<u16>().ok());
     match status {
-        Some(200) => Health::Ready,
-        Some(503) => Health::Loading,
-        Some(code) => Health::Unexpected(format!("HTTP {code}")),
+        Some(code) => Health::from_status(code),
         None => Health::Unexpected("not an HTTP answer".into()),
     }
 }

@@ -7,13 +7,14 @@ use std::time::Duration;
 use crate::config::Profile;
 use crate::config::settings::{BackendKind, GpuSelection, SandboxMode};
 use crate::docker::connect;
-use crate::model::estimate::{self, Fit, gib};
+use crate::model::estimate::{self, Fit};
 use crate::model::files as model_files;
 use crate::model::files::ModelFiles;
 use crate::model::gguf;
 use crate::model::hardware_lint::{self, GpuFacts};
 use crate::monitor::gpu::GpuSampler;
 use crate::monitor::system::SystemSampler;
+use crate::util::bytes;
 use crate::util::find_executable;
 
 use super::Context;
@@ -411,16 +412,16 @@ fn footprint_finding(
     let footprint = estimate::estimate(profile, files.total_bytes, meta.as_ref(), gpus.len());
     let kv = footprint
         .kv_bytes
-        .map_or_else(|| "KV unknown".to_string(), |kv| format!("KV {}", gib(kv)));
+        .map_or_else(|| "KV unknown".to_string(), |kv| format!("KV {}", bytes(kv)));
     let room = vram_room(profile, gpus);
     let fit = estimate::fit(footprint.total(), room, available_ram);
     let detail = format!(
         "{} part(s), {} on disk; needs ≈ {} ({kv} at {} ctx){} → {}",
         files.parts.len(),
-        gib(files.total_bytes),
-        gib(footprint.total()),
+        bytes(files.total_bytes),
+        bytes(footprint.total()),
         footprint.ctx,
-        room.map(|r| format!(", {} free for it", gib(r)))
+        room.map(|r| format!(", {} free for it", bytes(r)))
             .unwrap_or_default(),
         match fit {
             Fit::Vram => "fits in free VRAM",

@@ -22,6 +22,7 @@ pub use context::Context;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    crate::debug_log::init();
     let global = cli.global.clone();
     match cli.command {
         None => {

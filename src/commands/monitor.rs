@@ -181,17 +181,7 @@ async fn container_server(settings: &Settings) -> ServerProcess {
     }
 }
 
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-const MIB: f64 = 1024.0 * 1024.0;
-
-fn bytes(b: u64) -> String {
-    let b = b as f64;
-    if b >= GIB {
-        format!("{:.1} GiB", b / GIB)
-    } else {
-        format!("{:.0} MiB", b / MIB)
-    }
-}
+use crate::util::bytes;
 
 /// One block per GPU, then CPU, RAM and the server.
 fn table(gpu: &GpuState, system: &SystemSnapshot) -> String {

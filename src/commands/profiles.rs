@@ -115,7 +115,9 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => diagnostics.extend(e.diagnostics),
         }
-        diagnostics.extend(crate::config::ui_files_diagnostics(&ctx.settings));
+        diagnostics.extend(crate::config::ui_files_diagnostics::<
+            crate::ui::commands::KeyAction,
+        >(&ctx.settings));
         let advice = &ctx.settings.ui.client_advice;
         if !advice.as_os_str().is_empty() {
             checked.push(advice.display().to_string());

@@ -1,5 +1,6 @@
-//! The llama-server command line for a profile: the exact argv the original's Dockerfile
-//! CMD built, in its order and with its defaults, but as separate words that never pass
+//! The llama-server command line for a profile: the exact argv the replaced tool's
+//! Dockerfile CMD built, in its order and with its defaults (so an existing profile runs
+//! the server it ran before), but as separate words that never pass
 //! through a shell (so quoted JSON in EXTRA_ARGS stays one argument).
 
 use std::path::{Path, PathBuf};
@@ -7,7 +8,8 @@ use std::path::{Path, PathBuf};
 use super::profiles::{DEFAULT_CTX_SIZE, Profile};
 use super::settings::{BackendKind, Network, Settings};
 
-/// The original compose file's defaults, applied when a profile leaves a key out.
+/// The defaults applied when a profile leaves a key out: the replaced tool's compose file's,
+/// so existing profiles keep their meaning.
 pub mod defaults {
     pub const N_GPU_LAYERS: &str = "auto";
     pub const SPLIT_MODE: &str = "layer";
@@ -74,7 +76,8 @@ pub fn server_args(profile: &Profile, ctx: &LaunchContext) -> Vec<String> {
         args.extend(["--tensor-split".into(), split.to_string()]);
     }
     args.extend(["--main-gpu".into(), get("MAIN_GPU", defaults::MAIN_GPU)]);
-    // The original passed the flag only for exactly "1" and left llama's default otherwise.
+    // Only exactly "1" turns it on, anything else leaves llama-server's default: profiles
+    // written for the replaced tool rely on that rule.
     if get("FLASH_ATTN", defaults::FLASH_ATTN) == "1" {
         args.extend(["--flash-attn".into(), "on".into()]);
     }

@@ -3,7 +3,8 @@
 
 use super::profiles::Profile;
 
-/// The keys written, in the original's order followed by the ones it could not set.
+/// The keys written: first in the order the replaced tool's start.sh wrote them (so a diff
+/// against an old .env is small), then the ones it could not set.
 const ENV_KEYS: &[&str] = &[
     "MODEL",
     "CTX_SIZE",

@@ -1,7 +1,11 @@
-//! Keymaps: which key does what in the workspace, as TOML. The presets in `keymaps/` are
-//! built into the binary; `ui.keymap` names one of them or a file layered over one.
+//! Keymaps: which key does what in the workspace, as TOML. `ui.keymap` names a built-in
+//! preset or a file layered over one. The actions themselves (name, description, default
+//! keys, handler) are one table that the UI declares (`ui::commands`): this module only
+//! knows them through the [`Action`] trait, so config imports nothing above it. The
+//! `default` preset is that table's default keys; `tmux` is a file in `keymaps/`, built
+//! into the binary, over the table's defaults for the overlays' keys.
 //!
-//! A file has two chords and four tables:
+//! A file has two chords and eight tables:
 //! ```toml
 //! preset = "default"    # user files only: the preset this file changes
 //! prefix_key = "ctrl-\\" # opens llws's commands, even while the claude pane has focus
@@ -11,6 +15,10 @@
 //! [panes]               # plain keys while the logs, GPU or system pane has focus
 //! [logs]                # plain keys in the log pane (before [panes])
 //! [scroll]              # scroll mode (the prefix's `[`)
+//! [picker]              # in the model picker (digits pick a row as they are)
+//! [dialog]              # in the help and the failure details
+//! [confirm]             # in the quit question
+//! [prompt]              # while typing a log search or filter (text is typed as it is)
 //! ```
 //! `"key" = "none"` removes a binding of the preset.
 
@@ -20,196 +28,34 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use toml::de::DeValue;
 
 use super::diag::Diagnostic;
-use super::layered::{self, Document, Spec};
+use super::layered::{self, Document, Layered};
 
-/// What a key can be bound to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum KeyAction {
-    Picker,
-    Help,
-    Quit,
-    Lock,
-    SendPrefix,
-    FocusLeft,
-    FocusRight,
-    FocusUp,
-    FocusDown,
-    FocusNext,
-    FocusPrev,
-    FocusClaude,
-    FocusLogs,
-    FocusGpu,
-    FocusSystem,
-    Zoom,
-    ResizeLeft,
-    ResizeRight,
-    ResizeUp,
-    ResizeDown,
-    ScrollMode,
-    ScrollUp,
-    ScrollDown,
-    PageUp,
-    PageDown,
-    Top,
-    Bottom,
-    Search,
-    Filter,
-    SearchNext,
-    SearchPrev,
-    ClearSearch,
-    Wrap,
-    Copy,
-    ThemeNext,
-    FailureDetails,
-    RestartClaude,
-    RestartServer,
-    StopServer,
-    KeepWaiting,
-    Cancel,
-}
-
-impl KeyAction {
-    pub const ALL: &'static [KeyAction] = &[
-        Self::Picker,
-        Self::Help,
-        Self::Quit,
-        Self::Lock,
-        Self::SendPrefix,
-        Self::FocusLeft,
-        Self::FocusRight,
-        Self::FocusUp,
-        Self::FocusDown,
-        Self::FocusNext,
-        Self::FocusPrev,
-        Self::FocusClaude,
-        Self::FocusLogs,
-        Self::FocusGpu,
-        Self::FocusSystem,
-        Self::Zoom,
-        Self::ResizeLeft,
-        Self::ResizeRight,
-        Self::ResizeUp,
-        Self::ResizeDown,
-        Self::ScrollMode,
-        Self::ScrollUp,
-        Self::ScrollDown,
-        Self::PageUp,
-        Self::PageDown,
-        Self::Top,
-        Self::Bottom,
-        Self::Search,
-        Self::Filter,
-        Self::SearchNext,
-        Self::SearchPrev,
-        Self::ClearSearch,
-        Self::Wrap,
-        Self::Copy,
-        Self::ThemeNext,
-        Self::FailureDetails,
-        Self::RestartClaude,
-        Self::RestartServer,
-        Self::StopServer,
-        Self::KeepWaiting,
-        Self::Cancel,
-    ];
-
+/// What a key can be bound to: one row of the UI's command table per action.
+pub trait Action: Copy + Eq + std::fmt::Debug + 'static {
+    /// Every action, in the order the help and the docs list them.
+    const ALL: &'static [Self];
+    /// The prefix and lock keys of the default preset.
+    const PREFIX_KEY: &'static str;
+    const LOCK_KEY: &'static str;
     /// The name used in keymap files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Picker => "picker",
-            Self::Help => "help",
-            Self::Quit => "quit",
-            Self::Lock => "lock",
-            Self::SendPrefix => "send-prefix",
-            Self::FocusLeft => "focus-left",
-            Self::FocusRight => "focus-right",
-            Self::FocusUp => "focus-up",
-            Self::FocusDown => "focus-down",
-            Self::FocusNext => "focus-next",
-            Self::FocusPrev => "focus-prev",
-            Self::FocusClaude => "focus-claude",
-            Self::FocusLogs => "focus-logs",
-            Self::FocusGpu => "focus-gpu",
-            Self::FocusSystem => "focus-system",
-            Self::Zoom => "zoom",
-            Self::ResizeLeft => "resize-left",
-            Self::ResizeRight => "resize-right",
-            Self::ResizeUp => "resize-up",
-            Self::ResizeDown => "resize-down",
-            Self::ScrollMode => "scroll-mode",
-            Self::ScrollUp => "scroll-up",
-            Self::ScrollDown => "scroll-down",
-            Self::PageUp => "page-up",
-            Self::PageDown => "page-down",
-            Self::Top => "top",
-            Self::Bottom => "bottom",
-            Self::Search => "search",
-            Self::Filter => "filter",
-            Self::SearchNext => "search-next",
-            Self::SearchPrev => "search-prev",
-            Self::ClearSearch => "clear-search",
-            Self::Wrap => "wrap",
-            Self::Copy => "copy",
-            Self::ThemeNext => "theme-next",
-            Self::FailureDetails => "failure-details",
-            Self::RestartClaude => "restart-claude",
-            Self::RestartServer => "restart-server",
-            Self::StopServer => "stop-server",
-            Self::KeepWaiting => "keep-waiting",
-            Self::Cancel => "cancel",
-        }
-    }
-
+    fn name(self) -> &'static str;
     /// What it does, for the help overlay and the docs.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Picker => "switch model (picker)",
-            Self::Help => "this help",
-            Self::Quit => "quit (asks first)",
-            Self::Lock => "lock: all keys go to claude",
-            Self::SendPrefix => "send the prefix key to claude",
-            Self::FocusLeft => "focus the pane to the left",
-            Self::FocusRight => "focus the pane to the right",
-            Self::FocusUp => "focus the pane above",
-            Self::FocusDown => "focus the pane below",
-            Self::FocusNext => "focus the next pane",
-            Self::FocusPrev => "focus the previous pane",
-            Self::FocusClaude => "focus claude",
-            Self::FocusLogs => "focus the server log",
-            Self::FocusGpu => "focus the GPU panel",
-            Self::FocusSystem => "focus the system panel",
-            Self::Zoom => "zoom the focused pane / back",
-            Self::ResizeLeft => "move the split left",
-            Self::ResizeRight => "move the split right",
-            Self::ResizeUp => "move the split up",
-            Self::ResizeDown => "move the split down",
-            Self::ScrollMode => "scroll mode (focused pane)",
-            Self::ScrollUp => "scroll up a line",
-            Self::ScrollDown => "scroll down a line",
-            Self::PageUp => "scroll up a page",
-            Self::PageDown => "scroll down a page",
-            Self::Top => "go to the top",
-            Self::Bottom => "go to the end and follow",
-            Self::Search => "search the log",
-            Self::Filter => "show only matching lines",
-            Self::SearchNext => "next match",
-            Self::SearchPrev => "previous match",
-            Self::ClearSearch => "clear search and filter",
-            Self::Wrap => "wrap long lines / cut them",
-            Self::Copy => "copy the lines shown",
-            Self::ThemeNext => "next theme",
-            Self::FailureDetails => "failure details",
-            Self::RestartClaude => "restart claude's program",
-            Self::RestartServer => "restart the server",
-            Self::StopServer => "stop the server",
-            Self::KeepWaiting => "keep waiting for a slow load",
-            Self::Cancel => "leave this mode",
-        }
-    }
+    fn describe(self) -> &'static str;
+    /// Its keys in the default preset, by table, first key first (hints show the first).
+    fn defaults(self) -> &'static [(Section, &'static [&'static str])];
 
-    pub fn from_name(name: &str) -> Option<KeyAction> {
+    fn from_name(name: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|a| a.name() == name)
     }
+}
+
+/// Why a key name in a keymap file names no key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyParseError {
+    #[error("`{0}` names no key")]
+    Empty(String),
+    #[error("`{0}` is not a key (write e.g. `ctrl-b`, `alt-x`, `f12`, `pgup`, `enter`, `%`)")]
+    Unknown(String),
 }
 
 /// A key with its modifiers, compared in a normal form (see [`KeySpec::from_event`]).
@@ -258,7 +104,7 @@ impl KeySpec {
     }
 
     /// Parses `ctrl-b`, `alt-x`, `shift-up`, `f12`, `pgup`, `%`, `N`, `ctrl-\`, `space`.
-    pub fn parse(text: &str) -> Result<KeySpec, String> {
+    pub fn parse(text: &str) -> Result<KeySpec, KeyParseError> {
         let mut mods = KeyModifiers::NONE;
         let mut rest = text;
         loop {
@@ -281,7 +127,7 @@ impl KeySpec {
         }
         let mut chars = rest.chars();
         let code = match (chars.next(), chars.next()) {
-            (None, _) => return Err(format!("`{text}` names no key")),
+            (None, _) => return Err(KeyParseError::Empty(text.to_string())),
             (Some(c), None) => KeyCode::Char(c),
             _ => match rest.to_ascii_lowercase().as_str() {
                 "enter" | "return" => KeyCode::Enter,
@@ -306,11 +152,7 @@ impl KeySpec {
                 {
                     KeyCode::F(f[1..].parse().unwrap_or(1))
                 }
-                _ => {
-                    return Err(format!(
-                        "`{text}` is not a key (write e.g. `ctrl-b`, `alt-x`, `f12`, `pgup`, `enter`, `%`)"
-                    ));
-                }
+                _ => return Err(KeyParseError::Unknown(text.to_string())),
             },
         };
         // Shift+Tab is BackTab; a shifted letter is its capital.
@@ -371,10 +213,25 @@ pub enum Section {
     Panes,
     Logs,
     Scroll,
+    Picker,
+    Dialog,
+    Confirm,
+    Prompt,
 }
 
 impl Section {
-    pub const ALL: [Section; 4] = [Self::Prefix, Self::Panes, Self::Logs, Self::Scroll];
+    pub const ALL: [Section; 8] = [
+        Self::Prefix,
+        Self::Panes,
+        Self::Logs,
+        Self::Scroll,
+        Self::Picker,
+        Self::Dialog,
+        Self::Confirm,
+        Self::Prompt,
+    ];
+    /// The overlays' tables: a preset file that leaves them out gets the defaults.
+    pub const OVERLAYS: [Section; 4] = [Self::Picker, Self::Dialog, Self::Confirm, Self::Prompt];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -382,53 +239,52 @@ impl Section {
             Self::Panes => "panes",
             Self::Logs => "logs",
             Self::Scroll => "scroll",
+            Self::Picker => "picker",
+            Self::Dialog => "dialog",
+            Self::Confirm => "confirm",
+            Self::Prompt => "prompt",
         }
     }
 
     fn from_name(name: &str) -> Option<Section> {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }
+
+    fn index(self) -> usize {
+        self as usize
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Keymap {
+pub struct Keymap<A> {
     /// The preset name, or the file, for the help title.
     pub name: String,
     pub prefix: KeySpec,
     pub lock: KeySpec,
-    prefix_keys: Vec<(KeySpec, KeyAction)>,
-    pane_keys: Vec<(KeySpec, KeyAction)>,
-    log_keys: Vec<(KeySpec, KeyAction)>,
-    scroll_keys: Vec<(KeySpec, KeyAction)>,
+    /// One table per [`Section`], in binding order.
+    tables: [Vec<(KeySpec, A)>; Section::ALL.len()],
 }
 
-/// The built-in keymaps, shipped in `keymaps/`.
-pub const PRESETS: &[(&str, &str)] = &[
-    ("default", include_str!("../../keymaps/default.toml")),
-    ("tmux", include_str!("../../keymaps/tmux.toml")),
-];
+/// The keymaps shipped as files in `keymaps/`, built into the binary (`default` is the
+/// command table's own keys).
+pub const PRESET_FILES: &[(&str, &str)] = &[("tmux", include_str!("../../keymaps/tmux.toml"))];
 
-impl Keymap {
-    fn table(&self, section: Section) -> &Vec<(KeySpec, KeyAction)> {
-        match section {
-            Section::Prefix => &self.prefix_keys,
-            Section::Panes => &self.pane_keys,
-            Section::Logs => &self.log_keys,
-            Section::Scroll => &self.scroll_keys,
-        }
+/// Every preset's name.
+pub fn preset_names() -> impl Iterator<Item = &'static str> {
+    std::iter::once("default").chain(PRESET_FILES.iter().map(|(n, _)| *n))
+}
+
+impl<A: Action> Keymap<A> {
+    fn table(&self, section: Section) -> &Vec<(KeySpec, A)> {
+        &self.tables[section.index()]
     }
 
-    fn table_mut(&mut self, section: Section) -> &mut Vec<(KeySpec, KeyAction)> {
-        match section {
-            Section::Prefix => &mut self.prefix_keys,
-            Section::Panes => &mut self.pane_keys,
-            Section::Logs => &mut self.log_keys,
-            Section::Scroll => &mut self.scroll_keys,
-        }
+    fn table_mut(&mut self, section: Section) -> &mut Vec<(KeySpec, A)> {
+        &mut self.tables[section.index()]
     }
 
     /// The action `key` has in `section`.
-    pub fn lookup(&self, section: Section, key: &KeyEvent) -> Option<KeyAction> {
+    pub fn lookup(&self, section: Section, key: &KeyEvent) -> Option<A> {
         let spec = KeySpec::from_event(key);
         self.table(section)
             .iter()
@@ -436,10 +292,10 @@ impl Keymap {
             .map(|(_, a)| *a)
     }
 
-    /// The bindings of a table, grouped by action in the order of [`KeyAction::ALL`].
-    pub fn bindings(&self, section: Section) -> Vec<(KeyAction, Vec<KeySpec>)> {
+    /// The bindings of a table, grouped by action in the order of [`Action::ALL`].
+    pub fn bindings(&self, section: Section) -> Vec<(A, Vec<KeySpec>)> {
         let table = self.table(section);
-        KeyAction::ALL
+        A::ALL
             .iter()
             .filter_map(|&action| {
                 let keys: Vec<KeySpec> = table
@@ -453,20 +309,56 @@ impl Keymap {
     }
 
     /// The first key bound to `action` in `section`, for hints.
-    pub fn key_for(&self, section: Section, action: KeyAction) -> Option<KeySpec> {
+    pub fn key_for(&self, section: Section, action: A) -> Option<KeySpec> {
         self.table(section)
             .iter()
             .find(|(_, a)| *a == action)
             .map(|(k, _)| *k)
     }
 
+    /// The label of the first key bound to `action` in `section`, or "" (for hints that
+    /// must say something even when a user file unbound the key).
+    pub fn label(&self, section: Section, action: A) -> String {
+        self.key_for(section, action)
+            .map(|k| k.label())
+            .unwrap_or_default()
+    }
+
+    /// The command table's default keys for `sections`, with the default chords. Panics
+    /// only if the table names a key that does not parse, which a unit test rules out.
+    fn from_defaults(sections: &[Section]) -> Keymap<A> {
+        let parse = |k: &str| KeySpec::parse(k).expect("the command table's keys parse");
+        let mut keymap = Keymap {
+            name: "default".to_string(),
+            prefix: parse(A::PREFIX_KEY),
+            lock: parse(A::LOCK_KEY),
+            tables: Default::default(),
+        };
+        for &action in A::ALL {
+            for (section, keys) in action.defaults() {
+                if sections.contains(section) {
+                    for key in *keys {
+                        keymap.table_mut(*section).push((parse(key), action));
+                    }
+                }
+            }
+        }
+        keymap
+    }
+
     /// A built-in preset. Panics only if a shipped preset is broken, which a unit test
     /// rules out.
-    pub fn preset(name: &str) -> Option<Keymap> {
-        let (_, text) = PRESETS.iter().find(|(n, _)| *n == name)?;
+    pub fn preset(name: &str) -> Option<Keymap<A>> {
+        if name == "default" {
+            return Some(Self::from_defaults(&Section::ALL));
+        }
+        let (_, text) = PRESET_FILES.iter().find(|(n, _)| *n == name)?;
         let path = PathBuf::from(format!("keymaps/{name}.toml"));
         let mut out = Vec::new();
-        let keymap = parse_layer(None, &path, text, &mut out)?;
+        // A preset file sets its own main tables; the overlays keep the defaults unless
+        // it names them.
+        let base = Self::from_defaults(&Section::OVERLAYS);
+        let keymap = parse_layer(Some(base), &path, text, &mut out)?;
         debug_assert!(out.is_empty(), "built-in keymap {name}: {out:?}");
         Some(Keymap {
             name: name.to_string(),
@@ -474,89 +366,52 @@ impl Keymap {
         })
     }
 
-    pub fn builtin_default() -> Keymap {
+    pub fn builtin_default() -> Keymap<A> {
         Self::preset("default").expect("the default keymap is built in")
     }
 }
 
-/// The keymap `ui.keymap` names, and what was wrong with it. On any error the built-in
-/// default preset is used (the diagnostics say so), so a broken file never locks a user
-/// out of the workspace.
-pub fn load(value: &str) -> (Keymap, Vec<Diagnostic>) {
-    let mut out = Vec::new();
-    let keymap = match Spec::parse(value) {
-        Spec::Preset(name) => Keymap::preset(&name).or_else(|| {
-            out.push(unknown_preset(&name));
-            None
-        }),
-        Spec::File(path) => match layered::read(&path) {
-            Ok(text) => load_file(&path, &text, &mut out),
-            Err(d) => {
-                out.push(d);
-                None
-            }
-        },
-    };
-    match keymap {
-        Some(k) if !out.iter().any(Diagnostic::is_error) => (k, out),
-        _ => (Keymap::builtin_default(), out),
+impl<A: Action> Layered for Keymap<A> {
+    const KIND: &'static str = "keymap";
+    const SETTING: &'static str = "ui.keymap";
+
+    fn preset_names() -> Vec<&'static str> {
+        preset_names().collect()
+    }
+
+    fn preset(name: &str) -> Option<Self> {
+        Keymap::preset(name)
+    }
+
+    fn builtin_default() -> Self {
+        Keymap::builtin_default()
+    }
+
+    fn apply(base: Self, doc: &Document<'_>, out: &mut Vec<Diagnostic>) -> Option<Self> {
+        apply(Some(base), doc, out)
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
     }
 }
 
+/// The keymap `ui.keymap` names, and what was wrong with it (see `layered::load`).
+pub fn load<A: Action>(value: &str) -> (Keymap<A>, Vec<Diagnostic>) {
+    layered::load(value)
+}
+
 /// Only the diagnostics (for `llws check`).
-pub fn diagnostics(value: &str) -> Vec<Diagnostic> {
-    load(value).1
+pub fn diagnostics<A: Action>(value: &str) -> Vec<Diagnostic> {
+    load::<A>(value).1
 }
 
-fn unknown_preset(name: &str) -> Diagnostic {
-    let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
-    Diagnostic::error(
-        Path::new("ui.keymap"),
-        None,
-        format!("no built-in keymap named `{name}`"),
-    )
-    .with_fix(format!(
-        "use one of {} or a path to a .toml file",
-        names.join(", ")
-    ))
-}
-
-fn load_file(path: &Path, text: &str, out: &mut Vec<Diagnostic>) -> Option<Keymap> {
-    let doc = match Document::parse(path, text) {
-        Ok(doc) => doc,
-        Err(d) => {
-            out.push(d);
-            return None;
-        }
-    };
-    let base_name = doc.string("preset", out);
-    let base = match &base_name {
-        Some(name) => match Keymap::preset(name.get_ref()) {
-            Some(k) => k,
-            None => {
-                out.push(
-                    doc.error(
-                        name.span(),
-                        format!("no built-in keymap named `{}`", name.get_ref()),
-                    )
-                    .with_fix("use \"default\" or \"tmux\""),
-                );
-                return None;
-            }
-        },
-        None => Keymap::builtin_default(),
-    };
-    let mut keymap = apply(Some(base), &doc, out)?;
-    keymap.name = path.display().to_string();
-    Some(keymap)
-}
-
-fn parse_layer(
-    base: Option<Keymap>,
+fn parse_layer<A: Action>(
+    base: Option<Keymap<A>>,
     path: &Path,
     text: &str,
     out: &mut Vec<Diagnostic>,
-) -> Option<Keymap> {
+) -> Option<Keymap<A>> {
     match Document::parse(path, text) {
         Ok(doc) => apply(base, &doc, out),
         Err(d) => {
@@ -567,7 +422,11 @@ fn parse_layer(
 }
 
 /// Applies a document's chords and tables over `base` (or over nothing, for a preset).
-fn apply(base: Option<Keymap>, doc: &Document<'_>, out: &mut Vec<Diagnostic>) -> Option<Keymap> {
+fn apply<A: Action>(
+    base: Option<Keymap<A>>,
+    doc: &Document<'_>,
+    out: &mut Vec<Diagnostic>,
+) -> Option<Keymap<A>> {
     let errors_before = out.iter().filter(|d| d.is_error()).count();
     let chord = |key: &str, out: &mut Vec<Diagnostic>| -> Option<KeySpec> {
         let value = doc.string(key, out)?;
@@ -595,10 +454,7 @@ fn apply(base: Option<Keymap>, doc: &Document<'_>, out: &mut Vec<Diagnostic>) ->
             name: String::new(),
             prefix: prefix.unwrap_or(KeySpec::new(KeyCode::Char('\\'), KeyModifiers::CONTROL)),
             lock: lock.unwrap_or(KeySpec::new(KeyCode::F(12), KeyModifiers::NONE)),
-            prefix_keys: Vec::new(),
-            pane_keys: Vec::new(),
-            log_keys: Vec::new(),
-            scroll_keys: Vec::new(),
+            tables: Default::default(),
         },
     };
     for (key, key_span, value, value_span) in doc.entries(&doc.table) {
@@ -613,7 +469,7 @@ fn apply(base: Option<Keymap>, doc: &Document<'_>, out: &mut Vec<Diagnostic>) ->
                 (Some(_), _) => out.push(doc.error(value_span, format!("`{key}` must be a table of \"key\" = \"action\""))),
                 (None, _) => out.push(
                     doc.error(key_span, format!("unknown key or table `{key}`"))
-                        .with_fix("a keymap has preset, prefix_key, lock_key, [prefix], [panes], [logs] and [scroll]"),
+                        .with_fix("a keymap has preset, prefix_key, lock_key, [prefix], [panes], [logs], [scroll], [picker], [dialog], [confirm] and [prompt]"),
                 ),
             },
         }
@@ -629,8 +485,8 @@ fn apply(base: Option<Keymap>, doc: &Document<'_>, out: &mut Vec<Diagnostic>) ->
     (errors_after == errors_before).then_some(keymap)
 }
 
-fn bind(
-    keymap: &mut Keymap,
+fn bind<A: Action>(
+    keymap: &mut Keymap<A>,
     section: Section,
     doc: &Document<'_>,
     (key, key_span): (&str, std::ops::Range<usize>),
@@ -657,7 +513,7 @@ fn bind(
     let action = if name == "none" {
         None
     } else {
-        match KeyAction::from_name(name) {
+        match A::from_name(name) {
             Some(a) => Some(a),
             None => {
                 out.push(
@@ -684,23 +540,6 @@ mod tests {
 
     fn key(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
         KeyEvent::new(code, mods)
-    }
-
-    #[test]
-    fn presets_parse_without_diagnostics() {
-        for (name, text) in PRESETS {
-            let mut out = Vec::new();
-            let k = parse_layer(None, Path::new(name), text, &mut out);
-            assert!(out.is_empty(), "{name}: {out:?}");
-            let k = k.unwrap();
-            assert!(
-                k.lookup(
-                    Section::Prefix,
-                    &key(KeyCode::Char('m'), KeyModifiers::NONE)
-                )
-                .is_some()
-            );
-        }
     }
 
     #[test]
@@ -735,84 +574,5 @@ mod tests {
         );
         assert!(KeySpec::parse("hyper-x").is_err());
         assert!(KeySpec::parse("").is_err());
-    }
-
-    #[test]
-    fn a_user_file_changes_one_key_of_its_preset() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("keys.toml");
-        std::fs::write(
-            &file,
-            "preset = \"tmux\"\n[prefix]\n\"m\" = \"none\"\n\"s\" = \"picker\"\n",
-        )
-        .unwrap();
-        let (k, diags) = load(file.to_str().unwrap());
-        assert!(diags.is_empty(), "{diags:?}");
-        assert_eq!(k.prefix, KeySpec::parse("ctrl-b").unwrap());
-        assert_eq!(
-            k.lookup(
-                Section::Prefix,
-                &key(KeyCode::Char('m'), KeyModifiers::NONE)
-            ),
-            None
-        );
-        assert_eq!(
-            k.lookup(
-                Section::Prefix,
-                &key(KeyCode::Char('s'), KeyModifiers::NONE)
-            ),
-            Some(KeyAction::Picker)
-        );
-        assert_eq!(
-            k.lookup(
-                Section::Prefix,
-                &key(KeyCode::Char('z'), KeyModifiers::NONE)
-            ),
-            Some(KeyAction::Zoom)
-        );
-    }
-
-    #[test]
-    fn a_broken_file_falls_back_with_file_and_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("bad.toml");
-        std::fs::write(
-            &file,
-            "preset = \"default\"\n[prefix]\n\"m\" = \"explode\"\n\"hyper-q\" = \"quit\"\n",
-        )
-        .unwrap();
-        let (k, diags) = load(file.to_str().unwrap());
-        assert_eq!(k, Keymap::builtin_default());
-        let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
-        assert!(
-            text.iter()
-                .any(|d| d.contains("bad.toml:3") && d.contains("unknown action `explode`")),
-            "{text:?}"
-        );
-        assert!(
-            text.iter()
-                .any(|d| d.contains("bad.toml:4") && d.contains("hyper-q")),
-            "{text:?}"
-        );
-
-        std::fs::write(&file, "[prefix\n").unwrap();
-        let diags = diagnostics(file.to_str().unwrap());
-        assert!(diags[0].to_string().contains("bad.toml:1"), "{diags:?}");
-        std::fs::write(&file, "prefix_key = \"f12\"\n").unwrap();
-        assert!(
-            diagnostics(file.to_str().unwrap())[0]
-                .message
-                .contains("same key")
-        );
-        assert!(
-            diagnostics("emacs")[0]
-                .message
-                .contains("no built-in keymap")
-        );
-        assert!(
-            diagnostics(dir.path().join("nope.toml").to_str().unwrap())[0]
-                .message
-                .contains("cannot read")
-        );
     }
 }

@@ -1,6 +1,9 @@
-//! The shared part of keymap and theme files: a setting names either a built-in preset or
+//! The one loader of keymap and theme files: a setting names either a built-in preset or
 //! a TOML file, and a file is layered over a preset (yazi's way): `preset = "NAME"` picks
-//! the base, and the file lists only what it changes.
+//! the base, and the file lists only what it changes. A broken file never locks a user
+//! out: on any error the built-in default is used, and the diagnostics say where and why.
+//! Each kind says only what is its own ([`Layered`]): its presets and how a file's tables
+//! apply.
 
 use std::path::{Path, PathBuf};
 
@@ -103,4 +106,74 @@ pub fn read(path: &Path) -> Result<String, Diagnostic> {
         Diagnostic::error(path, None, format!("cannot read the file: {e}"))
             .with_fix("fix the path in llws.toml, or use a built-in preset name")
     })
+}
+
+/// A kind of layered file: keymaps and themes.
+pub trait Layered: Sized {
+    /// `keymap` or `theme`, for messages.
+    const KIND: &'static str;
+    /// The setting that names it (`ui.keymap`).
+    const SETTING: &'static str;
+    fn preset_names() -> Vec<&'static str>;
+    fn preset(name: &str) -> Option<Self>;
+    fn builtin_default() -> Self;
+    /// Applies a file's keys (all but `preset`) over `base`; `None` when any was wrong
+    /// (each one a diagnostic in `out`).
+    fn apply(base: Self, doc: &Document<'_>, out: &mut Vec<Diagnostic>) -> Option<Self>;
+    /// Names it after the file it came from (the help title shows it).
+    fn set_name(&mut self, name: String);
+}
+
+/// What `value` (a preset name or a file) loads, and what was wrong with it; on any error
+/// the built-in default.
+pub fn load<T: Layered>(value: &str) -> (T, Vec<Diagnostic>) {
+    let mut out = Vec::new();
+    let unknown = |name: &str| format!("no built-in {} named `{name}`", T::KIND);
+    let fix = || {
+        format!(
+            "use one of {} or a path to a .toml file",
+            T::preset_names().join(", ")
+        )
+    };
+    let loaded = match Spec::parse(value) {
+        Spec::Preset(name) => T::preset(&name).or_else(|| {
+            out.push(
+                Diagnostic::error(Path::new(T::SETTING), None, unknown(&name)).with_fix(fix()),
+            );
+            None
+        }),
+        Spec::File(path) => match read(&path) {
+            Ok(text) => match Document::parse(&path, &text) {
+                Ok(doc) => {
+                    let base = match doc.string("preset", &mut out) {
+                        Some(name) => T::preset(name.get_ref()).or_else(|| {
+                            out.push(
+                                doc.error(name.span(), unknown(name.get_ref()))
+                                    .with_fix(fix()),
+                            );
+                            None
+                        }),
+                        None => Some(T::builtin_default()),
+                    };
+                    base.and_then(|base| T::apply(base, &doc, &mut out))
+                        .map(|mut t| {
+                            t.set_name(path.display().to_string());
+                            t
+                        })
+                }
+                Err(d) => {
+                    out.push(d);
+                    None
+                }
+            },
+            Err(d) => {
+                out.push(d);
+                None
+            }
+        },
+    };
+    match loaded {
+        Some(t) if !out.iter().any(Diagnostic::is_error) => (t, out),
+        _ => (T::builtin_default(), out),
+    }
 }

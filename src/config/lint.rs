@@ -1,4 +1,5 @@
-//! The original author's hard lessons, encoded as warnings on a profile.
+//! Hard lessons from running these models (the replaced tool's author's), encoded as
+//! warnings on a profile: each names the failure it heads off.
 //!
 //! Each check here needs only models.conf itself. Checks that need the model file (its
 //! architecture from GGUF metadata) live in `model_lint`, and checks that need the GPUs (their

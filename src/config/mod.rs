@@ -23,8 +23,9 @@ pub use settings::{LoadedSettings, Settings};
 
 /// Diagnostics for the keymap and theme the settings name (a preset or a file layered over
 /// one), for `llws check`; the workspace reports the same and falls back to the defaults.
-pub fn ui_files_diagnostics(settings: &Settings) -> Vec<Diagnostic> {
-    let mut out = keymap::diagnostics(&settings.ui.keymap);
+/// `A` is the UI's command table, which the keymap's action names are checked against.
+pub fn ui_files_diagnostics<A: keymap::Action>(settings: &Settings) -> Vec<Diagnostic> {
+    let mut out = keymap::diagnostics::<A>(&settings.ui.keymap);
     out.extend(theme::diagnostics(&settings.ui.theme));
     out
 }

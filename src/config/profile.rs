@@ -21,7 +21,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "EXTRA_ARGS",
 ];
 
-/// The context size the original's compose file used when a profile sets none.
+/// The context size when a profile sets none: what the replaced tool's compose file used,
+/// so an existing models.conf starts the same server.
 pub const DEFAULT_CTX_SIZE: u64 = 131_072;
 
 /// One `KEY=VALUE` line as written, with where it was.
@@ -94,13 +95,14 @@ impl Profile {
             .unwrap_or(DEFAULT_CTX_SIZE)
     }
 
-    /// "128K ctx" for multiples of 1024, "`<n>` ctx" otherwise: one rule everywhere (the
-    /// original's menu and dashboard disagreed).
+    /// "128K ctx" for multiples of 1024, "`<n>` ctx" otherwise: one rule everywhere, so the
+    /// picker, the status bar and the CLI never show one profile two ways.
     pub fn ctx_label(&self) -> String {
         ctx_label(self.ctx_size())
     }
 
-    /// The effective FIT value (the original's compose default is `on`).
+    /// The effective FIT value, `on` unless set: the replaced tool's default, which
+    /// existing profiles were tuned with.
     pub fn fit_on(&self) -> bool {
         !self
             .get("FIT")

@@ -7,7 +7,8 @@
 //! - Lines whose first non-blank character is `#` are comments; blank lines are ignored.
 //! - Section order is the picker order; `bench-*` ids are bench profiles.
 //!
-//! Unlike the original, malformed input is never silently absorbed: a bad header, a key
+//! Malformed input is never silently absorbed (a typo that changes nothing is worse than
+//! an error): a bad header, a key
 //! outside a section, a duplicate id, a missing MODEL or a bad number stops the load with
 //! the file and line, and unknown keys are warnings.
 
@@ -262,6 +263,18 @@ fn validate_profile(path: &Path, profile: &Profile, errors: &mut Vec<Diagnostic>
                 .with_fix("add `MODEL=<file>.gguf`, a path relative to the models folder"),
         ),
         Some(model) => {
+            if let Some((part, total)) = super::lint::split_part(model)
+                && (total == 0 || part == 0 || part > total)
+            {
+                errors.push(
+                    Diagnostic::error(
+                        path,
+                        profile.line_of("MODEL"),
+                        format!("[{id}] MODEL `{model}` names part {part} of {total}, which no split model has"),
+                    )
+                    .with_fix("name part 1 of the split as its file is called, `…-00001-of-0000N.gguf` with N the number of parts"),
+                );
+            }
             if let Some(problem) = model_path_problem(model) {
                 errors.push(
                     Diagnostic::error(

@@ -25,7 +25,7 @@ pub enum BackendKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum OnExit {
-    /// Stop the server when llws exits (the original's behaviour).
+    /// Stop the server when llws exits: the default, so quitting frees the GPU.
     #[default]
     Stop,
     /// Leave it running; the next llws adopts it.
@@ -70,8 +70,13 @@ pub enum GpuSelection {
     Devices(Vec<u32>),
 }
 
+/// A `gpus` value that is neither `all`, `none` nor a list of GPU indices.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a GPU index")]
+pub struct NotAGpuIndex(pub String);
+
 impl GpuSelection {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, NotAGpuIndex> {
         match text.trim() {
             "all" => Ok(Self::All),
             "none" | "" => Ok(Self::None),
@@ -80,7 +85,7 @@ impl GpuSelection {
                 .map(|s| {
                     s.trim()
                         .parse::<u32>()
-                        .map_err(|_| format!("`{s}` is not a GPU index"))
+                        .map_err(|_| NotAGpuIndex(s.to_string()))
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Self::Devices),
@@ -91,7 +96,8 @@ impl GpuSelection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// The model profiles (INI-like format of the original tool).
+    /// The model profiles (the INI-like format of the tool llws replaces, so existing files
+    /// work).
     pub models_conf: PathBuf,
     /// The folder MODEL paths are relative to; mounted read-only at /models in the container.
     pub models_dir: PathBuf,
@@ -161,13 +167,15 @@ pub struct ClaudeSettings {
     /// Extra arguments for the command.
     pub args: Vec<String>,
     pub sandbox: SandboxMode,
-    /// Claude Code's own config dir (the original's ~/.claude-local).
+    /// Claude Code's own config dir, apart from the user's ~/.claude so a local model
+    /// never sees their account (~/.claude-local by default, where the old wrapper kept it).
     pub config_dir: PathBuf,
     /// The folder claude works in; empty means llws's working directory.
     pub project_dir: PathBuf,
     /// Lines of scrollback the pane keeps.
     pub scrollback: usize,
-    /// The model name Claude Code sends (the original's "local-llama").
+    /// The model name Claude Code sends; llama-server serves whatever is loaded under any
+    /// name ("local-llama" by default, as the old wrapper sent).
     pub model: String,
     pub auth_token: String,
     /// Pass what the pane's program sends to the user's terminal on to it: clipboard writes

@@ -6,46 +6,71 @@
 //! border_focused = "#88c0d0"   # a name (red, darkgray, reset…), #rrggbb, or 0–255
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ratatui::style::Color;
 use toml::de::DeValue;
 
 use super::diag::Diagnostic;
-use super::layered::{self, Document, Spec};
+use super::layered::{self, Document, Layered};
 use super::term_colors::{Rgb, TermColors};
 
-/// Every colour the workspace uses, by role.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Theme {
-    pub name: String,
-    pub text: Color,
-    pub dim: Color,
-    pub border: Color,
-    pub border_focused: Color,
-    pub title: Color,
+/// Declares the theme's colours once: the struct's fields, the blank theme every preset
+/// fills, and the table the TOML loader sets fields by name from (and lists in its error).
+macro_rules! theme {
+    ($($(#[doc = $doc:literal])* $field:ident,)*) => {
+        /// Every colour the workspace uses, by role.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Theme {
+            pub name: String,
+            $($(#[doc = $doc])* pub $field: Color,)*
+        }
+
+        impl Theme {
+            /// Every role on the terminal's own colours; each preset sets all of them.
+            fn blank() -> Theme {
+                Theme {
+                    name: String::new(),
+                    $($field: Color::Reset,)*
+                }
+            }
+        }
+
+        type Field = fn(&mut Theme) -> &mut Color;
+
+        /// Each colour's name in theme files, and the field it sets.
+        const FIELDS: &[(&str, Field)] = &[$((stringify!($field), |t| &mut t.$field),)*];
+    };
+}
+
+theme! {
+    text,
+    dim,
+    border,
+    border_focused,
+    title,
     /// Key labels and numbers in lists.
-    pub accent: Color,
-    pub ok: Color,
-    pub warn: Color,
-    pub error: Color,
+    accent,
+    ok,
+    warn,
+    error,
     /// llws's own notes in the log.
-    pub info: Color,
+    info,
     /// Switch separators in the log.
-    pub separator: Color,
-    pub selection_fg: Color,
-    pub selection_bg: Color,
-    pub match_fg: Color,
-    pub match_bg: Color,
-    pub current_match_bg: Color,
-    pub bar_empty: Color,
-    pub sparkline: Color,
-    pub mode_fg: Color,
-    pub mode_normal: Color,
-    pub mode_prefix: Color,
-    pub mode_locked: Color,
-    pub mode_other: Color,
-    pub overlay_bg: Color,
+    separator,
+    selection_fg,
+    selection_bg,
+    match_fg,
+    match_bg,
+    current_match_bg,
+    bar_empty,
+    sparkline,
+    mode_fg,
+    mode_normal,
+    mode_prefix,
+    mode_locked,
+    mode_other,
+    overlay_bg,
 }
 
 /// The built-in themes, shipped in `themes/`, in the order the theme key cycles them.
@@ -57,67 +82,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("mono", include_str!("../../themes/mono.toml")),
 ];
 
-type Field = fn(&mut Theme) -> &mut Color;
-
-const FIELDS: &[(&str, Field)] = &[
-    ("text", |t| &mut t.text),
-    ("dim", |t| &mut t.dim),
-    ("border", |t| &mut t.border),
-    ("border_focused", |t| &mut t.border_focused),
-    ("title", |t| &mut t.title),
-    ("accent", |t| &mut t.accent),
-    ("ok", |t| &mut t.ok),
-    ("warn", |t| &mut t.warn),
-    ("error", |t| &mut t.error),
-    ("info", |t| &mut t.info),
-    ("separator", |t| &mut t.separator),
-    ("selection_fg", |t| &mut t.selection_fg),
-    ("selection_bg", |t| &mut t.selection_bg),
-    ("match_fg", |t| &mut t.match_fg),
-    ("match_bg", |t| &mut t.match_bg),
-    ("current_match_bg", |t| &mut t.current_match_bg),
-    ("bar_empty", |t| &mut t.bar_empty),
-    ("sparkline", |t| &mut t.sparkline),
-    ("mode_fg", |t| &mut t.mode_fg),
-    ("mode_normal", |t| &mut t.mode_normal),
-    ("mode_prefix", |t| &mut t.mode_prefix),
-    ("mode_locked", |t| &mut t.mode_locked),
-    ("mode_other", |t| &mut t.mode_other),
-    ("overlay_bg", |t| &mut t.overlay_bg),
-];
-
 impl Theme {
-    /// Every role on the terminal's own colours; each preset sets all of them.
-    fn blank() -> Theme {
-        Theme {
-            name: String::new(),
-            text: Color::Reset,
-            dim: Color::Reset,
-            border: Color::Reset,
-            border_focused: Color::Reset,
-            title: Color::Reset,
-            accent: Color::Reset,
-            ok: Color::Reset,
-            warn: Color::Reset,
-            error: Color::Reset,
-            info: Color::Reset,
-            separator: Color::Reset,
-            selection_fg: Color::Reset,
-            selection_bg: Color::Reset,
-            match_fg: Color::Reset,
-            match_bg: Color::Reset,
-            current_match_bg: Color::Reset,
-            bar_empty: Color::Reset,
-            sparkline: Color::Reset,
-            mode_fg: Color::Reset,
-            mode_normal: Color::Reset,
-            mode_prefix: Color::Reset,
-            mode_locked: Color::Reset,
-            mode_other: Color::Reset,
-            overlay_bg: Color::Reset,
-        }
-    }
-
     pub fn preset(name: &str) -> Option<Theme> {
         let (name, text) = PRESETS.iter().find(|(n, _)| *n == name)?;
         let path = PathBuf::from(format!("themes/{name}.toml"));
@@ -176,67 +141,40 @@ impl Theme {
     }
 }
 
-/// The theme `ui.theme` names, and what was wrong with it; on any error the built-in
-/// default is used.
-pub fn load(value: &str) -> (Theme, Vec<Diagnostic>) {
-    let mut out = Vec::new();
-    let theme = match Spec::parse(value) {
-        Spec::Preset(name) => Theme::preset(&name).or_else(|| {
-            out.push(
-                Diagnostic::error(
-                    Path::new("ui.theme"),
-                    None,
-                    format!("no built-in theme named `{name}`"),
-                )
-                .with_fix(format!(
-                    "use one of {} or a path to a .toml file",
-                    Theme::preset_names().collect::<Vec<_>>().join(", ")
-                )),
-            );
-            None
-        }),
-        Spec::File(path) => match layered::read(&path) {
-            Ok(text) => load_file(&path, &text, &mut out),
-            Err(d) => {
-                out.push(d);
-                None
-            }
-        },
-    };
-    match theme {
-        Some(t) if !out.iter().any(Diagnostic::is_error) => (t, out),
-        _ => (Theme::builtin_default(), out),
+impl Layered for Theme {
+    const KIND: &'static str = "theme";
+    const SETTING: &'static str = "ui.theme";
+
+    fn preset_names() -> Vec<&'static str> {
+        Theme::preset_names().collect()
     }
+
+    fn preset(name: &str) -> Option<Self> {
+        Theme::preset(name)
+    }
+
+    fn builtin_default() -> Self {
+        Theme::builtin_default()
+    }
+
+    fn apply(mut base: Self, doc: &Document<'_>, out: &mut Vec<Diagnostic>) -> Option<Self> {
+        let errors = out.iter().filter(|d| d.is_error()).count();
+        apply(&mut base, doc, false, out);
+        (out.iter().filter(|d| d.is_error()).count() == errors).then_some(base)
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+}
+
+/// The theme `ui.theme` names, and what was wrong with it (see `layered::load`).
+pub fn load(value: &str) -> (Theme, Vec<Diagnostic>) {
+    layered::load(value)
 }
 
 pub fn diagnostics(value: &str) -> Vec<Diagnostic> {
     load(value).1
-}
-
-fn load_file(path: &Path, text: &str, out: &mut Vec<Diagnostic>) -> Option<Theme> {
-    let doc = match Document::parse(path, text) {
-        Ok(doc) => doc,
-        Err(d) => {
-            out.push(d);
-            return None;
-        }
-    };
-    let mut theme = match doc.string("preset", out) {
-        Some(name) => match Theme::preset(name.get_ref()) {
-            Some(t) => t,
-            None => {
-                out.push(doc.error(
-                    name.span(),
-                    format!("no built-in theme named `{}`", name.get_ref()),
-                ));
-                return None;
-            }
-        },
-        None => Theme::builtin_default(),
-    };
-    apply(&mut theme, &doc, false, out);
-    theme.name = path.display().to_string();
-    Some(theme)
 }
 
 fn apply(theme: &mut Theme, doc: &Document<'_>, preset: bool, out: &mut Vec<Diagnostic>) {

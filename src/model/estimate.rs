@@ -272,15 +272,6 @@ pub fn fit(total: u64, free_vram: Option<u64>, available_ram: u64) -> Fit {
     }
 }
 
-/// A size for people: MiB below 1 GiB, GiB with one decimal above.
-pub fn gib(bytes: u64) -> String {
-    if bytes < 1 << 30 {
-        format!("{} MiB", bytes.div_ceil(MIB))
-    } else {
-        format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
-    }
-}
-
 #[cfg(test)]
 #[path = "estimate_tests.rs"]
 mod tests;

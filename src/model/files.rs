@@ -38,6 +38,15 @@ pub enum ModelFileError {
     },
 }
 
+impl ModelFiles {
+    /// Part 1: the file llama-server is given, and the one whose header holds the model's
+    /// metadata. [`part_paths`] never names no part, so there always is one; should a
+    /// hand-built value hold none, this is an empty path that no read finds, not a panic.
+    pub fn first(&self) -> &Path {
+        self.parts.first().map_or(Path::new(""), PathBuf::as_path)
+    }
+}
+
 impl ModelFileError {
     pub fn path(&self) -> &Path {
         match self {
@@ -48,12 +57,17 @@ impl ModelFileError {
     }
 }
 
-/// The paths of every part a MODEL value names, relative to `models_dir`.
+/// The paths of every part a MODEL value names, relative to `models_dir`; never empty.
+/// A split name whose part total is 0 or below its part number is refused when
+/// models.conf is parsed; here it is taken as the one file it names.
 pub fn part_paths(models_dir: &Path, model: &str) -> Vec<PathBuf> {
     let first = models_dir.join(model);
-    let Some((_, total)) = split_part(model) else {
+    let Some((part, total)) = split_part(model) else {
         return vec![first];
     };
+    if total == 0 || part == 0 || part > total {
+        return vec![first];
+    }
     let prefix_len = model.len() - ".gguf".len() - "00001-of-00000".len();
     let prefix = &model[..prefix_len];
     (1..=total)
@@ -139,6 +153,42 @@ mod tests {
         let ok = check(dir.path(), &profile("m-00001-of-00003.gguf")).unwrap();
         assert_eq!(ok.parts.len(), 3);
         assert_eq!(ok.total_bytes, 13);
+    }
+
+    /// A split name that counts wrong (a total of 0, or a part past the total) used to
+    /// parse, name no part at all, and panic at `parts[0]` wherever a header was read (the
+    /// picker, the model lints, the hardware lints, doctor). Now models.conf refuses it,
+    /// with its line, and a profile that gets past the parser still names one file.
+    #[test]
+    fn a_split_total_of_zero_or_below_the_part_is_a_parse_error() {
+        for (model, says) in [
+            ("m-00001-of-00000.gguf", "part 1 of 0"),
+            ("m-00003-of-00002.gguf", "part 3 of 2"),
+            ("m-00000-of-00002.gguf", "part 0 of 2"),
+        ] {
+            let err = parse(&format!("[p]\nMODEL={model}\n"), Path::new("m.conf")).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("m.conf:2") && text.contains(says),
+                "{model}: {text}"
+            );
+        }
+        assert_eq!(
+            part_paths(Path::new("/m"), "m-00001-of-00000.gguf"),
+            [PathBuf::from("/m/m-00001-of-00000.gguf")]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m-00003-of-00002.gguf"), b"gguf").unwrap();
+        let files = ModelFiles {
+            parts: part_paths(dir.path(), "m-00003-of-00002.gguf"),
+            total_bytes: 4,
+        };
+        assert!(files.first().ends_with("m-00003-of-00002.gguf"));
+        let empty = ModelFiles {
+            parts: Vec::new(),
+            total_bytes: 0,
+        };
+        assert_eq!(empty.first(), Path::new(""));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::estimate::{self, Footprint, gib};
+use super::estimate::{self, Footprint};
 use super::files::ModelFiles;
 use super::gguf;
 use super::launch::Launch;
@@ -16,6 +16,7 @@ use crate::config::diag::Diagnostic;
 use crate::config::lint::{flag_value, flag_values, has_flag};
 use crate::config::profiles::Profile;
 use crate::config::settings::{BackendKind, GpuSelection, Settings};
+use crate::util::bytes;
 
 const MIB: u64 = 1 << 20;
 /// The headroom a GPU that drives a display needs: the desktop allocates while the model
@@ -184,9 +185,9 @@ pub fn pinned_gpu_warning(
                 "[{}] `--split-mode none` puts the whole model on CUDA{cuda} = {} ({}), but the estimate is ≈ {} ({} after its {} MiB FIT headroom): the load will run out of memory",
                 profile.id,
                 gpu.label(),
-                gib(total),
-                gib(footprint.total()),
-                gib(room),
+                bytes(total),
+                bytes(footprint.total()),
+                bytes(room),
                 headroom / MIB
             ),
         )
@@ -224,8 +225,8 @@ pub fn lint_hardware(
                 format!(
                     "[{}] `{rule}` keeps the MoE experts in RAM, but the whole model (≈ {}) fits in the GPUs' {} free (after FIT headroom): generation is slower for nothing",
                     profile.id,
-                    gib(footprint.total()),
-                    gib(room)
+                    bytes(footprint.total()),
+                    bytes(room)
                 ),
             )
             .with_fix("drop the rule and let FIT place the model (FIT=on, the default)"),

@@ -10,7 +10,7 @@ use crate::config::profiles::Profile;
 
 /// Warnings for `profile` given its (present) model files. `conf` names models.conf.
 pub fn lint_model(conf: &Path, profile: &Profile, files: &ModelFiles) -> Vec<Diagnostic> {
-    match gguf::read_file_metadata(&files.parts[0]) {
+    match gguf::read_file_metadata(files.first()) {
         Ok(meta) => lint_metadata(conf, profile, &meta),
         Err(e) => vec![
             Diagnostic::warning(
@@ -19,7 +19,7 @@ pub fn lint_model(conf: &Path, profile: &Profile, files: &ModelFiles) -> Vec<Dia
                 format!(
                     "[{}] cannot read GGUF metadata of {}: {e}",
                     profile.id,
-                    files.parts[0].display()
+                    files.first().display()
                 ),
             )
             .with_fix("check that the download finished (a truncated file fails to load)"),

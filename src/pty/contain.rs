@@ -41,18 +41,25 @@ pub fn install_panic_filter() {
     });
 }
 
+/// A panic caught by [`contained`]: its message and where it happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Panicked(pub String);
+
 /// Runs `f`, turning a panic into `Err(message)` without printing it.
 ///
 /// `AssertUnwindSafe` is sound here because every caller throws away the state `f` touched
 /// (the vt100 parser) when it gets `Err`.
-pub fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub fn contained<T>(f: impl FnOnce() -> T) -> Result<T, Panicked> {
     install_panic_filter();
     let was_quiet = QUIET.with(|q| q.replace(true));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     QUIET.with(|q| q.set(was_quiet));
     result.map_err(|_| {
-        LAST.with(|l| l.borrow_mut().take())
-            .unwrap_or_else(|| "panic".into())
+        Panicked(
+            LAST.with(|l| l.borrow_mut().take())
+                .unwrap_or_else(|| "panic".into()),
+        )
     })
 }
 
@@ -62,8 +69,8 @@ mod tests {
 
     #[test]
     fn a_contained_panic_becomes_an_error_with_its_message() {
-        let r: Result<(), String> = contained(|| panic!("boom {}", 7));
-        let msg = r.unwrap_err();
+        let r: Result<(), Panicked> = contained(|| panic!("boom {}", 7));
+        let msg = r.unwrap_err().0;
         assert!(msg.starts_with("boom 7 at "), "{msg}");
         assert_eq!(contained(|| 5), Ok(5));
     }

@@ -152,7 +152,6 @@ pub struct TerminalPane {
     scrollback: usize,
     waker: Waker,
     session: Session,
-    banner: Option<String>,
     exit_hint: String,
     /// The focus last drawn with, to send focus reports on change.
     focused: Option<bool>,
@@ -204,7 +203,6 @@ impl TerminalPane {
             scrollback,
             waker,
             session,
-            banner: None,
             exit_hint: "press r to restart".into(),
             focused: None,
             colors,
@@ -338,18 +336,26 @@ impl TerminalPane {
         self.session.shared.term().size()
     }
 
-    /// Draws the terminal and the pane's badges into `area` (the UI draws border and title).
-    /// The screen follows `area`'s size. Clears the dirty flag.
+    /// [`sync`](Self::sync) then [`draw`](Self::draw): for a caller that owns the pane
+    /// and its frame (the full-screen `llws claude`, tests).
     pub fn render(&mut self, area: Rect, buf: &mut Buffer, focused: bool) {
+        self.sync(area, focused);
+        self.draw(area, buf, focused, None);
+    }
+
+    /// Brings the pane in line with the frame about to be drawn: the screen and the PTY
+    /// follow `area`'s size, and the program hears of a focus change (Claude Code asks for
+    /// focus reports). Called before drawing, so that drawing itself writes nothing.
+    /// Clears the dirty flag.
+    pub fn sync(&mut self, area: Rect, focused: bool) {
         if area.width == 0 || area.height == 0 {
             return;
         }
         self.resize(area.height, area.width);
         let exit = self.exit_status();
         let term = self.session.shared.term();
-        // Focus reports (Claude Code asks for them) on every change the UI shows.
         if self.focused != Some(focused) {
-            // The first draw only records the state: a report is for a change.
+            // The first frame only records the state: a report is for a change.
             let changed = self.focused.replace(focused).is_some();
             if changed && term.focus_reporting() && exit.is_none() {
                 let _ = self.session.input.send(if focused {
@@ -360,11 +366,21 @@ impl TerminalPane {
             }
         }
         self.session.shared.dirty.store(false, Ordering::Release);
+    }
+
+    /// Draws the terminal and the pane's badges into `area` (the UI draws border and
+    /// title), with `banner` over its top line. Reads the screen and changes nothing.
+    pub fn draw(&self, area: Rect, buf: &mut Buffer, focused: bool, banner: Option<&str>) {
+        if area.width == 0 || area.height == 0 {
+            return;
+        }
+        let exit = self.exit_status();
+        let term = self.session.shared.term();
         let scrollback = term.scrollback();
         term.render(area, buf, focused && scrollback == 0 && exit.is_none());
         drop(term);
         let overlays = Overlays {
-            banner: self.banner.as_deref(),
+            banner,
             scrollback,
             exit: exit.map(|e| format!("{e} · {}", self.exit_hint)),
         };
@@ -397,13 +413,6 @@ impl TerminalPane {
     /// The window title the program set (OSC 0/2), or "" when it set none.
     pub fn title(&self) -> String {
         self.session.shared.term().title().to_string()
-    }
-
-    /// A line drawn over the top of the pane (e.g. "switching to X…"); `None` removes it.
-    pub fn set_banner(&mut self, banner: Option<String>) {
-        self.banner = banner;
-        self.session.shared.dirty.store(true, Ordering::Release);
-        (self.waker)();
     }
 
     /// The hint after the exit message, naming the UI's restart key.

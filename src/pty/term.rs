@@ -642,7 +642,7 @@ mod tests {
             p.screen_mut().set_size(24, 79);
             p.process(PANIC_INPUT.1.as_bytes());
         });
-        let msg = r.unwrap_err();
+        let msg = r.unwrap_err().0;
         assert!(msg.contains("vt100"), "{msg}");
     }
 

@@ -737,7 +737,7 @@ impl<B: Backend> Controller<B> {
                 },
                 health = self.health.probe() => match health {
                     Health::Ready => return LoadEnd::Ready,
-                    Health::Loading | Health::NotListening | Health::Unexpected(_) => {}
+                    Health::Loading | Health::NoServer(_) | Health::Unexpected(_) => {}
                 },
             }
             tokio::select! {

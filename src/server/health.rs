@@ -1,19 +1,9 @@
-//! Readiness: llama-server answers `GET /health` with 503 while it loads the model and 200
-//! once it serves (llama-swap #146: `/v1/models` answers too early, so never use it).
+//! Readiness, asked the async way (the controller polls while a model loads); what an
+//! answer means is [`crate::util::health`]'s. Also whether a port is taken.
 
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    /// 200: the model is loaded.
-    Ready,
-    /// 503: listening, still loading.
-    Loading,
-    /// Nothing accepts connections yet.
-    NotListening,
-    /// Something answered that is not a llama-server health reply.
-    Unexpected(String),
-}
+pub use crate::util::health::Health;
 
 #[derive(Clone)]
 pub struct HealthProbe {
@@ -33,7 +23,7 @@ impl HealthProbe {
             .expect("a plain HTTP client builds");
         Self {
             client,
-            url: format!("{}/health", base_url.trim_end_matches('/')),
+            url: crate::util::health::url(base_url),
         }
     }
 
@@ -43,12 +33,8 @@ impl HealthProbe {
 
     pub async fn probe(&self) -> Health {
         match self.client.get(&self.url).send().await {
-            Ok(resp) => match resp.status().as_u16() {
-                200 => Health::Ready,
-                503 => Health::Loading,
-                code => Health::Unexpected(format!("HTTP {code}")),
-            },
-            Err(e) if e.is_connect() => Health::NotListening,
+            Ok(resp) => Health::from_status(resp.status().as_u16()),
+            Err(e) if e.is_connect() => Health::NoServer("connection refused".into()),
             Err(e) if e.is_timeout() => Health::Loading,
             Err(e) => Health::Unexpected(e.to_string()),
         }

@@ -1,24 +1,32 @@
-//! The workspace's state and how input changes it. Everything outside (controller, claude
-//! pane, clocks) is reached through [`Effect`]s and the [`View`] passed in.
+//! The workspace's state, and the one way it changes: [`App::update`] takes a [`Msg`]
+//! (input, the controller's state or answers, a timer) with the [`View`] of the moment and
+//! returns [`Effect`]s for the runner to carry out. Everything outside (controller, claude
+//! pane, clocks) is reached through those effects and the view; what they answer comes
+//! back as another message. Before a frame, [`App::prepare_frame`] works out from the
+//! state what the frame needs (the layout, the log page, the picker's rows); drawing then
+//! only reads (`render::draw` takes `&App`).
 
 use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 use ratatui::layout::Rect;
 
-use crate::config::keymap::{KeyAction, Keymap, Section};
+use crate::config::keymap::{KeySpec, Section};
 use crate::config::settings::OnExit;
 use crate::config::theme::Theme;
+use crate::server::ControlError;
 use crate::server::{Phase, ServerState};
-use crate::ui::action::Effect;
-use crate::ui::dialog;
+use crate::ui::action::{Effect, Request, Scroll};
+use crate::ui::commands::{KeyAction, Keymap};
 use crate::ui::keys::{KeyContext, Mode, Route, resolve};
 use crate::ui::layout::{self, Border, Layout, LayoutKind, PaneId, Splits};
+use crate::ui::msg::{Msg, Reply};
 use crate::ui::panes::logs::{LogView, Prompt};
 use crate::ui::passthrough::COPY_MAX;
 use crate::ui::picker::{self, ModelFacts, Picker};
 use crate::ui::status_bar::{Level, Message, ModeLabel};
 use crate::ui::view::View;
+use crate::ui::{dialog, help};
 
 /// What sits over the panes.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +46,8 @@ const WHEEL_LINES: i64 = 3;
 /// How long an info message stays; warnings and errors stay longer.
 const INFO_MS: u64 = 6_000;
 const WARN_MS: u64 = 20_000;
+/// How long the claude pane says a new model is ready after a switch.
+const READY_BANNER_MS: u64 = 6_000;
 
 pub struct App {
     pub keymap: Keymap,
@@ -54,9 +64,10 @@ pub struct App {
     pub message: Option<Message>,
     /// When the message goes away (ms since the epoch); `None` keeps it.
     pub message_until: Option<u64>,
-    /// The layout of the last frame, for the mouse.
+    /// The layout of the frame on screen, for the mouse and the focus keys
+    /// ([`App::prepare_frame`] computes it).
     pub layout: Layout,
-    /// The claude pane's inner area in the last frame.
+    /// The claude pane's inner area in that frame.
     pub claude_inner: Rect,
     /// Compact layout: the tab titles' cells, for clicks.
     pub tab_hits: Vec<(PaneId, Rect)>,
@@ -64,8 +75,14 @@ pub struct App {
     /// Compact layout: the monitor pane shown below claude.
     pub tab: PaneId,
     pub on_exit: OnExit,
-    /// Set once the user confirmed quitting (or a signal came).
+    /// Set once the user confirmed quitting (or a signal came); only `App::quit` sets it.
     pub quitting: bool,
+    /// The line over the claude pane while its model is away, or just after it came back.
+    pub banner: Option<String>,
+    /// When the "model ready" banner goes (ms since the epoch).
+    banner_until: Option<u64>,
+    /// The controller's state as of the last [`Msg::ServerState`], to see what changed.
+    server: Option<ServerState>,
     /// What asked for attention in the claude pane while the user was not looking at it (a
     /// notification's text, or "bell"): the pane's title shows it until the pane is in
     /// view again ([`App::claude_in_view`]).
@@ -106,7 +123,160 @@ impl App {
             on_exit,
             quitting: false,
             claude_alert: None,
+            banner: None,
+            banner_until: None,
+            server: None,
         }
+    }
+
+    /// The one road into the app: a message, seen with the view of the moment, changes
+    /// the state and may ask for effects.
+    pub fn update(&mut self, msg: Msg, view: &View<'_>) -> Vec<Effect> {
+        if !matches!(msg, Msg::Tick) {
+            tracing::debug!("update: {}", msg.describe());
+        }
+        let now = view.now_ms;
+        match msg {
+            Msg::Start { profile } => {
+                self.server = Some(view.server.clone());
+                match profile {
+                    Some(id) => return vec![Effect::Control(Request::Switch(id))],
+                    None if view.server.phase == Phase::Idle => {
+                        return self.open_picker(view, true);
+                    }
+                    None => {}
+                }
+            }
+            Msg::Input(event) => return self.on_event(&event, view),
+            Msg::ServerState(new) => self.on_server_state(*new, now),
+            Msg::Controller(request, reply) => self.on_reply(request, reply, view),
+            Msg::ModelFacts(facts) => self.set_model_facts(facts),
+            Msg::LoadTimes(loads) => {
+                if let Overlay::Picker(p) = &mut self.overlay {
+                    p.loads = loads;
+                }
+            }
+            Msg::ClaudeAttention(what) => {
+                self.claude_attention(&what);
+            }
+            Msg::ClaudeClipboard(note) => self.say(Level::Warn, note, Some(now)),
+            Msg::ClaudeRestarted(Ok(())) => {
+                self.say(Level::Info, "claude pane restarted", Some(now))
+            }
+            Msg::ClaudeRestarted(Err(e)) => self.say(Level::Error, e.to_string(), Some(now)),
+            Msg::Tick => {
+                self.expire_message(now);
+                if self.banner_until.is_some_and(|until| now >= until) {
+                    self.banner_until = None;
+                    self.banner = None;
+                }
+            }
+            Msg::Leave => self.quit(),
+        }
+        Vec::new()
+    }
+
+    /// Leaving: the loop ends after this message, and the server is stopped or kept per
+    /// `on_exit`.
+    fn quit(&mut self) {
+        self.quitting = true;
+    }
+
+    /// The next time a [`Msg::Tick`] is due (a message or the ready banner expires), in ms
+    /// since the epoch.
+    pub fn next_timer(&self) -> Option<u64> {
+        match (self.message_until, self.banner_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// What the controller answered to a request: shown where the user acted (the picker
+    /// when it is open, else the status bar). The controller's word is the only check: the
+    /// picker does not repeat its busy or already-running tests.
+    fn on_reply(&mut self, request: Request, reply: Reply, view: &View<'_>) {
+        let now = Some(view.now_ms);
+        match (request, reply) {
+            (Request::Switch(_), Reply::Accepted) => {
+                if matches!(self.overlay, Overlay::Picker(_)) {
+                    self.overlay = Overlay::None;
+                }
+            }
+            (Request::Switch(_), Reply::Refused(e)) => {
+                let why = refusal(&e, view.server);
+                if let Overlay::Picker(p) = &mut self.overlay {
+                    p.refused(why);
+                } else {
+                    self.say(Level::Error, why, now);
+                }
+            }
+            (Request::StopServer, Reply::Done(Ok(_))) => {
+                self.say(Level::Info, "server stopped", now)
+            }
+            (Request::KeepWaiting, Reply::WaitsUntil(at)) => {
+                let left = at.saturating_sub(view.now_ms).div_ceil(1000);
+                self.say(
+                    Level::Info,
+                    format!("waiting longer: the health check now gives up in {left} s"),
+                    now,
+                );
+            }
+            // A failed load is told by the state (the status bar and the failure
+            // details); a refusal or an error before the load is told here.
+            (_, Reply::Refused(e) | Reply::Done(Err(e))) => {
+                self.say(Level::Error, e.to_string(), now)
+            }
+            (_, Reply::Accepted | Reply::Done(Ok(_)) | Reply::WaitsUntil(_)) => {}
+        }
+    }
+
+    /// Works out from the state what the frame about to be drawn in `area` needs, so
+    /// that drawing only reads: the layout (which the mouse and the focus keys then use),
+    /// the tab titles' cells, the claude pane's inner area, the log's page, the picker's
+    /// rows, how far the help or failure details can scroll. The mark of a bell in the
+    /// claude pane goes once a frame shows the pane to the user.
+    pub fn prepare_frame(&mut self, area: Rect, view: &View<'_>) {
+        if self.claude_in_view() {
+            self.claude_alert = None;
+        }
+        let tab = if self.focus == PaneId::Claude {
+            self.tab
+        } else {
+            self.focus
+        };
+        self.layout = layout::compute(area, &self.splits, self.zoom, tab);
+        self.tab_hits.clear();
+        for &(pane, rect) in &self.layout.panes {
+            let inner = layout::inner(rect);
+            match pane {
+                PaneId::Claude => self.claude_inner = inner,
+                PaneId::Logs => self.logs.prepare(inner, view.logs, view.log_next_seq),
+                PaneId::Gpu | PaneId::System => {}
+            }
+            if layout::shows_tabs(&self.layout, pane, self.zoom) {
+                self.tab_hits = layout::tab_titles(rect)
+                    .into_iter()
+                    .map(|(tab, _, hit)| (tab, hit))
+                    .collect();
+            }
+        }
+        match &mut self.overlay {
+            Overlay::None | Overlay::ConfirmQuit => {}
+            Overlay::Picker(p) => p.prepare(area, &view.profiles.set),
+            Overlay::Help { scroll } => {
+                let lines = help::lines(&self.keymap, &self.theme, view.server_url, view.api);
+                *scroll = (*scroll).min(help::max_scroll(area, &lines));
+            }
+            Overlay::Failure { scroll } => {
+                *scroll = (*scroll).min(dialog::failure_max_scroll(area, view.server));
+            }
+        }
+    }
+
+    /// Whether the claude pane takes the keys the user types: it has the focus, and no
+    /// overlay or prompt is open (its cursor shows, and its program hears of it).
+    pub fn claude_focused(&self) -> bool {
+        self.focus == PaneId::Claude && self.overlay == Overlay::None && self.logs.editing.is_none()
     }
 
     /// Whether the user is looking at the claude pane: it has the focus and nothing is
@@ -190,13 +360,6 @@ impl App {
         vec![Effect::LoadModelSizes]
     }
 
-    /// The last load time of each profile (from the controller's timings).
-    pub fn set_load_times(&mut self, loads: std::collections::HashMap<String, u64>) {
-        if let Overlay::Picker(p) = &mut self.overlay {
-            p.loads = loads;
-        }
-    }
-
     pub fn set_model_facts(&mut self, facts: ModelFacts) {
         if let Overlay::Picker(p) = &mut self.overlay {
             p.sizes = Some(facts.sizes);
@@ -204,24 +367,40 @@ impl App {
         }
     }
 
-    /// The controller accepted a switch: close the picker.
-    pub fn switch_accepted(&mut self) {
-        if matches!(self.overlay, Overlay::Picker(_)) {
-            self.overlay = Overlay::None;
-        }
+    /// Reacts to a new controller state: the status bar's news, the banner over the claude
+    /// pane, the picker opened at start closing for an adopted server.
+    fn on_server_state(&mut self, new: ServerState, now_ms: u64) {
+        let old = self.server.take().unwrap_or_else(|| new.clone());
+        self.state_news(&old, &new, now_ms);
+        self.banner_for(&old, &new, now_ms);
+        self.server = Some(new);
     }
 
-    /// The controller refused a switch at once: say why where the user looks.
-    pub fn switch_refused(&mut self, why: String, now_ms: u64) {
-        if let Overlay::Picker(p) = &mut self.overlay {
-            p.message = Some((why, true));
-        } else {
-            self.say(Level::Error, why, Some(now_ms));
+    /// The banner over the claude pane: while a switch runs, answers wait; once the new
+    /// model runs, it says so for a moment.
+    fn banner_for(&mut self, old: &ServerState, new: &ServerState, now_ms: u64) {
+        let mut want = match (&new.switch, new.is_busy()) {
+            (Some(sw), true) => Some(format!(
+                "model switching to {}: answers wait until it has loaded",
+                sw.target_name
+            )),
+            _ => None,
+        };
+        if want.is_none() && old.is_busy() && new.phase == Phase::Running {
+            want = new
+                .profile_name
+                .as_ref()
+                .map(|name| format!("model ready: {name} answers from now on"));
+            self.banner_until = Some(now_ms + READY_BANNER_MS);
+        } else if want.is_some() || new.phase != Phase::Running {
+            self.banner_until = None;
+        } else if self.banner_until.is_some() {
+            want = self.banner.clone();
         }
+        self.banner = want;
     }
 
-    /// Reacts to a new controller state.
-    pub fn on_server_state(&mut self, old: &ServerState, new: &ServerState, now_ms: u64) {
+    fn state_news(&mut self, old: &ServerState, new: &ServerState, now_ms: u64) {
         if let Overlay::Picker(p) = &self.overlay
             && p.auto_opened
             && new.adopted
@@ -277,7 +456,7 @@ impl App {
         }
     }
 
-    pub fn on_event(&mut self, event: &Event, view: &View<'_>) -> Vec<Effect> {
+    fn on_event(&mut self, event: &Event, view: &View<'_>) -> Vec<Effect> {
         match event {
             Event::Key(key) => self.on_key(key, view),
             Event::Mouse(m) => self.on_mouse(m, view),
@@ -295,7 +474,7 @@ impl App {
         }
     }
 
-    pub fn on_key(&mut self, key: &KeyEvent, view: &View<'_>) -> Vec<Effect> {
+    fn on_key(&mut self, key: &KeyEvent, view: &View<'_>) -> Vec<Effect> {
         let ctx = KeyContext {
             mode: self.mode,
             focus: self.focus,
@@ -334,7 +513,7 @@ impl App {
                             )
                         })
                         .unwrap_or_default();
-                    let pressed = crate::config::keymap::KeySpec::from_event(key).label();
+                    let pressed = KeySpec::from_event(key).label();
                     self.say(
                         Level::Warn,
                         format!(
@@ -350,12 +529,12 @@ impl App {
                 if self.mode == Mode::Prefix {
                     self.mode = Mode::Normal;
                 }
-                self.action(action, view)
+                action.run(self, view)
             }
         }
     }
 
-    fn toggle_lock(&mut self, now_ms: u64) {
+    pub(super) fn toggle_lock(&mut self, now_ms: u64) {
         if self.mode == Mode::Locked {
             self.mode = Mode::Normal;
             self.say(Level::Info, "unlocked", Some(now_ms));
@@ -374,7 +553,7 @@ impl App {
         }
     }
 
-    fn focus_to(&mut self, pane: PaneId) {
+    pub(super) fn focus_to(&mut self, pane: PaneId) {
         self.focus = pane;
         if pane != PaneId::Claude {
             self.tab = pane;
@@ -387,15 +566,15 @@ impl App {
         }
     }
 
-    fn focus_dir(&mut self, dx: i32, dy: i32) {
+    pub(super) fn focus_dir(&mut self, dx: i32, dy: i32) {
         if let Some(p) = self.layout.neighbour(self.focus, dx, dy) {
             self.focus_to(p);
         } else if self.layout.kind == LayoutKind::Compact && self.focus != PaneId::Claude && dx != 0
         {
             // Left and right walk the tabs below claude.
-            let tabs = [PaneId::Logs, PaneId::Gpu, PaneId::System];
+            let tabs = layout::TABS;
             let i = tabs.iter().position(|p| *p == self.focus).unwrap_or(0) as i32;
-            self.focus_to(tabs[(i + dx).rem_euclid(3) as usize]);
+            self.focus_to(tabs[(i + dx).rem_euclid(tabs.len() as i32) as usize]);
         } else if self.zoom.is_some() {
             self.focus_to(if dx + dy > 0 {
                 self.focus.next()
@@ -405,7 +584,7 @@ impl App {
         }
     }
 
-    fn resize(&mut self, dx: i32, dy: i32) {
+    pub(super) fn resize(&mut self, dx: i32, dy: i32) {
         let adjust =
             |v: &mut u16, d: i32| *v = (i32::from(*v) + d * RESIZE_STEP).clamp(10, 90) as u16;
         match self.layout.kind {
@@ -419,19 +598,19 @@ impl App {
         }
     }
 
-    fn scroll_focused(&mut self, action: KeyAction, view: &View<'_>) -> Vec<Effect> {
+    pub(super) fn scroll_focused(&mut self, action: KeyAction, view: &View<'_>) -> Vec<Effect> {
         let page = i32::from(self.claude_inner.height.max(2) - 1);
         match self.focus {
             PaneId::Claude => {
-                let delta = match action {
-                    KeyAction::ScrollUp => 1,
-                    KeyAction::ScrollDown => -1,
-                    KeyAction::PageUp => page,
-                    KeyAction::PageDown => -page,
-                    KeyAction::Top => i32::MAX,
-                    _ => i32::MIN,
+                let scroll = match action {
+                    KeyAction::ScrollUp => Scroll::Lines(1),
+                    KeyAction::ScrollDown => Scroll::Lines(-1),
+                    KeyAction::PageUp => Scroll::Lines(page),
+                    KeyAction::PageDown => Scroll::Lines(-page),
+                    KeyAction::Top => Scroll::Top,
+                    _ => Scroll::Bottom,
                 };
-                vec![Effect::ClaudeScroll(delta)]
+                vec![Effect::ClaudeScroll(scroll)]
             }
             PaneId::Logs => {
                 let (lines, next) = (view.logs, view.log_next_seq);
@@ -449,123 +628,43 @@ impl App {
         }
     }
 
-    pub fn action(&mut self, action: KeyAction, view: &View<'_>) -> Vec<Effect> {
-        use KeyAction as A;
-        let now = view.now_ms;
-        match action {
-            A::Picker => return self.open_picker(view, false),
-            A::Help => self.overlay = Overlay::Help { scroll: 0 },
-            A::Quit => self.overlay = Overlay::ConfirmQuit,
-            A::Lock => self.toggle_lock(now),
-            A::SendPrefix => {
-                return vec![Effect::ClaudeKey(KeyEvent::new(
-                    self.keymap.prefix.code,
-                    self.keymap.prefix.mods,
-                ))];
-            }
-            A::FocusLeft => self.focus_dir(-1, 0),
-            A::FocusRight => self.focus_dir(1, 0),
-            A::FocusUp => self.focus_dir(0, -1),
-            A::FocusDown => self.focus_dir(0, 1),
-            A::FocusNext => self.focus_to(self.focus.next()),
-            A::FocusPrev => self.focus_to(self.focus.prev()),
-            A::FocusClaude => self.focus_to(PaneId::Claude),
-            A::FocusLogs => self.focus_to(PaneId::Logs),
-            A::FocusGpu => self.focus_to(PaneId::Gpu),
-            A::FocusSystem => self.focus_to(PaneId::System),
-            A::Zoom => {
-                self.zoom = match self.zoom {
-                    Some(_) => None,
-                    None => Some(self.focus),
-                };
-            }
-            A::ResizeLeft => self.resize(-1, 0),
-            A::ResizeRight => self.resize(1, 0),
-            A::ResizeUp => self.resize(0, -1),
-            A::ResizeDown => self.resize(0, 1),
-            A::ScrollMode => {
-                if matches!(self.focus, PaneId::Gpu | PaneId::System) {
-                    self.focus_to(PaneId::Logs);
+    /// Starts typing a log search or filter (the log pane takes the focus).
+    pub(super) fn start_prompt(&mut self, prompt: Prompt) {
+        self.focus_to(PaneId::Logs);
+        self.logs.start_prompt(prompt);
+    }
+
+    /// `n` or `N`: the next match below (`down`) or above; says so when there is none.
+    pub(super) fn search_again(&mut self, down: bool, view: &View<'_>) {
+        if self.focus != PaneId::Logs && self.focus != PaneId::Claude {
+            self.focus_to(PaneId::Logs);
+        }
+        let now = Some(view.now_ms);
+        match self.logs.search.clone() {
+            None => self.say(Level::Warn, "no search: press / first", now),
+            Some(q) => {
+                if !self.logs.jump(view.logs, view.log_next_seq, down, false) {
+                    let dir = if down { "below" } else { "above" };
+                    self.say(Level::Warn, format!("no match for \"{q}\" {dir}"), now);
                 }
-                self.mode = Mode::Scroll;
-            }
-            A::ScrollUp | A::ScrollDown | A::PageUp | A::PageDown | A::Top | A::Bottom => {
-                return self.scroll_focused(action, view);
-            }
-            A::Search | A::Filter => {
-                self.focus_to(PaneId::Logs);
-                self.logs.start_prompt(if action == A::Search {
-                    Prompt::Search
-                } else {
-                    Prompt::Filter
-                });
-            }
-            A::SearchNext | A::SearchPrev => {
-                if self.focus != PaneId::Logs && self.focus != PaneId::Claude {
-                    self.focus_to(PaneId::Logs);
-                }
-                match self.logs.search.clone() {
-                    None => self.say(Level::Warn, "no search: press / first", Some(now)),
-                    Some(q) => {
-                        if !self.logs.jump(
-                            view.logs,
-                            view.log_next_seq,
-                            action == A::SearchNext,
-                            false,
-                        ) {
-                            let dir = if action == A::SearchNext {
-                                "below"
-                            } else {
-                                "above"
-                            };
-                            self.say(
-                                Level::Warn,
-                                format!("no match for \"{q}\" {dir}"),
-                                Some(now),
-                            );
-                        }
-                    }
-                }
-            }
-            A::ClearSearch => self.logs.clear(),
-            A::Wrap => {
-                self.logs.wrap = !self.logs.wrap;
-                let how = if self.logs.wrap {
-                    "long log lines wrap"
-                } else {
-                    "long log lines are cut at the edge"
-                };
-                self.say(Level::Info, how, Some(now));
-            }
-            A::Copy => return self.copy_log(view),
-            A::ThemeNext => {
-                self.theme_index = (self.theme_index + 1) % self.themes.len();
-                self.theme = self.themes[self.theme_index].clone();
-                self.say(
-                    Level::Info,
-                    format!("theme: {}", self.theme.name),
-                    Some(now),
-                );
-            }
-            A::FailureDetails => self.overlay = Overlay::Failure { scroll: 0 },
-            A::RestartClaude => return vec![Effect::RestartClaude],
-            A::RestartServer => return vec![Effect::RestartServer],
-            A::StopServer => return vec![Effect::StopServer],
-            A::KeepWaiting => return vec![Effect::KeepWaiting],
-            A::Cancel => {
-                if self.mode == Mode::Scroll && self.focus == PaneId::Claude {
-                    self.mode = Mode::Normal;
-                    return vec![Effect::ClaudeScroll(i32::MIN)];
-                }
-                self.mode = Mode::Normal;
             }
         }
-        Vec::new()
+    }
+
+    /// The next theme of the cycle (the configured one, then the presets).
+    pub(super) fn theme_next(&mut self, now_ms: u64) {
+        self.theme_index = (self.theme_index + 1) % self.themes.len();
+        self.theme = self.themes[self.theme_index].clone();
+        self.say(
+            Level::Info,
+            format!("theme: {}", self.theme.name),
+            Some(now_ms),
+        );
     }
 
     /// The copy key: the lines the log pane shows go to the clipboard (see
     /// [`LogView::copy`]), and the status bar says how many.
-    fn copy_log(&mut self, view: &View<'_>) -> Vec<Effect> {
+    pub(super) fn copy_log(&mut self, view: &View<'_>) -> Vec<Effect> {
         let now = Some(view.now_ms);
         let copied = self.logs.copy(view.logs, COPY_MAX);
         if copied.of == 0 {
@@ -628,75 +727,80 @@ impl App {
         vec![Effect::Copy(report)]
     }
 
+    /// A key while an overlay or the log's prompt is open: looked up in that overlay's
+    /// table of the keymap (`[picker]`, `[dialog]`, `[confirm]`, `[prompt]`).
     fn overlay_key(&mut self, key: &KeyEvent, view: &View<'_>) -> Vec<Effect> {
+        use KeyAction as A;
         if let Some((_, text)) = &mut self.logs.editing {
-            match key.code {
-                KeyCode::Enter => self.logs.end_prompt(view.logs, view.log_next_seq, true),
-                KeyCode::Esc => self.logs.end_prompt(view.logs, view.log_next_seq, false),
-                KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                    self.logs.end_prompt(view.logs, view.log_next_seq, false)
-                }
-                KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => text.clear(),
-                KeyCode::Backspace => {
+            match self.keymap.lookup(Section::Prompt, key) {
+                Some(A::Confirm) => self.logs.end_prompt(view.logs, view.log_next_seq, true),
+                Some(A::Cancel) => self.logs.end_prompt(view.logs, view.log_next_seq, false),
+                Some(A::ClearLine) => text.clear(),
+                Some(A::DeleteBack) => {
                     text.pop();
                 }
-                KeyCode::Char(c)
-                    if !key
-                        .modifiers
-                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-                {
-                    text.push(c)
+                // What is typed is the text (a printable character, no Ctrl or Alt).
+                None => {
+                    if let KeyCode::Char(c) = key.code
+                        && !key
+                            .modifiers
+                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                    {
+                        text.push(c);
+                    }
                 }
-                _ => {}
+                Some(_) => {}
             }
             if self.logs.editing.is_none() && self.mode == Mode::Prefix {
                 self.mode = Mode::Normal;
             }
             return Vec::new();
         }
-        let scroll_delta = |key: &KeyEvent| -> Option<i32> {
-            match key.code {
-                KeyCode::Up | KeyCode::Char('k') => Some(-1),
-                KeyCode::Down | KeyCode::Char('j') => Some(1),
-                KeyCode::PageUp => Some(-10),
-                KeyCode::PageDown | KeyCode::Char(' ') => Some(10),
-                KeyCode::Home | KeyCode::Char('g') => Some(-10_000),
-                KeyCode::End | KeyCode::Char('G') => Some(10_000),
-                _ => None,
-            }
-        };
-        if matches!(self.overlay, Overlay::Failure { .. })
-            && key.code == KeyCode::Char('y')
-            && !key
-                .modifiers
-                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
-        {
-            return self.copy_failure(view);
-        }
+        let details = matches!(self.overlay, Overlay::Failure { .. });
         match &mut self.overlay {
             Overlay::None => {}
-            Overlay::Picker(p) => match p.handle_key(key, &view.profiles.set, view.server) {
-                picker::Outcome::Stay => {}
-                picker::Outcome::Close => self.overlay = Overlay::None,
-                picker::Outcome::Switch(id) => return vec![Effect::Switch(id)],
-            },
-            Overlay::Help { scroll } | Overlay::Failure { scroll } => {
-                if let Some(d) = scroll_delta(key) {
-                    *scroll = (i32::from(*scroll) + d).clamp(0, 10_000) as u16;
-                } else if matches!(
-                    key.code,
-                    KeyCode::Esc | KeyCode::Char('q' | '?') | KeyCode::Enter
-                ) || self.keymap.prefix.matches(key)
-                {
-                    self.overlay = Overlay::None;
+            Overlay::Picker(p) => {
+                let action = self.keymap.lookup(Section::Picker, key);
+                match p.handle(action, key, &view.profiles.set) {
+                    picker::Outcome::Stay => {}
+                    picker::Outcome::Close => self.overlay = Overlay::None,
+                    picker::Outcome::Switch(id) => {
+                        return vec![Effect::Control(Request::Switch(id))];
+                    }
                 }
             }
-            Overlay::ConfirmQuit => match key.code {
-                KeyCode::Char('y' | 'Y') | KeyCode::Enter => {
-                    self.quitting = true;
-                    return vec![Effect::Quit];
+            Overlay::Help { scroll } | Overlay::Failure { scroll } => {
+                let delta = |action| match action {
+                    A::ScrollUp => Some(-1),
+                    A::ScrollDown => Some(1),
+                    A::PageUp => Some(-10),
+                    A::PageDown => Some(10),
+                    A::Top => Some(-10_000),
+                    A::Bottom => Some(10_000),
+                    _ => None,
+                };
+                // The prefix closes an overlay too: a user who reaches for a command
+                // expects to get out.
+                let action = match self.keymap.lookup(Section::Dialog, key) {
+                    None if self.keymap.prefix.matches(key) => Some(A::Cancel),
+                    other => other,
+                };
+                match action {
+                    Some(A::Copy) if details => {
+                        return self.copy_failure(view);
+                    }
+                    Some(A::Cancel) => self.overlay = Overlay::None,
+                    Some(a) => {
+                        if let Some(d) = delta(a) {
+                            *scroll = (i32::from(*scroll) + d).clamp(0, 10_000) as u16;
+                        }
+                    }
+                    None => {}
                 }
-                KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => self.overlay = Overlay::None,
+            }
+            Overlay::ConfirmQuit => match self.keymap.lookup(Section::Confirm, key) {
+                Some(A::Confirm) => self.quit(),
+                Some(A::Cancel) => self.overlay = Overlay::None,
                 _ => {}
             },
         }
@@ -778,5 +882,18 @@ impl App {
             }
         }
         Vec::new()
+    }
+}
+
+/// A refused switch in the user's words. The controller's refusal is the truth; while a
+/// switch runs, the state says which one, so the user knows what to wait for.
+fn refusal(e: &ControlError, server: &ServerState) -> String {
+    match (e, &server.switch) {
+        (ControlError::Busy { .. }, Some(sw)) => format!(
+            "cannot switch now: a switch is running ({} {}); wait for it to finish",
+            sw.step.label(),
+            sw.target_name
+        ),
+        _ => e.to_string(),
     }
 }

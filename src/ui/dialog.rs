@@ -5,17 +5,20 @@ use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
+use crate::config::keymap::Section;
 use crate::config::settings::OnExit;
 use crate::config::theme::Theme;
 use crate::server::ServerState;
 use crate::server::state::Failure;
-use crate::ui::help::draw_box;
+use crate::ui::commands::{KeyAction, Keymap};
+use crate::ui::widgets::overlay::{self, draw_box};
 
 pub fn draw_quit(
     buf: &mut Buffer,
     screen: Rect,
     on_exit: OnExit,
     server: &ServerState,
+    keymap: &Keymap,
     theme: &Theme,
 ) {
     let name = server.profile_name.clone();
@@ -42,17 +45,65 @@ pub fn draw_quit(
         Line::styled(what, Style::default().fg(theme.text)),
         Line::styled(why, Style::default().fg(theme.dim)),
         Line::raw(""),
-        Line::from(vec![
-            Span::styled("y", key),
-            Span::raw(" quit   "),
-            Span::styled("n", key),
-            Span::raw("/"),
-            Span::styled("Esc", key),
-            Span::raw(" stay"),
-        ]),
+        // The keys as the keymap's [confirm] table binds them: `y quit   n/Esc stay`.
+        Line::from(
+            [
+                Span::styled(keymap.label(Section::Confirm, KeyAction::Confirm), key),
+                Span::raw(" quit   "),
+            ]
+            .into_iter()
+            .chain(stay_keys(keymap, key))
+            .chain([Span::raw(" stay")])
+            .collect::<Vec<_>>(),
+        ),
     ];
-    let mut scroll = 0;
-    draw_box(buf, screen, "Quit", &lines, &mut scroll, theme, 64);
+    draw_box(buf, screen, "Quit", &lines, 0, theme, 64);
+}
+
+/// The keys that answer "stay" to the quit question, the first two the keymap binds, as
+/// `n/Esc`.
+fn stay_keys(keymap: &Keymap, key: Style) -> Vec<Span<'static>> {
+    let keys = keymap
+        .bindings(Section::Confirm)
+        .into_iter()
+        .find(|(a, _)| *a == KeyAction::Cancel)
+        .map(|(_, keys)| keys)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, k) in keys.iter().take(2).enumerate() {
+        if i > 0 {
+            out.push(Span::raw("/"));
+        }
+        out.push(Span::styled(k.label(), key));
+    }
+    out
+}
+
+/// The widest the failure details are drawn.
+const FAILURE_WIDTH: u16 = 120;
+
+/// The failure details overlay, scrolled to `scroll`. The title says how to copy the
+/// report: its last line may be scrolled off.
+pub fn draw_failure(
+    buf: &mut Buffer,
+    screen: Rect,
+    server: &ServerState,
+    scroll: u16,
+    keymap: &Keymap,
+    theme: &Theme,
+) {
+    let lines = failure_lines(server.failure.as_ref(), server, theme);
+    let title = match keymap.key_for(Section::Dialog, KeyAction::Copy) {
+        Some(k) if server.failure.is_some() => format!("Failure details · {} copies", k.label()),
+        _ => "Failure details".to_string(),
+    };
+    draw_box(buf, screen, &title, &lines, scroll, theme, FAILURE_WIDTH);
+}
+
+/// How far the failure details can scroll on `screen`.
+pub fn failure_max_scroll(screen: Rect, server: &ServerState) -> u16 {
+    let lines = failure_lines(server.failure.as_ref(), server, &Theme::builtin_default());
+    overlay::box_max_scroll(screen, lines.len(), FAILURE_WIDTH)
 }
 
 /// The failure details as plain text, as the overlay shows them, for the clipboard;

@@ -1,8 +1,10 @@
-//! The loop: waits on terminal input, the controller's state, the monitors, new log lines,
-//! the claude pane's output and signals; redraws when something changed, at most
-//! `ui.frame_rate` times a second. Nothing ticks while nothing changes: the only timers
-//! are the frame limiter (armed only when a frame is due), a slow one while a switch's
-//! elapsed time is shown, and a message's expiry. SIGTERM, SIGHUP and SIGINT leave as a
+//! The loop: waits on terminal input, the controller's state, the runner's answers, the
+//! monitors, new log lines, the claude pane's output and signals; turns each into a
+//! [`Msg`] for [`App::update`], hands the effects to the [`Runner`], and redraws when
+//! something changed, at most `ui.frame_rate` times a second. Nothing ticks while nothing
+//! changes: the only timers are the frame limiter (armed only when a frame is due), a slow
+//! one while a switch's elapsed time is shown, and the app's own ([`App::next_timer`]:
+//! a message's or the ready banner's expiry). SIGTERM, SIGHUP and SIGINT leave as a
 //! confirmed quit does (the server stopped or kept per `on_exit`).
 
 use std::future::pending;
@@ -17,30 +19,20 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use crate::pty::term::Outbound;
+use crate::server::ServerState;
 use crate::server::state::now_ms;
-use crate::server::{ControlError, Outcome, Phase, ServerState};
-use crate::ui::action::Effect;
 use crate::ui::app::App;
+use crate::ui::msg::Msg;
 use crate::ui::panes::claude::ClaudePane;
-use crate::ui::passthrough::{self, Passthrough};
-use crate::ui::picker::{ModelFacts, model_facts};
-use crate::ui::render::render;
+use crate::ui::passthrough::Passthrough;
+use crate::ui::render;
+use crate::ui::runner::Runner;
 use crate::ui::services::Services;
-use crate::ui::status_bar::Level;
 use crate::ui::tty::Term;
-use crate::ui::view::View;
+use crate::ui::view::{Sources, View};
 
 /// How often the elapsed time of a switch is redrawn.
 const ANIMATION: Duration = Duration::from_millis(250);
-/// How long the claude pane says a new model is ready after a switch.
-const READY_BANNER: Duration = Duration::from_secs(6);
-
-/// Results of work done off the loop.
-enum Done {
-    ModelFacts(ModelFacts),
-    Switch(Result<Outcome, ControlError>),
-    Note(Level, String),
-}
 
 /// The watches the loop reads, kept as receivers so `changed()` can be awaited.
 pub struct Watches {
@@ -63,8 +55,8 @@ impl Watches {
     }
 }
 
-/// Builds the view from the latest snapshots and runs `f` on it. The log ring is locked
-/// only for `f`, which draws into a buffer; the terminal write happens after.
+/// Builds the view from the latest snapshots and runs `f` on it (see
+/// [`Sources::with_view`]).
 pub fn with_view<R>(s: &Services, w: &Watches, now: u64, f: impl FnOnce(&View<'_>) -> R) -> R {
     let server = w.state.borrow();
     let profiles = w.profiles.borrow();
@@ -73,23 +65,49 @@ pub fn with_view<R>(s: &Services, w: &Watches, now: u64, f: impl FnOnce(&View<'_
     let facts = w.facts.borrow();
     let history = s.monitor.history.lock().unwrap_or_else(|p| p.into_inner());
     let server_url = s.settings.server.base_url();
-    s.controller.logs().with_lines(|lines| {
-        let next = lines.back().map(|l| l.seq + 1).unwrap_or(0);
-        let view = View {
-            server: &server,
-            profiles: &profiles,
-            gpu: &gpu,
-            system: &system,
-            history: &history,
-            facts: &facts,
-            logs: lines,
-            log_next_seq: next,
-            now_ms: now,
-            server_url: &server_url,
-            api: &s.api,
-        };
-        f(&view)
-    })
+    Sources {
+        server: &server,
+        profiles: &profiles,
+        gpu: &gpu,
+        system: &system,
+        history: &history,
+        facts: &facts,
+        logs: s.controller.logs(),
+        server_url: &server_url,
+        api: &s.api,
+    }
+    .with_view(now, f)
+}
+
+/// Hands `msg` to the app with the view of now, and its effects to the runner.
+pub fn step(
+    msg: Msg,
+    app: &mut App,
+    s: &Services,
+    w: &Watches,
+    runner: &Runner,
+    claude: &mut ClaudePane,
+    out: &mut Vec<Outbound>,
+) {
+    let effects = with_view(s, w, now_ms(), |view| app.update(msg, view));
+    runner.run(effects, claude, out);
+}
+
+/// Draws one frame of the app on the terminal.
+pub fn draw(
+    terminal: &mut Term,
+    app: &mut App,
+    s: &Services,
+    w: &Watches,
+    claude: &mut ClaudePane,
+) -> std::io::Result<()> {
+    terminal.draw(|f| {
+        let area = f.area();
+        with_view(s, w, now_ms(), |view| {
+            render::frame(f.buffer_mut(), area, app, view, claude)
+        })
+    })?;
+    Ok(())
 }
 
 async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) {
@@ -109,6 +127,8 @@ pub async fn run(
     s: &Services,
     claude: &mut ClaudePane,
     wake: Arc<Notify>,
+    runner: &Runner,
+    mut answers: mpsc::UnboundedReceiver<Msg>,
 ) -> anyhow::Result<()> {
     let frame = Duration::from_secs(1) / s.settings.ui.frame_rate.max(1);
     let mut events = EventStream::new();
@@ -121,28 +141,25 @@ pub async fn run(
     // New log lines wake the loop once per frame: the receiver is dropped on the first
     // line and taken again after the next draw, so 10,000 lines a second cost one wake.
     let mut log_rx = Some(s.controller.logs().subscribe());
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     // Ctrl+C is a key for claude in raw mode; a SIGINT can only come from outside.
     let mut sigint = signal(SignalKind::interrupt())?;
-    let mut last_state = watches.state.borrow().clone();
     let mut last_frame = Instant::now() - frame;
     let mut dirty = true;
-    let mut banner: Option<String> = None;
-    // The "ready" banner after a switch stays for a moment, then goes.
-    let mut banner_until: Option<Instant> = None;
     let mode = s.settings.claude.passthrough;
     let sandboxed = s.settings.claude.sandbox != crate::config::settings::SandboxMode::Off;
     let mut passthrough = Passthrough::new(mode.alerts());
     let clipboard_allowed = mode.clipboard(sandboxed);
     // llws's own copies (Effect::Copy), written with the pane's items below.
     let mut copies: Vec<Outbound> = Vec::new();
+    let step = |msg: Msg, app: &mut App, claude: &mut ClaudePane, copies: &mut Vec<Outbound>| {
+        step(msg, app, s, &watches, runner, claude, copies)
+    };
 
     loop {
-        let now = now_ms();
-        if app.expire_message(now) {
-            dirty = true;
+        if app.quitting {
+            return Ok(());
         }
         // What the claude pane's program sent for the user's terminal, written between
         // frames (escapes that move no cursor, so ratatui's idea of the screen stays right).
@@ -150,15 +167,27 @@ pub async fn run(
         // nothing is queued, so this costs nothing on the way to a frame.
         let mut outbound = claude.take_outbound();
         let mut bytes = Vec::new();
-        if let Some(note) = passthrough::clipboard_note(&mut outbound, clipboard_allowed, sandboxed)
+        if let Some(note) = crate::ui::passthrough::clipboard_note(&mut outbound, clipboard_allowed, sandboxed)
         {
-            app.say(Level::Warn, note, Some(now));
+            step(
+                Msg::ClaudeClipboard(note.to_string()),
+                app,
+                claude,
+                &mut copies,
+            );
             dirty = true;
         }
         if !outbound.is_empty() {
             bytes = passthrough.escapes(&outbound, std::time::Instant::now());
             for what in outbound.iter().filter_map(|o| o.attention()) {
-                dirty |= app.claude_attention(what);
+                let before = app.claude_alert.clone();
+                step(
+                    Msg::ClaudeAttention(what.to_string()),
+                    app,
+                    claude,
+                    &mut copies,
+                );
+                dirty |= app.claude_alert != before;
             }
         }
         // llws's own copies go out whatever `passthrough` says: that setting is about what
@@ -172,57 +201,37 @@ pub async fn run(
             out.flush()?;
         }
         if dirty && last_frame.elapsed() >= frame {
-            terminal.draw(|f| with_view(s, &watches, now, |view| render(f, app, view, claude)))?;
+            draw(terminal, app, s, &watches, claude)?;
             last_frame = Instant::now();
             dirty = false;
             if log_rx.is_none() {
                 log_rx = Some(s.controller.logs().subscribe());
             }
         }
-        if app.quitting {
-            return Ok(());
-        }
         let frame_due = dirty.then_some(last_frame + frame);
-        let animating = last_state.is_busy() && last_state.switch.is_some();
+        let animating = {
+            let state = watches.state.borrow();
+            state.is_busy() && state.switch.is_some()
+        };
         let anim_due = animating.then(|| Instant::now() + ANIMATION);
-        let expiry = app
-            .message_until
-            .map(|until| Instant::now() + Duration::from_millis(until.saturating_sub(now)));
+        let now = now_ms();
+        let timer = app
+            .next_timer()
+            .map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now)));
 
         tokio::select! {
             ev = events.next() => match ev {
+                Some(Ok(Event::Resize(..))) => dirty = true,
                 Some(Ok(ev)) => {
-                    if matches!(ev, Event::Resize(..)) {
-                        dirty = true;
-                        continue;
-                    }
-                    let effects = with_view(s, &watches, now_ms(), |view| app.on_event(&ev, view));
-                    apply(effects, app, s, claude, &mut copies, &done_tx);
+                    step(Msg::Input(ev), app, claude, &mut copies);
                     dirty = true;
                 }
                 // The terminal is gone: leave as for a signal.
-                Some(Err(_)) | None => return Ok(()),
+                Some(Err(_)) | None => step(Msg::Leave, app, claude, &mut copies),
             },
             _ = changed(&mut state_rx) => {
-                let new = watches.state.borrow().clone();
-                app.on_server_state(&last_state, &new, now_ms());
-                let mut want = banner_for(&new);
-                if want.is_none() && last_state.is_busy() && new.phase == Phase::Running {
-                    want = new
-                        .profile_name
-                        .as_ref()
-                        .map(|name| format!("model ready: {name} answers from now on"));
-                    banner_until = Some(Instant::now() + READY_BANNER);
-                } else if want.is_some() || new.phase != Phase::Running {
-                    banner_until = None;
-                } else if banner_until.is_some() {
-                    want = banner.clone();
-                }
-                if want != banner {
-                    claude.set_banner(want.clone());
-                    banner = want;
-                }
-                last_state = new;
+                let new: ServerState = watches.state.borrow().clone();
+                step(Msg::ServerState(Box::new(new)), app, claude, &mut copies);
                 dirty = true;
             }
             _ = changed(&mut profiles_rx) => dirty = true,
@@ -234,126 +243,19 @@ pub async fn run(
                 dirty = true;
             }
             _ = wake.notified() => dirty = true,
-            Some(done) = done_rx.recv() => {
-                match done {
-                    Done::ModelFacts(facts) => app.set_model_facts(facts),
-                    Done::Switch(Err(e)) => app.say(Level::Error, e.to_string(), Some(now_ms())),
-                    Done::Switch(Ok(_)) => {}
-                    Done::Note(level, text) => app.say(level, text, Some(now_ms())),
-                }
+            Some(msg) = answers.recv() => {
+                step(msg, app, claude, &mut copies);
                 dirty = true;
             }
             _ = async { match frame_due { Some(t) => sleep_until(t).await, None => pending().await } } => {}
             _ = async { match anim_due { Some(t) => sleep_until(t).await, None => pending().await } } => dirty = true,
-            _ = async { match expiry { Some(t) => sleep_until(t).await, None => pending().await } } => dirty = true,
-            _ = async { match banner_until { Some(t) => sleep_until(t).await, None => pending().await } } => {
-                banner_until = None;
-                banner = None;
-                claude.set_banner(None);
+            _ = async { match timer { Some(t) => sleep_until(t).await, None => pending().await } } => {
+                step(Msg::Tick, app, claude, &mut copies);
                 dirty = true;
             }
-            _ = sigterm.recv() => return Ok(()),
-            _ = sighup.recv() => return Ok(()),
-            _ = sigint.recv() => return Ok(()),
-        }
-    }
-}
-
-/// The line over the claude pane while its model is away.
-fn banner_for(s: &ServerState) -> Option<String> {
-    match (&s.switch, s.is_busy()) {
-        (Some(sw), true) => Some(format!(
-            "model switching to {}: answers wait until it has loaded",
-            sw.target_name
-        )),
-        _ => None,
-    }
-}
-
-fn apply(
-    effects: Vec<Effect>,
-    app: &mut App,
-    s: &Services,
-    claude: &mut ClaudePane,
-    copies: &mut Vec<Outbound>,
-    done: &mpsc::UnboundedSender<Done>,
-) {
-    for effect in effects {
-        match effect {
-            Effect::ClaudeKey(key) => claude.handle_key(&key),
-            Effect::ClaudePaste(text) => claude.paste(&text),
-            Effect::ClaudeScroll(delta) => {
-                let delta = match delta {
-                    i32::MIN => -(claude.scrollback_offset() as i32),
-                    d => d,
-                };
-                claude.scroll_lines(delta);
-            }
-            Effect::ClaudeMouse(ev, inner) => {
-                claude.handle_mouse(&ev, inner);
-            }
-            Effect::RestartClaude => match claude.restart() {
-                Ok(()) => app.say(Level::Info, "claude pane restarted", Some(now_ms())),
-                Err(e) => app.say(Level::Error, e, Some(now_ms())),
-            },
-            Effect::Switch(id) => match s.controller.begin_switch(&id) {
-                Ok(pending) => {
-                    app.switch_accepted();
-                    let tx = done.clone();
-                    tokio::spawn(async move {
-                        let _ = tx.send(Done::Switch(pending.outcome().await));
-                    });
-                }
-                Err(e) => app.switch_refused(e.to_string(), now_ms()),
-            },
-            Effect::RestartServer => match s.controller.begin_restart() {
-                Ok(pending) => {
-                    let tx = done.clone();
-                    tokio::spawn(async move {
-                        let _ = tx.send(Done::Switch(pending.outcome().await));
-                    });
-                }
-                Err(e) => app.say(Level::Error, e.to_string(), Some(now_ms())),
-            },
-            Effect::StopServer => {
-                let c = s.controller.clone();
-                let tx = done.clone();
-                tokio::spawn(async move {
-                    let note = match c.stop().await {
-                        Ok(_) => (Level::Info, "server stopped".to_string()),
-                        Err(e) => (Level::Error, e.to_string()),
-                    };
-                    let _ = tx.send(Done::Note(note.0, note.1));
-                });
-            }
-            Effect::KeepWaiting => match s.controller.keep_waiting() {
-                Ok(at) => {
-                    let left = at.saturating_sub(now_ms()).div_ceil(1000);
-                    app.say(
-                        Level::Info,
-                        format!("waiting longer: the health check now gives up in {left} s"),
-                        Some(now_ms()),
-                    );
-                }
-                Err(e) => app.say(Level::Error, e.to_string(), Some(now_ms())),
-            },
-            Effect::LoadModelSizes => {
-                let set = s.controller.profiles().set;
-                // The timings are in memory: read them now, the sizes off the loop.
-                let loads = set
-                    .profiles
-                    .iter()
-                    .filter_map(|p| s.controller.estimate_ms(&p.id).map(|ms| (p.id.clone(), ms)))
-                    .collect();
-                app.set_load_times(loads);
-                let dir = s.settings.models_dir.clone();
-                let tx = done.clone();
-                tokio::task::spawn_blocking(move || {
-                    let _ = tx.send(Done::ModelFacts(model_facts(&dir, &set)));
-                });
-            }
-            Effect::Copy(text) => copies.push(passthrough::copy(&text)),
-            Effect::Quit => app.quitting = true,
+            _ = sigterm.recv() => step(Msg::Leave, app, claude, &mut copies),
+            _ = sighup.recv() => step(Msg::Leave, app, claude, &mut copies),
+            _ = sigint.recv() => step(Msg::Leave, app, claude, &mut copies),
         }
     }
 }

@@ -5,11 +5,13 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Widget};
 
-use crate::config::keymap::{Keymap, Section};
+use crate::config::keymap::{Action, Section};
 use crate::config::theme::Theme;
+use crate::ui::commands::{KeyAction, Keymap};
+use crate::ui::status_bar::moves;
 use crate::ui::view::ApiStatus;
+use crate::ui::widgets::overlay;
 
 /// The help text for `keymap`, with the endpoints a client needs at the end.
 pub fn lines(
@@ -69,10 +71,16 @@ pub fn lines(
         out.push(Line::raw(""));
     }
     out.push(Line::styled("Picker", head));
+    let pk = |a| keymap.label(Section::Picker, a);
     for l in [
-        "  ↑↓ PgUp/PgDn Home/End move",
-        "  Enter switch · 1-9 pick",
-        "  b benchmarks · r back · Esc cancel",
+        format!("  {} move", moves(keymap, Section::Picker)),
+        format!("  {} switch · 1-9 pick", pk(KeyAction::Confirm)),
+        format!(
+            "  {} benchmarks · {} back · {} cancel",
+            pk(KeyAction::BenchPage),
+            pk(KeyAction::MainPage),
+            pk(KeyAction::Cancel)
+        ),
     ] {
         out.push(Line::styled(l, text));
     }
@@ -106,11 +114,11 @@ pub fn lines(
     out
 }
 
-/// The help: in as many columns (up to four) as it takes to show all of it at once when
-/// the screen allows (a help that needs scrolling hides keys), else one scrollable column.
-pub fn draw(buf: &mut Buffer, screen: Rect, lines: &[Line<'_>], scroll: &mut u16, theme: &Theme) {
-    let width = screen.width.saturating_sub(4).min(200);
-    let inner_w = width.saturating_sub(2);
+/// The help's columns when the screen can show all of it at once in two to four of them
+/// (a help that needs scrolling hides keys): the column width and each column's lines.
+#[allow(clippy::type_complexity)]
+fn columns<'a, 'l>(screen: Rect, lines: &'a [Line<'l>]) -> Option<(u16, Vec<Vec<&'a Line<'l>>>)> {
+    let inner_w = width(screen).saturating_sub(2);
     let max_rows = usize::from(screen.height.saturating_sub(4));
     // Sections end at blank lines; a column never cuts one.
     let mut sections: Vec<&[Line<'_>]> = Vec::new();
@@ -129,29 +137,46 @@ pub fn draw(buf: &mut Buffer, screen: Rect, lines: &[Line<'_>], scroll: &mut u16
         if col_w < 46 {
             break;
         }
-        let Some(columns) = (lines.len().div_ceil(usize::from(n))..=max_rows)
+        if let Some(columns) = (lines.len().div_ceil(usize::from(n))..=max_rows)
             .find_map(|cap| pack(&sections, usize::from(n), cap))
-        else {
-            continue;
-        };
-        *scroll = 0;
-        let rows = columns.iter().map(Vec::len).max().unwrap_or(0) as u16;
-        let area = Rect {
-            x: screen.x + (screen.width - width) / 2,
-            y: screen.y + (screen.height - rows - 2) / 2,
-            width,
-            height: rows + 2,
-        };
-        let inner = frame(buf, area, "Help", theme);
-        for (c, column) in columns.iter().enumerate() {
-            let x = inner.x + c as u16 * (col_w + 3);
-            for (i, line) in column.iter().enumerate() {
-                buf.set_line(x, inner.y + i as u16, line, col_w);
-            }
+        {
+            return Some((col_w, columns));
         }
-        return;
     }
-    draw_box(buf, screen, "Help", lines, scroll, theme, 100);
+    None
+}
+
+fn width(screen: Rect) -> u16 {
+    screen.width.saturating_sub(4).min(200)
+}
+
+/// The widest the help is drawn as one scrollable column.
+const BOX_WIDTH: u16 = 100;
+
+/// How far the help can scroll on `screen`: nothing when it fits in columns.
+pub fn max_scroll(screen: Rect, lines: &[Line<'_>]) -> u16 {
+    match columns(screen, lines) {
+        Some(_) => 0,
+        None => overlay::box_max_scroll(screen, lines.len(), BOX_WIDTH),
+    }
+}
+
+/// The help: in as many columns (up to four) as it takes to show all of it at once when
+/// the screen allows, else one column scrolled to `scroll`.
+pub fn draw(buf: &mut Buffer, screen: Rect, lines: &[Line<'_>], scroll: u16, theme: &Theme) {
+    let Some((col_w, columns)) = columns(screen, lines) else {
+        overlay::draw_box(buf, screen, "Help", lines, scroll, theme, BOX_WIDTH);
+        return;
+    };
+    let rows = columns.iter().map(Vec::len).max().unwrap_or(0) as u16;
+    let area = overlay::centred(screen, width(screen), rows + 2);
+    let inner = overlay::frame(buf, area, "Help", theme);
+    for (c, column) in columns.iter().enumerate() {
+        let x = inner.x + c as u16 * (col_w + 3);
+        for (i, line) in column.iter().enumerate() {
+            buf.set_line(x, inner.y + i as u16, line, col_w);
+        }
+    }
 }
 
 /// Packs sections into `n` columns of at most `cap` lines, in order; `None` if they do
@@ -180,66 +205,6 @@ fn pack<'a, 'l>(
     Some(columns)
 }
 
-/// Clears `area`, draws the overlay frame with `title`, returns the inside.
-fn frame(buf: &mut Buffer, area: Rect, title: &str, theme: &Theme) -> Rect {
-    Clear.render(area, buf);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .border_style(Style::default().fg(theme.border_focused))
-        .style(Style::default().bg(theme.overlay_bg))
-        .title(Span::styled(
-            format!(" {title} "),
-            Style::default()
-                .fg(theme.title)
-                .add_modifier(Modifier::BOLD),
-        ));
-    let inner = block.inner(area);
-    block.render(area, buf);
-    inner
-}
-
-/// A centred box with a title and scrollable lines.
-pub fn draw_box(
-    buf: &mut Buffer,
-    screen: Rect,
-    title: &str,
-    lines: &[Line<'_>],
-    scroll: &mut u16,
-    theme: &Theme,
-    max_width: u16,
-) {
-    let width = screen.width.saturating_sub(4).min(max_width);
-    let height = (lines.len() as u16 + 2).min(screen.height.saturating_sub(2));
-    let area = Rect {
-        x: screen.x + (screen.width - width) / 2,
-        y: screen.y + (screen.height - height) / 2,
-        width,
-        height,
-    };
-    let inner = frame(buf, area, title, theme);
-    let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
-    *scroll = (*scroll).min(max_scroll);
-    for (i, line) in lines
-        .iter()
-        .skip(usize::from(*scroll))
-        .take(usize::from(inner.height))
-        .enumerate()
-    {
-        buf.set_line(inner.x, inner.y + i as u16, line, inner.width);
-    }
-    if max_scroll > 0 {
-        let mark = format!(" {}/{} ↑↓ ", *scroll + 1, max_scroll + 1);
-        let x = area.x + area.width.saturating_sub(mark.chars().count() as u16 + 1);
-        buf.set_string(
-            x,
-            area.y + area.height - 1,
-            mark,
-            Style::default().fg(theme.dim),
-        );
-    }
-}
-
 /// The key tables of docs/workspace.md for one preset, as Markdown.
 pub fn markdown(keymap: &Keymap) -> String {
     let mut out = format!(
@@ -252,6 +217,10 @@ pub fn markdown(keymap: &Keymap) -> String {
         (Section::Panes, "In the log, GPU and system panes"),
         (Section::Logs, "In the log pane"),
         (Section::Scroll, "Scroll mode"),
+        (Section::Picker, "In the model picker (1-9 pick a row)"),
+        (Section::Dialog, "In the help and the failure details"),
+        (Section::Confirm, "In the quit question"),
+        (Section::Prompt, "While typing a search or filter"),
     ] {
         out.push_str(&format!("\n{title}:\n\n| keys | action |\n|---|---|\n"));
         for (action, keys) in keymap.bindings(section) {

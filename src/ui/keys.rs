@@ -4,7 +4,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
-use crate::config::keymap::{KeyAction, Keymap, Section};
+use crate::config::keymap::Section;
+use crate::ui::commands::{KeyAction, Keymap};
 use crate::ui::layout::PaneId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,9 @@
 
 use ratatui::layout::{Position, Rect};
 
-/// The smallest terminal the workspace draws in (the original's minimum).
+/// The smallest terminal the workspace draws in: below it the panes' frames and the
+/// status bar leave no row of a pane readable (the dashboard llws replaces drew from the
+/// same size, so terminals set up for it fit).
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 20;
 /// From this size up the panes sit side by side.
@@ -274,6 +276,36 @@ pub fn compute(area: Rect, splits: &Splits, zoom: Option<PaneId>, tab: PaneId) -
         LayoutKind::TooSmall => {}
     }
     layout
+}
+
+/// The inside of a pane's frame (every pane has a border on all four sides).
+pub fn inner(rect: Rect) -> Rect {
+    ratatui::widgets::Block::bordered().inner(rect)
+}
+
+/// The panes the compact layout shows as tabs below claude, in order.
+pub const TABS: [PaneId; 3] = [PaneId::Logs, PaneId::Gpu, PaneId::System];
+
+/// Whether `pane`'s title names all the tabs (the compact layout's lower pane, unzoomed).
+pub fn shows_tabs(layout: &Layout, pane: PaneId, zoom: Option<PaneId>) -> bool {
+    layout.kind == LayoutKind::Compact && pane != PaneId::Claude && zoom.is_none()
+}
+
+/// The tab titles on the top border of the pane at `rect`: each tab, its label and the
+/// cells it covers (a click there picks it). A `│` separates two labels.
+pub fn tab_titles(rect: Rect) -> Vec<(PaneId, String, Rect)> {
+    let mut x = rect.x + 1;
+    let mut out = Vec::new();
+    for (i, tab) in TABS.into_iter().enumerate() {
+        if i > 0 {
+            x += 1;
+        }
+        let label = format!(" {} ", tab.title());
+        let w = label.chars().count() as u16;
+        out.push((tab, label, Rect::new(x, rect.y, w, 1)));
+        x += w;
+    }
+    out
 }
 
 /// The split value a drag of `border` to (x, y) asks for.

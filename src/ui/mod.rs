@@ -1,25 +1,40 @@
 //! The workspace: the claude pane, the server log, the GPU and system panels and the
 //! status bar in one screen, with the model picker, help and dialogs over them.
 //!
+//! The data goes one way:
 //! ```text
-//! services (controller, monitors, API) ──watch/ring──► event_loop ──View──► render
-//!            ▲                                             │ App::on_event
-//!            └──────────────── Effect (switch, stop) ◄─────┘
+//!   terminal input, signals ─┐
+//!   controller state (watch) ┼─► Msg ─► App::update ─► state ─► App::prepare_frame ─► render::draw
+//!   runner's answers ────────┘               │                  (layout, log page)     (&App, View)
+//!          ▲                                 ▼
+//!          └──────── Runner ◄──────────── Effect (switch, stop, keys for claude, copy)
 //! ```
-//! `app` holds the state and turns input into [`action::Effect`]s; `render` draws a frame
-//! from a [`view::View`] of plain snapshots, so tests draw any state without services.
+//! `app` holds the state; [`msg::Msg`] is everything that may change it and
+//! [`app::App::update`] the one function that does; [`action::Effect`] is everything it
+//! may ask of the world, which [`runner::Runner`] carries out (answers come back as
+//! messages). `render` draws a frame from the app and a [`view::View`] of plain snapshots
+//! and writes nothing else, so tests draw any state without services, once.
+//!
+//! Where to add things: a new key command is a row in [`commands`]; a new input or answer
+//! is a [`msg::Msg`] variant handled in `update`; a new thing to do outside is an
+//! [`action::Effect`] variant carried out in the runner; a new overlay is an
+//! [`app::Overlay`] variant with its keys in the keymap, drawn in the one overlay frame
+//! ([`widgets::overlay`]); a new pane is a [`layout::PaneId`] with a `draw` in [`panes`].
 
 pub mod action;
 pub mod app;
+pub mod commands;
 pub mod dialog;
 pub mod event_loop;
 pub mod help;
 pub mod keys;
 pub mod layout;
+pub mod msg;
 pub mod panes;
 pub mod passthrough;
 pub mod picker;
 pub mod render;
+pub mod runner;
 pub mod services;
 pub mod status_bar;
 pub mod tty;
@@ -36,14 +51,16 @@ use tokio::sync::Notify;
 
 use crate::config::Settings;
 use crate::config::diag::Diagnostic;
-use crate::config::keymap::{KeyAction, Keymap, Section};
+use crate::config::keymap::Section;
 use crate::config::settings::OnExit;
 use crate::config::theme::Theme;
-use crate::server::state::now_ms;
+use crate::ui::commands::{KeyAction, Keymap};
 
 use self::app::App;
 use self::layout::{PaneId, Splits};
+use self::msg::Msg;
 use self::panes::claude::ClaudePane;
+use self::runner::Runner;
 use self::status_bar::Level;
 
 /// What `llws [PROFILE]` runs once the profile is known to exist.
@@ -94,35 +111,52 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
     }
     report(&start.diagnostics, &mut app, services.controller.logs());
     let watches = event_loop::Watches::new(&services);
-    match &start.profile {
-        Some(id) => match services.controller.begin_switch(id) {
-            Ok(_pending) => {}
-            Err(e) => app.say(Level::Error, e.to_string(), Some(now_ms())),
+    let (runner, mut answers) =
+        Runner::new(services.controller.clone(), settings.models_dir.clone());
+    let mut copies = Vec::new();
+    event_loop::step(
+        Msg::Start {
+            profile: start.profile.clone(),
         },
-        None => {
-            let effects = event_loop::with_view(&services, &watches, now_ms(), |view| {
-                if view.server.phase == crate::server::Phase::Idle {
-                    app.open_picker(view, true)
-                } else {
-                    Vec::new()
-                }
-            });
-            if effects.contains(&action::Effect::LoadModelSizes)
-                && let app::Overlay::Picker(p) = &mut app.overlay
-            {
-                let dir = settings.models_dir.clone();
-                let set = services.controller.profiles().set;
-                if let Ok(facts) =
-                    tokio::task::spawn_blocking(move || picker::model_facts(&dir, &set)).await
-                {
-                    p.sizes = Some(facts.sizes);
-                    p.samplers = facts.samplers;
-                }
+        &mut app,
+        &services,
+        &watches,
+        &runner,
+        &mut claude,
+        &mut copies,
+    );
+
+    // The picker opened at start shows the models' sizes in its first frame: their read
+    // runs off the loop, and is waited for here, a moment at most, as its answers come.
+    if matches!(app.overlay, app::Overlay::Picker(_)) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, answers.recv()).await {
+            let facts = matches!(msg, Msg::ModelFacts(_));
+            event_loop::step(
+                msg,
+                &mut app,
+                &services,
+                &watches,
+                &runner,
+                &mut claude,
+                &mut copies,
+            );
+            if facts {
+                break;
             }
         }
     }
 
-    let result = event_loop::run(&mut tty.terminal, &mut app, &services, &mut claude, wake).await;
+    let result = event_loop::run(
+        &mut tty.terminal,
+        &mut app,
+        &services,
+        &mut claude,
+        wake,
+        &runner,
+        answers,
+    )
+    .await;
 
     // Leaving: say what happens to the server while it happens.
     let keep = settings.on_exit == OnExit::Keep;
@@ -136,11 +170,13 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
         },
         None,
     );
-    let _ = tty.terminal.draw(|f| {
-        event_loop::with_view(&services, &watches, now_ms(), |view| {
-            render::render(f, &mut app, view, &mut claude)
-        })
-    });
+    let _ = event_loop::draw(
+        &mut tty.terminal,
+        &mut app,
+        &services,
+        &watches,
+        &mut claude,
+    );
     services.stop_api().await;
     services.controller.shutdown(keep).await;
     drop(claude);

@@ -1,6 +1,7 @@
 //! The model picker: every profile with its speed, context, size and whether it fits in
 //! free VRAM; the highlighted profile's description; a bench page; scrolling past the
-//! rows that fit (the original clipped at 9). Enter switches through the controller.
+//! rows that fit, so every profile is in reach, not only the first nine. Enter switches
+//! through the controller.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,14 +11,19 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Widget};
 
+use crate::config::keymap::Section;
 use crate::config::theme::Theme;
 use crate::config::{Profile, ProfileSet};
 use crate::model::{files as model_files, samplers};
 use crate::monitor::GpuState;
-use crate::server::{Phase, ServerState};
-use crate::ui::widgets::text::{bytes, fit};
+use crate::ui::commands::{KeyAction, Keymap};
+use crate::ui::view::View;
+use crate::ui::widgets::overlay;
+use crate::ui::widgets::text::{bytes, fit, wrap};
+
+/// The picker's rows besides the profiles: border 2, blank, description 2, message, footer.
+const CHROME: u16 = 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
@@ -27,7 +33,17 @@ pub enum Page {
 
 /// What loading each model needs (files, KV cache, compute buffers: an estimate), or why
 /// its files cannot be read.
-pub type Sizes = HashMap<String, Result<u64, String>>;
+pub type Sizes = HashMap<String, Result<u64, Unsized>>;
+
+/// Why the picker has no size for a model: what its row says instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsized {
+    /// A part is missing: the row names the file (the full path is in `llws check`).
+    #[error("missing: {0}")]
+    Missing(String),
+    #[error("{0}")]
+    Files(model_files::ModelFileError),
+}
 
 /// What the picker learns from each profile's model files, off the render path.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,7 +70,7 @@ pub struct Picker {
     pub message: Option<(String, bool)>,
     /// Opened at start because nothing ran; closed again if a running server is adopted.
     pub auto_opened: bool,
-    /// Rows in the last draw, for PgUp/PgDn.
+    /// Rows the frame shows ([`Picker::prepare`]), for PgUp/PgDn.
     rows: usize,
 }
 
@@ -73,19 +89,18 @@ pub fn model_facts(models_dir: &Path, set: &ProfileSet) -> ModelFacts {
         let meta = files
             .as_ref()
             .ok()
-            .and_then(|f| crate::model::gguf::read_file_metadata(&f.parts[0]).ok());
+            .and_then(|f| crate::model::gguf::read_file_metadata(f.first()).ok());
         // What the load needs (all parts, plus the KV cache at the profile's context from
         // the GGUF header), not just the file size: that is what must fit.
         let size = files
             .map(|f| crate::model::estimate::estimate(p, f.total_bytes, meta.as_ref(), 0).total())
             .map_err(|e| match e {
-                model_files::ModelFileError::Missing { path, .. } => format!(
-                    "missing: {}",
+                model_files::ModelFileError::Missing { path, .. } => Unsized::Missing(
                     path.file_name()
                         .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
                 ),
-                other => other.to_string(),
+                other => Unsized::Files(other),
             });
         facts.sizes.insert(p.id.clone(), size);
         if let Some(line) = samplers::summary(&samplers::effective(p, meta.as_ref())) {
@@ -127,131 +142,121 @@ impl Picker {
         picker
     }
 
-    pub fn handle_key(
+    /// A key in the picker: `action` is what the keymap's `[picker]` table binds it to; a
+    /// digit 1–9 picks that row as it is.
+    pub fn handle(
         &mut self,
+        action: Option<KeyAction>,
         key: &KeyEvent,
         set: &ProfileSet,
-        server: &ServerState,
     ) -> Outcome {
+        use KeyAction as A;
         self.auto_opened = false;
         let list = page_profiles(set, self.page);
         let n = list.len();
         let last = n.saturating_sub(1);
         let page = self.rows.max(1);
-        match key.code {
-            KeyCode::Esc | KeyCode::Char('q') => return Outcome::Close,
-            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                return Outcome::Close;
-            }
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
-            KeyCode::PageUp => self.selected = self.selected.saturating_sub(page),
-            KeyCode::PageDown => self.selected = (self.selected + page).min(last),
-            KeyCode::Home => self.selected = 0,
-            KeyCode::End => self.selected = last,
-            KeyCode::Char('b') if self.page == Page::Main && set.bench().next().is_some() => {
+        match action {
+            Some(A::Cancel) => return Outcome::Close,
+            Some(A::ScrollUp) => self.selected = self.selected.saturating_sub(1),
+            Some(A::ScrollDown) => self.selected = (self.selected + 1).min(last),
+            Some(A::PageUp) => self.selected = self.selected.saturating_sub(page),
+            Some(A::PageDown) => self.selected = (self.selected + page).min(last),
+            Some(A::Top) => self.selected = 0,
+            Some(A::Bottom) => self.selected = last,
+            Some(A::BenchPage) if self.page == Page::Main && set.bench().next().is_some() => {
                 self.page = Page::Bench;
                 self.selected = 0;
                 self.offset = 0;
             }
-            KeyCode::Char('r') if self.page == Page::Bench => {
+            Some(A::MainPage) if self.page == Page::Bench => {
                 self.page = Page::Main;
                 self.selected = 0;
                 self.offset = 0;
             }
-            KeyCode::Enter => return self.choose(list.get(self.selected).copied(), server),
-            KeyCode::Char(c @ '1'..='9') => {
-                let i = c as usize - '1' as usize;
-                if i < n {
-                    self.selected = i;
-                    return self.choose(list.get(i).copied(), server);
+            Some(A::Confirm) => return self.choose(list.get(self.selected).copied()),
+            // Only a plain digit: Ctrl+4 is how a legacy terminal sends the prefix Ctrl+\.
+            None if key.modifiers.difference(KeyModifiers::SHIFT).is_empty() => {
+                if let KeyCode::Char(c @ '1'..='9') = key.code {
+                    let i = c as usize - '1' as usize;
+                    if i < n {
+                        self.selected = i;
+                        return self.choose(list.get(i).copied());
+                    }
                 }
             }
-            _ => {}
+            None | Some(_) => {}
         }
         Outcome::Stay
     }
 
-    fn choose(&mut self, profile: Option<&Profile>, server: &ServerState) -> Outcome {
-        let Some(p) = profile else {
-            return Outcome::Stay;
-        };
-        if server.is_busy() {
-            let what = server
-                .switch
-                .as_ref()
-                .map(|s| format!("{} {}", s.step.label(), s.target_name))
-                .unwrap_or_else(|| server.message.clone());
-            self.message = Some((
-                format!("cannot switch now: a switch is running ({what}); wait for it to finish"),
-                true,
-            ));
-            return Outcome::Stay;
+    /// Enter or a number on `profile`: the controller decides whether the switch may run
+    /// (busy, files missing, already running) and its answer is shown here
+    /// ([`Picker::refused`]) or closes the picker.
+    fn choose(&mut self, profile: Option<&Profile>) -> Outcome {
+        match profile {
+            Some(p) => Outcome::Switch(p.id.clone()),
+            None => Outcome::Stay,
         }
-        if server.phase == Phase::Running && server.profile.as_deref() == Some(p.id.as_str()) {
-            return Outcome::Close;
-        }
-        Outcome::Switch(p.id.clone())
     }
 
-    /// Draws the picker centred over `screen`.
-    pub fn draw(
-        &mut self,
-        buf: &mut Buffer,
-        screen: Rect,
-        set: &ProfileSet,
-        server: &ServerState,
-        gpu: &GpuState,
-        theme: &Theme,
-    ) {
-        let list = page_profiles(set, self.page);
-        let bench_count = set.bench().count();
+    /// The controller refused the switch: `why`, where the user chose.
+    pub fn refused(&mut self, why: String) {
+        self.message = Some((why, true));
+    }
+
+    /// Where the picker goes on `screen`, and its inside.
+    fn geometry(&self, screen: Rect, set: &ProfileSet) -> (Rect, Rect) {
+        let rows = page_profiles(set, self.page).len().max(1) as u16;
         let width = screen.width.saturating_sub(4).min(100);
-        let want_rows = list.len().max(1) as u16;
-        // Border 2, blank, description 2, message, footer.
-        let chrome = 7;
-        let height = (want_rows + chrome).min(screen.height.saturating_sub(2));
-        let area = Rect {
-            x: screen.x + (screen.width - width) / 2,
-            y: screen.y + (screen.height - height) / 2,
-            width,
-            height,
-        };
-        Clear.render(area, buf);
-        let free = free_vram(gpu);
-        let title = match self.page {
-            Page::Main => " Switch model ",
-            Page::Bench => " Benchmark profiles ",
-        };
-        // Free VRAM once in the title; each row then says only whether it fits.
-        let title = match free {
-            Some(f) => format!("{title}· {} VRAM free ", bytes(f)),
-            None => title.to_string(),
-        };
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_type(BorderType::Rounded)
-            .border_style(Style::default().fg(theme.border_focused))
-            .style(Style::default().bg(theme.overlay_bg))
-            .title(Span::styled(
-                title,
-                Style::default()
-                    .fg(theme.title)
-                    .add_modifier(Modifier::BOLD),
-            ));
-        let inner = block.inner(area);
-        block.render(area, buf);
-        if inner.height < 3 || inner.width < 20 {
-            return;
-        }
-        let rows = usize::from(inner.height.saturating_sub(chrome - 2)).max(1);
+        let height = (rows + CHROME).min(screen.height.saturating_sub(2));
+        let area = overlay::centred(screen, width, height);
+        (area, overlay::inner(area))
+    }
+
+    /// Fits the picker to the frame about to be drawn: how many rows show, and the
+    /// scroll offset that keeps the highlighted row among them.
+    pub fn prepare(&mut self, screen: Rect, set: &ProfileSet) {
+        let (_, inner) = self.geometry(screen, set);
+        let n = page_profiles(set, self.page).len();
+        let rows = usize::from(inner.height.saturating_sub(CHROME - 2)).max(1);
         self.rows = rows;
-        self.selected = self.selected.min(list.len().saturating_sub(1));
+        self.selected = self.selected.min(n.saturating_sub(1));
         if self.selected < self.offset {
             self.offset = self.selected;
         } else if self.selected >= self.offset + rows {
             self.offset = self.selected + 1 - rows;
         }
+    }
+
+    /// Draws the picker centred over `screen`, as [`Picker::prepare`] fitted it.
+    pub fn draw(
+        &self,
+        buf: &mut Buffer,
+        screen: Rect,
+        view: &View<'_>,
+        keymap: &Keymap,
+        theme: &Theme,
+    ) {
+        let (set, server, gpu) = (&view.profiles.set, view.server, view.gpu);
+        let list = page_profiles(set, self.page);
+        let bench_count = set.bench().count();
+        let (area, _) = self.geometry(screen, set);
+        let free = free_vram(gpu);
+        let title = match self.page {
+            Page::Main => "Switch model",
+            Page::Bench => "Benchmark profiles",
+        };
+        // Free VRAM once in the title; each row then says only whether it fits.
+        let title = match free {
+            Some(f) => format!("{title} · {} VRAM free", bytes(f)),
+            None => title.to_string(),
+        };
+        let inner = overlay::frame(buf, area, &title, theme);
+        if inner.height < 3 || inner.width < 20 {
+            return;
+        }
+        let rows = self.rows;
         let w = usize::from(inner.width);
         let name_w = list
             .iter()
@@ -355,26 +360,37 @@ impl Picker {
             .fg(theme.accent)
             .add_modifier(Modifier::BOLD);
         let dim = Style::default().fg(theme.dim);
+        // The keys as the keymap's [picker] table binds them.
+        let k = |a| keymap.label(Section::Picker, a);
         let mut footer = vec![
-            Span::styled("↑↓ PgUp/PgDn", key),
+            Span::styled(
+                format!(
+                    "{}{} {}/{}",
+                    k(KeyAction::ScrollUp),
+                    k(KeyAction::ScrollDown),
+                    k(KeyAction::PageUp),
+                    k(KeyAction::PageDown)
+                ),
+                key,
+            ),
             Span::styled(" move  ", dim),
-            Span::styled("Enter", key),
+            Span::styled(k(KeyAction::Confirm), key),
             Span::styled(" switch  ", dim),
             Span::styled("1-9", key),
             Span::styled(" pick  ", dim),
         ];
         match self.page {
             Page::Main if bench_count > 0 => {
-                footer.push(Span::styled("b", key));
+                footer.push(Span::styled(k(KeyAction::BenchPage), key));
                 footer.push(Span::styled(format!(" benchmarks ({bench_count})  "), dim));
             }
             Page::Bench => {
-                footer.push(Span::styled("r", key));
+                footer.push(Span::styled(k(KeyAction::MainPage), key));
                 footer.push(Span::styled(" back  ", dim));
             }
             Page::Main => {}
         }
-        footer.push(Span::styled("Esc", key));
+        footer.push(Span::styled(k(KeyAction::Cancel), key));
         footer.push(Span::styled(" cancel", dim));
         buf.set_line(
             inner.x,
@@ -472,24 +488,6 @@ fn row_line(
     Line::from(spans)
 }
 
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
-            out.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(&fit(word, width));
-    }
-    if !line.is_empty() {
-        out.push(line);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,7 +522,7 @@ mod tests {
         assert!(!facts.samplers.contains_key("plain"));
         assert!(facts.sizes["q"].is_ok());
         assert_eq!(
-            facts.sizes["gone"].as_ref().unwrap_err(),
+            facts.sizes["gone"].as_ref().unwrap_err().to_string(),
             "missing: gone.gguf"
         );
     }

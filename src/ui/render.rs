@@ -1,14 +1,17 @@
-//! One frame: the layout, each pane in its frame, the status bar, and the overlay on top.
-//! Only draws from the [`View`]; nothing here waits on anything.
+//! One frame: each pane in its frame, the status bar, and the overlay on top, drawn from
+//! the [`App`] as [`App::prepare_frame`] left it and the [`View`]. Drawing reads and
+//! writes only the buffer, so one frame of a state is always the same frame; nothing here
+//! waits on anything.
 
-use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Widget};
 
+use crate::config::keymap::Section;
 use crate::ui::app::{App, Overlay};
+use crate::ui::commands::KeyAction;
 use crate::ui::dialog;
 use crate::ui::help;
 use crate::ui::keys::Mode;
@@ -18,26 +21,30 @@ use crate::ui::panes::{gpu, system};
 use crate::ui::status_bar::{self, Bar};
 use crate::ui::view::View;
 
-pub fn render(frame: &mut Frame<'_>, app: &mut App, view: &View<'_>, claude: &mut ClaudePane) {
-    let area = frame.area();
-    draw(frame.buffer_mut(), area, app, view, claude);
+/// One whole frame of `area` into `buf`: the app works out the frame
+/// ([`App::prepare_frame`]), the claude pane is brought in line with it (size, focus,
+/// the theme's colours), then [`draw`]. The event loop and the tests draw this way.
+pub fn frame(
+    buf: &mut Buffer,
+    area: Rect,
+    app: &mut App,
+    view: &View<'_>,
+    claude: &mut ClaudePane,
+) {
+    app.prepare_frame(area, view);
+    claude.sync(
+        app.claude_inner,
+        app.claude_focused(),
+        app.theme.pane_colors(),
+    );
+    draw(buf, app, view, claude);
 }
 
-/// Draws into a buffer (the event loop's frame, or a test's).
-pub fn draw(buf: &mut Buffer, area: Rect, app: &mut App, view: &View<'_>, claude: &mut ClaudePane) {
-    // A program asking for the claude pane's colours (OSC 10/11/12) gets the current
-    // theme's, also right after the theme key changed it and while the pane is hidden.
-    claude.set_colors(app.theme.pane_colors());
-    // The mark of a bell or notification stays until the user looks at the pane.
-    if app.claude_in_view() {
-        app.claude_alert = None;
-    }
-    let tab = if app.focus == PaneId::Claude {
-        app.tab
-    } else {
-        app.focus
-    };
-    app.layout = layout::compute(area, &app.splits, app.zoom, tab);
+/// Draws the frame [`App::prepare_frame`] prepared into `buf` (the event loop's frame, or
+/// a test's). Reads the app, the view and the claude pane; writes only the buffer.
+pub fn draw(buf: &mut Buffer, app: &App, view: &View<'_>, claude: &ClaudePane) {
+    let area = app.layout.area;
+    let theme = &app.theme;
     if app.layout.kind == LayoutKind::TooSmall {
         let text = format!(
             "Terminal too small ({}x{}). Need {MIN_WIDTH}x{MIN_HEIGHT}.",
@@ -51,36 +58,32 @@ pub fn draw(buf: &mut Buffer, area: Rect, app: &mut App, view: &View<'_>, claude
             y,
             &text,
             usize::from(area.width),
-            Style::default().fg(app.theme.warn),
+            Style::default().fg(theme.warn),
         );
         return;
     }
-    let panes = app.layout.panes.clone();
-    app.tab_hits.clear();
-    let overlay_open = app.overlay != Overlay::None;
-    for (pane, rect) in panes {
+    for &(pane, rect) in &app.layout.panes {
         let focused = app.focus == pane;
         let inner = frame_pane(buf, rect, pane, app, claude, focused);
         match pane {
-            PaneId::Claude => {
-                app.claude_inner = inner;
-                claude.render(
-                    inner,
-                    buf,
-                    focused && !overlay_open && app.logs.editing.is_none(),
-                );
-            }
+            PaneId::Claude => claude.draw(inner, buf, app.claude_focused(), app.banner.as_deref()),
             PaneId::Logs => {
+                let k = |a| app.keymap.label(Section::Prompt, a);
+                let keys = format!(
+                    "{} keep · {} cancel",
+                    k(KeyAction::Confirm),
+                    k(KeyAction::Cancel)
+                );
                 let pos = app
                     .logs
-                    .draw(buf, inner, view.logs, view.log_next_seq, &app.theme);
+                    .draw(buf, inner, view.logs, view.log_next_seq, &keys, theme);
                 // The position goes in the frame's top-right corner.
                 let label = format!(" {pos} ");
                 let x = rect.x + rect.width.saturating_sub(label.chars().count() as u16 + 1);
-                buf.set_string(x, rect.y, label, Style::default().fg(app.theme.dim));
+                buf.set_string(x, rect.y, label, Style::default().fg(theme.dim));
             }
-            PaneId::Gpu => gpu::draw(buf, inner, view.gpu, view.history, &app.theme),
-            PaneId::System => system::draw(buf, inner, view, &app.theme),
+            PaneId::Gpu => gpu::draw(buf, inner, view.gpu, view.history, theme),
+            PaneId::System => system::draw(buf, inner, view, theme),
         }
     }
     let bar = Bar {
@@ -88,29 +91,23 @@ pub fn draw(buf: &mut Buffer, area: Rect, app: &mut App, view: &View<'_>, claude
         claude_focused: app.focus == PaneId::Claude,
         logs_focused: app.focus == PaneId::Logs,
         keymap: &app.keymap,
-        theme: &app.theme,
+        theme,
         message: app.message.as_ref(),
     };
     status_bar::draw(buf, app.layout.status, view, &bar);
 
-    let theme = app.theme.clone();
-    match &mut app.overlay {
+    match &app.overlay {
         Overlay::None => {}
-        Overlay::Picker(p) => p.draw(buf, area, &view.profiles.set, view.server, view.gpu, &theme),
+        Overlay::Picker(p) => p.draw(buf, area, view, &app.keymap, theme),
         Overlay::Help { scroll } => {
-            let lines = help::lines(&app.keymap, &theme, view.server_url, view.api);
-            help::draw(buf, area, &lines, scroll, &theme);
+            let lines = help::lines(&app.keymap, theme, view.server_url, view.api);
+            help::draw(buf, area, &lines, *scroll, theme);
         }
-        Overlay::ConfirmQuit => dialog::draw_quit(buf, area, app.on_exit, view.server, &theme),
+        Overlay::ConfirmQuit => {
+            dialog::draw_quit(buf, area, app.on_exit, view.server, &app.keymap, theme)
+        }
         Overlay::Failure { scroll } => {
-            let lines = dialog::failure_lines(view.server.failure.as_ref(), view.server, &theme);
-            // The title says how to copy the report: the last line may be scrolled off.
-            let title = if view.server.failure.is_some() {
-                "Failure details · y copies"
-            } else {
-                "Failure details"
-            };
-            help::draw_box(buf, area, title, &lines, scroll, &theme, 120);
+            dialog::draw_failure(buf, area, view.server, *scroll, &app.keymap, theme)
         }
     }
 }
@@ -120,7 +117,7 @@ fn frame_pane(
     buf: &mut Buffer,
     rect: Rect,
     pane: PaneId,
-    app: &mut App,
+    app: &App,
     claude: &ClaudePane,
     focused: bool,
 ) -> Rect {
@@ -201,28 +198,17 @@ fn frame_pane(
         title.push(Span::styled("[zoom] ", Style::default().fg(theme.accent)));
     }
     // Compact layout: the tab pane's title names all three tabs.
-    let is_tab =
-        app.layout.kind == LayoutKind::Compact && pane != PaneId::Claude && app.zoom.is_none();
-    if is_tab {
+    if layout::shows_tabs(&app.layout, pane, app.zoom) {
         title.clear();
-        let mut x = rect.x + 1;
-        for (i, tab) in [PaneId::Logs, PaneId::Gpu, PaneId::System]
-            .into_iter()
-            .enumerate()
-        {
+        for (i, (tab, label, _)) in layout::tab_titles(rect).into_iter().enumerate() {
             if i > 0 {
                 title.push(Span::styled("│", Style::default().fg(border)));
-                x += 1;
             }
-            let label = format!(" {} ", tab.title());
             let style = if tab == pane {
                 title_style.add_modifier(Modifier::REVERSED)
             } else {
                 Style::default().fg(theme.dim)
             };
-            let w = label.chars().count() as u16;
-            app.tab_hits.push((tab, Rect::new(x, rect.y, w, 1)));
-            x += w;
             title.push(Span::styled(label, style));
         }
         if pane == PaneId::Logs {

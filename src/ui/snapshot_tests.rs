@@ -6,12 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 
-use crate::config::keymap::Keymap;
 use crate::config::profiles::parse;
 use crate::config::settings::{BackendKind, OnExit};
 use crate::config::theme::Theme;
@@ -19,17 +18,21 @@ use crate::monitor::{
     FootprintSource, GpuProcess, GpuSample, GpuSnapshot, GpuState, History, ServerFootprint,
     SystemSnapshot,
 };
+use crate::server::ControlError;
 use crate::server::load_facts::LoadFacts;
 use crate::server::logs::{LogRing, Source};
 use crate::server::profiles_store::ProfilesView;
 use crate::server::state::{Failure, Phase, ServerState, Step, SwitchProgress};
+use crate::ui::action::{Effect, Request, Scroll};
 use crate::ui::app::{App, Overlay};
+use crate::ui::commands::Keymap;
 use crate::ui::keys::Mode;
 use crate::ui::layout::PaneId;
+use crate::ui::msg::{Msg, Reply};
 use crate::ui::panes::claude::ClaudePane;
-use crate::ui::picker::Picker;
-use crate::ui::render::draw;
-use crate::ui::view::{ApiStatus, View};
+use crate::ui::picker::{Picker, Unsized};
+use crate::ui::render;
+use crate::ui::view::{ApiStatus, Sources, View};
 
 const NOW: u64 = 1_800_000_000_000;
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -382,28 +385,29 @@ fn text(buf: &Buffer) -> String {
     out
 }
 
+impl Scene {
+    fn sources(&self) -> Sources<'_> {
+        Sources {
+            server: &self.server,
+            profiles: &self.profiles,
+            gpu: &self.gpu,
+            system: &self.system,
+            history: &self.history,
+            facts: &self.facts,
+            logs: &self.logs,
+            server_url: "http://127.0.0.1:8080",
+            api: &self.api,
+        }
+    }
+}
+
+/// One frame, drawn once: drawing reads the app and writes nothing else.
 fn frame(scene: &Scene, app: &mut App, w: u16, h: u16) -> (String, Buffer) {
     let area = Rect::new(0, 0, w, h);
     let mut buf = Buffer::empty(area);
     let mut claude = ClaudePane::replay(40, 120, CLAUDE);
-    scene.logs.with_lines(|lines| {
-        let view = View {
-            server: &scene.server,
-            profiles: &scene.profiles,
-            gpu: &scene.gpu,
-            system: &scene.system,
-            history: &scene.history,
-            facts: &scene.facts,
-            logs: lines,
-            log_next_seq: lines.back().map_or(0, |l| l.seq + 1),
-            now_ms: NOW,
-            server_url: "http://127.0.0.1:8080",
-            api: &scene.api,
-        };
-        // Twice: the first frame records the layout that the mouse and keys use.
-        draw(&mut buf, area, app, &view, &mut claude);
-        buf = Buffer::empty(area);
-        draw(&mut buf, area, app, &view, &mut claude);
+    with_view(scene, |view| {
+        render::frame(&mut buf, area, app, view, &mut claude)
     });
     (text(&buf), buf)
 }
@@ -421,25 +425,35 @@ fn shots(name: &str, scene: &Scene, setup: impl Fn(&mut App, &Scene)) {
 }
 
 fn with_view<R>(scene: &Scene, f: impl FnOnce(&View<'_>) -> R) -> R {
-    scene.logs.with_lines(|lines| {
-        f(&View {
-            server: &scene.server,
-            profiles: &scene.profiles,
-            gpu: &scene.gpu,
-            system: &scene.system,
-            history: &scene.history,
-            facts: &scene.facts,
-            logs: lines,
-            log_next_seq: lines.back().map_or(0, |l| l.seq + 1),
-            now_ms: NOW,
-            server_url: "http://127.0.0.1:8080",
-            api: &scene.api,
-        })
-    })
+    scene.sources().with_view(NOW, f)
 }
 
-fn key(app: &mut App, scene: &Scene, code: KeyCode, mods: KeyModifiers) {
-    with_view(scene, |v| app.on_key(&KeyEvent::new(code, mods), v));
+/// Hands `msg` to the app as the event loop does; returns the effects.
+fn update(app: &mut App, scene: &Scene, msg: Msg) -> Vec<Effect> {
+    with_view(scene, |v| app.update(msg, v))
+}
+
+fn key(app: &mut App, scene: &Scene, code: KeyCode, mods: KeyModifiers) -> Vec<Effect> {
+    update(
+        app,
+        scene,
+        Msg::Input(Event::Key(KeyEvent::new(code, mods))),
+    )
+}
+
+/// The controller's answer to a switch, as the runner posts it.
+fn switch_reply(app: &mut App, scene: &Scene, id: &str, reply: Reply) {
+    update(
+        app,
+        scene,
+        Msg::Controller(Request::Switch(id.into()), reply),
+    );
+}
+
+fn refused_busy() -> Reply {
+    Reply::Refused(ControlError::Busy {
+        state: Phase::Starting,
+    })
 }
 
 /// Sizes for every profile, and samplers for the ones whose EXTRA_ARGS or GGUF name some.
@@ -460,7 +474,7 @@ fn sizes() -> crate::ui::picker::Sizes {
         ("qwen3-coder", Ok(17_300 * MIB)),
         ("glm-air", Ok(68 * GIB)),
         ("tiny", Ok(94 * MIB)),
-        ("gone", Err("missing: gone.gguf".to_string())),
+        ("gone", Err(Unsized::Missing("gone.gguf".into()))),
         ("bench-qwen", Ok(17_300 * MIB)),
     ]
     .into_iter()
@@ -552,8 +566,9 @@ fn picker_pages_and_refusals() {
     let s = scene(server(Phase::Running), two_gpus(), 40);
     shots("picker", &s, |app, s| {
         with_view(s, |v| app.open_picker(v, false));
-        app.set_model_facts(picker_facts());
-        app.set_load_times([("qwen3-coder".to_string(), 6_100)].into_iter().collect());
+        update(app, s, Msg::ModelFacts(picker_facts()));
+        let loads = [("qwen3-coder".to_string(), 6_100)].into_iter().collect();
+        update(app, s, Msg::LoadTimes(loads));
     });
     shots("picker_bench", &s, |app, s| {
         with_view(s, |v| app.open_picker(v, false));
@@ -564,7 +579,10 @@ fn picker_pages_and_refusals() {
     shots("picker_busy", &busy, |app, s| {
         with_view(s, |v| app.open_picker(v, false));
         app.set_model_facts(picker_facts());
-        key(app, s, KeyCode::Char('3'), KeyModifiers::NONE);
+        // The picker asks; the controller, busy with the switch, refuses.
+        let asked = key(app, s, KeyCode::Char('3'), KeyModifiers::NONE);
+        assert_eq!(asked, [Effect::Control(Request::Switch("tiny".into()))]);
+        switch_reply(app, s, "tiny", refused_busy());
     });
     shots(
         "picker_no_gpu",
@@ -733,14 +751,13 @@ fn bars_take_the_colour_of_their_level() {
 
 #[test]
 fn the_claude_pane_answers_osc_11_with_the_theme_in_use() {
-    use crate::config::keymap::KeyAction;
     let s = scene(server(Phase::Running), two_gpus(), 40);
     let mut app = app();
     let mut claude = ClaudePane::replay(40, 120, b"");
     let area = Rect::new(0, 0, 160, 50);
     let mut ask = |app: &mut App| {
         with_view(&s, |v| {
-            draw(&mut Buffer::empty(area), area, app, v, &mut claude)
+            render::frame(&mut Buffer::empty(area), area, app, v, &mut claude)
         });
         let ClaudePane::Replay(term) = &mut claude else {
             unreachable!()
@@ -748,13 +765,69 @@ fn the_claude_pane_answers_osc_11_with_the_theme_in_use() {
         term.process(b"\x1b]11;?\x07");
         String::from_utf8(term.take_replies()).unwrap()
     };
+    let theme_next = |app: &mut App| {
+        key(app, &s, KeyCode::Char('\\'), KeyModifiers::CONTROL);
+        key(app, &s, KeyCode::Char('t'), KeyModifiers::NONE);
+    };
     assert_eq!(ask(&mut app), "\x1b]11;rgb:0000/0000/0000\x07");
-    with_view(&s, |v| app.action(KeyAction::ThemeNext, v));
+    theme_next(&mut app);
     assert_eq!(app.theme.name, "light");
     assert_eq!(ask(&mut app), "\x1b]11;rgb:f5f5/f5f5/f5f5\x07");
-    with_view(&s, |v| app.action(KeyAction::ThemeNext, v));
+    theme_next(&mut app);
     assert_eq!(app.theme.name, "gruvbox");
     assert_eq!(ask(&mut app), "\x1b]11;rgb:2828/2828/2828\x07");
+}
+
+/// The styles of a buffer, row by row: where each run of one style starts, and the style
+/// (foreground/background, then modifiers). Text snapshots cannot see a theme; these do.
+fn styles(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut row = format!("{y:>2}:");
+        let mut last = None;
+        for x in 0..buf.area.width {
+            let cell = &buf[(x, y)];
+            let style = (cell.fg, cell.bg, cell.modifier);
+            if last != Some(style) {
+                let mods = if cell.modifier.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {:?}", cell.modifier)
+                };
+                row.push_str(&format!(" {x}={:?}/{:?}{mods}", cell.fg, cell.bg));
+                last = Some(style);
+            }
+        }
+        out.push_str(&row);
+        out.push('\n');
+    }
+    out
+}
+
+/// One whole frame per built-in theme, text and styles: a theme that colours a role
+/// wrongly (or not at all) changes its snapshot.
+#[test]
+fn every_theme_styles_a_whole_frame() {
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    let mut seen = Vec::new();
+    for name in Theme::preset_names() {
+        let mut app = App::new(
+            Keymap::builtin_default(),
+            Theme::preset(name).unwrap(),
+            OnExit::Stop,
+        );
+        app.focus = PaneId::Logs;
+        let (text, buf) = frame(&s, &mut app, 80, 24);
+        let styles = styles(&buf);
+        assert!(
+            !seen.contains(&styles),
+            "{name} looks like an earlier theme"
+        );
+        seen.push(styles.clone());
+        insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(format!("styles_{name}_80x24"), format!("{text}\n{styles}"));
+        });
+    }
 }
 
 mod mouse {
@@ -762,20 +835,14 @@ mod mouse {
     use crate::ui::layout::Border;
     use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 
-    fn mouse(
-        app: &mut App,
-        scene: &Scene,
-        kind: MouseEventKind,
-        x: u16,
-        y: u16,
-    ) -> Vec<crate::ui::action::Effect> {
-        let ev = crossterm::event::Event::Mouse(MouseEvent {
+    fn mouse(app: &mut App, scene: &Scene, kind: MouseEventKind, x: u16, y: u16) -> Vec<Effect> {
+        let ev = Event::Mouse(MouseEvent {
             kind,
             column: x,
             row: y,
             modifiers: KeyModifiers::NONE,
         });
-        with_view(scene, |v| app.on_event(&ev, v))
+        update(app, scene, Msg::Input(ev))
     }
 
     #[test]
@@ -810,9 +877,7 @@ mod mouse {
             claude.x + 2,
             claude.y + 2,
         );
-        assert!(
-            matches!(effects[..], [crate::ui::action::Effect::ClaudeMouse(_, r)] if r == claude)
-        );
+        assert!(matches!(effects[..], [Effect::ClaudeMouse(_, r)] if r == claude));
 
         // Dragging the border between claude and the right column moves it.
         let (_, grab, _) = *app
@@ -869,11 +934,10 @@ mod mouse {
 
 mod keys {
     use super::*;
-    use crate::ui::action::Effect;
     use crate::ui::status_bar::ModeLabel;
 
     fn press(app: &mut App, s: &Scene, code: KeyCode, mods: KeyModifiers) -> Vec<Effect> {
-        with_view(s, |v| app.on_key(&KeyEvent::new(code, mods), v))
+        key(app, s, code, mods)
     }
 
     #[test]
@@ -888,11 +952,11 @@ mod keys {
         let page = i32::from(app.claude_inner.height - 1);
         assert_eq!(
             press(&mut app, &s, KeyCode::PageUp, KeyModifiers::NONE),
-            vec![Effect::ClaudeScroll(page)]
+            vec![Effect::ClaudeScroll(Scroll::Lines(page))]
         );
         assert_eq!(
             press(&mut app, &s, KeyCode::Char('q'), KeyModifiers::NONE),
-            vec![Effect::ClaudeScroll(i32::MIN)]
+            vec![Effect::ClaudeScroll(Scroll::Bottom)]
         );
         assert_eq!(app.mode_label(), ModeLabel::Normal);
         // Back in NORMAL, q is claude's again.
@@ -926,19 +990,41 @@ mod keys {
             press(&mut app, &s, KeyCode::Char('m'), KeyModifiers::NONE),
             vec![Effect::LoadModelSizes]
         );
-        // The running profile is highlighted; Enter on it just closes the picker.
-        assert!(press(&mut app, &s, KeyCode::Enter, KeyModifiers::NONE).is_empty());
+        // The running profile is highlighted; Enter on it asks the controller, which
+        // answers that it already runs (accepted, nothing done): the picker closes.
+        assert_eq!(
+            press(&mut app, &s, KeyCode::Enter, KeyModifiers::NONE),
+            vec![Effect::Control(Request::Switch("qwen3-coder".into()))]
+        );
+        switch_reply(&mut app, &s, "qwen3-coder", Reply::Accepted);
         assert_eq!(app.overlay, Overlay::None);
         with_view(&s, |v| app.open_picker(v, false));
         assert_eq!(
             press(&mut app, &s, KeyCode::Char('2'), KeyModifiers::NONE),
-            vec![Effect::Switch("glm-air".into())]
+            vec![Effect::Control(Request::Switch("glm-air".into()))]
         );
-        app.switch_refused("switch already in progress (state: starting)".into(), NOW);
+        // The picker stays open for the controller's answer, and shows a refusal.
+        assert!(matches!(app.overlay, Overlay::Picker(_)));
+        switch_reply(&mut app, &s, "glm-air", refused_busy());
         let (text, _) = frame(&s, &mut app, 160, 50);
         assert!(text.contains("switch already in progress"), "{text}");
-        app.switch_accepted();
+        switch_reply(&mut app, &s, "glm-air", Reply::Accepted);
         assert_eq!(app.overlay, Overlay::None);
+    }
+
+    /// A legacy terminal sends the prefix Ctrl+\\ as Ctrl+4: in the picker it must not pick
+    /// the fourth row.
+    #[test]
+    fn a_modified_digit_picks_nothing() {
+        let s = scene(server(Phase::Idle), two_gpus(), 10);
+        let mut app = app();
+        with_view(&s, |v| app.open_picker(v, false));
+        assert!(press(&mut app, &s, KeyCode::Char('4'), KeyModifiers::CONTROL).is_empty());
+        assert!(press(&mut app, &s, KeyCode::Char('4'), KeyModifiers::ALT).is_empty());
+        assert_eq!(
+            press(&mut app, &s, KeyCode::Char('4'), KeyModifiers::NONE),
+            vec![Effect::Control(Request::Switch("gone".into()))]
+        );
     }
 
     #[test]
@@ -948,7 +1034,7 @@ mod keys {
         press(&mut app, &s, KeyCode::Char('\\'), KeyModifiers::CONTROL);
         assert_eq!(
             press(&mut app, &s, KeyCode::Char('w'), KeyModifiers::NONE),
-            vec![Effect::KeepWaiting]
+            vec![Effect::Control(Request::KeepWaiting)]
         );
     }
 

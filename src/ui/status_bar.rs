@@ -8,10 +8,11 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthStr;
 
-use crate::config::keymap::{KeyAction, Keymap, Section};
+use crate::config::keymap::Section;
 use crate::config::theme::Theme;
 use crate::server::state::SwitchProgress;
 use crate::server::{Phase, ServerState};
+use crate::ui::commands::{KeyAction, Keymap};
 use crate::ui::view::{ApiStatus, View};
 use crate::ui::widgets::text::fit;
 
@@ -255,6 +256,20 @@ fn width(spans: &[Span<'_>]) -> usize {
     spans.iter().map(|s| s.content.width()).sum()
 }
 
+/// The moving keys of a table as one hint: `↑↓ PgUp/PgDn Home/End`.
+pub fn moves(k: &Keymap, section: Section) -> String {
+    let l = |a| k.label(section, a);
+    format!(
+        "{}{} {}/{} {}/{}",
+        l(KeyAction::ScrollUp),
+        l(KeyAction::ScrollDown),
+        l(KeyAction::PageUp),
+        l(KeyAction::PageDown),
+        l(KeyAction::Top),
+        l(KeyAction::Bottom)
+    )
+}
+
 /// The hints for a mode, most important first (the bar cuts from the end).
 pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
     let k = bar.keymap;
@@ -323,7 +338,7 @@ pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
             out.push((None, "every key goes to claude"));
         }
         ModeLabel::Scroll => {
-            out.push((Some("↑↓ PgUp/PgDn Home/End".into()), "scroll"));
+            out.push((Some(moves(k, Section::Scroll)), "scroll"));
             out.push((
                 k.key_for(Section::Scroll, KeyAction::Cancel)
                     .map(|s| s.label()),
@@ -331,21 +346,51 @@ pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
             ));
         }
         ModeLabel::Search | ModeLabel::Filter => {
-            out.push((Some("Enter".into()), "keep"));
-            out.push((Some("Esc".into()), "cancel"));
+            out.push((
+                k.key_for(Section::Prompt, KeyAction::Confirm)
+                    .map(|s| s.label()),
+                "keep",
+            ));
+            out.push((
+                k.key_for(Section::Prompt, KeyAction::Cancel)
+                    .map(|s| s.label()),
+                "cancel",
+            ));
         }
         ModeLabel::Picker => {
-            out.push((Some("Enter".into()), "switch"));
+            out.push((
+                k.key_for(Section::Picker, KeyAction::Confirm)
+                    .map(|s| s.label()),
+                "switch",
+            ));
             out.push((Some("1-9".into()), "pick"));
-            out.push((Some("Esc".into()), "cancel"));
+            out.push((
+                k.key_for(Section::Picker, KeyAction::Cancel)
+                    .map(|s| s.label()),
+                "cancel",
+            ));
         }
         ModeLabel::Help | ModeLabel::Details => {
-            out.push((Some("↑↓".into()), "scroll"));
-            out.push((Some("Esc".into()), "close"));
+            let up = k.label(Section::Dialog, KeyAction::ScrollUp);
+            let down = k.label(Section::Dialog, KeyAction::ScrollDown);
+            out.push((Some(format!("{up}{down}")), "scroll"));
+            out.push((
+                k.key_for(Section::Dialog, KeyAction::Cancel)
+                    .map(|s| s.label()),
+                "close",
+            ));
         }
         ModeLabel::Confirm => {
-            out.push((Some("y".into()), "quit"));
-            out.push((Some("n".into()), "stay"));
+            out.push((
+                k.key_for(Section::Confirm, KeyAction::Confirm)
+                    .map(|s| s.label()),
+                "quit",
+            ));
+            out.push((
+                k.key_for(Section::Confirm, KeyAction::Cancel)
+                    .map(|s| s.label()),
+                "stay",
+            ));
         }
     }
     out.into_iter()

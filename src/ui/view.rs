@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use crate::monitor::{GpuState, History, SystemSnapshot};
 use crate::server::ServerState;
 use crate::server::load_facts::LoadFacts;
-use crate::server::logs::LogLine;
+use crate::server::logs::{LogLine, LogRing};
 use crate::server::profiles_store::ProfilesView;
 
 /// Whether the management API is serving.
@@ -35,4 +35,41 @@ pub struct View<'a> {
     pub now_ms: u64,
     pub server_url: &'a str,
     pub api: &'a ApiStatus,
+}
+
+/// What a [`View`] is built from: the snapshots, and the log ring it locks while a view
+/// lives. The event loop fills it from the controller's and the monitors' watches, tests
+/// from hand-made states; [`Sources::with_view`] is the one place a view is put together.
+pub struct Sources<'a> {
+    pub server: &'a ServerState,
+    pub profiles: &'a ProfilesView,
+    pub gpu: &'a GpuState,
+    pub system: &'a SystemSnapshot,
+    pub history: &'a History,
+    pub facts: &'a LoadFacts,
+    pub logs: &'a LogRing,
+    pub server_url: &'a str,
+    pub api: &'a ApiStatus,
+}
+
+impl Sources<'_> {
+    /// Runs `f` on the view at `now_ms`. The log ring is locked only for `f`, which updates
+    /// the app or draws into a buffer; the terminal write happens after.
+    pub fn with_view<R>(&self, now_ms: u64, f: impl FnOnce(&View<'_>) -> R) -> R {
+        self.logs.with_lines(|lines| {
+            f(&View {
+                server: self.server,
+                profiles: self.profiles,
+                gpu: self.gpu,
+                system: self.system,
+                history: self.history,
+                facts: self.facts,
+                logs: lines,
+                log_next_seq: lines.back().map_or(0, |l| l.seq + 1),
+                now_ms,
+                server_url: self.server_url,
+                api: self.api,
+            })
+        })
+    }
 }

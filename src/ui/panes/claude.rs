@@ -10,8 +10,20 @@ use ratatui::style::Style;
 
 use crate::claude::{SandboxGuard, claude_pane_command};
 use crate::config::Settings;
+use crate::pty::overlay::{self, Overlays};
 use crate::pty::term::{Outbound, Term, TermColors};
 use crate::pty::{TerminalPane, Waker};
+use crate::ui::action::Scroll;
+use crate::ui::widgets::text::wrap;
+
+/// Why the claude pane's program could not be restarted.
+#[derive(Debug, thiserror::Error)]
+pub enum RestartError {
+    #[error("the claude pane has no program to restart")]
+    NoProgram,
+    #[error("{0:#}")]
+    Spawn(anyhow::Error),
+}
 
 pub enum ClaudePane {
     /// The program on its PTY, and what must live as long as it (a sandbox's bridge).
@@ -59,16 +71,6 @@ impl ClaudePane {
         ClaudePane::Replay(Box::new(term))
     }
 
-    /// The colours a program is told the pane has (OSC 10/11/12); the UI calls it every
-    /// frame so the answer follows the theme as it cycles.
-    pub fn set_colors(&mut self, colors: TermColors) {
-        match self {
-            ClaudePane::Live { pane, .. } => pane.set_colors(colors),
-            ClaudePane::Replay(term) => term.set_colors(colors),
-            ClaudePane::Failed(_) => {}
-        }
-    }
-
     pub fn handle_key(&mut self, key: &KeyEvent) {
         if let ClaudePane::Live { pane, .. } = self {
             pane.handle_key(key);
@@ -104,6 +106,17 @@ impl ClaudePane {
         }
     }
 
+    /// Moves the view of the scrollback.
+    pub fn scroll(&mut self, scroll: Scroll) {
+        let delta = match scroll {
+            Scroll::Lines(n) => n,
+            // The screen clamps a scroll to the history it keeps.
+            Scroll::Top => i32::MAX,
+            Scroll::Bottom => -i32::try_from(self.scrollback_offset()).unwrap_or(i32::MAX),
+        };
+        self.scroll_lines(delta);
+    }
+
     pub fn scrollback_offset(&self) -> usize {
         match self {
             ClaudePane::Live { pane, .. } => pane.scrollback_offset(),
@@ -112,17 +125,44 @@ impl ClaudePane {
         }
     }
 
-    pub fn render(&mut self, area: Rect, buf: &mut Buffer, focused: bool) {
+    /// Brings the pane in line with the frame about to be drawn (the event loop calls it
+    /// after [`App::prepare_frame`] and before drawing): its screen and PTY take the size
+    /// of `inner`, the program hears of a focus change, and a program asking for the
+    /// pane's colours (OSC 10/11/12) gets `colors`, the theme's, which follow the theme
+    /// key at once, also while the pane is hidden.
+    ///
+    /// [`App::prepare_frame`]: crate::ui::app::App::prepare_frame
+    pub fn sync(&mut self, inner: Rect, focused: bool, colors: TermColors) {
         match self {
-            ClaudePane::Live { pane, .. } => pane.render(area, buf, focused),
+            ClaudePane::Live { pane, .. } => {
+                pane.set_colors(colors);
+                pane.sync(inner, focused);
+            }
             ClaudePane::Replay(term) => {
-                if term.size() != (area.height, area.width) {
-                    term.resize(area.height, area.width);
+                term.set_colors(colors);
+                if inner.width > 0 && inner.height > 0 && term.size() != (inner.height, inner.width)
+                {
+                    term.resize(inner.height, inner.width);
                 }
+            }
+            ClaudePane::Failed(_) => {}
+        }
+    }
+
+    /// Draws the pane into `area` with `banner` over its top line; changes nothing.
+    pub fn draw(&self, area: Rect, buf: &mut Buffer, focused: bool, banner: Option<&str>) {
+        match self {
+            ClaudePane::Live { pane, .. } => pane.draw(area, buf, focused, banner),
+            ClaudePane::Replay(term) => {
                 term.render(area, buf, false);
+                let overlays = Overlays {
+                    banner,
+                    ..Overlays::default()
+                };
+                overlay::draw(&overlays, area, buf);
             }
             ClaudePane::Failed(msg) => {
-                let lines = textwrap(msg, usize::from(area.width));
+                let lines = wrap(msg, usize::from(area.width).max(10));
                 for (i, l) in lines.iter().take(usize::from(area.height)).enumerate() {
                     buf.set_string(area.x, area.y + i as u16, l, Style::default());
                 }
@@ -147,16 +187,10 @@ impl ClaudePane {
         }
     }
 
-    pub fn restart(&mut self) -> Result<(), String> {
+    pub fn restart(&mut self) -> Result<(), RestartError> {
         match self {
-            ClaudePane::Live { pane, .. } => pane.restart().map_err(|e| format!("{e:#}")),
-            _ => Err("the claude pane has no program to restart".into()),
-        }
-    }
-
-    pub fn set_banner(&mut self, banner: Option<String>) {
-        if let ClaudePane::Live { pane, .. } = self {
-            pane.set_banner(banner);
+            ClaudePane::Live { pane, .. } => pane.restart().map_err(RestartError::Spawn),
+            _ => Err(RestartError::NoProgram),
         }
     }
 
@@ -189,24 +223,4 @@ impl ClaudePane {
             _ => None,
         }
     }
-}
-
-/// Word-wraps a message for a pane (no dependency for one error text).
-fn textwrap(text: &str, width: usize) -> Vec<String> {
-    let width = width.max(10);
-    let mut out = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
-            out.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        out.push(line);
-    }
-    out
 }

@@ -39,14 +39,26 @@ pub struct LogView {
     current: Option<u64>,
     /// The prompt being typed, and its text.
     pub editing: Option<(Prompt, String)>,
-    /// Rows of the last draw, for page keys.
+    /// Rows of the page in the frame ([`LogView::prepare`]), for page keys.
     page: u16,
     /// Long lines continue on the next rows instead of being cut at the edge.
     pub wrap: bool,
-    /// Columns of the last draw (wrapped lines' heights depend on it).
+    /// Columns of the page in the frame (wrapped lines' heights depend on it).
     width: u16,
     /// The lines the filter kept, by seq, so a frame only checks lines that are new.
     cache: FilterCache,
+    /// The page the next frame shows ([`LogView::prepare`]).
+    shown: Shown,
+}
+
+/// The lines on the page: their indices in the ring, where the page starts and ends among
+/// the lines shown (all, or what the filter keeps), and how many those are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Shown {
+    lines: Vec<usize>,
+    start: usize,
+    end: usize,
+    of: usize,
 }
 
 /// Matches of one filter text, kept as seqs (the ring's seqs are consecutive, so a seq
@@ -111,49 +123,36 @@ impl Default for LogView {
             wrap: false,
             width: 80,
             cache: FilterCache::default(),
+            shown: Shown::default(),
         }
     }
 }
 
 /// The text of a line without escape sequences and with tabs as spaces: what is matched
-/// and what the columns of highlights count in.
+/// and what the columns of highlights count in. The escapes are parsed by `vte` (the
+/// parser the claude pane's emulator runs on), so every sequence a terminal would swallow
+/// is dropped whole, not only the CSI and OSC forms.
 pub fn plain(text: &str) -> Cow<'_, str> {
     if !text.contains(['\x1b', '\t']) && !text.chars().any(char::is_control) {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' => match chars.next() {
-                // CSI: parameters, then one final byte in @..~.
-                Some('[') => {
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                // OSC: up to BEL or ESC \.
-                Some(']') => {
-                    while let Some(c) = chars.next() {
-                        if c == '\x07' {
-                            break;
-                        }
-                        if c == '\x1b' {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            },
-            '\t' => out.push_str("    "),
-            c if c.is_control() => {}
-            c => out.push(c),
+    /// Keeps what a terminal would print, and a tab as four spaces.
+    struct Printed(String);
+    impl vte::Perform for Printed {
+        fn print(&mut self, c: char) {
+            if !c.is_control() {
+                self.0.push(c);
+            }
+        }
+        fn execute(&mut self, byte: u8) {
+            if byte == b'\t' {
+                self.0.push_str("    ");
+            }
         }
     }
-    Cow::Owned(out)
+    let mut out = Printed(String::with_capacity(text.len()));
+    vte::Parser::new().advance(&mut out, text.as_bytes());
+    Cow::Owned(out.0)
 }
 
 /// Byte ranges of `query` in `text`; case-insensitive unless the query has a capital
@@ -441,26 +440,53 @@ impl LogView {
         }
     }
 
-    /// Draws the lines into `area` (the pane's inner area); returns the title's position
-    /// label, e.g. `[120-160/5000]`.
-    pub fn draw(
-        &mut self,
-        buf: &mut Buffer,
-        area: Rect,
-        lines: &VecDeque<LogLine>,
-        next_seq: u64,
-        theme: &Theme,
-    ) -> String {
-        let prompt_rows = u16::from(self.editing.is_some() || self.new_lines(next_seq) > 0);
-        let text_area = Rect {
-            height: area.height.saturating_sub(prompt_rows),
-            ..area
-        };
+    /// Fits the view to the frame about to be drawn in `area` (the pane's inner area): the
+    /// page's height and width (the page keys and wrapping use them), and the lines on the
+    /// page. The filter's cache is brought up to date here, so drawing reads only.
+    pub fn prepare(&mut self, area: Rect, lines: &VecDeque<LogLine>, next_seq: u64) {
+        let text_area = self.text_area(area, next_seq);
         self.page = text_area.height.max(1);
         self.width = text_area.width;
         let rows = self.rows(lines);
         let (start, end) = self.window(lines, &rows);
-        if rows.is_empty() {
+        self.shown = Shown {
+            lines: rows[start..end].to_vec(),
+            start,
+            end,
+            of: rows.len(),
+        };
+    }
+
+    /// The rows of `area` the lines go in: all but the last when the prompt or the "new
+    /// lines" bar takes it.
+    fn text_area(&self, area: Rect, next_seq: u64) -> Rect {
+        let prompt_rows = u16::from(self.editing.is_some() || self.new_lines(next_seq) > 0);
+        Rect {
+            height: area.height.saturating_sub(prompt_rows),
+            ..area
+        }
+    }
+
+    /// Draws the page [`LogView::prepare`] chose into `area`; returns the title's position
+    /// label, e.g. `[120-160/5000]`. `prompt_keys` says how to end a prompt
+    /// (`Enter keep · Esc cancel`, from the keymap).
+    pub fn draw(
+        &self,
+        buf: &mut Buffer,
+        area: Rect,
+        lines: &VecDeque<LogLine>,
+        next_seq: u64,
+        prompt_keys: &str,
+        theme: &Theme,
+    ) -> String {
+        let text_area = self.text_area(area, next_seq);
+        let Shown {
+            lines: page,
+            start,
+            end,
+            of,
+        } = &self.shown;
+        if *of == 0 {
             let msg = if lines.is_empty() {
                 "No server output yet."
             } else {
@@ -468,27 +494,26 @@ impl LogView {
             };
             buf.set_string(area.x, area.y, msg, Style::default().fg(theme.dim));
         }
-        let search = self.active_search().map(str::to_string);
+        let search = self.active_search();
         let mut y = text_area.y;
         let bottom = text_area.y + text_area.height;
-        for &i in &rows[start..end] {
-            let line = &lines[i];
+        for line in page.iter().filter_map(|&i| lines.get(i)) {
+            if y >= bottom {
+                break;
+            }
             let room = Rect {
                 y,
                 height: bottom - y,
                 ..text_area
             };
             let used = draw_line(buf, room, line, theme, self.wrap);
-            if let Some(q) = &search {
+            if let Some(q) = search {
                 let current = self.current == Some(line.seq);
                 highlight(buf, room, &line.text, q, theme, current, self.wrap);
             }
             y += used;
-            if y >= bottom {
-                break;
-            }
         }
-        if prompt_rows == 1 {
+        if text_area.height < area.height {
             let y = area.y + area.height - 1;
             let line = match &self.editing {
                 Some((prompt, text)) => {
@@ -500,7 +525,7 @@ impl LogView {
                         Span::styled(label, Style::default().fg(theme.accent)),
                         Span::raw(text.clone()),
                         Span::styled("█", Style::default().fg(theme.accent)),
-                        Span::styled("  Enter keep · Esc cancel", Style::default().fg(theme.dim)),
+                        Span::styled(format!("  {prompt_keys}"), Style::default().fg(theme.dim)),
                     ])
                 }
                 None => Line::from(Span::styled(
@@ -510,10 +535,10 @@ impl LogView {
             };
             buf.set_line(area.x, y, &line, area.width);
         }
-        if rows.is_empty() {
+        if *of == 0 {
             format!("[0/{}]", lines.len())
         } else {
-            format!("[{}-{}/{}]", start + 1, end.max(start + 1), rows.len())
+            format!("[{}-{}/{}]", start + 1, (*end).max(start + 1), of)
         }
     }
 }
@@ -668,6 +693,12 @@ mod tests {
     #[test]
     fn plain_strips_escapes_and_expands_tabs() {
         assert_eq!(plain("\x1b[31mred\x1b[0m\tx\x1b]0;t\x07!"), "red    x!");
+        // An OSC ended by ST, a DCS, a charset switch, a stray control: all gone.
+        assert_eq!(
+            plain("a\x1b]8;;http://x\x1b\\b\x1bP1$r\x1b\\c\x1b(0d\x07\re"),
+            "abcde"
+        );
+        assert_eq!(plain("naïve ✓"), "naïve ✓");
         assert!(matches!(plain("ok"), Cow::Borrowed(_)));
     }
 
@@ -714,8 +745,10 @@ mod tests {
         };
         let area = Rect::new(0, 0, 10, 10);
         let mut buf = Buffer::empty(area);
-        let pos =
-            ring.with_lines(|lines| v.draw(&mut buf, area, lines, 20, &Theme::builtin_default()));
+        let pos = ring.with_lines(|lines| {
+            v.prepare(area, lines, 20);
+            v.draw(&mut buf, area, lines, 20, "", &Theme::builtin_default())
+        });
         // Three whole lines (9 rows) and the start of no fourth: the newest is at the end.
         assert_eq!(pos, "[18-20/20]");
         let row = |y: u16| {

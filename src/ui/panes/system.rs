@@ -1,5 +1,6 @@
 //! The system panel: CPU with its history, load, RAM (used including the page cache, where
-//! a memory-mapped model lives, as the original counted it), swap when it is used, and
+//! a memory-mapped model lives, so a model loaded with mmap counts where it sits), swap
+//! when it is used, and
 //! the server's own CPU and memory.
 
 use ratatui::buffer::Buffer;
@@ -16,7 +17,8 @@ use crate::ui::widgets::bar::{bar, level_colour, ram_colour};
 use crate::ui::widgets::sparkline::sparkline;
 use crate::ui::widgets::text::{GIB, MIB, bytes, fit, put_lines, used_of};
 
-/// Swap below this is noise (the original's threshold).
+/// Swap below this is noise: a kernel keeps some pages swapped out on any machine with
+/// swap, and a line for them would read as a warning.
 const SWAP_SHOWN_FROM: u64 = 100 * 1024 * 1024;
 
 pub fn draw(buf: &mut Buffer, area: Rect, view: &View<'_>, theme: &Theme) {

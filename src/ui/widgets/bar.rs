@@ -16,12 +16,16 @@ pub fn level_colour(theme: &Theme, percent: f64, warn: f64, crit: f64) -> Color 
     }
 }
 
-/// VRAM thresholds: yellow at 70 %, red at 90 % (the original's).
+/// VRAM thresholds: yellow at 70 %, red at 90 %, the marks of the dashboard llws replaces,
+/// so its users read the colours as they did (red is where another program's allocation,
+/// a desktop's or a second model's, no longer fits beside the model).
 pub fn vram_colour(theme: &Theme, percent: f64) -> Color {
     level_colour(theme, percent, 70.0, 90.0)
 }
 
-/// RAM thresholds: <70 % green, <85 % yellow, else red (the original's).
+/// RAM thresholds: <70 % green, <85 % yellow, else red, the dashboard's marks too: the
+/// used share counts the page cache, where a memory-mapped model lives, so red means
+/// little room is left before the model's pages compete with everything else.
 pub fn ram_colour(theme: &Theme, percent: f64) -> Color {
     level_colour(theme, percent, 70.0, 85.0)
 }

@@ -1,4 +1,5 @@
-//! Text helpers: sizes in GiB/MiB, cutting to a width, and writing a line into a buffer.
+//! Text helpers: sizes (the one formatter, [`crate::util::bytes`]), cutting to a width,
+//! word-wrapping, and writing lines into a buffer.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -8,24 +9,7 @@ use unicode_width::UnicodeWidthStr;
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 pub const MIB: f64 = 1024.0 * 1024.0;
 
-/// `12.3 GiB`, or `850 MiB` below one GiB.
-pub fn bytes(b: u64) -> String {
-    let b = b as f64;
-    if b >= GIB {
-        format!("{:.1} GiB", b / GIB)
-    } else {
-        format!("{:.0} MiB", b / MIB)
-    }
-}
-
-/// `12.3/24.0 GiB`.
-pub fn used_of(used: u64, total: u64) -> String {
-    if total as f64 >= GIB {
-        format!("{:.1}/{:.1} GiB", used as f64 / GIB, total as f64 / GIB)
-    } else {
-        format!("{:.0}/{:.0} MiB", used as f64 / MIB, total as f64 / MIB)
-    }
-}
+pub use crate::util::{bytes, used_of};
 
 /// Cuts `s` to at most `width` columns, ending in `…` when cut.
 pub fn fit(s: &str, width: usize) -> String {
@@ -48,6 +32,28 @@ pub fn fit(s: &str, width: usize) -> String {
     out
 }
 
+/// Word-wraps `text` into lines of at most `width` columns, breaking at whitespace; a word
+/// longer than a line is cut with [`fit`]. The one wrapper for prose (the picker's
+/// description, the claude pane's start error); log lines wrap by cell instead, keeping
+/// their styles (see `panes::logs`).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.width() + 1 + word.width() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&fit(word, width));
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
 /// Writes `lines` into `area`, one per row, cut at its width; returns the rows used.
 pub fn put_lines(buf: &mut Buffer, area: Rect, lines: &[Line<'_>]) -> u16 {
     let mut y = 0;
@@ -64,10 +70,10 @@ mod tests {
 
     #[test]
     fn sizes_and_cuts() {
-        assert_eq!(bytes(98_362_432), "94 MiB");
-        assert_eq!(bytes(24 * 1024 * 1024 * 1024), "24.0 GiB");
-        assert_eq!(used_of(512 << 20, 1 << 30), "0.5/1.0 GiB");
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("abc", 4), "abc");
+        assert_eq!(wrap("one two three", 7), ["one two", "three"]);
+        assert_eq!(wrap("abcdefghij x", 5), ["abcd…", "x"]);
+        assert!(wrap("  ", 5).is_empty());
     }
 }
