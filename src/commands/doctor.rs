@@ -410,9 +410,10 @@ fn footprint_finding(
 ) -> Finding {
     let meta = gguf::read_file_metadata(&files.parts[0]).ok();
     let footprint = estimate::estimate(profile, files.total_bytes, meta.as_ref(), gpus.len());
-    let kv = footprint
-        .kv_bytes
-        .map_or_else(|| "KV unknown".to_string(), |kv| format!("KV {}", bytes(kv)));
+    let kv = footprint.kv_bytes.map_or_else(
+        || "KV unknown".to_string(),
+        |kv| format!("KV {}", bytes(kv)),
+    );
     let room = vram_room(profile, gpus);
     let fit = estimate::fit(footprint.total(), room, available_ram);
     let detail = format!(

@@ -167,7 +167,8 @@ pub async fn run(
         // nothing is queued, so this costs nothing on the way to a frame.
         let mut outbound = claude.take_outbound();
         let mut bytes = Vec::new();
-        if let Some(note) = crate::ui::passthrough::clipboard_note(&mut outbound, clipboard_allowed, sandboxed)
+        if let Some(note) =
+            crate::ui::passthrough::clipboard_note(&mut outbound, clipboard_allowed, sandboxed)
         {
             step(
                 Msg::ClaudeClipboard(note.to_string()),
