@@ -72,6 +72,7 @@ async fn switches_over_http_while_status_answers_and_streams_follow() {
     let setup = Setup::new(|env| {
         // The held stop below ends when the test sends SIGCONT; this is only a backstop.
         env.settings.server.stop_timeout_s = 120;
+        env.settings.server.stop_grace_s = 120;
     });
     let mut serve = setup.serve(&["--profile", "tiny-a"]);
     let api = setup.api();

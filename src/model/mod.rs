@@ -7,6 +7,7 @@
 pub mod estimate;
 pub mod files;
 pub mod gguf;
+pub mod gguf_extent;
 pub mod hardware_lint;
 pub mod lint;
 pub mod samplers;

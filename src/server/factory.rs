@@ -1,7 +1,6 @@
 //! Picks the backend the settings name and spawns the controller with it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::controller;
 use super::docker::DockerBackend;
@@ -19,10 +18,10 @@ pub fn spawn_controller(settings: Arc<Settings>) -> ControllerHandle {
             let backend = ProcessBackend::new(
                 settings.server.llama_server.clone(),
                 settings.server.port,
-                Duration::from_secs(settings.server.stop_timeout_s),
                 state_dir(),
             )
-            .with_gpus(settings.server.gpu_selection());
+            .with_gpus(settings.server.gpu_selection())
+            .with_log_max_bytes(settings.server.log_max_mb << 20);
             controller::spawn(backend, settings)
         }
         BackendKind::Docker => {

@@ -16,7 +16,7 @@ use super::deadline::{self, LoadDeadline};
 use super::load_facts::LoadFacts;
 use super::logs::LogRing;
 use super::profiles_store::ProfilesView;
-use super::state::{Event, Failure, Phase, ServerState, SwitchTimings};
+use super::state::{ConfigErrors, Event, Failure, Phase, ServerState, SwitchTimings};
 use super::timings::{TimingTotals, TimingsStore, TotalsKey};
 use crate::config::{Profile, Settings};
 use crate::model::files::{self as model_files, ModelFileError};
@@ -94,6 +94,7 @@ pub struct ControllerHandle {
     pub(super) settings: Arc<Settings>,
     pub(super) load_facts: watch::Receiver<LoadFacts>,
     pub(super) deadline: Arc<LoadDeadline>,
+    pub(super) config_errors: Arc<ConfigErrors>,
 }
 
 /// A command accepted by the controller; await it for the outcome, or drop it.
@@ -277,6 +278,13 @@ impl ControllerHandle {
             }
         };
         self.send(Command::Stop, permit)?.outcome().await
+    }
+
+    /// Reports the problems of a config file the caller loaded (the workspace's keymap and
+    /// theme), as `FILE:LINE: message` lines; an empty list says it is fine. They show in
+    /// `/status`, `/models` and the status bar until fixed.
+    pub fn report_config_errors(&self, source: &str, errors: Vec<String>) {
+        self.config_errors.set(source, errors);
     }
 
     /// When the health wait of the load in flight gives up; `None` when nothing loads.

@@ -48,6 +48,10 @@ impl ProfileStore {
         Self { path, mtime, tx }
     }
 
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<ProfilesView> {
         self.tx.subscribe()
     }

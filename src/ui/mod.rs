@@ -93,6 +93,11 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
         ));
     }
     report(&start.diagnostics, &mut app, services.controller.logs());
+    // Kept in the status bar (and /status) until fixed, not only until the next message.
+    services.controller.report_config_errors(
+        "keymap and theme",
+        crate::server::state::error_lines(&start.diagnostics),
+    );
     let watches = event_loop::Watches::new(&services);
     match &start.profile {
         Some(id) => match services.controller.begin_switch(id) {
