@@ -188,9 +188,13 @@ impl AppState {
     }
 
     pub fn status(&self) -> StatusResponse {
-        let state = self.ctl.state();
+        self.status_of(&self.ctl.state())
+    }
+
+    /// `GET /status`'s shape for `state` (an event's), with the timings and load facts now.
+    pub fn status_of(&self, state: &crate::server::ServerState) -> StatusResponse {
         let last = self.ctl.last_timings();
-        let mut status = StatusResponse::from_state(&state, &self.server_url, last.as_ref());
+        let mut status = StatusResponse::from_state(state, &self.server_url, last.as_ref());
         if matches!(state.phase, Phase::Running | Phase::Starting) {
             status.load = Some(self.ctl.load_facts());
         }

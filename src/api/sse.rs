@@ -77,8 +77,10 @@ pub async fn events(
 
 fn controller_event(app: &AppState, event: &Event) -> SseEvent {
     match event {
-        // The same shape as GET /status (with elapsed time and progress filled in).
-        Event::State(_) => json_event("state", &app.status()),
+        // The same shape as GET /status (with elapsed time and progress filled in), of
+        // the state the event carries: a reader that falls behind must not see the
+        // latest state twice instead of each one once.
+        Event::State(state) => json_event("state", &app.status_of(state)),
         Event::Step { .. } => json_event(
             "step",
             &StepEvent::from_event(event).expect("a step event has a step payload"),
