@@ -21,6 +21,7 @@ mod listener;
 mod metrics;
 pub mod openapi;
 mod query;
+pub mod remote;
 mod router;
 mod sse;
 mod state;
@@ -154,11 +155,15 @@ pub async fn serve_with(
         streams: streams::Streams::new(limits.max_streams, limits.max_streams_per_client),
     });
     let guard = Arc::new(auth::Guard::new(local_addr, &settings.token));
+    let owner = state.ctl.clone();
     let app = router::router(state, guard);
     let task = listener::spawn(listener, app, limits, shutdown.clone());
-    Ok(ApiServer {
+    let server = ApiServer {
         local_addr,
         shutdown,
         task: Some(task),
-    })
+    };
+    // Another llws (and the CLI) finds this one's API through the owner record.
+    owner.record_api(Some(server.url()));
+    Ok(server)
 }

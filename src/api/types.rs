@@ -401,6 +401,80 @@ impl StatusResponse {
     pub fn is_busy(&self) -> bool {
         matches!(self.state.as_str(), "starting" | "stopping")
     }
+
+    /// The controller state this status was made from, for a client of another llws that
+    /// shows it as its own.
+    pub fn to_server_state(&self) -> ServerState {
+        use crate::config::settings::BackendKind;
+        use crate::server::state::{BackendHealth, Step};
+        let phase = match self.state.as_str() {
+            "starting" => Phase::Starting,
+            "running" => Phase::Running,
+            "stopping" => Phase::Stopping,
+            "failed" => Phase::Failed,
+            _ => Phase::Idle,
+        };
+        let step = |name: &str| match name {
+            "stopping" => Step::Stopping,
+            "creating" => Step::Creating,
+            "loading" => Step::Loading,
+            _ => Step::CheckingFiles,
+        };
+        ServerState {
+            phase,
+            profile: self.model.clone(),
+            profile_name: Some(self.model_name.clone()).filter(|n| !n.is_empty()),
+            message: self.status.clone(),
+            switch: self.switch.as_ref().map(|s| SwitchProgress {
+                target: s.target.clone(),
+                target_name: s.target_name.clone(),
+                step: step(&s.step),
+                started_at_ms: s.started_at_ms,
+                estimate_ms: s.estimate_ms,
+                from_name: s.from_name.clone(),
+            }),
+            failure: self.failure.as_ref().map(|f| Failure {
+                reason: f.reason.clone(),
+                exit_code: f.exit_code,
+                signal: f.signal,
+                oom_killed: f.oom_killed,
+                restart_count: f.restart_count,
+                log_tail: f.log_tail.clone(),
+            }),
+            backend: BackendHealth {
+                kind: if self.backend.kind == "process" {
+                    BackendKind::Process
+                } else {
+                    BackendKind::Docker
+                },
+                reachable: self.backend.reachable,
+                message: self.backend.message.clone(),
+            },
+            pid: self.pid,
+            container_id: self.container_id.clone(),
+            running_since_ms: self.running_since_ms,
+            adopted: self.adopted,
+            load_gives_up_at_ms: self.load_gives_up_at_ms,
+            pending_start: self.pending_start.clone(),
+            config_errors: self.config_errors.clone(),
+            log_file_error: self.log_file_error.clone(),
+        }
+    }
+}
+
+impl From<&TimingsInfo> for SwitchTimings {
+    fn from(t: &TimingsInfo) -> Self {
+        Self {
+            profile: t.profile.clone(),
+            from: t.from.clone(),
+            ok: t.ok,
+            stop_ms: t.stop_ms,
+            start_ms: t.start_ms,
+            load_ms: t.load_ms,
+            total_ms: t.total_ms,
+            finished_at_ms: t.finished_at_ms,
+        }
+    }
 }
 
 impl StepEvent {

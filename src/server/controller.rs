@@ -19,6 +19,7 @@ use super::handle::{Command, ControlError, ControllerHandle, Outcome, Request, S
 use super::health::{Health, HealthProbe};
 use super::load_facts::LoadFacts;
 use super::logs::LogRing;
+use super::owner::OwnerLock;
 use super::profiles_store::ProfileStore;
 use super::state::{
     ConfigErrors, Event, Failure, Phase, ServerState, Step, SwitchProgress, SwitchTimings, now_ms,
@@ -33,8 +34,19 @@ const FAILURE_TAIL_LINES: usize = 30;
 /// How often models.conf is checked for edits while llws runs.
 const PROFILES_POLL: Duration = Duration::from_secs(2);
 
-/// Builds the backend-independent parts and spawns the controller task.
+/// Builds the backend-independent parts and spawns the controller task, without the owner
+/// lock (tests and benchmarks that run their own controllers).
 pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandle {
+    spawn_owned(backend, settings, None)
+}
+
+/// [`spawn`], holding `owner` (the lock that makes this llws the server's one owner) for
+/// as long as the controller runs.
+pub fn spawn_owned<B: Backend>(
+    backend: B,
+    settings: Arc<Settings>,
+    owner: Option<OwnerLock>,
+) -> ControllerHandle {
     let logs = LogRing::new(settings.server.log_lines);
     let (state_tx, state_rx) = watch::channel(ServerState::initial(backend.kind()));
     let state_tx = Arc::new(state_tx);
@@ -65,6 +77,8 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
         load_facts: facts_rx,
         deadline: deadline.clone(),
         config_errors: config_errors.clone(),
+        owner: owner.as_ref().map(OwnerLock::record),
+        remote: None,
     };
     let helpers = vec![
         tokio::spawn(follow_load_facts(logs.clone(), facts_tx)),
@@ -104,6 +118,9 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
         for helper in helpers {
             helper.abort();
         }
+        // The server is stopped or left for the next llws: the lock goes now, not when
+        // the last handle is dropped.
+        drop(owner);
     });
     handle
 }

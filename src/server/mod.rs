@@ -11,6 +11,7 @@ pub mod load_facts;
 pub mod log_file;
 pub mod logs;
 pub mod oom;
+pub mod owner;
 pub mod process;
 pub mod profiles_store;
 pub mod state;

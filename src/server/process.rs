@@ -354,6 +354,14 @@ fn exit_from_status(status: std::process::ExitStatus) -> ServerExit {
     }
 }
 
+/// The server an earlier llws left running on `port` (its record, when the process it
+/// names still runs and serves that port), for the CLI when no llws runs.
+pub fn kept_server(state_dir: &Path, port: u16) -> Option<StateFile> {
+    let text = std::fs::read_to_string(ProcessBackend::state_path_in(state_dir, port)).ok()?;
+    let state: StateFile = serde_json::from_str(&text).ok()?;
+    (pid_alive(state.pid) && cmdline_has_port(state.pid, port)).then_some(state)
+}
+
 fn pid_alive(pid: u32) -> bool {
     kill(Pid::from_raw(pid as i32), None).is_ok()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {

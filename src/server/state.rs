@@ -242,6 +242,14 @@ impl ConfigErrors {
         }
     }
 
+    /// Every error reported here so far.
+    pub fn all(&self) -> Vec<String> {
+        self.by_source
+            .lock()
+            .map(|m| m.values().flatten().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// models.conf's errors, from its last load.
     pub fn set_models_conf(
         &self,

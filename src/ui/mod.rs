@@ -54,6 +54,8 @@ pub struct Start {
     pub theme: Theme,
     /// Problems with the keymap or theme files (the built-in defaults are in use).
     pub diagnostics: Vec<Diagnostic>,
+    /// The API of the llws that owns the server, when this workspace is its client.
+    pub client_of: Option<String>,
 }
 
 pub fn run(start: Start) -> anyhow::Result<()> {
@@ -70,7 +72,7 @@ pub fn run(start: Start) -> anyhow::Result<()> {
 
 async fn workspace(start: Start) -> anyhow::Result<()> {
     let settings = Arc::new(start.settings);
-    let mut services = services::start(settings.clone()).await;
+    let mut services = services::start(settings.clone(), start.client_of.as_deref()).await?;
     let mut tty = tty::Tty::enter(settings.ui.mouse)?;
 
     let inner = claude_area(tty.terminal.size()?);

@@ -261,6 +261,97 @@ async fn wait_for_exit(docker: &Docker, id: &str) -> Option<i64> {
 }
 
 /// The host pid of a running container's main process (what NVML and /proc see).
+/// llws's container of the configured name, as the CLI sees it when no llws runs.
+#[derive(Debug, Clone)]
+pub struct KeptContainer {
+    pub id: String,
+    pub running: bool,
+    pub profile: Option<String>,
+    pub profile_name: Option<String>,
+    pub pid: Option<u32>,
+    pub exit: Option<ServerExit>,
+}
+
+/// Finds the container llws created under the configured name (running, or stopped and
+/// kept); `Err` says the daemon cannot be reached.
+pub async fn kept_container(settings: &Settings) -> Result<Option<KeptContainer>, String> {
+    let mut backend = DockerBackend::new(settings);
+    let docker = backend.negotiated().await.map_err(|e| e.to_string())?;
+    let Some((id, labels, running)) = backend
+        .find_named(&docker)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    if labels.get(LABEL_MANAGED).map(String::as_str) != Some("true") {
+        return Ok(None);
+    }
+    Ok(Some(KeptContainer {
+        pid: if running {
+            container_pid(&docker, &id).await
+        } else {
+            None
+        },
+        exit: if running {
+            None
+        } else {
+            inspect_exit(&docker, &id).await
+        },
+        id,
+        running,
+        profile: labels.get(LABEL_PROFILE).cloned(),
+        profile_name: labels.get(LABEL_PROFILE_NAME).cloned(),
+    }))
+}
+
+/// Follows (or with `follow` false, prints) the container's output from its last `tail`
+/// lines; each line goes to `emit`, which returns false to stop.
+pub async fn container_logs(
+    settings: &Settings,
+    id: &str,
+    tail: usize,
+    follow: bool,
+    mut emit: impl FnMut(&str) -> bool,
+) -> Result<(), String> {
+    let mut backend = DockerBackend::new(settings);
+    let docker = backend.negotiated().await.map_err(|e| e.to_string())?;
+    let mut stream = docker.logs(
+        id,
+        Some(LogsOptions {
+            follow,
+            stdout: true,
+            stderr: true,
+            tail: tail.to_string(),
+            ..Default::default()
+        }),
+    );
+    let mut lines = LineSplitter::default();
+    let mut go_on = true;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(LogOutput::StdOut { message })
+            | Ok(LogOutput::StdErr { message })
+            | Ok(LogOutput::Console { message }) => lines.push(&message, |l| {
+                if go_on {
+                    go_on = emit(&l);
+                }
+            }),
+            Ok(LogOutput::StdIn { .. }) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        if !go_on {
+            return Ok(());
+        }
+    }
+    lines.flush(|l| {
+        if go_on {
+            go_on = emit(&l);
+        }
+    });
+    Ok(())
+}
+
 /// Sends `signal` to the container's main process; one that is no longer running (409) or
 /// already gone (404) is not an error.
 async fn kill(docker: &Docker, id: &str, signal: &str) -> Result<(), bollard::errors::Error> {
