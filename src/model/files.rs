@@ -56,6 +56,11 @@ pub enum ModelFileError {
 }
 
 impl ModelFileError {
+    /// The file is there but cannot load (truncated, not a GGUF), as opposed to absent.
+    pub fn is_broken(&self) -> bool {
+        matches!(self, Self::Truncated { .. } | Self::NotGguf { .. })
+    }
+
     pub fn path(&self) -> &Path {
         match self {
             Self::Missing { path, .. }

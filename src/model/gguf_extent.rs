@@ -148,6 +148,13 @@ pub fn read_extent(r: impl Read) -> io::Result<Extent> {
         };
         end = end.max(tensor_end);
     }
+    if tensor_count == 0 {
+        // No data section at all: the header is the whole file.
+        return Ok(Extent {
+            expected_bytes: r.read,
+            exact,
+        });
+    }
     let data_start = r.read.div_ceil(alignment) * alignment;
     Ok(Extent {
         expected_bytes: data_start
@@ -209,6 +216,15 @@ mod tests {
         assert_eq!(
             read_extent(bytes.as_slice()).unwrap().expected_bytes,
             start + 40
+        );
+    }
+
+    #[test]
+    fn no_tensors_no_data() {
+        let bytes = gguf(&[], None);
+        assert_eq!(
+            read_extent(bytes.as_slice()).unwrap().expected_bytes,
+            bytes.len() as u64
         );
     }
 
