@@ -674,8 +674,13 @@ async fn a_stop_drops_a_start_that_waits_for_docker() {
     .await
     .unwrap()
     .unwrap();
-    // The stop cannot reach the daemon either, but the kept start is dropped first.
-    let _ = ctl.stop().await;
+    // The stop cannot reach the daemon either: the kept start is dropped first, and the
+    // failed stop is an error that says why, not a silent "stopped".
+    let stopped = ctl.stop().await;
+    assert!(
+        matches!(&stopped, Err(ControlError::BackendUnavailable(m)) if m.contains("Docker daemon not reachable")),
+        "{stopped:?}"
+    );
     assert_eq!(pending.outcome().await.unwrap(), Outcome::Cancelled);
     assert_eq!(ctl.state().pending_start, None);
     ctl.shutdown(false).await;
