@@ -83,7 +83,8 @@ pub fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 eprintln!(
-                    "llws: no llws is running, and no server was left running on port {}",
+                    "llws: no llws is answering at {}, and no server was left running on port {}; start one with `llws` or `llws serve`",
+                    settings.api.base_url(),
                     settings.server.port
                 );
             }
