@@ -83,7 +83,13 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
     };
     let colors = start.theme.pane_colors();
     let mut claude = ClaudePane::spawn(&settings, inner.height, inner.width, colors, waker);
-    let mut app = App::new(start.keymap, start.theme, settings.on_exit);
+    // A client of another llws never stops the owner's server.
+    let on_exit = if services.controller.is_remote() {
+        OnExit::Keep
+    } else {
+        settings.on_exit
+    };
+    let mut app = App::new(start.keymap, start.theme, on_exit);
     if let Some(key) = app
         .keymap
         .key_for(Section::Prefix, KeyAction::RestartClaude)
@@ -132,7 +138,7 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
     let result = event_loop::run(&mut tty.terminal, &mut app, &services, &mut claude, wake).await;
 
     // Leaving: say what happens to the server while it happens.
-    let keep = settings.on_exit == OnExit::Keep;
+    let keep = on_exit == OnExit::Keep;
     app.overlay = app::Overlay::None;
     app.say(
         Level::Warn,
