@@ -179,14 +179,18 @@ pub async fn logs(ctx: &Context, tail: usize, follow: bool) -> anyhow::Result<Ex
             Ok(ExitCode::SUCCESS)
         }
         Kept::Unknown(message) => {
-            eprintln!("llws: no llws is running, and {message}");
+            eprintln!(
+                "llws: no llws is answering at {}, and {message}",
+                settings.api.base_url()
+            );
             Ok(ExitCode::FAILURE)
         }
         kept => {
             let path = ProcessBackend::log_path_in(&state_dir(), settings.server.port);
             if !path.exists() {
                 eprintln!(
-                    "llws: no llws is running, and there is no server log at {}",
+                    "llws: no llws is answering at {}, and there is no server log at {}",
+                    settings.api.base_url(),
                     path.display()
                 );
                 return Ok(ExitCode::FAILURE);
