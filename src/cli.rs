@@ -236,6 +236,14 @@ pub enum InternalCommand {
         #[arg(last = true)]
         command: Vec<String>,
     },
+    /// A kept server's output (stdin) into its capped log file, until the server exits.
+    #[command(name = "__log-relay", hide = true)]
+    LogRelay {
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long)]
+        max_bytes: u64,
+    },
 }
 
 /// `__sandbox`'s arguments: the plan the outer llws made (see `claude::sandbox::Plan`).

@@ -63,7 +63,14 @@ async fn every_route_and_every_refusal() {
         .collect();
     assert_eq!(
         ids,
-        ["tiny-a", "tiny-b", "missing", "corrupt", "bench-tiny"]
+        [
+            "tiny-a",
+            "tiny-b",
+            "missing",
+            "corrupt",
+            "bench-tiny",
+            "truncated"
+        ]
     );
     let first = &json["models"][0];
     assert_eq!(first["name"], "Tiny A");
@@ -339,6 +346,7 @@ async fn binding_token_and_shutdown() {
         enabled: true,
         bind: "0.0.0.0:0".into(),
         token: String::new(),
+        ..ApiSettings::default()
     };
     let err = llws::api::serve(ctl.clone(), None, &open)
         .await
@@ -382,6 +390,7 @@ async fn binding_token_and_shutdown() {
         enabled: true,
         bind: "0.0.0.0:0".into(),
         token: token.into(),
+        ..ApiSettings::default()
     };
     let server = llws::api::serve(ctl.clone(), None, &secured).await.unwrap();
     let port = server.local_addr().port();
@@ -497,6 +506,7 @@ async fn a_log_stream_reader_that_falls_behind_is_told_how_much_it_missed() {
 async fn long_requests_outlive_the_header_timeout() {
     let mut env = TestEnv::new(BackendKind::Process);
     env.settings.server.stop_timeout_s = 120;
+    env.settings.server.stop_grace_s = 120;
     let limits = Limits {
         header_read_timeout: Duration::from_millis(500),
         ..Limits::default()

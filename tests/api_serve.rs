@@ -72,6 +72,7 @@ async fn switches_over_http_while_status_answers_and_streams_follow() {
     let setup = Setup::new(|env| {
         // The held stop below ends when the test sends SIGCONT; this is only a backstop.
         env.settings.server.stop_timeout_s = 120;
+        env.settings.server.stop_grace_s = 120;
     });
     let mut serve = setup.serve(&["--profile", "tiny-a"]);
     let api = setup.api();
@@ -406,12 +407,15 @@ async fn the_client_commands_against_llws_serve() {
         "{err}"
     );
 
-    // None runs yet.
+    // None runs yet, and nothing was left running.
     let (code, _, err) = run(&config, &state, &["status"]);
     assert_eq!(code, 1);
     assert_eq!(
         err.trim(),
-        format!("llws: no llws is answering at {api_url}; start one with `llws` or `llws serve`")
+        format!(
+            "llws: no llws is answering at {api_url}, and no server was left running on port {}; start one with `llws` or `llws serve`",
+            setup.env.settings.server.port
+        )
     );
 
     let mut serve = setup.serve(&[]);

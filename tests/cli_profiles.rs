@@ -33,8 +33,35 @@ fn setup(conf: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("models.conf"), conf).unwrap();
     std::fs::create_dir(dir.path().join("models")).unwrap();
-    std::fs::write(dir.path().join("models/a.gguf"), b"GGUF").unwrap();
+    std::fs::write(dir.path().join("models/a.gguf"), gguf(false)).unwrap();
     dir
+}
+
+/// A small GGUF: version 3, one metadata entry, one F32 tensor of 4 values (16 bytes of
+/// data after the aligned header); `truncated` cuts the data short, as a download cut off.
+fn gguf(truncated: bool) -> Vec<u8> {
+    let mut out = b"GGUF".to_vec();
+    out.extend_from_slice(&3u32.to_le_bytes());
+    out.extend_from_slice(&1u64.to_le_bytes()); // tensors
+    out.extend_from_slice(&1u64.to_le_bytes()); // metadata entries
+    let put_str = |out: &mut Vec<u8>, s: &str| {
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    };
+    put_str(&mut out, "general.architecture");
+    out.extend_from_slice(&8u32.to_le_bytes());
+    put_str(&mut out, "llama");
+    put_str(&mut out, "w");
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&4u64.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes()); // F32
+    out.extend_from_slice(&0u64.to_le_bytes()); // offset
+    out.resize(out.len().div_ceil(32) * 32, 0);
+    out.extend_from_slice(&[0u8; 16]);
+    if truncated {
+        out.truncate(out.len() - 10);
+    }
+    out
 }
 
 const CONF: &str = "[prod-a]\nNAME=Prod A\nSPEED=~50 t/s\nDESCRIPTION=For coding\nMODEL=a.gguf\nCTX_SIZE=131072\nEXTRA_ARGS=--jinja --chat-template-kwargs '{\"enable_thinking\": false}'\n\n[bench-a]\nMODEL=a.gguf\nCTX_SIZE=10240\n";
@@ -305,6 +332,34 @@ fn doctor_names_what_is_missing_with_the_fix() {
         report.contains("profile [gone]") && report.contains("model file not found"),
         "{report}"
     );
+}
+
+#[test]
+fn a_truncated_model_is_an_error_for_check_and_doctor() {
+    let dir = setup("[a]\nMODEL=a.gguf\n[cut]\nMODEL=cut.gguf\n");
+    std::fs::write(dir.path().join("models/cut.gguf"), gguf(true)).unwrap();
+    let out = llws(dir.path(), &["doctor"]);
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let line = report
+        .lines()
+        .find(|l| l.contains("profile [cut]"))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(line.starts_with("[FAIL]"), "{line}");
+    assert!(
+        line.contains("truncated") && line.contains("bytes"),
+        "{line}"
+    );
+    assert!(
+        report
+            .lines()
+            .any(|l| l.contains("profile [a]") && !l.starts_with("[FAIL]")),
+        "{report}"
+    );
+    let out = llws(dir.path(), &["check"]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("error: model file is truncated"), "{said}");
 }
 
 #[test]

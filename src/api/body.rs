@@ -31,10 +31,16 @@ pub async fn read(
             format!("the request body is larger than {} KiB", limit / 1024),
         )
     };
+    if declared.is_some_and(|n| n > limit as u64) {
+        // Said too large up front: answer now, not after waiting for a body that may
+        // never come (`Content-Length: 99999999999` got a 408 after 10 s). The body is
+        // not read, so the connection cannot be reused.
+        return Err(too_large().with_header(header::CONNECTION, "close"));
+    }
     let mut stream = body.into_data_stream();
     let read_all = async {
         let mut buf = Vec::new();
-        let mut over = declared.is_some_and(|n| n > limit as u64);
+        let mut over = false;
         let mut seen = 0usize;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|_| {
@@ -165,5 +171,24 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(big.status.as_u16(), 413);
+    }
+
+    #[tokio::test]
+    async fn a_declared_size_over_the_limit_is_refused_without_waiting() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, "99999999999".parse().unwrap());
+        // A body that never arrives: the answer must not wait for it.
+        let (_tx, body) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+        let started = std::time::Instant::now();
+        let refused = read(
+            Body::from_stream(body),
+            &headers,
+            64,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.status.as_u16(), 413);
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

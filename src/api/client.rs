@@ -67,6 +67,17 @@ impl ApiClient {
         }
     }
 
+    /// A client of the API at `base` (another llws's, from its owner record).
+    pub fn at(base: &str, token: &str, timeout: Option<Duration>) -> Self {
+        let settings = ApiSettings {
+            token: token.to_string(),
+            ..ApiSettings::default()
+        };
+        let mut client = Self::new(&settings, timeout);
+        client.base = base.trim_end_matches('/').to_string();
+        client
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base
     }
@@ -231,6 +242,42 @@ impl ApiClient {
                     },
                 }
             }))
+    }
+
+    /// `POST /start` (the last profile when `id` is `None`), waiting for the outcome.
+    pub async fn start(&self, id: Option<&str>) -> Result<SwitchResponse, ClientError> {
+        let body = match id {
+            Some(id) => serde_json::json!({ "model": id }).to_string(),
+            None => String::new(),
+        };
+        let request = self
+            .request(reqwest::Method::POST, "/start")
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        Self::decode(self.send(request).await?).await
+    }
+
+    /// `GET /events`: (event name, data) pairs until the other llws shuts down.
+    pub async fn events(
+        &self,
+    ) -> Result<impl futures::Stream<Item = Result<(String, String), ClientError>>, ClientError>
+    {
+        use eventsource_stream::Eventsource;
+        use futures::StreamExt;
+        let response = self
+            .send(self.request(reqwest::Method::GET, "/events"))
+            .await?;
+        if !response.status().is_success() {
+            return Err(Self::decode::<StatusResponse>(response)
+                .await
+                .err()
+                .unwrap_or_else(|| ClientError::Other("the event stream was refused".into())));
+        }
+        Ok(response.bytes_stream().eventsource().map(|event| {
+            event
+                .map(|e| (e.event, e.data))
+                .map_err(|e| ClientError::Other(format!("the event stream broke: {e}")))
+        }))
     }
 
     pub async fn stop(&self) -> Result<SwitchResponse, ClientError> {

@@ -38,7 +38,8 @@ pub async fn models(State(app): State<Arc<AppState>>) -> Result<Response, ApiFai
         ));
     }
     let state = app.ctl.state();
-    let response = ModelsResponse::from_profiles(&view.set, active_profile(&state), true);
+    let mut response = ModelsResponse::from_profiles(&view.set, active_profile(&state), true);
+    response.config_errors = state.config_errors.clone();
     Ok(json_response(StatusCode::OK, &response))
 }
 
@@ -83,7 +84,7 @@ pub async fn switch(
     headers: HeaderMap,
     request_body: Body,
 ) -> Result<Response, ApiFailure> {
-    let wait = wants_wait(&uri);
+    let wait = wants_wait(&uri)?;
     let bytes = app.read_body(&headers, request_body).await?;
     let id = body::model(&bytes, true)?.unwrap_or_default();
     let view = app.ctl.profiles();
@@ -110,7 +111,7 @@ pub async fn start(
     headers: HeaderMap,
     request_body: Body,
 ) -> Result<Response, ApiFailure> {
-    let wait = wants_wait(&uri);
+    let wait = wants_wait(&uri)?;
     let bytes = app.read_body(&headers, request_body).await?;
     let id = body::model(&bytes, false)?;
     let view = app.ctl.profiles();
@@ -157,12 +158,17 @@ pub async fn keep_waiting(State(app): State<Arc<AppState>>) -> Result<Response, 
     ))
 }
 
-/// `?wait=false` (or `0`, `no`) returns 202 once the switch is accepted.
-fn wants_wait(uri: &Uri) -> bool {
-    !matches!(
-        query_value(uri, "wait").as_deref(),
-        Some("false" | "0" | "no")
-    )
+/// `?wait=false` (or `0`, `no`) returns 202 once the switch is accepted; anything but
+/// those and `true`/`1`/`yes` is a 400, not a guess.
+fn wants_wait(uri: &Uri) -> Result<bool, ApiFailure> {
+    match query_value(uri, "wait").as_deref() {
+        None | Some("true" | "1" | "yes" | "") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            format!("wait must be true or false, not `{other}`"),
+        )),
+    }
 }
 
 impl AppState {
@@ -182,9 +188,13 @@ impl AppState {
     }
 
     pub fn status(&self) -> StatusResponse {
-        let state = self.ctl.state();
+        self.status_of(&self.ctl.state())
+    }
+
+    /// `GET /status`'s shape for `state` (an event's), with the timings and load facts now.
+    pub fn status_of(&self, state: &crate::server::ServerState) -> StatusResponse {
         let last = self.ctl.last_timings();
-        let mut status = StatusResponse::from_state(&state, &self.server_url, last.as_ref());
+        let mut status = StatusResponse::from_state(state, &self.server_url, last.as_ref());
         if matches!(state.phase, Phase::Running | Phase::Starting) {
             status.load = Some(self.ctl.load_facts());
         }
@@ -292,9 +302,12 @@ mod tests {
     #[test]
     fn query_parsing() {
         let uri: Uri = "/switch?wait=false".parse().unwrap();
-        assert!(!wants_wait(&uri));
-        assert!(wants_wait(&"/switch".parse().unwrap()));
-        assert!(wants_wait(&"/switch?wait=true".parse().unwrap()));
+        assert!(!wants_wait(&uri).unwrap());
+        assert!(wants_wait(&"/switch".parse().unwrap()).unwrap());
+        assert!(wants_wait(&"/switch?wait=true".parse().unwrap()).unwrap());
+        let bad = wants_wait(&"/switch?wait=maybe".parse().unwrap()).unwrap_err();
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        assert!(bad.body.error.contains("maybe"), "{}", bad.body.error);
         let uri: Uri = "/logs/stream?no-history&tail=5".parse().unwrap();
         assert_eq!(query_value(&uri, "no-history").as_deref(), Some(""));
         assert_eq!(query_value(&uri, "tail").as_deref(), Some("5"));

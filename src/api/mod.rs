@@ -5,7 +5,8 @@
 //! `/metrics`, `/health` and `/openapi.json`. docs/api.md describes each with examples.
 //!
 //! ```text
-//! TCP ─► listener (hyper http1: header timeout, header limits, connection cap)
+//! TCP ─► listener (hyper http1: header timeout, header limits, a connection cap for
+//!          short requests; a stream gives its slot back and counts against the stream caps)
 //!          └─► CatchPanic ─► guard (Host, Origin/Sec-Fetch-Site, bearer token) ─► router
 //!                                                   handlers ─► ControllerHandle (watch,
 //!                                                   broadcast, commands), MonitorHandle
@@ -20,9 +21,11 @@ mod listener;
 mod metrics;
 pub mod openapi;
 mod query;
+pub mod remote;
 mod router;
 mod sse;
 mod state;
+mod streams;
 pub mod types;
 
 use std::net::SocketAddr;
@@ -105,7 +108,7 @@ pub async fn serve(
     monitor: Option<MonitorHandle>,
     settings: &ApiSettings,
 ) -> Result<ApiServer, ApiError> {
-    serve_with(handle, monitor, settings, Limits::default()).await
+    serve_with(handle, monitor, settings, Limits::for_settings(settings)).await
 }
 
 /// [`serve`] with other limits.
@@ -141,6 +144,7 @@ pub async fn serve_with(
         bind: settings.bind.clone(),
         reason: e.to_string(),
     })?;
+    listener::raise_open_files_limit();
     let shutdown = CancellationToken::new();
     let state = Arc::new(state::AppState {
         server_url: handle.settings().server.base_url(),
@@ -148,13 +152,18 @@ pub async fn serve_with(
         monitor,
         limits: limits.clone(),
         shutdown: shutdown.clone(),
+        streams: streams::Streams::new(limits.max_streams, limits.max_streams_per_client),
     });
     let guard = Arc::new(auth::Guard::new(local_addr, &settings.token));
+    let owner = state.ctl.clone();
     let app = router::router(state, guard);
     let task = listener::spawn(listener, app, limits, shutdown.clone());
-    Ok(ApiServer {
+    let server = ApiServer {
         local_addr,
         shutdown,
         task: Some(task),
-    })
+    };
+    // Another llws (and the CLI) finds this one's API through the owner record.
+    owner.record_api(Some(server.url()));
+    Ok(server)
 }

@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -17,6 +18,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use super::errors::ApiFailure;
 use super::query::query_value;
 use super::state::AppState;
+use super::streams::{Connection, StreamPass, close_after};
 use super::types::{LogLineInfo, NoticeEvent, SkippedEvent, StepEvent, TimingsInfo};
 use crate::server::state::Event;
 
@@ -28,19 +30,29 @@ fn json_event<T: serde::Serialize>(name: &str, payload: &T) -> SseEvent {
         .unwrap_or_else(|_| SseEvent::default().event(name))
 }
 
-fn respond<S>(app: &AppState, events: S) -> Response
+/// The stream's place (see `streams.rs`) lives as long as the stream.
+fn respond<S>(app: &AppState, events: S, pass: StreamPass) -> Response
 where
     S: Stream<Item = SseEvent> + Send + 'static,
 {
     let stop = app.shutdown.clone().cancelled_owned();
-    let events = events.take_until(stop).map(Ok::<_, Infallible>);
-    Sse::new(events)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    let events = events.take_until(stop).map(move |event| {
+        let _held = &pass;
+        Ok::<_, Infallible>(event)
+    });
+    close_after(
+        Sse::new(events)
+            .keep_alive(KeepAlive::default())
+            .into_response(),
+    )
 }
 
 /// `GET /events`: the current state first, then every controller event.
-pub async fn events(State(app): State<Arc<AppState>>) -> Response {
+pub async fn events(
+    State(app): State<Arc<AppState>>,
+    connection: Option<Extension<Connection>>,
+) -> Result<Response, ApiFailure> {
+    let pass = app.streams.open(connection.as_deref())?;
     // Subscribe before reading the state, so nothing falls between the two.
     let rx = app.ctl.subscribe_events();
     let first = json_event("state", &app.status());
@@ -56,13 +68,19 @@ pub async fn events(State(app): State<Arc<AppState>>) -> Response {
         };
         stream::iter(events)
     });
-    respond(&app, stream::once(async move { first }).chain(rest))
+    Ok(respond(
+        &app,
+        stream::once(async move { first }).chain(rest),
+        pass,
+    ))
 }
 
 fn controller_event(app: &AppState, event: &Event) -> SseEvent {
     match event {
-        // The same shape as GET /status (with elapsed time and progress filled in).
-        Event::State(_) => json_event("state", &app.status()),
+        // The same shape as GET /status (with elapsed time and progress filled in), of
+        // the state the event carries: a reader that falls behind must not see the
+        // latest state twice instead of each one once.
+        Event::State(state) => json_event("state", &app.status_of(state)),
         Event::Step { .. } => json_event(
             "step",
             &StepEvent::from_event(event).expect("a step event has a step payload"),
@@ -80,6 +98,7 @@ fn controller_event(app: &AppState, event: &Event) -> SseEvent {
 /// `GET /logs/stream[?no-history][&tail=N]`: the kept lines, then new ones as they come.
 pub async fn logs_stream(
     State(app): State<Arc<AppState>>,
+    connection: Option<Extension<Connection>>,
     uri: Uri,
 ) -> Result<Response, ApiFailure> {
     let tail = match query_value(&uri, "tail") {
@@ -88,6 +107,7 @@ pub async fn logs_stream(
             ApiFailure::new(StatusCode::BAD_REQUEST, "tail must be a number of lines")
         })?),
     };
+    let pass = app.streams.open(connection.as_deref())?;
     let ring = app.ctl.logs();
     let (history, rx) = if query_value(&uri, "no-history").is_some() {
         (Vec::new(), ring.subscribe())
@@ -110,5 +130,5 @@ pub async fn logs_stream(
             json_event("skipped", &SkippedEvent { skipped: n })
         }
     });
-    Ok(respond(&app, history.chain(live)))
+    Ok(respond(&app, history.chain(live), pass))
 }

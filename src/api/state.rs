@@ -17,6 +17,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// llama-server's address, for `/status`.
     pub server_url: String,
+    /// The open long-lived streams, in all and per client.
+    pub streams: super::streams::Streams,
 }
 
 /// What one request and one connection may cost. The defaults suit every real client; tests
@@ -33,10 +35,26 @@ pub struct Limits {
     /// More headers, or larger ones, get 431.
     pub max_headers: usize,
     pub max_header_bytes: usize,
-    /// Open connections at once (SSE streams count); more wait in the kernel's backlog.
+    /// Connections at once that wait for or carry a short request; more wait in the
+    /// kernel's backlog. A connection that becomes a stream gives its slot back.
     pub max_connections: usize,
+    /// Long-lived streams (`/events`, `/logs/stream`) open at once, in all and per client
+    /// address; one over either gets 503 at once.
+    pub max_streams: usize,
+    pub max_streams_per_client: usize,
     /// How long a shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+}
+
+impl Limits {
+    /// The defaults with the stream caps `[api]` sets.
+    pub fn for_settings(api: &crate::config::settings::ApiSettings) -> Self {
+        Self {
+            max_streams: api.max_streams,
+            max_streams_per_client: api.max_streams_per_client,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Limits {
@@ -44,10 +62,13 @@ impl Default for Limits {
         Self {
             max_body_bytes: 64 * 1024,
             body_read_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(10),
+            // Short: a real client sends its headers at once, and a slow one holds a slot.
+            header_read_timeout: Duration::from_secs(3),
             max_headers: 64,
             max_header_bytes: 16 * 1024,
-            max_connections: 256,
+            max_connections: 1024,
+            max_streams: 256,
+            max_streams_per_client: 128,
             shutdown_grace: Duration::from_secs(5),
         }
     }

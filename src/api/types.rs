@@ -32,6 +32,10 @@ pub struct ModelInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelsResponse {
     pub models: Vec<ModelInfo>,
+    /// What is wrong with models.conf, the keymap and the theme (`FILE:LINE: message`);
+    /// empty when all is well. With errors in models.conf, `models` are the last good ones.
+    #[serde(default)]
+    pub config_errors: Vec<String>,
 }
 
 impl ModelInfo {
@@ -61,6 +65,7 @@ impl ModelsResponse {
                 .filter(|p| include_bench || !p.is_bench())
                 .map(|p| ModelInfo::from_profile(p, active == Some(p.id.as_str())))
                 .collect(),
+            config_errors: Vec::new(),
         }
     }
 }
@@ -107,6 +112,17 @@ pub struct StatusResponse {
     /// the speed of the last request, CUDA errors.
     #[serde(default)]
     pub load: Option<LoadFacts>,
+    /// A start asked for while the backend (the Docker daemon) was unreachable; it runs
+    /// when the backend is back.
+    #[serde(default)]
+    pub pending_start: Option<String>,
+    /// What is wrong with models.conf, the keymap and the theme (`FILE:LINE: message`),
+    /// until the files are fixed; empty when all is well.
+    #[serde(default)]
+    pub config_errors: Vec<String>,
+    /// The server log file cannot be written (`PATH: error`); null when it can.
+    #[serde(default)]
+    pub log_file_error: Option<String>,
 }
 
 /// The reply of `POST /keep-waiting`: the health wait of the load in flight was pushed back.
@@ -134,6 +150,9 @@ pub struct SwitchInfo {
     pub estimate_ms: Option<u64>,
     /// elapsed / estimate, held below 1 until the switch ends; null without an estimate.
     pub progress: Option<f64>,
+    /// While `step` is `stopping`: the model being stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_name: Option<String>,
 }
 
 /// Why the server is not running when it should be.
@@ -291,6 +310,7 @@ impl SwitchInfo {
                 .estimate_ms
                 .filter(|e| *e > 0)
                 .map(|e| (elapsed_ms as f64 / e as f64).min(0.99)),
+            from_name: p.from_name.clone(),
         }
     }
 }
@@ -371,12 +391,89 @@ impl StatusResponse {
             last_switch: last_switch.map(TimingsInfo::from),
             load_gives_up_at_ms: state.load_gives_up_at_ms,
             load: None,
+            pending_start: state.pending_start.clone(),
+            config_errors: state.config_errors.clone(),
+            log_file_error: state.log_file_error.clone(),
         }
     }
 
     /// A switch, start or stop is under way.
     pub fn is_busy(&self) -> bool {
         matches!(self.state.as_str(), "starting" | "stopping")
+    }
+
+    /// The controller state this status was made from, for a client of another llws that
+    /// shows it as its own.
+    pub fn to_server_state(&self) -> ServerState {
+        use crate::config::settings::BackendKind;
+        use crate::server::state::{BackendHealth, Step};
+        let phase = match self.state.as_str() {
+            "starting" => Phase::Starting,
+            "running" => Phase::Running,
+            "stopping" => Phase::Stopping,
+            "failed" => Phase::Failed,
+            _ => Phase::Idle,
+        };
+        let step = |name: &str| match name {
+            "stopping" => Step::Stopping,
+            "creating" => Step::Creating,
+            "loading" => Step::Loading,
+            _ => Step::CheckingFiles,
+        };
+        ServerState {
+            phase,
+            profile: self.model.clone(),
+            profile_name: Some(self.model_name.clone()).filter(|n| !n.is_empty()),
+            message: self.status.clone(),
+            switch: self.switch.as_ref().map(|s| SwitchProgress {
+                target: s.target.clone(),
+                target_name: s.target_name.clone(),
+                step: step(&s.step),
+                started_at_ms: s.started_at_ms,
+                estimate_ms: s.estimate_ms,
+                from_name: s.from_name.clone(),
+            }),
+            failure: self.failure.as_ref().map(|f| Failure {
+                reason: f.reason.clone(),
+                exit_code: f.exit_code,
+                signal: f.signal,
+                oom_killed: f.oom_killed,
+                restart_count: f.restart_count,
+                log_tail: f.log_tail.clone(),
+            }),
+            backend: BackendHealth {
+                kind: if self.backend.kind == "process" {
+                    BackendKind::Process
+                } else {
+                    BackendKind::Docker
+                },
+                reachable: self.backend.reachable,
+                message: self.backend.message.clone(),
+            },
+            pid: self.pid,
+            container_id: self.container_id.clone(),
+            running_since_ms: self.running_since_ms,
+            adopted: self.adopted,
+            load_gives_up_at_ms: self.load_gives_up_at_ms,
+            pending_start: self.pending_start.clone(),
+            config_errors: self.config_errors.clone(),
+            log_file_error: self.log_file_error.clone(),
+        }
+    }
+}
+
+impl From<&TimingsInfo> for SwitchTimings {
+    fn from(t: &TimingsInfo) -> Self {
+        Self {
+            profile: t.profile.clone(),
+            from: t.from.clone(),
+            ok: t.ok,
+            stop_ms: t.stop_ms,
+            start_ms: t.start_ms,
+            load_ms: t.load_ms,
+            total_ms: t.total_ms,
+            finished_at_ms: t.finished_at_ms,
+        }
     }
 }
 

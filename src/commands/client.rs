@@ -8,6 +8,8 @@ use crate::api::client::{ApiClient, ClientError, LogStreamItem, SwitchReply};
 use crate::api::types::{StatusResponse, SwitchResponse, TimingsInfo};
 use crate::config::Settings;
 use crate::config::suggest::{closest, did_you_mean};
+use crate::server::owner::owner_of;
+use crate::util::state_dir;
 
 use super::Context;
 
@@ -29,7 +31,7 @@ pub fn active_profile_quick(settings: &Settings) -> Option<String> {
         return None;
     }
     let rt = runtime().ok()?;
-    let client = ApiClient::new(&settings.api, Some(QUICK_TIMEOUT));
+    let client = api_client_for(settings, Some(QUICK_TIMEOUT));
     let status = rt.block_on(client.status()).ok()?;
     match status.state.as_str() {
         "starting" | "running" => status.model,
@@ -37,15 +39,30 @@ pub fn active_profile_quick(settings: &Settings) -> Option<String> {
     }
 }
 
+/// A client of the API of the llws that owns the server (from its owner record), or of the
+/// address in the settings when none has recorded one.
+pub fn api_client(ctx: &Context, timeout: Option<Duration>) -> ApiClient {
+    api_client_for(&ctx.settings, timeout)
+}
+
+fn api_client_for(settings: &Settings, timeout: Option<Duration>) -> ApiClient {
+    match owner_of(settings, &state_dir()).and_then(|o| o.api_url) {
+        Some(url) => ApiClient::at(&url, &settings.api.token, timeout),
+        None => ApiClient::new(&settings.api, timeout),
+    }
+}
+
 pub fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
-    let client = ApiClient::new(&ctx.settings.api, Some(SHORT_TIMEOUT));
+    let client = api_client(ctx, Some(SHORT_TIMEOUT));
     if json {
         return Ok(match rt.block_on(client.status_text()) {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS
             }
+            // No llws: what its state file and container say.
+            Err(ClientError::NotRunning { .. }) => super::kept::status(ctx, true)?,
             Err(e) => fail(&e),
         });
     }
@@ -54,6 +71,7 @@ pub fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
             print!("{}", render_status(&status, client.base_url()));
             ExitCode::SUCCESS
         }
+        Err(ClientError::NotRunning { .. }) => super::kept::status(ctx, false)?,
         Err(e) => fail(&e),
     })
 }
@@ -62,7 +80,7 @@ pub fn switch(ctx: &Context, profile: &str, no_wait: bool) -> anyhow::Result<Exi
     let rt = runtime()?;
     // A waiting switch is bounded by the server (health plus stop timeout); the client
     // only bounds the connection.
-    let client = ApiClient::new(&ctx.settings.api, no_wait.then_some(SHORT_TIMEOUT));
+    let client = api_client(ctx, no_wait.then_some(SHORT_TIMEOUT));
     let result = rt.block_on(client.switch(profile, !no_wait));
     Ok(match result {
         Ok(SwitchReply::Accepted(_)) => {
@@ -118,7 +136,7 @@ pub fn switch(ctx: &Context, profile: &str, no_wait: bool) -> anyhow::Result<Exi
 
 pub fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
-    let client = ApiClient::new(&ctx.settings.api, None);
+    let client = api_client(ctx, None);
     Ok(match rt.block_on(client.stop()) {
         Ok(reply) if reply.success => {
             println!("Stopped; llama-server is not running.");
@@ -138,10 +156,11 @@ pub fn logs(ctx: &Context, tail: usize, follow: bool) -> anyhow::Result<ExitCode
     use futures::StreamExt;
     use std::io::Write;
     let rt = runtime()?;
-    let client = ApiClient::new(&ctx.settings.api, None);
+    let client = api_client(ctx, None);
     rt.block_on(async {
         if !follow {
             return Ok(match client.logs(tail).await {
+                Err(ClientError::NotRunning { .. }) => super::kept::logs(ctx, tail, false).await?,
                 Ok(reply) => {
                     let mut out = std::io::stdout().lock();
                     for line in &reply.lines {
@@ -156,6 +175,7 @@ pub fn logs(ctx: &Context, tail: usize, follow: bool) -> anyhow::Result<ExitCode
         }
         let stream = match client.follow_logs(tail).await {
             Ok(stream) => stream,
+            Err(ClientError::NotRunning { .. }) => return super::kept::logs(ctx, tail, true).await,
             Err(e) => return Ok(fail(&e)),
         };
         let mut stream = std::pin::pin!(stream);
@@ -188,7 +208,7 @@ pub fn logs(ctx: &Context, tail: usize, follow: bool) -> anyhow::Result<ExitCode
 
 pub fn keep_waiting(ctx: &Context) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
-    let client = ApiClient::new(&ctx.settings.api, None);
+    let client = api_client(ctx, None);
     Ok(match rt.block_on(client.keep_waiting()) {
         Ok(reply) => {
             println!(
@@ -209,7 +229,7 @@ pub fn stop_via_api(ctx: &Context) -> anyhow::Result<Option<ExitCode>> {
         return Ok(None);
     }
     let rt = runtime()?;
-    let client = ApiClient::new(&ctx.settings.api, Some(std::time::Duration::from_secs(60)));
+    let client = api_client(ctx, Some(std::time::Duration::from_secs(60)));
     Ok(match rt.block_on(client.stop()) {
         Err(ClientError::NotRunning { .. }) => None,
         Ok(reply) if reply.success => {

@@ -181,7 +181,9 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         Ok(set) => {
             for p in &set.profiles {
                 let what = format!("profile [{}]", p.id);
-                let files = model_files::check(&s.models_dir, p);
+                // The length check too: a truncated download would stop the running
+                // server and then fail, so it is an error, not a note.
+                let files = model_files::check_complete(&s.models_dir, p);
                 for d in crate::model::launch::lint(&set.path, p) {
                     findings.push(Finding {
                         ok: false,
@@ -198,7 +200,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
                         e.to_string(),
                         "download the model, or comment the profile out with `#`",
                     )
-                    .optional(true),
+                    .optional(!e.is_broken()),
                 });
                 // Advice, not a failure: the profile loads either way, only worse.
                 for d in

@@ -131,6 +131,10 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
                 .map_err(anyhow::Error::msg)?;
             bridge::run_forwarder(&listens, ide, &command)
         }
+        InternalCommand::LogRelay { path, max_bytes } => {
+            crate::server::log_file::relay(&path, max_bytes)?;
+            Ok(ExitCode::SUCCESS)
+        }
         InternalCommand::Pane { command } => {
             let ctx = Context::load(global)?;
             let scrollback = ctx.settings.claude.scrollback;

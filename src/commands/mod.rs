@@ -5,6 +5,7 @@ pub mod client;
 mod context;
 mod doctor;
 mod internal;
+mod kept;
 pub(crate) mod monitor;
 mod profiles;
 mod selftest;

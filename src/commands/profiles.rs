@@ -88,11 +88,18 @@ pub fn check(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 diagnostics.extend(set.warnings.iter().cloned());
                 let gpus = server_gpus(&ctx.settings);
                 for p in &set.profiles {
-                    let files = model_files::check(&ctx.settings.models_dir, p);
+                    let files = model_files::check_complete(&ctx.settings.models_dir, p);
                     match &files {
                         Ok(files) => {
                             diagnostics.extend(crate::model::lint::lint_model(&set.path, p, files))
                         }
+                        // A file that is there but broken is an error; a missing one may
+                        // simply not be downloaded yet.
+                        Err(e) if e.is_broken() => diagnostics.push(Diagnostic::error(
+                            &set.path,
+                            p.line_of("MODEL"),
+                            e.to_string(),
+                        )),
                         Err(e) => diagnostics.push(Diagnostic::warning(
                             &set.path,
                             p.line_of("MODEL"),

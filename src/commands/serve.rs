@@ -48,7 +48,14 @@ async fn serve(ctx: Context, profile: Option<String>, logs: bool) -> anyhow::Res
     };
 
     let settings = Arc::new(ctx.settings);
-    let ctl = spawn_controller(settings.clone());
+    // One owner per server: with another llws in control, say which and stop here.
+    let ctl = match spawn_controller(settings.clone()) {
+        Ok(ctl) => ctl,
+        Err(e) => {
+            eprintln!("llws: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let stop_printing = CancellationToken::new();
     let printer = tokio::spawn(print_events(ctl.clone(), logs, stop_printing.clone()));
     let monitor = monitor::spawn_for(&settings, follow_server(ctl.subscribe_state()));
@@ -83,13 +90,20 @@ async fn serve(ctx: Context, profile: Option<String>, logs: bool) -> anyhow::Res
     if let Some(id) = &profile {
         // The outcome shows in the state lines; a refusal (missing model file) ends here,
         // before anything was touched.
-        if let Err(e) = ctl.begin_switch(id) {
-            eprintln!("llws: {e}");
-            if let Some(api) = api {
-                api.shutdown().await;
+        match ctl.begin_switch(id) {
+            Err(e) => {
+                eprintln!("llws: {e}");
+                if let Some(api) = api {
+                    api.shutdown().await;
+                }
+                ctl.shutdown(true).await;
+                return Ok(ExitCode::FAILURE);
             }
-            ctl.shutdown(true).await;
-            return Ok(ExitCode::FAILURE);
+            // Never silent: a start kept for the backend, and how the start ended, are
+            // said on stderr too (the state lines on stdout have the details).
+            Ok(pending) => {
+                tokio::spawn(report_start(ctl.clone(), id.clone(), pending));
+            }
         }
     }
 
@@ -118,6 +132,41 @@ async fn serve(ctx: Context, profile: Option<String>, logs: bool) -> anyhow::Res
     stop_printing.cancel();
     let _ = printer.await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr when the start asked for on the command line waits for the backend,
+/// and when it fails.
+async fn report_start(ctl: ControllerHandle, id: String, pending: crate::server::handle::Pending) {
+    let mut state = ctl.subscribe_state();
+    let waiting = {
+        let id = id.clone();
+        async move {
+            if let Ok(s) = state
+                .wait_for(|s| s.pending_start.as_deref() == Some(id.as_str()))
+                .await
+            {
+                eprintln!(
+                    "llws: {}; {id} starts as soon as it is back",
+                    s.backend.message
+                );
+            }
+            std::future::pending::<()>().await;
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = pending.outcome() => outcome,
+        _ = waiting => return,
+    };
+    match outcome {
+        Ok(crate::server::Outcome::Failed { failure, .. }) => {
+            eprintln!("llws: the start of {id} failed: {}", failure.reason)
+        }
+        Ok(crate::server::Outcome::Cancelled) => {
+            eprintln!("llws: the start of {id} was cancelled")
+        }
+        Err(e) => eprintln!("llws: the start of {id} failed: {e}"),
+        Ok(_) => {}
+    }
 }
 
 /// Whether SIGHUP was ignored when llws started (`nohup`).

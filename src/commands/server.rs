@@ -10,8 +10,10 @@ use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::server::logs::LogLine;
+use crate::server::owner::{OwnerInfo, owner_of};
 use crate::server::state::{Phase, ServerState};
 use crate::server::{ControllerHandle, Outcome, spawn_controller};
+use crate::util::state_dir;
 
 use super::Context;
 
@@ -27,12 +29,50 @@ pub fn up(ctx: Context, profile: &str, logs: bool) -> anyhow::Result<ExitCode> {
     if set.get(profile).is_none() {
         return super::profiles::unknown(&set, profile);
     }
+    // Another llws controls the server: the switch goes through it.
+    if let Some(owner) = owner_of(&ctx.settings, &state_dir()) {
+        return through_owner(&ctx, &owner, |ctx| {
+            let code = super::client::switch(ctx, profile, false)?;
+            if logs && code == ExitCode::SUCCESS {
+                return super::client::logs(ctx, 100, true);
+            }
+            Ok(code)
+        });
+    }
     runtime()?.block_on(up_async(ctx, profile.to_string(), logs))
+}
+
+/// Runs `then` against the owner's API, after saying so; an owner without an API is an
+/// error that says where to go instead.
+fn through_owner(
+    ctx: &Context,
+    owner: &OwnerInfo,
+    then: impl FnOnce(&Context) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    if owner.api_url.is_none() {
+        eprintln!(
+            "llws: the server on port {} is controlled by {}; do it there",
+            owner.port,
+            owner.describe()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!(
+        "llws: the server is controlled by {}: going through it",
+        owner.describe()
+    );
+    then(ctx)
 }
 
 async fn up_async(ctx: Context, profile: String, logs: bool) -> anyhow::Result<ExitCode> {
     let settings = Arc::new(ctx.settings);
-    let handle = spawn_controller(settings.clone());
+    let handle = match spawn_controller(settings.clone()) {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("llws: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let printer = tokio::spawn(print_progress(handle.clone()));
     // The original's "continue anyway?", asked before the timeout: only someone at a
     // terminal can answer.
@@ -231,11 +271,37 @@ fn describe(s: &ServerState) -> String {
 
 pub fn down(ctx: Context) -> anyhow::Result<ExitCode> {
     // A running llws owns the server: ask it, so it does not see an unexplained death.
-    if let Some(code) = super::client::stop_via_api(&ctx)? {
-        return Ok(code);
+    if let Some(owner) = owner_of(&ctx.settings, &state_dir()) {
+        return through_owner(&ctx, &owner, |ctx| {
+            Ok(super::client::stop_via_api(ctx)?.unwrap_or_else(|| {
+                eprintln!("llws: {} did not answer", owner.describe());
+                ExitCode::FAILURE
+            }))
+        });
     }
     runtime()?.block_on(async move {
-        let handle = spawn_controller(Arc::new(ctx.settings));
+        // Nothing left running: say so, instead of "stopped".
+        match super::kept::find(&ctx.settings).await {
+            super::kept::Kept::Nothing => {
+                eprintln!(
+                    "llws: nothing to stop: no llws is running, and no server was left running on port {}",
+                    ctx.settings.server.port
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            super::kept::Kept::Unknown(message) => {
+                eprintln!("llws: {message}");
+                return Ok(ExitCode::FAILURE);
+            }
+            _ => {}
+        }
+        let handle = match spawn_controller(Arc::new(ctx.settings)) {
+            Ok(handle) => handle,
+            Err(e) => {
+                eprintln!("llws: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
         // Adoption runs first in the controller; a stop queued behind it sees its result.
         match handle.stop().await {
             Ok(_) => {

@@ -9,7 +9,9 @@ use clap::CommandFactory;
 use crate::cli::Cli;
 use crate::config::suggest::{closest, did_you_mean};
 use crate::config::{ProfileSet, keymap, theme};
+use crate::server::owner::{OwnerInfo, owner_of};
 use crate::ui;
+use crate::util::state_dir;
 
 use super::Context;
 
@@ -26,6 +28,14 @@ pub fn run(ctx: Context, profile: Option<String>) -> anyhow::Result<ExitCode> {
             "the workspace needs a terminal (stdin and stdout are not both one); `llws serve` runs without a screen"
         );
     }
+    // One owner per server: with another llws in control, offer to be its client.
+    let client_of = match owner_of(&ctx.settings, &state_dir()) {
+        None => None,
+        Some(owner) => match offer_client(&owner)? {
+            Some(url) => Some(url),
+            None => return Ok(ExitCode::from(1)),
+        },
+    };
     let (keymap, mut diagnostics) = keymap::load(&ctx.settings.ui.keymap);
     let (theme, theme_diags) = theme::load(&ctx.settings.ui.theme);
     diagnostics.extend(theme_diags);
@@ -41,6 +51,7 @@ pub fn run(ctx: Context, profile: Option<String>) -> anyhow::Result<ExitCode> {
         keymap,
         theme,
         diagnostics,
+        client_of,
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -71,4 +82,30 @@ fn neither_profile_nor_command(word: &str, set: &ProfileSet) -> String {
             did_you_mean("", &meant)
         )
     }
+}
+
+/// Says who owns the server and asks whether to open as its client; `None` is "quit".
+fn offer_client(owner: &OwnerInfo) -> anyhow::Result<Option<String>> {
+    use std::io::{BufRead, Write};
+    eprintln!(
+        "llws: the server on port {} is controlled by another {}.",
+        owner.port,
+        owner.describe()
+    );
+    let Some(url) = owner.api_url.clone() else {
+        eprintln!(
+            "llws: its API is off, so this llws cannot go through it; use that llws, or quit it first."
+        );
+        return Ok(None);
+    };
+    eprint!(
+        "  c  open as its client (status, logs and switches go through it)\n  q  quit\nChoice [c/q]: "
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(match answer.trim() {
+        "" | "c" | "C" => Some(url),
+        _ => None,
+    })
 }

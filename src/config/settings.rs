@@ -143,6 +143,12 @@ pub struct ServerSettings {
     pub health_interval_ms: u64,
     /// How long a stopping server gets after SIGTERM before SIGKILL.
     pub stop_timeout_s: u64,
+    /// The same, when the stop is part of a switch: the old server's requests are cut off
+    /// anyway, so a busy server is not waited for (a second SIGTERM comes after a second).
+    pub stop_grace_s: u64,
+    /// The process backend's server log file is rotated at this size (one older file is
+    /// kept beside it), so a flood of output cannot fill the runtime folder.
+    pub log_max_mb: u64,
     /// Server log lines kept across switches.
     pub log_lines: usize,
     /// Write `.env` next to models.conf on each switch, for `docker compose` users.
@@ -157,6 +163,10 @@ pub struct ApiSettings {
     /// Required when `bind` is not a loopback address; then every request needs it as a
     /// bearer token.
     pub token: String,
+    /// Long-lived streams (`/events`, `/logs/stream`) open at once, in all and per client
+    /// address; they never take the connections kept for short requests.
+    pub max_streams: usize,
+    pub max_streams_per_client: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -319,6 +329,8 @@ impl Default for ServerSettings {
             health_timeout_s: 300,
             health_interval_ms: 100,
             stop_timeout_s: 10,
+            stop_grace_s: 3,
+            log_max_mb: 64,
             log_lines: 5000,
             write_env: false,
         }
@@ -331,6 +343,8 @@ impl Default for ApiSettings {
             enabled: true,
             bind: "127.0.0.1:8081".into(),
             token: String::new(),
+            max_streams: 256,
+            max_streams_per_client: 128,
         }
     }
 }
@@ -660,6 +674,20 @@ impl Settings {
                 "health_interval_ms",
                 "server.health_interval_ms must be between 1 and 1000".into(),
                 "use 100",
+            );
+        }
+        if self.server.log_max_mb == 0 {
+            err(
+                "log_max_mb",
+                "server.log_max_mb must be at least 1".into(),
+                "use 64",
+            );
+        }
+        if self.api.max_streams == 0 || self.api.max_streams_per_client == 0 {
+            err(
+                "max_streams",
+                "api.max_streams and api.max_streams_per_client must be at least 1".into(),
+                "use 256 and 128",
             );
         }
         if self.server.log_lines == 0 {

@@ -36,6 +36,23 @@ pub enum ModelFileError {
         path: PathBuf,
         reason: String,
     },
+    #[error(
+        "model file is truncated: {path} (profile [{profile}]) is {actual} bytes, but its GGUF header says its tensor data ends at {expected} bytes; the download was cut off: download it again"
+    )]
+    Truncated {
+        profile: String,
+        path: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "model file is not a readable GGUF: {path} (profile [{profile}]): {reason}; download it again, or fix MODEL in models.conf"
+    )]
+    NotGguf {
+        profile: String,
+        path: PathBuf,
+        reason: String,
+    },
 }
 
 impl ModelFiles {
@@ -48,11 +65,18 @@ impl ModelFiles {
 }
 
 impl ModelFileError {
+    /// The file is there but cannot load (truncated, not a GGUF), as opposed to absent.
+    pub fn is_broken(&self) -> bool {
+        matches!(self, Self::Truncated { .. } | Self::NotGguf { .. })
+    }
+
     pub fn path(&self) -> &Path {
         match self {
             Self::Missing { path, .. }
             | Self::NotAFile { path, .. }
-            | Self::Unreadable { path, .. } => path,
+            | Self::Unreadable { path, .. }
+            | Self::Truncated { path, .. }
+            | Self::NotGguf { path, .. } => path,
         }
     }
 }
@@ -108,6 +132,39 @@ pub fn check(models_dir: &Path, profile: &Profile) -> Result<ModelFiles, ModelFi
         total_bytes += meta.len();
     }
     Ok(ModelFiles { parts, total_bytes })
+}
+
+/// [`check`], then each part's GGUF header: a part that is shorter than the end of its
+/// tensor data (a download cut off) or that is not a GGUF is refused, with the sizes. This
+/// reads every part's header and tensor table (up to a few MiB each), so run it off the
+/// async workers; it is what a switch checks before the running server is stopped.
+pub fn check_complete(models_dir: &Path, profile: &Profile) -> Result<ModelFiles, ModelFileError> {
+    let files = check(models_dir, profile)?;
+    for path in &files.parts {
+        let actual = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let extent = super::gguf_extent::read_file_extent(path).map_err(|e| match e.kind() {
+            // The header itself is cut off: the same truncation, found earlier.
+            std::io::ErrorKind::UnexpectedEof => ModelFileError::NotGguf {
+                profile: profile.id.clone(),
+                path: path.clone(),
+                reason: format!("the file ends inside its header ({actual} bytes)"),
+            },
+            _ => ModelFileError::NotGguf {
+                profile: profile.id.clone(),
+                path: path.clone(),
+                reason: e.to_string(),
+            },
+        })?;
+        if actual < extent.expected_bytes {
+            return Err(ModelFileError::Truncated {
+                profile: profile.id.clone(),
+                path: path.clone(),
+                expected: extent.expected_bytes,
+                actual,
+            });
+        }
+    }
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod advice;
 pub mod estimate;
 pub mod files;
 pub mod gguf;
+pub mod gguf_extent;
 pub mod hardware_lint;
 pub mod launch;
 pub mod layers;

@@ -52,6 +52,11 @@ impl ServerExit {
         }
         match (self.code, self.signal) {
             (_, Some(sig)) => parts.push(format!("killed by signal {sig} ({})", signal_name(sig))),
+            // llama-server exits 0 only when told to stop: llws did not, so someone else
+            // did (`docker stop`, a daemon shutdown, a signal from a shell).
+            (Some(0), None) if !self.oom_killed => {
+                parts.push("stopped from outside llws (exit code 0)".to_string())
+            }
             (Some(code), None) => parts.push(format!("exit code {code}")),
             (None, None) => parts.push("exited".to_string()),
         }
@@ -74,6 +79,60 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
+/// The signal that ended a stop, for the log line that says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    /// It had already exited.
+    AlreadyGone,
+    /// It shut down on the first SIGTERM.
+    Term,
+    /// It was busy: llama-server takes a second SIGTERM as "terminate immediately".
+    SecondTerm,
+    /// It outlived the grace and was killed.
+    Kill,
+}
+
+/// How a stop went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    pub exit: Option<ServerExit>,
+    pub ended_by: EndedBy,
+    pub took: std::time::Duration,
+}
+
+impl Stopped {
+    pub fn nothing() -> Self {
+        Self {
+            exit: None,
+            ended_by: EndedBy::AlreadyGone,
+            took: std::time::Duration::ZERO,
+        }
+    }
+
+    /// `in 0.31 s: it ended on SIGTERM`, for the log.
+    pub fn describe(&self, grace: std::time::Duration) -> String {
+        let how = match self.ended_by {
+            EndedBy::AlreadyGone => "it had already exited".to_string(),
+            EndedBy::Term => "it ended on SIGTERM".to_string(),
+            EndedBy::SecondTerm => {
+                "it was busy and ignored SIGTERM; a second SIGTERM ended it at once".to_string()
+            }
+            EndedBy::Kill => format!(
+                "it ignored SIGTERM for the {:.0} s grace and was killed with SIGKILL",
+                grace.as_secs_f64()
+            ),
+        };
+        format!("in {:.2} s: {how}", self.took.as_secs_f64())
+    }
+}
+
+/// When a stop sends its second SIGTERM: a llama-server that is idle has exited by then; a
+/// busy one (generating) ignores the first until its requests end, and takes the second as
+/// "terminate immediately" (exit code 1).
+pub fn second_term_after(grace: std::time::Duration) -> std::time::Duration {
+    (grace / 3).min(std::time::Duration::from_secs(1))
+}
+
 /// A server found at start-up that an earlier llws left behind.
 #[derive(Debug, Clone)]
 pub struct Adopted {
@@ -94,6 +153,8 @@ pub enum BackendEvent {
     Unreachable { message: String },
     /// The daemon is back.
     Reachable { message: String },
+    /// The server log file could not be written (`PATH: error`), or (`None`) can be again.
+    LogFile { error: Option<String> },
 }
 
 /// Why a backend operation failed; the message is meant for the user.
@@ -131,9 +192,13 @@ pub trait Backend: Send + 'static {
         generation: u64,
     ) -> impl Future<Output = Result<Started, BackendError>> + Send;
 
-    /// Stops the server if there is one (SIGTERM, then SIGKILL after the timeout) and
-    /// removes what it left behind. Returns how it ended, when known.
-    fn stop(&mut self) -> impl Future<Output = Result<Option<ServerExit>, BackendError>> + Send;
+    /// Stops the server if there is one (SIGTERM; a second SIGTERM after
+    /// [`second_term_after`], which ends a busy llama-server at once; SIGKILL once `grace`
+    /// has passed) and removes what it left behind. Says how it ended, when known.
+    fn stop(
+        &mut self,
+        grace: std::time::Duration,
+    ) -> impl Future<Output = Result<Stopped, BackendError>> + Send;
 
     /// Details about the last exit (Docker's inspect has the OOM flag and restart count).
     fn exit_details(&mut self) -> impl Future<Output = Option<ServerExit>> + Send;

@@ -11,16 +11,18 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::backend::{
-    Backend, BackendContext, BackendError, BackendEvent, LaunchSpec, ServerExit, Started,
+    Backend, BackendContext, BackendError, BackendEvent, EndedBy, LaunchSpec, ServerExit, Started,
+    Stopped,
 };
 use super::deadline::{self, LoadDeadline};
 use super::handle::{Command, ControlError, ControllerHandle, Outcome, Request, Shutdown};
 use super::health::{Health, HealthProbe};
 use super::load_facts::LoadFacts;
 use super::logs::LogRing;
+use super::owner::OwnerLock;
 use super::profiles_store::ProfileStore;
 use super::state::{
-    Event, Failure, Phase, ServerState, Step, SwitchProgress, SwitchTimings, now_ms,
+    ConfigErrors, Event, Failure, Phase, ServerState, Step, SwitchProgress, SwitchTimings, now_ms,
 };
 use super::timings::TimingsStore;
 use crate::config::Settings;
@@ -32,16 +34,30 @@ const FAILURE_TAIL_LINES: usize = 30;
 /// How often models.conf is checked for edits while llws runs.
 const PROFILES_POLL: Duration = Duration::from_secs(2);
 
-/// Builds the backend-independent parts and spawns the controller task.
+/// Builds the backend-independent parts and spawns the controller task, without the owner
+/// lock (tests and benchmarks that run their own controllers).
 pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandle {
+    spawn_owned(backend, settings, None)
+}
+
+/// [`spawn`], holding `owner` (the lock that makes this llws the server's one owner) for
+/// as long as the controller runs.
+pub fn spawn_owned<B: Backend>(
+    backend: B,
+    settings: Arc<Settings>,
+    owner: Option<OwnerLock>,
+) -> ControllerHandle {
     let logs = LogRing::new(settings.server.log_lines);
     let (state_tx, state_rx) = watch::channel(ServerState::initial(backend.kind()));
+    let state_tx = Arc::new(state_tx);
     let (events_tx, _) = broadcast::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (shutdown_tx, shutdown_rx) = mpsc::unbounded_channel();
     let (backend_tx, backend_rx) = mpsc::unbounded_channel();
     let store = ProfileStore::load_with(settings.models_conf.clone(), settings.origin.models_conf);
     let profiles_rx = store.subscribe();
+    let config_errors = Arc::new(ConfigErrors::new(state_tx.clone(), events_tx.clone()));
+    config_errors.set_models_conf(&settings.models_conf, store.current().error.as_deref());
     let store = Arc::new(Mutex::new(store));
     let (facts_tx, facts_rx) = watch::channel(LoadFacts::default());
     let timings = Arc::new(Mutex::new(TimingsStore::default()));
@@ -60,6 +76,9 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
         settings: settings.clone(),
         load_facts: facts_rx,
         deadline: deadline.clone(),
+        config_errors: config_errors.clone(),
+        owner: owner.as_ref().map(OwnerLock::record),
+        remote: None,
     };
     let helpers = vec![
         tokio::spawn(follow_load_facts(logs.clone(), facts_tx)),
@@ -67,6 +86,7 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
             store.clone(),
             logs.clone(),
             events_tx.clone(),
+            config_errors,
         )),
     ];
     let health = HealthProbe::new(&settings.server.base_url());
@@ -89,6 +109,8 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
         last_profile: None,
         cancel,
         deadline,
+        waiting: None,
+        last_wait_allowed: None,
     };
     // The adoption step runs inside the task: the handle is usable at once.
     tokio::spawn(async move {
@@ -96,6 +118,9 @@ pub fn spawn<B: Backend>(backend: B, settings: Arc<Settings>) -> ControllerHandl
         for helper in helpers {
             helper.abort();
         }
+        // The server is stopped or left for the next llws: the lock goes now, not when
+        // the last handle is dropped.
+        drop(owner);
     });
     handle
 }
@@ -129,11 +154,17 @@ async fn watch_models_conf(
     store: Arc<Mutex<ProfileStore>>,
     logs: Arc<LogRing>,
     events: broadcast::Sender<Event>,
+    config_errors: Arc<ConfigErrors>,
 ) {
     loop {
         tokio::time::sleep(PROFILES_POLL).await;
-        let changed = store.lock().ok().and_then(|mut s| s.reload_if_changed());
+        let (changed, path) = match store.lock() {
+            Ok(mut s) => (s.reload_if_changed(), s.path().to_path_buf()),
+            Err(_) => continue,
+        };
         let Some(view) = changed else { continue };
+        // Until the file is fixed, /status, /models and the status bar say it is broken.
+        config_errors.set_models_conf(&path, view.error.as_deref());
         let message = match &view.error {
             None => format!("models.conf reloaded: {} profiles", view.set.profiles.len()),
             Some(e) => format!("models.conf has errors; keeping the last good profiles: {e}"),
@@ -149,7 +180,7 @@ struct Controller<B: Backend> {
     backend_events: mpsc::UnboundedReceiver<BackendEvent>,
     settings: Arc<Settings>,
     store: Arc<Mutex<ProfileStore>>,
-    state: watch::Sender<ServerState>,
+    state: Arc<watch::Sender<ServerState>>,
     events: broadcast::Sender<Event>,
     logs: Arc<LogRing>,
     timings: Arc<Mutex<TimingsStore>>,
@@ -162,6 +193,12 @@ struct Controller<B: Backend> {
     cancel: Arc<Mutex<CancellationToken>>,
     /// When the health wait in flight gives up; handles may push it back.
     deadline: Arc<LoadDeadline>,
+    /// A start asked for while the backend (the Docker daemon) could not be reached: kept,
+    /// and carried out when it comes back.
+    waiting: Option<(String, oneshot::Sender<Result<Outcome, ControlError>>)>,
+    /// How long the last health wait was allowed to take (the setting plus any "keep
+    /// waiting"), for the message when it gives up.
+    last_wait_allowed: Option<Duration>,
 }
 
 /// How a load ended.
@@ -184,6 +221,16 @@ impl<B: Backend> Controller<B> {
             tokio::select! {
                 request = commands.recv() => {
                     let Some(Request { command, reply, _permit: permit }) = request else { break };
+                    if let Some(id) = self.needs_backend(&command) {
+                        // Nothing can start now: keep the request (not the busy slot, so a
+                        // stop or another start is taken meanwhile).
+                        drop(permit);
+                        self.wait_for_backend(id, reply);
+                        continue;
+                    }
+                    if matches!(command, Command::Stop) {
+                        self.drop_waiting("a stop was asked for");
+                    }
                     let result = self.handle(command).await;
                     self.reset_cancel();
                     // Free the slot before answering: a caller that sends its next command
@@ -197,13 +244,15 @@ impl<B: Backend> Controller<B> {
                     match how {
                         Shutdown::Stop => {
                             if self.live_generation.is_some() || self.state.borrow().phase != Phase::Idle {
+                                let name = self.state.borrow().profile_name.clone().unwrap_or_default();
                                 self.publish(|s| {
                                     s.phase = Phase::Stopping;
-                                    s.message = "Stopping the server (llws is exiting)…".into();
+                                    s.message = format!("Stopping {name} (llws is exiting)…");
                                 });
-                                self.live_generation = None;
-                                let _ = self.backend.stop().await;
-                                self.set_idle("Stopped (llws exited)");
+                                let grace = self.stop_timeout();
+                                if self.stop_server(&name, grace).await.is_ok() {
+                                    self.set_idle("Stopped (llws exited)");
+                                }
                             }
                         }
                         Shutdown::Keep => {
@@ -230,11 +279,130 @@ impl<B: Backend> Controller<B> {
         self.cancel.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
+    /// Applies `change` to the published state; readers hear of it only when it changed
+    /// something (an `/events` client got the same state two or three times before).
     fn publish(&self, change: impl FnOnce(&mut ServerState)) {
-        self.state.send_modify(change);
-        let _ = self
-            .events
-            .send(Event::State(Box::new(self.state.borrow().clone())));
+        let changed = self.state.send_if_modified(|s| {
+            let before = s.clone();
+            change(s);
+            *s != before
+        });
+        if changed {
+            let _ = self
+                .events
+                .send(Event::State(Box::new(self.state.borrow().clone())));
+        }
+    }
+
+    /// The log file failed (or works again): said once each way, and kept in the state.
+    fn on_log_file(&self, error: Option<String>) {
+        match &error {
+            Some(e) => self.notice(format!(
+                "the server log file cannot be written: {e}; its lines still show here and in /logs, but are not kept on disk"
+            )),
+            None => self.notice("the server log file can be written again"),
+        }
+        self.publish(|s| s.log_file_error = error);
+    }
+
+    /// The grace of a stop that is not part of a switch (a stop, llws exiting).
+    fn stop_timeout(&self) -> Duration {
+        Duration::from_secs(self.settings.server.stop_timeout_s)
+    }
+
+    /// Stops the backend's server; the log says which signal ended it, and a failure is
+    /// reported (log, notice, status line), never dropped.
+    async fn stop_server(&mut self, name: &str, grace: Duration) -> Result<Stopped, BackendError> {
+        self.live_generation = None;
+        match self.backend.stop(grace).await {
+            Ok(stopped) => {
+                if stopped.ended_by != EndedBy::AlreadyGone {
+                    let name = if name.is_empty() { "the server" } else { name };
+                    self.logs
+                        .note(format!("llws: stopped {name} {}", stopped.describe(grace)));
+                }
+                Ok(stopped)
+            }
+            Err(e) => {
+                let message = format!("could not stop the server: {e}");
+                self.notice(message.clone());
+                self.publish(|s| s.message = message);
+                Err(e)
+            }
+        }
+    }
+
+    /// The profile a start or switch names, when it cannot run now because the backend
+    /// is unreachable.
+    fn needs_backend(&self, command: &Command) -> Option<String> {
+        if self.state.borrow().backend.reachable {
+            return None;
+        }
+        match command {
+            Command::Switch(id) | Command::Start(Some(id)) => Some(id.clone()),
+            Command::Start(None) => self.last_profile.clone(),
+            Command::Stop | Command::Restart => None,
+        }
+    }
+
+    /// Keeps a start until the backend is back; a newer one replaces it.
+    fn wait_for_backend(
+        &mut self,
+        id: String,
+        reply: oneshot::Sender<Result<Outcome, ControlError>>,
+    ) {
+        self.drop_waiting("another start replaced it");
+        let name = self
+            .store
+            .lock()
+            .ok()
+            .and_then(|s| {
+                s.current()
+                    .set
+                    .get(&id)
+                    .map(|p| p.display_name().to_string())
+            })
+            .unwrap_or_else(|| id.clone());
+        let message = format!(
+            "waiting for the {} backend to start {name}: {}",
+            self.backend.kind(),
+            self.state.borrow().backend.message
+        );
+        self.notice(message.clone());
+        self.publish(|s| {
+            s.pending_start = Some(id.clone());
+            s.message = message;
+        });
+        self.waiting = Some((id, reply));
+    }
+
+    fn drop_waiting(&mut self, why: &str) {
+        if let Some((id, reply)) = self.waiting.take() {
+            self.notice(format!(
+                "the start of {id} that waited for the backend is dropped: {why}"
+            ));
+            self.publish(|s| s.pending_start = None);
+            let _ = reply.send(Ok(Outcome::Cancelled));
+        }
+    }
+
+    /// The backend is back: the start that waited for it runs now.
+    async fn run_waiting(&mut self) {
+        let Some((id, reply)) = self.waiting.take() else {
+            return;
+        };
+        self.publish(|s| s.pending_start = None);
+        self.notice(format!("the backend is back: starting {id} as asked"));
+        let state = self.state.borrow().clone();
+        let result = if matches!(state.phase, Phase::Running | Phase::Starting)
+            && state.profile.as_deref() == Some(id.as_str())
+        {
+            Ok(Outcome::AlreadyRunning { profile: id })
+        } else {
+            self.switch_to(&id).await
+        };
+        self.reset_cancel();
+        let _ = reply.send(result);
     }
 
     fn notice(&self, message: impl Into<String>) {
@@ -307,9 +475,15 @@ impl<B: Backend> Controller<B> {
                         self.fail_with_exit(&profile, &name, exit).await;
                     }
                     LoadEnd::TimedOut => {
-                        self.live_generation = None;
-                        let _ = self.backend.stop().await;
-                        self.fail(&profile, &name, format!("the adopted server did not become healthy within {} s; it was stopped", started.elapsed().as_secs()), None);
+                        let waited = self
+                            .last_wait_allowed
+                            .map(|d| d.as_secs_f64().round() as u64)
+                            .unwrap_or(self.settings.server.health_timeout_s);
+                        let stopped = match self.stop_server(&name, self.stop_timeout()).await {
+                            Ok(_) => "it was stopped".to_string(),
+                            Err(e) => format!("stopping it failed too: {e}"),
+                        };
+                        self.fail(&profile, &name, format!("the adopted server did not become healthy within {waited} s; {stopped}"), None);
                     }
                     LoadEnd::Cancelled => {}
                 }
@@ -347,6 +521,7 @@ impl<B: Backend> Controller<B> {
                     s.message = message.clone();
                 });
             }
+            BackendEvent::LogFile { error } => self.on_log_file(error),
             BackendEvent::Reachable { message } => {
                 self.notice(message.clone());
                 self.publish(|s| {
@@ -357,6 +532,10 @@ impl<B: Backend> Controller<B> {
                 // Whatever ran before the daemon went away may be gone: look again.
                 let was_live = self.live_generation.take().is_some();
                 self.adopt().await;
+                if self.waiting.is_some() {
+                    self.run_waiting().await;
+                    return;
+                }
                 if was_live && self.live_generation.is_none() {
                     let state = self.state.borrow().clone();
                     if state.phase == Phase::Running || state.phase == Phase::Starting {
@@ -406,16 +585,22 @@ impl<B: Backend> Controller<B> {
                     || state.container_id.is_some();
                 if !has_server && matches!(state.phase, Phase::Idle) {
                     // Clears what an earlier run left (a failed server's container).
-                    let _ = self.backend.stop().await;
-                    return Ok(Outcome::Stopped);
+                    return match self.backend.stop(self.stop_timeout()).await {
+                        Ok(_) => Ok(Outcome::Stopped),
+                        Err(e) => {
+                            let message =
+                                format!("could not clear what an earlier server left: {e}");
+                            self.notice(message.clone());
+                            Err(ControlError::BackendUnavailable(message))
+                        }
+                    };
                 }
                 let name = state.profile_name.clone().unwrap_or_default();
                 self.publish(|s| {
                     s.phase = Phase::Stopping;
                     s.message = format!("Stopping {name}…");
                 });
-                self.live_generation = None;
-                match self.backend.stop().await {
+                match self.stop_server(&name, self.stop_timeout()).await {
                     Ok(_) => {
                         self.logs.note(format!("--- stopped {name} ---"));
                         self.set_idle("Stopped");
@@ -461,6 +646,10 @@ impl<B: Backend> Controller<B> {
                 before.backend.message.clone(),
             ));
         }
+        let from_name = before
+            .profile_name
+            .clone()
+            .filter(|_| before.phase != Phase::Idle);
         let name = profile.display_name().to_string();
         let switch_started = Instant::now();
         let estimate_ms = self.timings.lock().ok().and_then(|t| t.estimate_ms(id));
@@ -470,11 +659,26 @@ impl<B: Backend> Controller<B> {
             step: Step::CheckingFiles,
             started_at_ms: now_ms(),
             estimate_ms,
+            from_name: None,
         };
         self.step(&mut progress, Step::CheckingFiles, switch_started);
-        // Before the running server is touched: a missing part refuses the switch and
-        // leaves everything as it was (the original went idle with the old server up).
-        let files = match model_files::check(&self.settings.models_dir, &profile) {
+        // Before the running server is touched: a missing part, or one shorter than its own
+        // header says (a download cut off), refuses the switch and leaves everything as it
+        // was (the original went idle with the old server up). The headers are read off
+        // the async workers: on a slow disk that takes a moment.
+        let checked = {
+            let dir = self.settings.models_dir.clone();
+            let profile = profile.clone();
+            tokio::task::spawn_blocking(move || model_files::check_complete(&dir, &profile)).await
+        };
+        let checked = checked.unwrap_or_else(|e| {
+            Err(model_files::ModelFileError::Unreadable {
+                profile: id.to_string(),
+                path: self.settings.models_dir.clone(),
+                reason: e.to_string(),
+            })
+        });
+        let files = match checked {
             Ok(files) => files,
             Err(e) => {
                 let message = format!("Switch to {name} refused: {e}");
@@ -496,16 +700,18 @@ impl<B: Backend> Controller<B> {
             );
         if has_server {
             self.logs.note(format!("--- switching to {name} ---"));
+            let old = from_name.clone().unwrap_or_default();
             self.publish(|s| {
                 s.phase = Phase::Stopping;
-                s.message = format!(
-                    "Stopping {}…",
-                    before.profile_name.clone().unwrap_or_default()
-                );
+                s.message = format!("Stopping {old}…");
             });
+            // The status bar names the model being stopped, not the one coming.
+            progress.from_name = from_name.clone();
             self.step(&mut progress, Step::Stopping, switch_started);
-            self.live_generation = None;
-            if let Err(e) = self.backend.stop().await {
+            progress.from_name = None;
+            // Its requests are cut off either way: a busy server is not waited for.
+            let grace = Duration::from_secs(self.settings.server.stop_grace_s);
+            if let Err(e) = self.stop_server(&old, grace).await {
                 let message = format!("could not stop the running server: {e}");
                 self.fail(id, &name, message.clone(), None);
                 return Err(ControlError::BackendUnavailable(message));
@@ -586,6 +792,7 @@ impl<B: Backend> Controller<B> {
         self.step(&mut progress, Step::Loading, switch_started);
         let load_started = Instant::now();
         let end = self.wait_until_loaded(generation, id, switch_started).await;
+        let load_waited = self.last_wait_allowed;
         let load = load_started.elapsed();
         let outcome = match end {
             LoadEnd::Ready => {
@@ -614,12 +821,18 @@ impl<B: Backend> Controller<B> {
                 failure: self.fail_with_exit(id, &name, exit).await,
             },
             LoadEnd::TimedOut => {
-                self.live_generation = None;
                 let tail = self.logs.tail_text(FAILURE_TAIL_LINES);
-                let _ = self.backend.stop().await;
+                let stopped = match self.stop_server(&name, self.stop_timeout()).await {
+                    Ok(_) => "was stopped".to_string(),
+                    Err(e) => format!("could not be stopped ({e})"),
+                };
+                // The wait llws allowed (the setting, plus any "keep waiting"), not the
+                // time since the switch began, which also counts the stop and the create.
+                let waited = load_waited
+                    .map(|d| d.as_secs_f64().round() as u64)
+                    .unwrap_or(self.settings.server.health_timeout_s);
                 let reason = format!(
-                    "{name} did not become healthy within {} s and was stopped; next time keep waiting while it loads (Ctrl+\\ w in the workspace, `llws keep-waiting`, or POST /keep-waiting), or raise [server] health_timeout_s for very large models",
-                    switch_started.elapsed().as_secs()
+                    "the model did not become healthy within {waited} s and {stopped}; next time keep waiting while it loads (Ctrl+\\ w in the workspace, `llws keep-waiting`, or POST /keep-waiting), or raise [server] health_timeout_s for very large models"
                 );
                 Outcome::Failed {
                     profile: id.to_string(),
@@ -627,8 +840,7 @@ impl<B: Backend> Controller<B> {
                 }
             }
             LoadEnd::Cancelled => {
-                self.live_generation = None;
-                let _ = self.backend.stop().await;
+                let _ = self.stop_server(&name, self.stop_timeout()).await;
                 self.logs.note(format!("--- {name}: load cancelled ---"));
                 self.set_idle("Switch cancelled");
                 return Ok(Outcome::Cancelled);
@@ -699,6 +911,10 @@ impl<B: Backend> Controller<B> {
         let timeout = Duration::from_secs(self.settings.server.health_timeout_s);
         self.deadline.arm(started + timeout);
         let end = self.poll_health(generation).await;
+        self.last_wait_allowed = self
+            .deadline
+            .get()
+            .map(|at| at.saturating_duration_since(started));
         self.deadline.disarm();
         self.publish(|s| s.load_gives_up_at_ms = None);
         end
@@ -733,6 +949,10 @@ impl<B: Backend> Controller<B> {
                         });
                         return LoadEnd::Exited(ServerExit::default());
                     }
+                    Some(BackendEvent::LogFile { error }) => {
+                        self.on_log_file(error);
+                        continue;
+                    }
                     _ => continue,
                 },
                 health = self.health.probe() => match health {
@@ -743,13 +963,13 @@ impl<B: Backend> Controller<B> {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return LoadEnd::Cancelled,
-                event = self.backend_events.recv() => {
-                    if let Some(BackendEvent::Exited { generation: g, exit }) = event
-                        && g == generation
-                    {
+                event = self.backend_events.recv() => match event {
+                    Some(BackendEvent::Exited { generation: g, exit }) if g == generation => {
                         return LoadEnd::Exited(exit);
                     }
-                }
+                    Some(BackendEvent::LogFile { error }) => self.on_log_file(error),
+                    _ => {}
+                },
                 _ = tokio::time::sleep(interval) => {}
             }
         }
@@ -770,15 +990,14 @@ impl<B: Backend> Controller<B> {
         };
         let tail = self.logs.tail_text(FAILURE_TAIL_LINES);
         let was_running = self.state.borrow().phase == Phase::Running;
+        // The reason goes beside the model's name everywhere it is shown (status bar,
+        // /status), so it does not repeat it; the log line names it.
         let reason = if was_running {
-            format!("llama-server for {name} died: {}", exit.describe())
+            format!("llama-server died: {}", exit.describe())
         } else {
-            format!(
-                "llama-server for {name} exited while loading: {}",
-                exit.describe()
-            )
+            format!("llama-server exited while loading: {}", exit.describe())
         };
-        self.logs.note(format!("--- {reason} ---"));
+        self.logs.note(format!("--- {name}: {reason} ---"));
         self.fail(id, name, reason, Some((exit, tail)))
     }
 

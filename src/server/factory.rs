@@ -1,33 +1,35 @@
 //! Picks the backend the settings name and spawns the controller with it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::controller;
 use super::docker::DockerBackend;
 use super::handle::ControllerHandle;
+use super::owner::{self, ClaimError};
 use super::process::ProcessBackend;
 use crate::config::Settings;
 use crate::config::settings::BackendKind;
 use crate::util::state_dir;
 
-/// Spawns the controller for `settings` (must run inside a tokio runtime). It adopts a
-/// server an earlier llws left running before it takes commands.
-pub fn spawn_controller(settings: Arc<Settings>) -> ControllerHandle {
-    match settings.backend {
+/// Spawns the controller for `settings` (must run inside a tokio runtime), as the server's
+/// one owner: refused while another llws controls the same server. It adopts a server an
+/// earlier llws left running before it takes commands.
+pub fn spawn_controller(settings: Arc<Settings>) -> Result<ControllerHandle, ClaimError> {
+    let lock = owner::claim(&settings, &state_dir())?;
+    Ok(match settings.backend {
         BackendKind::Process => {
             let backend = ProcessBackend::new(
                 settings.server.llama_server.clone(),
                 settings.server.port,
-                Duration::from_secs(settings.server.stop_timeout_s),
                 state_dir(),
             )
-            .with_gpus(settings.server.gpu_selection());
-            controller::spawn(backend, settings)
+            .with_gpus(settings.server.gpu_selection())
+            .with_log_max_bytes(settings.server.log_max_mb << 20);
+            controller::spawn_owned(backend, settings, Some(lock))
         }
         BackendKind::Docker => {
             let backend = DockerBackend::new(&settings);
-            controller::spawn(backend, settings)
+            controller::spawn_owned(backend, settings, Some(lock))
         }
-    }
+    })
 }

@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 use super::deadline::{self, LoadDeadline};
 use super::load_facts::LoadFacts;
 use super::logs::LogRing;
+use super::owner::OwnerRecord;
 use super::profiles_store::ProfilesView;
-use super::state::{Event, Failure, Phase, ServerState, SwitchTimings};
+use super::state::{ConfigErrors, Event, Failure, Phase, ServerState, SwitchTimings};
 use super::timings::{TimingTotals, TimingsStore, TotalsKey};
 use crate::config::{Profile, Settings};
 use crate::model::files::{self as model_files, ModelFileError};
@@ -57,8 +58,9 @@ pub enum Outcome {
     Cancelled,
 }
 
+/// A command for the controller (or, for a client, for the owner's API).
 #[derive(Debug)]
-pub(super) enum Command {
+pub enum Command {
     /// Start `profile`, or the last profile.
     Start(Option<String>),
     Switch(String),
@@ -66,14 +68,14 @@ pub(super) enum Command {
     Restart,
 }
 
-pub(super) struct Request {
-    pub(super) command: Command,
-    pub(super) reply: oneshot::Sender<Result<Outcome, ControlError>>,
+pub struct Request {
+    pub command: Command,
+    pub reply: oneshot::Sender<Result<Outcome, ControlError>>,
     /// Held while the command runs: a second command finds it taken and is refused.
-    pub(super) _permit: OwnedSemaphorePermit,
+    pub _permit: OwnedSemaphorePermit,
 }
 
-pub(super) enum Shutdown {
+pub enum Shutdown {
     Stop,
     Keep,
 }
@@ -94,6 +96,35 @@ pub struct ControllerHandle {
     pub(super) settings: Arc<Settings>,
     pub(super) load_facts: watch::Receiver<LoadFacts>,
     pub(super) deadline: Arc<LoadDeadline>,
+    pub(super) config_errors: Arc<ConfigErrors>,
+    /// This llws's record as the server's owner (none for a client of another owner).
+    pub(super) owner: Option<Arc<OwnerRecord>>,
+    /// For a client of another llws: "keep waiting" goes to the owner's API.
+    pub(super) remote: Option<mpsc::UnboundedSender<RemoteCall>>,
+}
+
+/// What drives a client's handle ([`ControllerHandle::remote`]): the commands its users
+/// send, and the state, events, log and load facts they read, which the driver fills from
+/// the owner's API.
+pub struct RemoteDriver {
+    pub commands: mpsc::UnboundedReceiver<Request>,
+    pub shutdown: mpsc::UnboundedReceiver<(Shutdown, oneshot::Sender<()>)>,
+    pub calls: mpsc::UnboundedReceiver<RemoteCall>,
+    pub state: Arc<watch::Sender<ServerState>>,
+    pub events: broadcast::Sender<Event>,
+    pub logs: Arc<LogRing>,
+    pub load_facts: watch::Sender<LoadFacts>,
+    pub timings: Arc<Mutex<TimingsStore>>,
+    /// The keymap and theme errors this llws reported itself (kept beside the owner's).
+    pub config_errors: Arc<ConfigErrors>,
+    /// The same models.conf the owner reads, for the picker; reload it now and then.
+    pub profiles: super::profiles_store::ProfileStore,
+}
+
+/// What a client's handle asks of the owner besides commands.
+#[derive(Debug)]
+pub enum RemoteCall {
+    KeepWaiting,
 }
 
 /// A command accepted by the controller; await it for the outcome, or drop it.
@@ -108,6 +139,62 @@ impl Pending {
 }
 
 impl ControllerHandle {
+    /// A handle for a client of another llws, the server's owner: the same calls as a
+    /// local controller's, carried out by whoever runs the returned driver (the API's
+    /// remote client). It never touches the server itself.
+    pub fn remote(
+        settings: Arc<Settings>,
+        kind: crate::config::settings::BackendKind,
+    ) -> (Self, RemoteDriver) {
+        let (state_tx, state_rx) = watch::channel(ServerState::initial(kind));
+        let state_tx = Arc::new(state_tx);
+        let (events, _) = broadcast::channel(1024);
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (shutdown, shutdown_rx) = mpsc::unbounded_channel();
+        let (calls, calls_rx) = mpsc::unbounded_channel();
+        let (facts_tx, facts_rx) = watch::channel(LoadFacts::default());
+        let store = super::profiles_store::ProfileStore::load(settings.models_conf.clone());
+        let profiles = store.subscribe();
+        let logs = LogRing::new(settings.server.log_lines);
+        let timings = Arc::new(Mutex::new(TimingsStore::default()));
+        let config_errors = Arc::new(ConfigErrors::new(state_tx.clone(), events.clone()));
+        let handle = Self {
+            commands,
+            shutdown,
+            busy: Arc::new(Semaphore::new(1)),
+            cancel: Arc::new(Mutex::new(CancellationToken::new())),
+            state: state_rx,
+            profiles,
+            events: events.clone(),
+            logs: logs.clone(),
+            timings: timings.clone(),
+            settings,
+            load_facts: facts_rx,
+            deadline: Arc::new(LoadDeadline::default()),
+            config_errors: config_errors.clone(),
+            owner: None,
+            remote: Some(calls),
+        };
+        let driver = RemoteDriver {
+            commands: commands_rx,
+            shutdown: shutdown_rx,
+            calls: calls_rx,
+            state: state_tx,
+            events,
+            logs,
+            load_facts: facts_tx,
+            timings,
+            config_errors,
+            profiles: store,
+        };
+        (handle, driver)
+    }
+
+    /// Whether this handle is a client of another llws (which owns the server).
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
     pub fn state(&self) -> ServerState {
         self.state.borrow().clone()
     }
@@ -279,6 +366,21 @@ impl ControllerHandle {
         self.send(Command::Stop, permit)?.outcome().await
     }
 
+    /// Reports the problems of a config file the caller loaded (the workspace's keymap and
+    /// theme), as `FILE:LINE: message` lines; an empty list says it is fine. They show in
+    /// `/status`, `/models` and the status bar until fixed.
+    pub fn report_config_errors(&self, source: &str, errors: Vec<String>) {
+        self.config_errors.set(source, errors);
+    }
+
+    /// Records where this llws's management API answers, so another llws (and the CLI)
+    /// can go through it.
+    pub fn record_api(&self, url: Option<String>) {
+        if let Some(owner) = &self.owner {
+            owner.set_api(url);
+        }
+    }
+
     /// When the health wait of the load in flight gives up; `None` when nothing loads.
     pub fn load_deadline(&self) -> Option<Instant> {
         self.deadline.get()
@@ -289,6 +391,17 @@ impl ControllerHandle {
     /// Returns when the wait now gives up (ms since the Unix epoch).
     pub fn keep_waiting(&self) -> Result<u64, ControlError> {
         let by = Duration::from_secs(self.settings.server.health_timeout_s);
+        if let Some(remote) = &self.remote {
+            // The owner pushes its own deadline back; the state it sends says the new one.
+            let state = self.state.borrow().clone();
+            let Some(at) = state.load_gives_up_at_ms else {
+                return Err(ControlError::NotLoading { state: state.phase });
+            };
+            remote
+                .send(RemoteCall::KeepWaiting)
+                .map_err(|_| ControlError::ShuttingDown)?;
+            return Ok(at + by.as_millis() as u64);
+        }
         let now = Instant::now();
         let Some(at) = self.deadline.extend(by, now) else {
             return Err(ControlError::NotLoading {

@@ -61,6 +61,10 @@ impl ProfileStore {
         }
     }
 
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<ProfilesView> {
         self.tx.subscribe()
     }

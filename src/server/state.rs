@@ -65,6 +65,9 @@ pub struct SwitchProgress {
     pub started_at_ms: u64,
     /// The last successful load of this profile in this session, as an estimate.
     pub estimate_ms: Option<u64>,
+    /// While the step is `Stopping`: the model being stopped (not the one coming).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_name: Option<String>,
 }
 
 impl SwitchProgress {
@@ -115,6 +118,14 @@ pub struct ServerState {
     /// While a load waits for health: when the wait gives up and stops the server (ms
     /// since the Unix epoch). Anyone may push it back (`keep waiting`).
     pub load_gives_up_at_ms: Option<u64>,
+    /// A start asked for while the backend could not be reached; it runs when it is back.
+    pub pending_start: Option<String>,
+    /// What is wrong with models.conf, the keymap and the theme (`FILE:LINE: message`),
+    /// until the files are fixed; empty when all is well.
+    pub config_errors: Vec<String>,
+    /// The server log file cannot be written (`PATH: error`); the lines still reach the
+    /// log ring. Cleared when a write succeeds again.
+    pub log_file_error: Option<String>,
 }
 
 impl ServerState {
@@ -136,6 +147,9 @@ impl ServerState {
             running_since_ms: None,
             adopted: false,
             load_gives_up_at_ms: None,
+            pending_start: None,
+            config_errors: Vec::new(),
+            log_file_error: None,
         }
     }
 
@@ -180,4 +194,83 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// The config problems every reader shows until they are fixed, by source (models.conf,
+/// the keymap, the theme). The controller reports models.conf; the workspace reports the
+/// keymap and theme it loaded. Shared with the handles, so any of them may report.
+pub struct ConfigErrors {
+    by_source: std::sync::Mutex<std::collections::BTreeMap<String, Vec<String>>>,
+    state: std::sync::Arc<tokio::sync::watch::Sender<ServerState>>,
+    events: tokio::sync::broadcast::Sender<Event>,
+}
+
+impl ConfigErrors {
+    pub fn new(
+        state: std::sync::Arc<tokio::sync::watch::Sender<ServerState>>,
+        events: tokio::sync::broadcast::Sender<Event>,
+    ) -> Self {
+        Self {
+            by_source: Default::default(),
+            state,
+            events,
+        }
+    }
+
+    /// Replaces what `source` reported; an empty list means it is fine now.
+    pub fn set(&self, source: &str, errors: Vec<String>) {
+        let all: Vec<String> = {
+            let Ok(mut map) = self.by_source.lock() else {
+                return;
+            };
+            if errors.is_empty() {
+                map.remove(source);
+            } else {
+                map.insert(source.to_string(), errors);
+            }
+            map.values().flatten().cloned().collect()
+        };
+        let changed = self.state.send_if_modified(|s| {
+            let changed = s.config_errors != all;
+            s.config_errors = all;
+            changed
+        });
+        if changed {
+            let _ = self
+                .events
+                .send(Event::State(Box::new(self.state.borrow().clone())));
+        }
+    }
+
+    /// Every error reported here so far.
+    pub fn all(&self) -> Vec<String> {
+        self.by_source
+            .lock()
+            .map(|m| m.values().flatten().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// models.conf's errors, from its last load.
+    pub fn set_models_conf(
+        &self,
+        path: &std::path::Path,
+        error: Option<&crate::config::LoadError>,
+    ) {
+        let lines = error
+            .map(|e| error_lines(&e.diagnostics))
+            .unwrap_or_default();
+        self.set(&path.display().to_string(), lines);
+    }
+}
+
+/// `FILE:LINE: message` for each error (warnings are left out: nothing fell back for them).
+pub fn error_lines(diagnostics: &[crate::config::diag::Diagnostic]) -> Vec<String> {
+    diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| {
+            let line = d.line.map(|l| format!(":{l}")).unwrap_or_default();
+            format!("{}{line}: {}", d.file.display(), d.message)
+        })
+        .collect()
 }

@@ -71,6 +71,8 @@ pub struct Start {
     pub theme: Theme,
     /// Problems with the keymap or theme files (the built-in defaults are in use).
     pub diagnostics: Vec<Diagnostic>,
+    /// The API of the llws that owns the server, when this workspace is its client.
+    pub client_of: Option<String>,
 }
 
 pub fn run(start: Start) -> anyhow::Result<()> {
@@ -87,7 +89,7 @@ pub fn run(start: Start) -> anyhow::Result<()> {
 
 async fn workspace(start: Start) -> anyhow::Result<()> {
     let settings = Arc::new(start.settings);
-    let mut services = services::start(settings.clone()).await;
+    let mut services = services::start(settings.clone(), start.client_of.as_deref()).await?;
     let mut tty = tty::Tty::enter(settings.ui.mouse)?;
 
     let inner = claude_area(tty.terminal.size()?);
@@ -98,7 +100,13 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
     };
     let colors = start.theme.pane_colors();
     let mut claude = ClaudePane::spawn(&settings, inner.height, inner.width, colors, waker);
-    let mut app = App::new(start.keymap, start.theme, settings.on_exit);
+    // A client of another llws never stops the owner's server.
+    let on_exit = if services.controller.is_remote() {
+        OnExit::Keep
+    } else {
+        settings.on_exit
+    };
+    let mut app = App::new(start.keymap, start.theme, on_exit);
     if let Some(key) = app
         .keymap
         .key_for(Section::Prefix, KeyAction::RestartClaude)
@@ -110,6 +118,11 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
         ));
     }
     report(&start.diagnostics, &mut app, services.controller.logs());
+    // Kept in the status bar (and /status) until fixed, not only until the next message.
+    services.controller.report_config_errors(
+        "keymap and theme",
+        crate::server::state::error_lines(&start.diagnostics),
+    );
     let watches = event_loop::Watches::new(&services);
     let (runner, mut answers) =
         Runner::new(services.controller.clone(), settings.models_dir.clone());
@@ -159,7 +172,7 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
     .await;
 
     // Leaving: say what happens to the server while it happens.
-    let keep = settings.on_exit == OnExit::Keep;
+    let keep = on_exit == OnExit::Keep;
     app.overlay = app::Overlay::None;
     app.say(
         Level::Warn,

@@ -20,25 +20,36 @@ pub struct Services {
 
 /// Starts everything; must run inside the tokio runtime. An API that cannot start (its
 /// port in use) is reported in the status bar and the log; the workspace runs on.
-pub async fn start(settings: Arc<Settings>) -> Services {
-    let controller = spawn_controller(settings.clone());
+/// With `client_of` (the API of another llws that owns the server), this workspace is its
+/// client: no controller or API of its own.
+pub async fn start(settings: Arc<Settings>, client_of: Option<&str>) -> anyhow::Result<Services> {
+    let controller = match client_of {
+        Some(url) => api::remote::connect(settings.clone(), url),
+        None => spawn_controller(settings.clone())?,
+    };
     let monitor = monitor::spawn_for(&settings, follow_server(controller.subscribe_state()));
-    let (api, api_server) =
-        match api::serve(controller.clone(), Some(monitor.clone()), &settings.api).await {
+    let served = match client_of {
+        Some(url) => Err(format!("{url} (the owner's)")),
+        None => Ok(api::serve(controller.clone(), Some(monitor.clone()), &settings.api).await),
+    };
+    let (api, api_server) = match served {
+        Err(owners) => (ApiStatus::Serving(owners), None),
+        Ok(served) => match served {
             Ok(server) => (ApiStatus::Serving(server.url()), Some(server)),
             Err(ApiError::Disabled) => (ApiStatus::Disabled, None),
             Err(e) => {
                 controller.logs().note(format!("llws: {e}"));
                 (ApiStatus::Failed(short_reason(&e)), None)
             }
-        };
-    Services {
+        },
+    };
+    Ok(Services {
         settings,
         controller,
         monitor,
         api,
         api_server,
-    }
+    })
 }
 
 /// The status bar's few words for why the API is not serving (the log has the rest).

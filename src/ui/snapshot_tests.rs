@@ -111,6 +111,7 @@ fn switching() -> ServerState {
         step: Step::Loading,
         started_at_ms: NOW - 2_600,
         estimate_ms: Some(6_100),
+        from_name: None,
     });
     s
 }

@@ -10,7 +10,7 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::config::keymap::Section;
 use crate::config::theme::Theme;
-use crate::server::state::SwitchProgress;
+use crate::server::state::{Step, SwitchProgress};
 use crate::server::{Phase, ServerState};
 use crate::ui::commands::{KeyAction, Keymap};
 use crate::ui::view::{ApiStatus, View};
@@ -149,11 +149,17 @@ fn state_spans(view: &View<'_>, keymap: &Keymap, theme: &Theme) -> Vec<Span<'sta
     match (s.phase, &s.switch) {
         (Phase::Starting | Phase::Stopping, Some(sw)) => {
             let (text, ratio) = progress(sw, view.now_ms);
-            spans.push(Span::styled(format!(" ◐ {} ", sw.target_name), bold));
+            // While the old server stops, it is the one named (the new one follows).
+            let stopping = sw.from_name.as_ref().filter(|_| sw.step == Step::Stopping);
+            let shown = stopping.unwrap_or(&sw.target_name);
+            spans.push(Span::styled(format!(" ◐ {shown} "), bold));
             spans.push(Span::styled(
                 sw.step.label().to_string(),
                 Style::default().fg(colour),
             ));
+            if stopping.is_some() {
+                spans.push(Span::styled(format!(" → {}", sw.target_name), dim));
+            }
             // In the last minute the countdown comes first: on a narrow terminal it is what
             // must not be cut off.
             let give_up = give_up_spans(s, view.now_ms, keymap, theme);
@@ -250,6 +256,25 @@ fn url_spans(view: &View<'_>, theme: &Theme, short: bool) -> Vec<Span<'static>> 
     }
     spans.push(Span::raw(" "));
     spans
+}
+
+/// `⚠ 2 config errors: keymap.toml:3: … · theme.toml:5: …` (file names without folders;
+/// `/status` and the log have the full paths).
+fn config_warning(errors: &[String]) -> Option<String> {
+    let short = |e: &String| {
+        let path_end = e.find(": ").unwrap_or(e.len());
+        let start = e[..path_end].rfind('/').map(|i| i + 1).unwrap_or(0);
+        e[start..].to_string()
+    };
+    match errors {
+        [] => None,
+        [one] => Some(format!("⚠ config error: {}", short(one))),
+        all => Some(format!(
+            "⚠ {} config errors: {}",
+            all.len(),
+            all.iter().map(short).collect::<Vec<_>>().join(" · ")
+        )),
+    }
 }
 
 fn width(spans: &[Span<'_>]) -> usize {
@@ -447,6 +472,12 @@ pub fn draw(buf: &mut Buffer, area: Rect, view: &View<'_>, bar: &Bar<'_>) {
         };
         (m.text.clone(), colour)
     });
+    // Config errors stay until the files are fixed, after any passing message.
+    let msg = match (msg, config_warning(&view.server.config_errors)) {
+        (Some((text, colour)), Some(config)) => Some((format!("{text} · {config}"), colour)),
+        (None, Some(config)) => Some((config, theme.warn)),
+        (msg, None) => msg,
+    };
     // The message gets up to half the row (an error two thirds); hints get the rest.
     let share = match bar.message.map(|m| m.level) {
         Some(Level::Error) => w * 2 / 3,
@@ -498,6 +529,7 @@ mod tests {
             step: Step::Loading,
             started_at_ms: 1_000,
             estimate_ms: Some(6_100),
+            from_name: None,
         };
         assert_eq!(progress(&sw, 3_562).0, "2.6 s · 42% of ~6.1 s");
         assert_eq!(progress(&sw, 10_000).0, "9.0 s · over the ~6.1 s estimate");
@@ -506,5 +538,18 @@ mod tests {
             ..sw
         };
         assert_eq!(progress(&first, 1_500).0, "0.5 s · first load, no estimate");
+    }
+
+    #[test]
+    fn config_errors_are_all_named() {
+        assert_eq!(config_warning(&[]), None);
+        let errors = vec![
+            "/home/u/.config/llws/keymap.toml:3: unknown action `zap`".to_string(),
+            "/home/u/.config/llws/theme.toml:5: `#zz0000` is not a colour".to_string(),
+        ];
+        assert_eq!(
+            config_warning(&errors).unwrap(),
+            "⚠ 2 config errors: keymap.toml:3: unknown action `zap` · theme.toml:5: `#zz0000` is not a colour"
+        );
     }
 }

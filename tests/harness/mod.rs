@@ -45,7 +45,30 @@ CTX_SIZE=2048
 [bench-tiny]
 MODEL=tiny.gguf
 CTX_SIZE=2048
+
+[truncated]
+NAME=Truncated download
+MODEL=truncated.gguf
+CTX_SIZE=2048
 ";
+
+/// `model` with its architecture renamed, as long as the original but written only up to
+/// the end of the header (the rest is a hole).
+fn write_corrupt_copy(model: &[u8], path: &std::path::Path) {
+    let key = b"general.architecture";
+    let at = model
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("the model names its architecture");
+    // key, then the type (u32 = 8, a string), the length (u64), the name.
+    let name_at = at + key.len() + 4 + 8;
+    let head = (4 << 20).min(model.len());
+    let mut header = model[..head].to_vec();
+    header[name_at + 3] = b'x';
+    std::fs::write(path, &header).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_len(model.len() as u64).unwrap();
+}
 
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
@@ -63,9 +86,13 @@ impl TestEnv {
         if std::fs::hard_link(&real, models.join("tiny.gguf")).is_err() {
             std::fs::copy(&real, models.join("tiny.gguf")).unwrap();
         }
-        // A truncated copy: a real GGUF header that llama-server starts to load, then fails on.
         let bytes = std::fs::read(&real).expect("read the tiny model");
-        std::fs::write(models.join("corrupt.gguf"), &bytes[..bytes.len() / 3]).unwrap();
+        // A truncated copy (a download cut off): refused before the running server is
+        // touched, since the file is shorter than its header says.
+        std::fs::write(models.join("truncated.gguf"), &bytes[..bytes.len() / 3]).unwrap();
+        // A corrupt one of full length: a header llama-server reads, then refuses (an
+        // architecture it does not know). Sparse: only the header is written.
+        write_corrupt_copy(&bytes, &models.join("corrupt.gguf"));
         let conf = dir.path().join("models.conf");
         std::fs::write(&conf, MODELS_CONF).unwrap();
         let mut settings = Settings {
@@ -119,10 +146,10 @@ impl TestEnv {
         ProcessBackend::new(
             self.settings.server.llama_server.clone(),
             self.settings.server.port,
-            Duration::from_secs(self.settings.server.stop_timeout_s),
             self.state_dir(),
         )
         .with_gpus(self.settings.server.gpu_selection())
+        .with_log_max_bytes(self.settings.server.log_max_mb << 20)
     }
 
     pub fn docker_backend(&self) -> DockerBackend {

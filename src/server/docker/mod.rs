@@ -16,15 +16,16 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, KillContainerOptions, ListContainersOptions,
+    LogsOptions, RemoveContainerOptions, WaitContainerOptions,
 };
 use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::backend::{
-    Adopted, Backend, BackendContext, BackendError, BackendEvent, LaunchSpec, ServerExit, Started,
+    Adopted, Backend, BackendContext, BackendError, BackendEvent, EndedBy, LaunchSpec, ServerExit,
+    Started, Stopped, second_term_after,
 };
 use super::health::port_in_use;
 use super::logs::{LineSplitter, LogRing, Source};
@@ -260,6 +261,117 @@ async fn wait_for_exit(docker: &Docker, id: &str) -> Option<i64> {
 }
 
 /// The host pid of a running container's main process (what NVML and /proc see).
+/// llws's container of the configured name, as the CLI sees it when no llws runs.
+#[derive(Debug, Clone)]
+pub struct KeptContainer {
+    pub id: String,
+    pub running: bool,
+    pub profile: Option<String>,
+    pub profile_name: Option<String>,
+    pub pid: Option<u32>,
+    pub exit: Option<ServerExit>,
+}
+
+/// Finds the container llws created under the configured name (running, or stopped and
+/// kept); `Err` says the daemon cannot be reached.
+pub async fn kept_container(settings: &Settings) -> Result<Option<KeptContainer>, String> {
+    let mut backend = DockerBackend::new(settings);
+    let docker = backend.negotiated().await.map_err(|e| e.to_string())?;
+    let Some((id, labels, running)) = backend
+        .find_named(&docker)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    if labels.get(LABEL_MANAGED).map(String::as_str) != Some("true") {
+        return Ok(None);
+    }
+    Ok(Some(KeptContainer {
+        pid: if running {
+            container_pid(&docker, &id).await
+        } else {
+            None
+        },
+        exit: if running {
+            None
+        } else {
+            inspect_exit(&docker, &id).await
+        },
+        id,
+        running,
+        profile: labels.get(LABEL_PROFILE).cloned(),
+        profile_name: labels.get(LABEL_PROFILE_NAME).cloned(),
+    }))
+}
+
+/// Follows (or with `follow` false, prints) the container's output from its last `tail`
+/// lines; each line goes to `emit`, which returns false to stop.
+pub async fn container_logs(
+    settings: &Settings,
+    id: &str,
+    tail: usize,
+    follow: bool,
+    mut emit: impl FnMut(&str) -> bool,
+) -> Result<(), String> {
+    let mut backend = DockerBackend::new(settings);
+    let docker = backend.negotiated().await.map_err(|e| e.to_string())?;
+    let mut stream = docker.logs(
+        id,
+        Some(LogsOptions {
+            follow,
+            stdout: true,
+            stderr: true,
+            tail: tail.to_string(),
+            ..Default::default()
+        }),
+    );
+    let mut lines = LineSplitter::default();
+    let mut go_on = true;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(LogOutput::StdOut { message })
+            | Ok(LogOutput::StdErr { message })
+            | Ok(LogOutput::Console { message }) => lines.push(&message, |l| {
+                if go_on {
+                    go_on = emit(&l);
+                }
+            }),
+            Ok(LogOutput::StdIn { .. }) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        if !go_on {
+            return Ok(());
+        }
+    }
+    lines.flush(|l| {
+        if go_on {
+            go_on = emit(&l);
+        }
+    });
+    Ok(())
+}
+
+/// Sends `signal` to the container's main process; one that is no longer running (409) or
+/// already gone (404) is not an error.
+async fn kill(docker: &Docker, id: &str, signal: &str) -> Result<(), bollard::errors::Error> {
+    match docker
+        .kill_container(
+            id,
+            Some(KillContainerOptions {
+                signal: signal.to_string(),
+            }),
+        )
+        .await
+    {
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        }) => Ok(()),
+        other => other,
+    }
+}
+
 async fn container_pid(docker: &Docker, id: &str) -> Option<u32> {
     let info = docker
         .inspect_container(id, None::<InspectContainerOptions>)
@@ -437,54 +549,60 @@ impl Backend for DockerBackend {
         })
     }
 
-    async fn stop(&mut self) -> Result<Option<ServerExit>, BackendError> {
-        let Some(mut running) = self.current.take() else {
+    async fn stop(&mut self, grace: Duration) -> Result<Stopped, BackendError> {
+        let Some(running) = self.current.take() else {
             // Nothing running, but a failed server's container may still be there (kept
             // for `docker logs`); a stop clears it.
-            if let Ok(docker) = self.negotiated().await
-                && let Ok(Some((id, labels, _))) = self.find_named(&docker).await
+            let docker = self.negotiated().await?;
+            if let Some((id, labels, _)) = self.find_named(&docker).await?
                 && labels.get(LABEL_MANAGED).map(String::as_str) == Some("true")
             {
                 self.remove(&docker, &id).await;
             }
-            return Ok(None);
+            return Ok(Stopped::nothing());
         };
-        let docker = self.negotiated().await?;
-        let timeout = self.settings.server.stop_timeout_s;
+        let docker = match self.negotiated().await {
+            Ok(docker) => docker,
+            Err(e) => {
+                self.current = Some(running);
+                return Err(e);
+            }
+        };
+        let started = std::time::Instant::now();
+        let mut ended_by = EndedBy::AlreadyGone;
         if running.exited.borrow().is_none() {
-            // Docker sends SIGTERM, then SIGKILL after the timeout.
-            let stopped = docker
-                .stop_container(
-                    &running.id,
-                    Some(StopContainerOptions {
-                        t: Some(timeout as i32),
-                        signal: None,
-                    }),
-                )
-                .await;
-            if let Err(e) = stopped
-                && !matches!(
-                    e,
-                    bollard::errors::Error::DockerResponseServerError {
-                        status_code: 304 | 404,
-                        ..
-                    }
-                )
-            {
+            let mut exited = running.exited.clone();
+            let mut wait_until = async |deadline: std::time::Instant| {
+                tokio::time::timeout_at(deadline.into(), exited.wait_for(|e| e.is_some()))
+                    .await
+                    .is_ok()
+            };
+            // Signals through the kill API rather than `docker stop`: the stop API has no
+            // second SIGTERM, and llama-server needs one to drop its requests in flight.
+            if let Err(e) = kill(&docker, &running.id, "SIGTERM").await {
                 self.current = Some(running);
                 return Err(self.unreachable(e));
             }
-            let _ = tokio::time::timeout(
-                Duration::from_secs(5),
-                running.exited.wait_for(|e| e.is_some()),
-            )
-            .await;
+            ended_by = EndedBy::Term;
+            if !wait_until(started + second_term_after(grace)).await {
+                let _ = kill(&docker, &running.id, "SIGTERM").await;
+                ended_by = EndedBy::SecondTerm;
+                if !wait_until(started + grace).await {
+                    let _ = kill(&docker, &running.id, "SIGKILL").await;
+                    ended_by = EndedBy::Kill;
+                    let _ = wait_until(std::time::Instant::now() + Duration::from_secs(5)).await;
+                }
+            }
         }
         let exit = running.exited.borrow().clone();
         running.abort();
         self.remove(&docker, &running.id).await;
         self.last_exit = exit.clone();
-        Ok(exit)
+        Ok(Stopped {
+            exit,
+            ended_by,
+            took: started.elapsed(),
+        })
     }
 
     async fn exit_details(&mut self) -> Option<ServerExit> {
