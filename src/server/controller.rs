@@ -16,9 +16,9 @@ use super::backend::{
 };
 use super::deadline::{self, LoadDeadline};
 use super::handle::{Command, ControlError, ControllerHandle, Outcome, Request, Shutdown};
-use super::health::{Health, HealthProbe};
+use super::health::{Health, HealthProbe, ProbeBackoff};
 use super::load_facts::LoadFacts;
-use super::logs::LogRing;
+use super::logs::{LogLine, LogRing};
 use super::owner::OwnerLock;
 use super::profiles_store::ProfileStore;
 use super::state::{
@@ -921,7 +921,12 @@ impl<B: Backend> Controller<B> {
     }
 
     async fn poll_health(&mut self, generation: u64) -> LoadEnd {
-        let interval = Duration::from_millis(self.settings.server.health_interval_ms);
+        let mut backoff = ProbeBackoff::new(Duration::from_millis(
+            self.settings.server.health_interval_ms,
+        ));
+        // The server's own "model loaded" / "listening" lines end a wait early, so
+        // readiness is noticed when the server says so rather than at the next tick.
+        let mut lines = self.logs.subscribe();
         let cancel = self.cancel_token();
         let mut published = None;
         loop {
@@ -970,7 +975,8 @@ impl<B: Backend> Controller<B> {
                     Some(BackendEvent::LogFile { error }) => self.on_log_file(error),
                     _ => {}
                 },
-                _ = tokio::time::sleep(interval) => {}
+                _ = wait_for_ready_hint(&mut lines) => backoff.reset(),
+                _ = tokio::time::sleep(backoff.next_wait()) => {}
             }
         }
     }
@@ -1033,5 +1039,19 @@ impl<B: Backend> Controller<B> {
             s.message = reason;
         });
         failure
+    }
+}
+
+/// Returns when a log line hints that the server is ready (or lines were dropped, one of
+/// which may have been the hint); never returns once the log is closed.
+async fn wait_for_ready_hint(lines: &mut broadcast::Receiver<LogLine>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match lines.recv().await {
+            Ok(line) if super::health::is_ready_hint(&line.text) => return,
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => return,
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
     }
 }
