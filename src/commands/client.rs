@@ -275,6 +275,10 @@ fn timings_line(t: &TimingsInfo) -> String {
 fn render_failed_switch(profile: &str, reply: &SwitchResponse) -> String {
     let mut out = match reply.outcome.as_str() {
         "cancelled" => format!("llws: the switch to {profile} was cancelled by a stop\n"),
+        "blocked" => format!(
+            "llws: cannot switch to {profile}: {}; answer where that llws runs (its workspace asks), or with POST /foreign\n",
+            reply.status
+        ),
         "timed_out" => format!(
             "llws: the switch to {profile} is still running after the API's wait; `llws status` follows it\n"
         ),
@@ -349,6 +353,18 @@ pub fn render_status(s: &StatusResponse, api_url: &str) -> String {
         let _ = write!(server, " (pid {pid}, {} backend)", s.backend.kind);
     }
     row("server", server);
+    if let Some(line) = &s.command_line {
+        row("command", crate::util::text::for_stdout(line).into_owned());
+    }
+    if let Some(f) = &s.foreign {
+        row(
+            "blocked",
+            format!(
+                "{} (`llws up {} --replace`, or POST /foreign)",
+                f.description, f.profile
+            ),
+        );
+    }
     if !s.backend.reachable {
         row("backend", format!("unreachable: {}", s.backend.message));
     }
