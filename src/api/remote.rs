@@ -311,6 +311,7 @@ mod tests {
             outcome: outcome.into(),
             failure: None,
             timings: None,
+            foreign: None,
         };
         assert_eq!(
             answer(Ok(reply("running"))).unwrap(),
@@ -323,6 +324,33 @@ mod tests {
             answer(Ok(reply("failed"))).unwrap(),
             Outcome::Failed { .. }
         ));
+        // A start a server llws did not start blocked (item 17) comes back as such, and
+        // the owner's refusal of an answer as a refusal, not as "busy".
+        let container = crate::server::foreign::ForeignServer::Container {
+            name: "llama-server".into(),
+            id: "abc".into(),
+            image: "llws/llama-server:cuda".into(),
+            running: true,
+            compose_project: Some("llws".into()),
+            adoptable: true,
+        };
+        let mut blocked = reply("blocked");
+        blocked.foreign = Some(super::super::types::ForeignInfo::new(&container, "a"));
+        assert_eq!(
+            answer(Ok(blocked)).unwrap(),
+            Outcome::Blocked {
+                profile: "a".into(),
+                foreign: container
+            }
+        );
+        let refused = ClientError::Api {
+            status: 409,
+            body: serde_json::from_value(serde_json::json!({"error": "nothing to replace"}))
+                .unwrap(),
+        };
+        assert!(
+            matches!(answer(Err(refused)), Err(ControlError::Foreign(m)) if m == "nothing to replace")
+        );
         let busy = ClientError::Api {
             status: 409,
             body: Box::new(super::super::types::ErrorResponse {
