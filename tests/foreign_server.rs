@@ -430,3 +430,55 @@ async fn another_program_on_the_port_is_named_and_left_alone() {
     assert!(listener.local_addr().is_ok(), "still ours");
     ctl.shutdown(false).await;
 }
+
+/// `llws up` as a compose user meets it: without a terminal or a flag it names what is in
+/// the way and the flags, touching nothing; `--adopt` uses the compose server as it runs;
+/// `--replace` removes it and starts llws's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llws_up_answers_with_a_flag_and_without_one_touches_nothing() {
+    let env = TestEnv::new(BackendKind::Docker);
+    let config = env.write_settings_file();
+    let id = compose_style_container(&env, true).await;
+    let up = |args: &'static [&'static str]| {
+        let config = config.clone();
+        let state = env.state_dir();
+        tokio::task::spawn_blocking(move || {
+            harness::serve::llws(&config, &state, args).output().unwrap()
+        })
+    };
+
+    let out = up(&["up", "tiny-a"]).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("did not create")
+            && err.contains("docker compose project `llama_cpp`")
+            && err.contains("llws up tiny-a --replace"),
+        "{err}"
+    );
+    assert_eq!(named(&env).await.map(|(i, _)| i), Some(id.clone()), "untouched");
+
+    let out = up(&["up", "tiny-a", "--adopt"]).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("--adopt: llws will adopt it as it runs"), "{err}");
+    assert!(err.contains("is ready at"), "{err}");
+    assert_eq!(
+        named(&env).await.map(|(i, _)| i),
+        Some(id.clone()),
+        "adopted as it runs, and left running"
+    );
+
+    let out = up(&["up", "tiny-a", "--replace"]).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("Tiny A is ready at"), "{err}");
+    let (now, labels) = named(&env).await.unwrap();
+    assert_ne!(now, id);
+    assert_eq!(labels["llws.profile"], "tiny-a");
+
+    let out = up(&["down"]).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(named(&env).await.is_none());
+    remove(&env, &id).await;
+}
