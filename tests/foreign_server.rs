@@ -174,7 +174,7 @@ async fn a_compose_container_on_llws_image_is_adopted_when_asked() {
     assert_eq!(state.phase, Phase::Failed);
     assert_eq!(state.foreign.as_ref().map(|b| &b.server), Some(&foreign));
     assert!(
-        state.message.contains("did not create") && state.message.contains("--adopt"),
+        state.message.contains("did not create") && state.message.contains("adopt it as it runs"),
         "{}",
         state.message
     );

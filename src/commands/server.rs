@@ -139,9 +139,18 @@ async fn up_async(
             Choice::Leave => {
                 printer.abort();
                 if foreign.is_none() && lines.is_none() && !server.offers().is_empty() {
-                    eprintln!(
-                        "llws: run `llws up {profile} --replace` (or --adopt, where offered) to let llws deal with it"
-                    );
+                    let ways: Vec<String> = server
+                        .offers()
+                        .iter()
+                        .map(|a| {
+                            format!(
+                                "`llws up {profile} --{}` ({})",
+                                a.as_str(),
+                                server.action_label(*a)
+                            )
+                        })
+                        .collect();
+                    eprintln!("llws: to go on, run {}", ways.join(" or "));
                 }
                 handle.shutdown(true).await;
                 return Ok(ExitCode::FAILURE);
@@ -299,6 +308,10 @@ async fn offer_keep_waiting(handle: ControllerHandle, lines: TerminalLines) {
 }
 
 fn describe(s: &ServerState) -> String {
+    // A server llws did not start is in the way: the question about it says it all.
+    if s.foreign.is_some() {
+        return String::new();
+    }
     if !s.backend.reachable {
         return s.backend.message.clone();
     }

@@ -185,10 +185,7 @@ impl ForeignServer {
                 _ => "stop it yourself, or set [server] port in llws.toml".to_string(),
             }
         } else {
-            let choices: Vec<String> = offers
-                .iter()
-                .map(|a| format!("{} (--{})", self.action_label(*a), a.as_str()))
-                .collect();
+            let choices: Vec<&str> = offers.iter().map(|a| self.action_label(*a)).collect();
             format!("llws can {}", choices.join(", or "))
         };
         format!("{}; {what}", self.describe())
@@ -512,8 +509,7 @@ mod tests {
         let text = c.blocked_message();
         assert!(
             text.contains("docker compose project `llws`")
-                && text.contains("--replace")
-                && text.contains("--adopt"),
+                && text.ends_with("llws can stop and remove it, or adopt it as it runs"),
             "{text}"
         );
         if let ForeignServer::Container { adoptable, .. } = &mut c {
