@@ -29,6 +29,11 @@ async fn docker(env: &TestEnv) -> bollard::Docker {
 /// container name, compose's labels and none of llws's, serving the tiny model on the
 /// configured port (host networking: the test daemon has no bridge). Started when `start`.
 async fn compose_style_container(env: &TestEnv, start: bool) -> String {
+    compose_style_container_of(env, start, "llama_cpp").await
+}
+
+/// [`compose_style_container`] with this docker compose project label.
+async fn compose_style_container_of(env: &TestEnv, start: bool, project: &str) -> String {
     let docker = docker(env).await;
     let port = env.settings.server.port.to_string();
     let created = docker
@@ -56,7 +61,7 @@ async fn compose_style_container(env: &TestEnv, start: bool) -> String {
                 env: Some(vec!["MODEL=tiny.gguf".into()]),
                 labels: Some(
                     [
-                        ("com.docker.compose.project", "llama_cpp"),
+                        ("com.docker.compose.project", project),
                         ("com.docker.compose.service", "llama-server"),
                     ]
                     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -296,12 +301,18 @@ async fn a_compose_container_on_llws_image_is_adopted_when_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compose_container_is_replaced_when_asked_and_only_then() {
     let env = TestEnv::new(BackendKind::Docker);
-    let id = compose_style_container(&env, false).await;
+    // A label is anyone's text: its escape sequences never reach a terminal.
+    let id = compose_style_container_of(&env, false, "proj\x1b]52;c;aGk=\x07\x1b[2J").await;
     let ctl = env.spawn_docker_controller();
     let Outcome::Blocked { foreign, .. } = ctl.switch("tiny-a").await.unwrap() else {
         panic!("expected the start to be blocked: {:?}", ctl.state())
     };
     assert_eq!(foreign.offers(), vec![ForeignAction::Replace]);
+    let said = foreign.blocked_message();
+    assert!(
+        said.contains("docker compose project `proj`") && !said.contains('\x1b'),
+        "{said:?}"
+    );
     // Not offered: refused at once, nothing touched.
     let refused = ctl.resolve_foreign(ForeignAction::Adopt).await;
     assert!(
@@ -443,7 +454,9 @@ async fn llws_up_answers_with_a_flag_and_without_one_touches_nothing() {
         let config = config.clone();
         let state = env.state_dir();
         tokio::task::spawn_blocking(move || {
-            harness::serve::llws(&config, &state, args).output().unwrap()
+            harness::serve::llws(&config, &state, args)
+                .output()
+                .unwrap()
         })
     };
 
@@ -456,12 +469,19 @@ async fn llws_up_answers_with_a_flag_and_without_one_touches_nothing() {
             && err.contains("llws up tiny-a --replace"),
         "{err}"
     );
-    assert_eq!(named(&env).await.map(|(i, _)| i), Some(id.clone()), "untouched");
+    assert_eq!(
+        named(&env).await.map(|(i, _)| i),
+        Some(id.clone()),
+        "untouched"
+    );
 
     let out = up(&["up", "tiny-a", "--adopt"]).await.unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("--adopt: llws will adopt it as it runs"), "{err}");
+    assert!(
+        err.contains("--adopt: llws will adopt it as it runs"),
+        "{err}"
+    );
     assert!(err.contains("is ready at"), "{err}");
     assert_eq!(
         named(&env).await.map(|(i, _)| i),
@@ -478,7 +498,11 @@ async fn llws_up_answers_with_a_flag_and_without_one_touches_nothing() {
     assert_eq!(labels["llws.profile"], "tiny-a");
 
     let out = up(&["down"]).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(named(&env).await.is_none());
     remove(&env, &id).await;
 }

@@ -209,7 +209,10 @@ pub fn process_on_port(port: u16) -> ForeignServer {
     ForeignServer::Process {
         port,
         pid: Some(pid),
-        program: identity.as_ref().map(|i| i.program.display().to_string()),
+        // Shown on terminals and in the workspace: a file name may hold escape sequences.
+        program: identity.as_ref().map(|i| {
+            crate::util::text::terminal_safe(&i.program.display().to_string()).into_owned()
+        }),
         stoppable: identity.as_ref().is_some_and(Identity::is_own_llama_server),
     }
 }

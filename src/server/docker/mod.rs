@@ -226,12 +226,14 @@ impl DockerBackend {
             let id = docker.inspect_image(wanted).await.ok().and_then(|i| i.id);
             id.is_some_and(|id| id == named.image_id)
         };
+        // Shown on terminals and in the workspace: a label is anyone's text.
+        let shown = |s: &str| crate::util::text::terminal_safe(s).into_owned();
         ForeignServer::Container {
             name: self.name().to_string(),
             id: named.id.clone(),
-            image: named.image.clone(),
+            image: shown(&named.image),
             running: named.running,
-            compose_project: named.labels.get(COMPOSE_PROJECT_LABEL).cloned(),
+            compose_project: named.labels.get(COMPOSE_PROJECT_LABEL).map(|p| shown(p)),
             adoptable: same_image && named.running,
         }
     }
