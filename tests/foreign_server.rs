@@ -506,3 +506,85 @@ async fn llws_up_answers_with_a_flag_and_without_one_touches_nothing() {
     assert!(named(&env).await.is_none());
     remove(&env, &id).await;
 }
+
+/// `llws serve --profile` with a foreign llama-server process on the port: without a
+/// terminal or a flag it is left, stderr says how to answer, and `POST /foreign` answers;
+/// with `--replace` it is stopped at once and llws's own started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llws_serve_leaves_it_for_the_api_or_replaces_it_with_the_flag() {
+    use harness::api::Api;
+    use harness::serve::LlwsServe;
+    let env = TestEnv::new(BackendKind::Process);
+    let config = env.write_settings_file();
+    let port = env.settings.server.port;
+    let api = Api::new(env.settings.api.base_url());
+
+    let mut first = support::llama::LlamaServer::start_on(env.dir.path(), port);
+    let serve = LlwsServe::start(&config, &env.state_dir(), port, &["--profile", "tiny-a"]);
+    api.wait_up(Duration::from_secs(30)).await;
+    let status = api
+        .wait_status("the start to be blocked", LOAD, |s| !s["foreign"].is_null())
+        .await;
+    assert_eq!(status["foreign"]["kind"], "process", "{status}");
+    assert_eq!(status["foreign"]["offers"], serde_json::json!(["replace"]));
+    let foreign_pid = status["foreign"]["pid"].as_u64().unwrap();
+    support::wait_for("the hint on stderr", Duration::from_secs(5), || {
+        serve.text().contains("POST /foreign").then_some(())
+    });
+    // Adopting a process is not offered: refused with the reason, nothing touched.
+    let refused = api.post("/foreign", r#"{"action":"adopt"}"#).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.error().contains("adopts only a container"),
+        "{}",
+        refused.body
+    );
+    let reply = api.post("/foreign", r#"{"action":"replace"}"#).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["outcome"], "running", "{}", reply.body);
+    let status = api.status().await;
+    assert_ne!(status["pid"].as_u64(), Some(foreign_pid));
+    let line = status["command_line"].as_str().unwrap().to_string();
+    assert!(line.contains("--port"), "{status}");
+    // `llws status` shows it too, as one line to copy.
+    let out = {
+        let (config, state) = (config.clone(), env.state_dir());
+        tokio::task::spawn_blocking(move || {
+            harness::serve::llws(&config, &state, &["status"])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("command") && l.ends_with(&line)),
+        "{text}"
+    );
+    drop(serve);
+    drop(first);
+
+    first = support::llama::LlamaServer::start_on(env.dir.path(), port);
+    let serve = LlwsServe::start(
+        &config,
+        &env.state_dir(),
+        port,
+        &["--profile", "tiny-a", "--replace"],
+    );
+    api.wait_up(Duration::from_secs(30)).await;
+    let status = api
+        .wait_status("llws's own server running", LOAD, |s| {
+            s["state"] == "running" && s["foreign"].is_null()
+        })
+        .await;
+    assert!(status["command_line"].is_string(), "{status}");
+    assert!(
+        serve.text().contains("--replace: llws will stop it"),
+        "{}",
+        serve.text()
+    );
+    drop(serve);
+    drop(first);
+}
