@@ -588,3 +588,39 @@ async fn llws_serve_leaves_it_for_the_api_or_replaces_it_with_the_flag() {
     drop(serve);
     drop(first);
 }
+
+/// With another llws owning the server, `llws up --replace` goes through its API: the
+/// owner's blocked start is answered with `POST /foreign`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llws_up_answers_through_the_owner() {
+    use harness::api::Api;
+    use harness::serve::LlwsServe;
+    let env = TestEnv::new(BackendKind::Process);
+    let config = env.write_settings_file();
+    let port = env.settings.server.port;
+    let api = Api::new(env.settings.api.base_url());
+    let serve = LlwsServe::start(&config, &env.state_dir(), port, &[]);
+    api.wait_up(Duration::from_secs(30)).await;
+    let foreign = support::llama::LlamaServer::start_on(env.dir.path(), port);
+    let out = {
+        let (config, state) = (config.clone(), env.state_dir());
+        tokio::task::spawn_blocking(move || {
+            harness::serve::llws(&config, &state, &["up", "tiny-a", "--replace"])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("going through it") && err.contains("asking the owner to replace"),
+        "{err}"
+    );
+    let status = api.status().await;
+    assert_eq!(status["state"], "running", "{status}");
+    assert!(status["foreign"].is_null());
+    drop(serve);
+    drop(foreign);
+}

@@ -77,11 +77,36 @@ pub fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub fn switch(ctx: &Context, profile: &str, no_wait: bool) -> anyhow::Result<ExitCode> {
+    switch_answering(ctx, profile, no_wait, None)
+}
+
+/// [`switch`]; when a server llws did not start blocks it and `foreign` says what to do
+/// about it (`llws up --replace`/`--adopt` through the owner), answered with
+/// `POST /foreign`.
+pub fn switch_answering(
+    ctx: &Context,
+    profile: &str,
+    no_wait: bool,
+    foreign: Option<crate::server::foreign::ForeignAction>,
+) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     // A waiting switch is bounded by the server (health plus stop timeout); the client
     // only bounds the connection.
     let client = api_client(ctx, no_wait.then_some(SHORT_TIMEOUT));
-    let result = rt.block_on(client.switch(profile, !no_wait));
+    let mut result = rt.block_on(client.switch(profile, !no_wait));
+    if let (Ok(SwitchReply::Done(reply)), Some(action)) = (&result, foreign)
+        && reply.outcome == "blocked"
+    {
+        eprintln!(
+            "llws: {}; --{}: asking the owner to {}",
+            reply.status,
+            action.as_str(),
+            action.as_str()
+        );
+        result = rt
+            .block_on(client.resolve_foreign(action))
+            .map(|r| SwitchReply::Done(Box::new(r)));
+    }
     Ok(match result {
         Ok(SwitchReply::Accepted(_)) => {
             println!("Switching to {profile}; `llws status` shows the progress.");

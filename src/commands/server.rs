@@ -39,7 +39,7 @@ pub fn up(
     // Another llws controls the server: the switch goes through it.
     if let Some(owner) = owner_of(&ctx.settings, &state_dir()) {
         return through_owner(&ctx, &owner, |ctx| {
-            let code = super::client::switch(ctx, profile, false)?;
+            let code = super::client::switch_answering(ctx, profile, false, foreign)?;
             if logs && code == ExitCode::SUCCESS {
                 return super::client::logs(ctx, 100, true);
             }
