@@ -156,9 +156,8 @@ async fn report_start(
     mut pending: crate::server::handle::Pending,
     foreign: Option<ForeignAction>,
 ) {
-    let lines = std::io::stdin()
-        .is_terminal()
-        .then(super::foreign::TerminalLines::start);
+    // Read only once there is something to ask: serve reads stdin for nothing else.
+    let mut lines = None;
     loop {
         let outcome = wait_for_start(&ctl, &id, pending).await;
         let Some(Ok(crate::server::Outcome::Blocked {
@@ -171,6 +170,9 @@ async fn report_start(
             return;
         };
         let name = ctl.state().profile_name.unwrap_or_else(|| id.clone());
+        if lines.is_none() && foreign.is_none() && std::io::stdin().is_terminal() {
+            lines = Some(super::foreign::TerminalLines::start());
+        }
         match super::foreign::choose(server, &name, foreign, lines.as_ref()).await {
             super::foreign::Choice::Act(action) => match ctl.begin_resolve_foreign(action) {
                 Ok(next) => pending = next,
