@@ -219,7 +219,10 @@ pub fn markdown(keymap: &Keymap) -> String {
         (Section::Scroll, "Scroll mode"),
         (Section::Picker, "In the model picker (1-9 pick a row)"),
         (Section::Dialog, "In the help and the failure details"),
-        (Section::Confirm, "In the quit question"),
+        (
+            Section::Confirm,
+            "In the questions (quitting; a server llws did not start)",
+        ),
         (Section::Prompt, "While typing a search or filter"),
     ] {
         out.push_str(&format!("\n{title}:\n\n| keys | action |\n|---|---|\n"));
