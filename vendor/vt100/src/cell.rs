@@ -42,6 +42,35 @@ impl Cell {
         usize::from(self.len & LEN_BITS)
     }
 
+    /// llws: the raw length byte (wide flags and content length), for
+    /// [`crate::compact::CompactRow`].
+    pub(crate) fn raw_len(&self) -> u8 {
+        self.len
+    }
+
+    /// llws: the content length a raw length byte gives.
+    pub(crate) fn raw_content_len(raw: u8) -> usize {
+        usize::from(raw & LEN_BITS)
+    }
+
+    /// llws: the content bytes (valid UTF-8, possibly empty).
+    pub(crate) fn content_bytes(&self) -> &[u8] {
+        &self.contents[..self.len()]
+    }
+
+    /// llws: a cell from what [`Self::raw_len`] and [`Self::content_bytes`] gave.
+    pub(crate) fn from_raw(
+        raw: u8,
+        bytes: &[u8],
+        attrs: crate::attrs::Attrs,
+    ) -> Self {
+        let mut cell = Self::new();
+        cell.contents[..bytes.len()].copy_from_slice(bytes);
+        cell.len = raw;
+        cell.attrs = attrs;
+        cell
+    }
+
     pub(crate) fn set(&mut self, c: char, a: crate::attrs::Attrs) {
         self.len = 0;
         self.append_char(0, c);

@@ -10,9 +10,18 @@ pub struct Grid {
     scroll_bottom: u16,
     origin_mode: bool,
     saved_origin_mode: bool,
-    scrollback: std::collections::VecDeque<crate::row::Row>,
+    // llws: rows that left the screen are kept compact (see crate::compact).
+    scrollback: std::collections::VecDeque<crate::compact::CompactRow>,
     scrollback_len: usize,
     scrollback_offset: usize,
+    // llws: the scrollback rows on view at `scrollback_offset`, expanded back into rows so
+    // that readers get `&Row` and `&Cell` as before; at most one screenful.
+    scrollback_view: Vec<crate::row::Row>,
+    // llws: which rows `scrollback_view` holds: the number of the first (counting every
+    // row ever pushed to the scrollback) and how many.
+    scrollback_view_key: (u64, usize),
+    // llws: rows ever pushed to the scrollback.
+    scrollback_pushed: u64,
 }
 
 impl Grid {
@@ -29,6 +38,9 @@ impl Grid {
             scrollback: std::collections::VecDeque::new(),
             scrollback_len,
             scrollback_offset: 0,
+            scrollback_view: vec![],
+            scrollback_view_key: (0, 0),
+            scrollback_pushed: 0,
         }
     }
 
@@ -41,6 +53,30 @@ impl Grid {
                 .take(usize::from(self.size.rows)),
             );
         }
+        self.refresh_scrollback_view();
+    }
+
+    /// llws: brings `scrollback_view` in line with the scrollback, the offset and the
+    /// number of rows. Rows in the scrollback never change, so the view is rebuilt only
+    /// when the window onto it moves.
+    fn refresh_scrollback_view(&mut self) {
+        let len = self.scrollback.len();
+        let count = self.scrollback_offset.min(self.rows.len());
+        let start = len - self.scrollback_offset;
+        // usize is at most 64 bits on every target vt100 builds for.
+        let first = self.scrollback_pushed - u64::try_from(len - start).unwrap_or(0);
+        if self.scrollback_view_key == (first, count)
+            && self.scrollback_view.len() == count
+        {
+            return;
+        }
+        self.scrollback_view.clear();
+        self.scrollback_view.extend(
+            self.scrollback
+                .range(start..start + count)
+                .map(crate::compact::CompactRow::expand),
+        );
+        self.scrollback_view_key = (first, count);
     }
 
     fn new_row(&self) -> crate::row::Row {
@@ -79,6 +115,7 @@ impl Grid {
             row.resize(size.cols, crate::Cell::new());
         }
         self.rows.resize(usize::from(size.rows), self.new_row());
+        self.refresh_scrollback_view();
 
         if self.scroll_bottom >= size.rows {
             self.scroll_bottom = size.rows - 1;
@@ -124,18 +161,11 @@ impl Grid {
     }
 
     pub fn visible_rows(&self) -> impl Iterator<Item = &crate::row::Row> {
-        let scrollback_len = self.scrollback.len();
         let rows_len = self.rows.len();
-        self.scrollback
+        // llws: the scrollback rows on view, already expanded (at most rows_len of them).
+        self.scrollback_view
             .iter()
-            .skip(scrollback_len - self.scrollback_offset)
-            // when scrollback_offset > rows_len (e.g. rows = 3,
-            // scrollback_len = 10, offset = 9) the skip(10 - 9)
-            // will take 9 rows instead of 3. we need to set
-            // the upper bound to rows_len (e.g. 3)
-            .take(rows_len)
-            // same for rows_len - scrollback_offset (e.g. 3 - 9).
-            // it'll panic with overflow. we have to saturate the subtraction.
+            // rows_len - scrollback_offset (e.g. 3 - 9) would overflow: saturate.
             .chain(
                 self.rows
                     .iter()
@@ -197,6 +227,7 @@ impl Grid {
 
     pub fn set_scrollback(&mut self, rows: usize) {
         self.scrollback_offset = rows.min(self.scrollback.len());
+        self.refresh_scrollback_view();
     }
 
     pub fn write_contents(&self, contents: &mut String) {
@@ -560,11 +591,13 @@ impl Grid {
 
     pub fn scroll_up(&mut self, count: u16) {
         for _ in 0..(count.min(self.size.rows - self.scroll_top)) {
-            self.rows
-                .insert(usize::from(self.scroll_bottom) + 1, self.new_row());
-            let removed = self.rows.remove(usize::from(self.scroll_top));
+            // llws: the row that leaves is compacted into the scrollback and then, cleared,
+            // becomes the new blank row: no allocation per line.
+            let mut removed = self.rows.remove(usize::from(self.scroll_top));
             if self.scrollback_len > 0 && !self.scroll_region_active() {
-                self.scrollback.push_back(removed);
+                self.scrollback
+                    .push_back(crate::compact::CompactRow::new(&removed));
+                self.scrollback_pushed += 1;
                 while self.scrollback.len() > self.scrollback_len {
                     self.scrollback.pop_front();
                 }
@@ -573,6 +606,11 @@ impl Grid {
                         self.scrollback.len().min(self.scrollback_offset + 1);
                 }
             }
+            removed.clear(crate::attrs::Attrs::default());
+            self.rows.insert(usize::from(self.scroll_bottom), removed);
+        }
+        if !self.scrollback_view.is_empty() || self.scrollback_offset > 0 {
+            self.refresh_scrollback_view();
         }
     }
 

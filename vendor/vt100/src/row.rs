@@ -14,7 +14,17 @@ impl Row {
         }
     }
 
-    fn cols(&self) -> u16 {
+    /// llws: a row from its cells, for [`crate::compact::CompactRow::expand`].
+    pub(crate) fn from_cells(cells: Vec<crate::Cell>, wrapped: bool) -> Self {
+        Self { cells, wrapped }
+    }
+
+    /// llws: the cells, for [`crate::compact::CompactRow::new`].
+    pub(crate) fn cell_slice(&self) -> &[crate::Cell] {
+        &self.cells
+    }
+
+    pub(crate) fn cols(&self) -> u16 {
         self.cells
             .len()
             .try_into()
