@@ -64,6 +64,17 @@ pub trait Callbacks {
     /// This callback is called when the terminal receives a OSC sequence
     /// (`\e]`) which is otherwise not implemented.
     fn unhandled_osc(&mut self, _: &mut crate::Screen, _params: &[&[u8]]) {}
+    /// llws: the same OSC sequence as [`Self::unhandled_osc`], with whether it
+    /// ended with BEL (`bel_terminated`, else ST). A terminal answers a query with
+    /// the terminator it came with. The default calls `unhandled_osc`.
+    fn unhandled_osc_terminated(
+        &mut self,
+        screen: &mut crate::Screen,
+        params: &[&[u8]],
+        _bel_terminated: bool,
+    ) {
+        self.unhandled_osc(screen, params);
+    }
 }
 
 impl Callbacks for () {}

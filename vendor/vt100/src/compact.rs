@@ -107,7 +107,8 @@ impl CompactRow {
         crate::row::Row::from_cells(cells, self.wrapped)
     }
 
-    /// Heap bytes this row holds (for tests and measurements).
+    /// Heap bytes this row holds.
+    #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
         self.text.len() + std::mem::size_of_val(&*self.styles)
     }
