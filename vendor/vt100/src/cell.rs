@@ -81,6 +81,14 @@ impl Cell {
         self.attrs = a;
     }
 
+    /// llws: what `set` does for a printable ASCII byte, without the width lookup and the
+    /// UTF-8 encoding.
+    pub(crate) fn set_ascii(&mut self, b: u8, a: crate::attrs::Attrs) {
+        self.contents[0] = b;
+        self.len = 1;
+        self.attrs = a;
+    }
+
     pub(crate) fn append(&mut self, c: char) {
         let len = self.len();
         if len >= CONTENT_BYTES - 4 {

@@ -14,23 +14,18 @@ const EMPTY: u8 = 0x00;
 /// Text byte that starts any other cell: the cell's raw length byte (flags and length)
 /// follows, then that many bytes of its contents.
 const GENERAL: u8 = 0x01;
+/// Bytes of one style run: the column it starts at (u16) and the attributes (2 × 4 for
+/// the colours, 1 for the mode).
+const RUN_BYTES: usize = 11;
 
-/// One style from column `start` up to the next run's start (or the end of the kept
-/// cells).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct StyleRun {
-    start: u16,
-    attrs: Attrs,
-}
-
-/// A row of the scrollback: its cells up to the last one that is not blank, encoded in
-/// `text` (a printable ASCII byte for a one-column ASCII cell with no flags, [`EMPTY`] for
-/// an empty cell, [`GENERAL`] + raw length + contents for anything else), their styles as
-/// runs (none when every kept cell has the default style), its width and its wrap flag.
+/// A row of the scrollback, in one allocation (none for a blank row): a header with the
+/// number of style runs (u16), the runs ([`RUN_BYTES`] each: where each style starts; none
+/// when every kept cell has the default style), then the text of the cells up to the last
+/// one that is not blank: a printable ASCII byte for a one-column ASCII cell with no flags,
+/// [`EMPTY`] for an empty cell, [`GENERAL`] + raw length + contents for anything else.
 #[derive(Clone, Debug)]
 pub struct CompactRow {
-    text: Box<[u8]>,
-    styles: Box<[StyleRun]>,
+    data: Box<[u8]>,
     cols: u16,
     wrapped: bool,
 }
@@ -40,38 +35,91 @@ fn is_blank(cell: &Cell) -> bool {
     cell.raw_len() == 0 && *cell.attrs() == Attrs::default()
 }
 
+fn put_color(out: &mut Vec<u8>, color: crate::Color) {
+    out.extend_from_slice(&match color {
+        crate::Color::Default => [0, 0, 0, 0],
+        crate::Color::Idx(i) => [1, i, 0, 0],
+        crate::Color::Rgb(r, g, b) => [2, r, g, b],
+    });
+}
+
+fn get_color(b: &[u8]) -> crate::Color {
+    match b[0] {
+        1 => crate::Color::Idx(b[1]),
+        2 => crate::Color::Rgb(b[1], b[2], b[3]),
+        _ => crate::Color::Default,
+    }
+}
+
+fn put_run(out: &mut Vec<u8>, start: u16, attrs: Attrs) {
+    out.extend_from_slice(&start.to_le_bytes());
+    put_color(out, attrs.fgcolor);
+    put_color(out, attrs.bgcolor);
+    out.push(attrs.mode);
+}
+
+fn get_run(b: &[u8]) -> (usize, Attrs) {
+    let start = usize::from(u16::from_le_bytes([b[0], b[1]]));
+    let attrs = Attrs {
+        fgcolor: get_color(&b[2..6]),
+        bgcolor: get_color(&b[6..10]),
+        mode: b[10],
+    };
+    (start, attrs)
+}
+
+std::thread_local! {
+    /// Where a row's text and runs are gathered before the one exact allocation.
+    static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 impl CompactRow {
     /// The compact form of `row`.
     pub fn new(row: &crate::row::Row) -> Self {
         let cells = row.cell_slice();
-        let kept = cells.len() - cells.iter().rev().take_while(|c| is_blank(c)).count();
-        let mut text = Vec::with_capacity(kept);
-        let mut styles = Vec::new();
-        let mut current = Attrs::default();
-        for (col, cell) in cells[..kept].iter().enumerate() {
-            if *cell.attrs() != current {
-                current = *cell.attrs();
-                styles.push(StyleRun {
-                    // Rows are at most u16::MAX columns wide (see Size).
-                    start: u16::try_from(col).unwrap_or(u16::MAX),
-                    attrs: current,
-                });
-            }
-            let raw = cell.raw_len();
-            let bytes = cell.content_bytes();
-            match bytes {
-                [b] if raw == 1 && (0x20..0x7f).contains(b) => text.push(*b),
-                [] if raw == 0 => text.push(EMPTY),
-                _ => {
-                    text.push(GENERAL);
-                    text.push(raw);
-                    text.extend_from_slice(bytes);
+        let kept =
+            cells.len() - cells.iter().rev().take_while(|c| is_blank(c)).count();
+        let data = if kept == 0 {
+            Box::default()
+        } else {
+            SCRATCH.with_borrow_mut(|(text, runs)| {
+                text.clear();
+                runs.clear();
+                let mut current = Attrs::default();
+                for (col, cell) in cells[..kept].iter().enumerate() {
+                    let attrs = cell.attrs();
+                    if *attrs != current {
+                        current = *attrs;
+                        // Rows are at most u16::MAX columns wide (see Size).
+                        let start = u16::try_from(col).unwrap_or(u16::MAX);
+                        put_run(runs, start, current);
+                    }
+                    let raw = cell.raw_len();
+                    let bytes = cell.content_bytes();
+                    match bytes {
+                        [b] if raw == 1 && (0x20..0x7f).contains(b) => {
+                            text.push(*b);
+                        }
+                        [] if raw == 0 => text.push(EMPTY),
+                        _ => {
+                            text.push(GENERAL);
+                            text.push(raw);
+                            text.extend_from_slice(bytes);
+                        }
+                    }
                 }
-            }
-        }
+                let n_runs = u16::try_from(runs.len() / RUN_BYTES)
+                    .unwrap_or(u16::MAX);
+                let mut data = Vec::with_capacity(2 + runs.len() + text.len());
+                data.extend_from_slice(&n_runs.to_le_bytes());
+                data.extend_from_slice(runs);
+                data.extend_from_slice(text);
+                data.into_boxed_slice()
+            })
+        };
         Self {
-            text: text.into_boxed_slice(),
-            styles: styles.into_boxed_slice(),
+            data,
             cols: row.cols(),
             wrapped: row.wrapped(),
         }
@@ -80,28 +128,32 @@ impl CompactRow {
     /// The row as it was: `cols` cells, the blank ones at the end restored.
     pub fn expand(&self) -> crate::row::Row {
         let mut cells = Vec::with_capacity(usize::from(self.cols));
-        let mut runs = self.styles.iter().peekable();
-        let mut attrs = Attrs::default();
-        let mut i = 0;
-        while i < self.text.len() {
-            let col = cells.len();
-            while let Some(run) = runs.next_if(|r| usize::from(r.start) <= col) {
-                attrs = run.attrs;
-            }
-            let b = self.text[i];
-            i += 1;
-            let cell = match b {
-                EMPTY => Cell::from_raw(0, &[], attrs),
-                GENERAL => {
-                    let raw = self.text[i];
-                    let len = Cell::raw_content_len(raw);
-                    let cell = Cell::from_raw(raw, &self.text[i + 1..i + 1 + len], attrs);
-                    i += 1 + len;
-                    cell
+        if !self.data.is_empty() {
+            let n_runs = usize::from(u16::from_le_bytes([self.data[0], self.data[1]]));
+            let (runs, text) = self.data[2..].split_at(n_runs * RUN_BYTES);
+            let mut runs = runs.chunks_exact(RUN_BYTES).map(get_run).peekable();
+            let mut attrs = Attrs::default();
+            let mut i = 0;
+            while i < text.len() {
+                let col = cells.len();
+                while let Some((_, a)) = runs.next_if(|(start, _)| *start <= col) {
+                    attrs = a;
                 }
-                b => Cell::from_raw(1, &[b], attrs),
-            };
-            cells.push(cell);
+                let b = text[i];
+                i += 1;
+                let cell = match b {
+                    EMPTY => Cell::from_raw(0, &[], attrs),
+                    GENERAL => {
+                        let raw = text[i];
+                        let len = Cell::raw_content_len(raw);
+                        let cell = Cell::from_raw(raw, &text[i + 1..i + 1 + len], attrs);
+                        i += 1 + len;
+                        cell
+                    }
+                    b => Cell::from_raw(1, &[b], attrs),
+                };
+                cells.push(cell);
+            }
         }
         cells.resize(usize::from(self.cols), Cell::new());
         crate::row::Row::from_cells(cells, self.wrapped)
@@ -110,7 +162,7 @@ impl CompactRow {
     /// Heap bytes this row holds.
     #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
-        self.text.len() + std::mem::size_of_val(&*self.styles)
+        self.data.len()
     }
 }
 
@@ -157,13 +209,13 @@ mod tests {
     fn blank_space_costs_nothing() {
         let rows = rows_after(b"", 90);
         assert_eq!(CompactRow::new(&rows[0]).heap_bytes(), 0);
+        // The run count, then one byte a cell.
         let rows = rows_after(b"short", 90);
-        assert_eq!(CompactRow::new(&rows[0]).heap_bytes(), 5);
+        assert_eq!(CompactRow::new(&rows[0]).heap_bytes(), 2 + 5);
         // A coloured background to the end of the row is content, and is kept as a run.
         let rows = rows_after(b"\x1b[44m\x1b[K", 90);
         let c = CompactRow::new(&rows[0]);
-        assert_eq!(c.text.len(), 90);
-        assert_eq!(c.styles.len(), 1);
+        assert_eq!(c.heap_bytes(), 2 + RUN_BYTES + 90);
     }
 
     #[test]

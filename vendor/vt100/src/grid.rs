@@ -512,11 +512,16 @@ impl Grid {
     }
 
     pub fn erase_row_forward(&mut self, attrs: crate::attrs::Attrs) {
-        let size = self.size;
         let pos = self.pos;
+        let size = self.size;
         let row = self.current_row_mut();
-        for col in pos.col..size.cols {
-            row.erase(col, attrs);
+        if crate::fast_paths() {
+            // llws: one pass over the row, the same as `erase` on each cell in turn.
+            row.erase_from(pos.col, attrs);
+        } else {
+            for col in pos.col..size.cols {
+                row.erase(col, attrs);
+            }
         }
     }
 

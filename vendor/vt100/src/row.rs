@@ -71,6 +71,31 @@ impl Row {
         }
     }
 
+    /// llws: the same as `erase(i, attrs)` for each `i` from `start` to the end, in one
+    /// pass: only the first cell can have a wide half outside the range (the cells after
+    /// it are cleared anyway), and the wrap flag goes where `erase` would drop it.
+    pub fn erase_from(&mut self, start: u16, attrs: crate::attrs::Attrs) {
+        let cols = self.cols();
+        if start >= cols {
+            return;
+        }
+        // What erase(start) does to the other half of a wide character; a half inside
+        // the range is cleared again below, as erase(start + 1) would.
+        self.clear_wide(start);
+        let mut prev_wide = false;
+        for i in start..cols {
+            let cell = &mut self.cells[usize::from(i)];
+            // A cell right after a wide one was cleared (flags and all) by erase(i - 1).
+            let wide = !prev_wide && cell.is_wide();
+            if i == cols - if wide { 2 } else { 1 } {
+                self.wrapped = false;
+            }
+            let cell = &mut self.cells[usize::from(i)];
+            cell.clear(attrs);
+            prev_wide = wide;
+        }
+    }
+
     pub fn truncate(&mut self, len: u16) {
         self.cells.truncate(usize::from(len));
         self.wrapped = false;

@@ -702,7 +702,37 @@ impl Screen {
 }
 
 impl Screen {
+    /// llws: the common case of `text`: a printable ASCII character into a cell that is
+    /// neither half of a wide character, with the cursor inside the row (no wrap to do).
+    /// The general path does exactly this for it, through many more lookups. Returns
+    /// false, having done nothing, when the case does not apply.
+    fn text_ascii(&mut self, b: u8) -> bool {
+        let attrs = self.attrs;
+        let grid = self.grid_mut();
+        let pos = grid.pos();
+        if pos.col >= grid.size().cols {
+            return false;
+        }
+        let Some(cell) = grid.drawing_cell_mut(pos) else {
+            return false;
+        };
+        if cell.is_wide() || cell.is_wide_continuation() {
+            return false;
+        }
+        cell.set_ascii(b, attrs);
+        grid.col_inc(1);
+        true
+    }
+
     pub(crate) fn text(&mut self, c: char) {
+        if let Ok(b) = u8::try_from(c) {
+            if crate::fast_paths()
+                && (b' '..=b'~').contains(&b)
+                && self.text_ascii(b)
+            {
+                return;
+            }
+        }
         let pos = self.grid().pos();
         let size = self.grid().size();
         let attrs = self.attrs;
