@@ -780,6 +780,64 @@ mod tests {
         );
     }
 
+    /// The scrollback keeps rows compact (vendor/vt100); reading it back through the public
+    /// API must give every row, its text, styles, wide characters and wrap, at any offset,
+    /// also while output goes on and after a resize.
+    #[test]
+    fn the_scrollback_reads_back_whole_at_every_offset() {
+        let mut t = Term::new(5, 20, 50);
+        let line = |n: usize| {
+            format!(
+                "\x1b[3{}mline {n:03}\x1b[0m 中 \x1b[44mbg\x1b[K\x1b[0m\r\n",
+                n % 8
+            )
+        };
+        for n in 0..80 {
+            t.process(line(n).as_bytes());
+        }
+        // 50 rows kept: lines 30..=79 scrolled off (the cursor sits on a blank last row).
+        for offset in [1usize, 7, 49, 50] {
+            t.scroll_by(offset as i32 - t.scrollback() as i32);
+            assert_eq!(t.scrollback(), offset);
+            let first = 80 - 4 - offset.min(50);
+            let s = t.screen();
+            let top = s.contents_between(0, 0, 0, 20);
+            assert_eq!(top, format!("line {first:03} 中 bg"), "offset {offset}");
+            let cell = s.cell(0, 0).unwrap();
+            assert_eq!(cell.fgcolor(), vt100::Color::Idx((first % 8) as u8));
+            assert!(s.cell(0, 9).unwrap().is_wide());
+            assert!(s.cell(0, 10).unwrap().is_wide_continuation());
+            // The erase to the end of the line kept its blue background to the last column.
+            assert_eq!(s.cell(0, 19).unwrap().bgcolor(), vt100::Color::Idx(4));
+        }
+        // Output while scrolled back keeps the view on the same rows (as vt100 always did).
+        t.scroll_by(-100);
+        t.scroll_by(10);
+        let before = t.screen().contents();
+        t.process(line(80).as_bytes());
+        assert_eq!(t.scrollback(), 11);
+        assert_eq!(t.screen().contents(), before);
+        // A long line wraps into the scrollback and comes back wrapped.
+        t.scroll_to_bottom();
+        t.process(format!("{}\r\n\r\n\r\n\r\n\r\n", "w".repeat(30)).as_bytes());
+        // Five line feeds pushed both halves off the screen: the first is two rows back.
+        t.scroll_by(2);
+        assert!(t.screen().row_wrapped(0));
+        assert_eq!(t.screen().contents().lines().next(), Some(&*"w".repeat(30)));
+        // After a resize the rows kept keep their width (20 columns), as in vt100.
+        t.resize(5, 30);
+        t.scroll_by(100);
+        let s = t.screen();
+        assert!(s.contents_between(0, 0, 0, 30).starts_with("line 0"));
+        assert_eq!(s.cell(0, 19).unwrap().bgcolor(), vt100::Color::Idx(4));
+        assert!(s.cell(0, 20).is_none());
+        t.scroll_to_bottom();
+        assert!(
+            t.screen().cell(4, 29).is_some(),
+            "the live rows are 30 wide"
+        );
+    }
+
     #[test]
     fn a_colour_change_changes_the_next_answer() {
         let mut t = Term::new(24, 80, 0);
