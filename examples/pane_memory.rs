@@ -54,7 +54,7 @@ fn main() {
         let last = write_input(&file, kind, mb * 1_000_000);
         let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for run in 0..runs {
-            let (l, t) = if run % 2 == 0 {
+            let (l, t) = if run.is_multiple_of(2) {
                 let l = llws_growth(&file, &last);
                 (l, tmux_growth(&file, &last, run))
             } else {

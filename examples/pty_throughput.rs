@@ -68,7 +68,7 @@ fn main() {
     let mut tmux_times = Vec::new();
     for run in 0..runs {
         // Alternate which side goes first, so neither always gets the warmer page cache.
-        let (p, t) = if run % 2 == 0 {
+        let (p, t) = if run.is_multiple_of(2) {
             let p = llws_pane(&file, &last);
             (p, tmux(&file, run))
         } else {
@@ -145,9 +145,9 @@ fn write_coloured(path: &std::path::Path, bytes: usize) -> String {
         let (colour, level) = LEVELS[(n % 4) as usize];
         let part = PARTS[(n / 4 % 4) as usize];
         let (ms, s, m) = (n % 1000, n / 1000 % 60, n / 60_000 % 60);
-        let emphasis = if n % 7 == 0 {
+        let emphasis = if n.is_multiple_of(7) {
             "\x1b[1mslot 0\x1b[22m"
-        } else if n % 11 == 0 {
+        } else if n.is_multiple_of(11) {
             "\x1b[7mslot 0\x1b[27m"
         } else {
             "slot 0"
