@@ -1158,6 +1158,7 @@ mod keys {
 mod copy_mode {
     use super::*;
     use crate::ui::status_bar::ModeLabel;
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
     use ratatui::style::Modifier;
 
     /// Claude Code's start screen, then 60 lines of answers (most in the scrollback).
@@ -1352,5 +1353,120 @@ mod copy_mode {
             app.message.as_ref().unwrap().text,
             "search hit the bottom, continued at the top"
         );
+    }
+
+    fn mouse(
+        app: &mut App,
+        s: &Scene,
+        claude: &ClaudePane,
+        kind: MouseEventKind,
+        x: u16,
+        y: u16,
+    ) -> Vec<Effect> {
+        let sources = Sources {
+            claude: Some(claude),
+            ..s.sources()
+        };
+        let msg = Msg::Input(Event::Mouse(MouseEvent {
+            kind,
+            column: x,
+            row: y,
+            modifiers: KeyModifiers::NONE,
+        }));
+        sources.with_view(NOW, |v| app.update(msg, v))
+    }
+
+    /// Where `needle` is drawn on screen: (x, y) of its first character.
+    fn find(text: &str, needle: &str) -> (u16, u16) {
+        text.lines()
+            .enumerate()
+            .find_map(|(y, l)| {
+                l.find(needle)
+                    .map(|b| (l[..b].chars().count() as u16, y as u16))
+            })
+            .unwrap_or_else(|| panic!("{needle} not on screen:\n{text}"))
+    }
+
+    #[test]
+    fn a_drag_over_the_pane_selects_and_copies_as_in_tmux() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let mut claude = pane();
+        let mut app = app();
+        let (text, _) = draw(&s, &mut app, &mut claude, 160, 50);
+        let (x, y) = find(&text, "answer 57: the hay");
+        let left = MouseButton::Left;
+        // Down, then a drag: copy mode starts with a selection from where the button went
+        // down, through the cell under the pointer.
+        mouse(&mut app, &s, &claude, MouseEventKind::Down(left), x + 11, y);
+        assert_eq!(app.copy, None, "a click alone is no selection");
+        mouse(
+            &mut app,
+            &s,
+            &claude,
+            MouseEventKind::Drag(left),
+            x + 5,
+            y + 1,
+        );
+        assert_eq!(app.mode_label(), ModeLabel::Copy);
+        let effects = mouse(
+            &mut app,
+            &s,
+            &claude,
+            MouseEventKind::Drag(left),
+            x + 13,
+            y + 1,
+        );
+        assert!(effects.is_empty());
+        // Letting go copies and leaves.
+        let effects = mouse(
+            &mut app,
+            &s,
+            &claude,
+            MouseEventKind::Up(left),
+            x + 13,
+            y + 1,
+        );
+        assert_eq!(
+            effects,
+            vec![
+                Effect::ClaudeScroll(Scroll::Bottom),
+                Effect::Copy("the hay is here\nanswer 58: the".into())
+            ]
+        );
+        assert_eq!(app.copy, None);
+    }
+
+    #[test]
+    fn the_wheel_enters_copy_mode_and_scrolling_back_down_leaves() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let mut claude = pane();
+        let mut app = app();
+        let (text, _) = draw(&s, &mut app, &mut claude, 160, 50);
+        let (x, y) = find(&text, "answer 40");
+        mouse(&mut app, &s, &claude, MouseEventKind::ScrollUp, x, y);
+        assert_eq!(app.mode_label(), ModeLabel::Copy);
+        let (text, _) = draw(&s, &mut app, &mut claude, 160, 50);
+        assert!(text.contains("[3/28]"), "three lines back: {text}");
+        assert_eq!(find(&text, "answer 40").1, y + 3);
+        mouse(&mut app, &s, &claude, MouseEventKind::ScrollDown, x, y);
+        assert_eq!(app.copy, None, "back at the bottom, copy mode ends");
+        // Entered by keys, scrolling to the bottom stays in copy mode.
+        key(
+            &mut app,
+            &s,
+            &claude,
+            KeyCode::Char('\\'),
+            KeyModifiers::CONTROL,
+        );
+        key(
+            &mut app,
+            &s,
+            &claude,
+            KeyCode::Char('['),
+            KeyModifiers::NONE,
+        );
+        mouse(&mut app, &s, &claude, MouseEventKind::ScrollUp, x, y);
+        mouse(&mut app, &s, &claude, MouseEventKind::ScrollDown, x, y);
+        assert_eq!(app.mode_label(), ModeLabel::Copy);
     }
 }
