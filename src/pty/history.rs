@@ -213,12 +213,10 @@ impl<'a> History<'a> {
         let lines = if parked == 0 {
             // Nothing to park on: the scrollback was empty, and grows by what came.
             now.saturating_sub(history)
-        } else if offset < parked {
-            // Someone else moved the view (a key sent to the program, a fresh screen): no
-            // way to tell; assume nothing came.
-            0
         } else {
-            offset - parked
+            // Below the parked offset, someone else moved the view (a key sent to the
+            // program, a fresh screen): no way to tell; assume nothing came.
+            offset.saturating_sub(parked)
         };
         let dropped = (history + lines).saturating_sub(now);
         self.park();
@@ -292,10 +290,10 @@ mod tests {
         assert_eq!(h.offset(), PARK, "parked again");
         // Not full yet: nothing dropped.
         let mut t = term(4, 20, 100, 10);
-        let mut h = History::new(&mut t);
-        let history = h.scrollback_len();
-        let parked = h.park();
-        drop(h);
+        let (history, parked) = {
+            let mut h = History::new(&mut t);
+            (h.scrollback_len(), h.park())
+        };
         t.process(b"more\r\nand more\r\n");
         let arrived = History::new(&mut t).arrived(parked, history);
         assert_eq!(

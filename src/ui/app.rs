@@ -722,7 +722,13 @@ impl App {
     /// Enters copy mode in the claude pane (the keymap's copy-mode key, the wheel, a drag):
     /// see [`CopyMode`].
     pub(super) fn enter_copy_mode(&mut self, view: &View<'_>) -> Vec<Effect> {
-        self.enter_copy(view, Entered::Keys);
+        if !self.enter_copy(view, Entered::Keys) {
+            self.say(
+                Level::Warn,
+                "no copy mode: the claude pane has no screen (its program did not start)",
+                Some(view.now_ms),
+            );
+        }
         Vec::new()
     }
 

@@ -946,7 +946,7 @@ mod keys {
         let claude = copy_mode::pane();
         let mut app = app();
         frame(&s, &mut app, 160, 50);
-        let mut press = |app: &mut App, code, mods| copy_mode::key(app, &s, &claude, code, mods);
+        let press = |app: &mut App, code, mods| copy_mode::key(app, &s, &claude, code, mods);
         press(&mut app, KeyCode::Char('\\'), KeyModifiers::CONTROL);
         assert_eq!(app.mode_label(), ModeLabel::Prefix);
         press(&mut app, KeyCode::Char('['), KeyModifiers::NONE);

@@ -920,8 +920,10 @@ mod tests {
     #[test]
     fn a_search_with_no_match_says_zero_of_zero() {
         let ring = ring(20);
-        let mut v = LogView::default();
-        v.editing = Some((Prompt::Search, Editor::with_text("nowhere")));
+        let mut v = LogView {
+            editing: Some((Prompt::Search, Editor::with_text("nowhere"))),
+            ..LogView::default()
+        };
         let found =
             ring.with_lines(|lines| v.end_prompt(lines, 20, true, &mut search::History::default()));
         assert_eq!(found, None);
