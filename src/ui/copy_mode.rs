@@ -8,8 +8,6 @@
 //! lines itself, so lines the program keeps writing are counted: every position moves
 //! with its text ([`CopyMode::follow`]) and the cursor stays on its line.
 
-use std::borrow::Cow;
-
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -66,6 +64,9 @@ pub struct CopyMode {
     /// lines that arrive).
     parked: usize,
     history: usize,
+    /// The scrollback's text from its oldest line on, as far as a search has read it: a
+    /// line in the scrollback never changes, so the next search reads only what came.
+    texts: Vec<String>,
 }
 
 /// Moves the cursor can make.
@@ -122,6 +123,7 @@ impl CopyMode {
             cols: h.cols(),
             parked,
             history,
+            texts: Vec::new(),
         }
     }
 
@@ -135,8 +137,13 @@ impl CopyMode {
         self.rows = h.rows();
         self.cols = h.cols();
         self.len = self.history + usize::from(self.rows);
+        if self.texts.len() > self.history {
+            // A fresh screen (the program restarted, the parser reset): read it anew.
+            self.texts.clear();
+        }
         if arrived.dropped > 0 {
             let d = arrived.dropped;
+            self.texts.drain(..d.min(self.texts.len()));
             self.top = self.top.saturating_sub(d);
             self.cursor.line = self.cursor.line.saturating_sub(d);
             if let Some(s) = &mut self.selection {
@@ -420,10 +427,20 @@ impl CopyMode {
 
     fn seek(&mut self, h: &mut History<'_>, dir: Direction) -> Option<Found> {
         let query = self.search.clone()?;
-        let lines = h.lines(0..self.len);
-        let texts = Texts(&lines);
-        let here = &lines[self.cursor.line.min(lines.len().saturating_sub(1))];
-        let from = (self.cursor.line, here.byte_at(self.cursor.col));
+        let known = self.texts.len();
+        let read = h.lines(known..self.history);
+        self.texts.extend(read.into_iter().map(|l| l.text));
+        // The screen's rows change in place: read every time.
+        let screen: Vec<String> = h
+            .lines(self.history..self.len)
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        let texts = Joined(&self.texts, &screen);
+        let from = (
+            self.cursor.line,
+            Self::line(h, self.cursor.line).byte_at(self.cursor.col),
+        );
         let Some(found) = search::seek(&texts, &query, from, dir, false) else {
             self.current = None;
             self.counter = Some((0, 0));
@@ -434,7 +451,7 @@ impl CopyMode {
         self.counter = Some((found.index, found.total));
         self.cursor = Pos {
             line: hit.line,
-            col: lines[hit.line].col_of(hit.start),
+            col: Self::line(h, hit.line).col_of(hit.start),
         };
         // A match off the view is put a third down, so what led to it shows.
         let rows = usize::from(self.rows.max(1));
@@ -509,15 +526,19 @@ impl CopyMode {
     }
 }
 
-/// The lines copy mode searches, as [`search::Lines`].
-struct Texts<'a>(&'a [LineText]);
+/// The scrollback's lines, then the screen's, as one [`search::Lines`].
+struct Joined<'a>(&'a [String], &'a [String]);
 
-impl search::Lines for Texts<'_> {
+impl search::Lines for Joined<'_> {
     fn count(&self) -> usize {
-        self.0.len()
+        self.0.len() + self.1.len()
     }
-    fn text(&self, i: usize) -> Cow<'_, str> {
-        Cow::Borrowed(&self.0[i].text)
+    fn text(&self, i: usize) -> std::borrow::Cow<'_, str> {
+        let s = match self.0.get(i) {
+            Some(s) => s,
+            None => &self.1[i - self.0.len()],
+        };
+        std::borrow::Cow::Borrowed(s)
     }
 }
 
@@ -657,5 +678,27 @@ mod tests {
             "old 50"
         );
         assert_eq!(with(&mut t, |h| CopyMode::line(h, c.top).text), top_text);
+        // A search reads the scrollback once; what arrives after is read on the next one,
+        // and what fell out is gone from it.
+        let mut history = search::History::default();
+        c.start_search(Direction::Up);
+        c.editing.as_mut().unwrap().1.push_str("old 4");
+        let f = with(&mut t, |h| c.end_search(h, true, &mut history)).unwrap();
+        let text = |t: &mut Term, c: &CopyMode| with(t, |h| CopyMode::line(h, c.cursor.line).text);
+        assert_eq!(text(&mut t, &c), "old 49");
+        assert_eq!((f.index, f.total), (10, 10));
+        // Five more: "old 39" to "old 43" fall out of the scrollback.
+        for i in 63..68 {
+            t.process(format!("new {i}\r\n").as_bytes());
+        }
+        with(&mut t, |h| c.follow(h));
+        let f = with(&mut t, |h| c.search_again(h, false)).unwrap();
+        assert_eq!(text(&mut t, &c), "old 48");
+        assert_eq!((f.index, f.total), (5, 6));
+        // A line that arrived after the first search, on the screen.
+        c.search = Some("new 67".into());
+        let f = with(&mut t, |h| c.search_again(h, false)).unwrap();
+        assert_eq!(text(&mut t, &c), "new 67");
+        assert!(f.wrapped);
     }
 }
