@@ -1335,6 +1335,31 @@ mod copy_mode {
     }
 
     #[test]
+    fn sending_the_program_anything_or_restarting_it_leaves_copy_mode() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let n = KeyModifiers::NONE;
+        let ctrl = KeyModifiers::CONTROL;
+        // The prefix twice sends it to the program; the prefix's c restarts it; the lock
+        // gives every key to it.
+        for keys in [
+            vec![(KeyCode::Char('\\'), ctrl), (KeyCode::Char('\\'), ctrl)],
+            vec![(KeyCode::Char('\\'), ctrl), (KeyCode::Char('c'), n)],
+            vec![(KeyCode::F(12), n)],
+        ] {
+            let (mut app, claude, _, _) = searched(&s, 160, 50, false);
+            let mut effects = Vec::new();
+            for (code, mods) in keys.clone() {
+                effects = key(&mut app, &s, &claude, code, mods);
+            }
+            assert_eq!(app.copy, None, "{keys:?}");
+            assert!(
+                effects.contains(&Effect::ClaudeScroll(Scroll::Bottom)),
+                "{keys:?}: {effects:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_second_search_starts_empty_and_up_brings_back_the_first() {
         let s = scene(server(Phase::Running), two_gpus(), 10);
         let (mut app, claude, _, _) = searched(&s, 160, 50, true);
