@@ -136,18 +136,12 @@ fn tmux_filled(dir: &std::path::Path) -> Option<Tmux> {
         socket: format!("llws-bench-copy-{}", std::process::id()),
     };
     let cmd = format!("cat {}; sleep 100000", file.display());
+    // The history limit applies to panes made after it is set.
     Command::new("tmux")
-        .args(["-L", &t.socket, "-f", "/dev/null"])
-        .args([
-            "new-session",
-            "-d",
-            "-x",
-            &COLS.to_string(),
-            "-y",
-            &ROWS.to_string(),
-        ])
+        .args(["-L", &t.socket, "-f", "/dev/null", "start-server"])
         .args([";", "set-option", "-g", "history-limit", &LINES.to_string()])
-        .args([";", "respawn-pane", "-k", &cmd])
+        .args([";", "new-session", "-d", "-x", &COLS.to_string()])
+        .args(["-y", &ROWS.to_string(), &cmd])
         .status()
         .ok()?
         .success()
