@@ -23,6 +23,7 @@ pub enum ModeLabel {
     Prefix,
     Locked,
     Scroll,
+    Copy,
     Search,
     Filter,
     Picker,
@@ -40,6 +41,7 @@ impl ModeLabel {
             Self::Prefix => "PREFIX",
             Self::Locked => "LOCKED",
             Self::Scroll => "SCROLL",
+            Self::Copy => "COPY",
             Self::Search => "SEARCH",
             Self::Filter => "FILTER",
             Self::Picker => "PICKER",
@@ -371,6 +373,14 @@ pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
                     .map(|s| s.label()),
                 "leave",
             ));
+        }
+        ModeLabel::Copy => {
+            let c = |a| k.key_for(Section::Copy, a).map(|s| s.label());
+            out.push((c(KeyAction::Search), "search"));
+            out.push((c(KeyAction::SearchBack), "search up"));
+            out.push((c(KeyAction::Select), "select"));
+            out.push((c(KeyAction::CopySelection), "copy"));
+            out.push((c(KeyAction::Cancel), "leave"));
         }
         ModeLabel::Search | ModeLabel::Filter => {
             out.push((
