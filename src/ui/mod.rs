@@ -33,6 +33,7 @@ pub mod msg;
 pub mod panes;
 pub mod passthrough;
 pub mod picker;
+pub mod picker_table;
 pub mod render;
 pub mod runner;
 pub mod services;

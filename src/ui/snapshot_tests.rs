@@ -1,5 +1,6 @@
 //! Snapshots of whole frames, drawn from hand-made states (no services, no clock) at the
-//! three sizes that matter: 160×50 (full layout), 80×24 (compact) and 60×20 (the minimum).
+//! sizes that matter: 200×60 and 160×50 (wide), 120×40 (the narrowest full layout, where
+//! the picker still shows every column), 80×24 (compact) and 60×20 (the minimum).
 //! Snapshots live in src/ui/snapshots; `cargo insta review` updates them.
 
 use std::path::Path;
@@ -37,7 +38,7 @@ use crate::ui::view::{ApiStatus, Sources, View};
 const NOW: u64 = 1_800_000_000_000;
 const GIB: u64 = 1024 * 1024 * 1024;
 const MIB: u64 = 1024 * 1024;
-const SIZES: [(u16, u16); 3] = [(160, 50), (80, 24), (60, 20)];
+const SIZES: [(u16, u16); 5] = [(200, 60), (160, 50), (120, 40), (80, 24), (60, 20)];
 const CLAUDE: &[u8] = include_bytes!("../../tests/data/claude_start_120x40.raw");
 
 const MODELS: &str = "\
