@@ -325,12 +325,14 @@ pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
                 "model",
             ));
             out.push((pane(KeyAction::FocusNext), "focus"));
-            out.push((
-                k.key_for(Section::Logs, KeyAction::Search)
-                    .map(|s| s.label()),
-                "search",
-            ));
+            // The log's own keys work only there (the GPU and system panes take the
+            // `[panes]` table alone).
             if bar.logs_focused {
+                out.push((
+                    k.key_for(Section::Logs, KeyAction::Search)
+                        .map(|s| s.label()),
+                    "search",
+                ));
                 out.push((
                     k.key_for(Section::Logs, KeyAction::Copy).map(|s| s.label()),
                     "copy",
@@ -538,6 +540,149 @@ mod tests {
             ..sw
         };
         assert_eq!(progress(&first, 1_500).0, "0.5 s · first load, no estimate");
+    }
+
+    /// Every hint in every mode and pane names keys that do what it says there: followed
+    /// through the keymap as the workspace routes a key ([`resolve`]), each key reaches a
+    /// handler (an action of the pane's or mode's table, the prefix, the lock), never
+    /// "unbound". (Issue 14: `/ search` was offered in the GPU pane, where `/` does nothing.)
+    #[test]
+    fn every_hint_names_keys_that_act_where_it_is_shown() {
+        use crate::config::keymap::KeySpec;
+        use crate::ui::keys::{KeyContext, Mode, Route, resolve};
+        use crate::ui::layout::PaneId;
+        use crossterm::event::KeyEvent;
+        use std::collections::HashMap;
+
+        for preset in crate::config::keymap::preset_names() {
+            let km = Keymap::preset(preset).unwrap();
+            // Every key label the keymap can show, back to its key.
+            let mut by_label: HashMap<String, KeySpec> = HashMap::new();
+            for section in Section::ALL {
+                for (_, keys) in km.bindings(section) {
+                    for key in keys {
+                        by_label.insert(key.label(), key);
+                    }
+                }
+            }
+            by_label.insert(km.prefix.label(), km.prefix);
+            by_label.insert(km.lock.label(), km.lock);
+            // A hint's keys: `Ctrl+\ ?` (prefix, then ?), `↑↓ PgUp/PgDn`, `Esc`.
+            let keys_of = |hint: &str| -> Vec<Vec<KeySpec>> {
+                let mut seqs = Vec::new();
+                let prefix = km.prefix.label();
+                if let Some(rest) = hint.strip_prefix(&format!("{prefix} ")) {
+                    seqs.push(vec![km.prefix, by_label[rest]]);
+                    return seqs;
+                }
+                for word in hint.split(' ').flat_map(|w| w.split('/')) {
+                    match by_label.get(word) {
+                        Some(k) => seqs.push(vec![*k]),
+                        None => {
+                            for c in word.chars() {
+                                let k = by_label.get(&c.to_string()).unwrap_or_else(|| {
+                                    panic!("[{preset}] `{word}` in `{hint}` is no key")
+                                });
+                                seqs.push(vec![*k]);
+                            }
+                        }
+                    }
+                }
+                seqs
+            };
+            let theme = Theme::builtin_default();
+            let panes = [PaneId::Claude, PaneId::Logs, PaneId::Gpu, PaneId::System];
+            let plain = [
+                (ModeLabel::Normal, Mode::Normal),
+                (ModeLabel::Prefix, Mode::Prefix),
+                (ModeLabel::Locked, Mode::Locked),
+                (ModeLabel::Scroll, Mode::Scroll),
+            ];
+            for (label, mode) in plain {
+                for focus in panes {
+                    // Scroll mode moves the focus off the GPU and system panes.
+                    if mode == Mode::Scroll && matches!(focus, PaneId::Gpu | PaneId::System) {
+                        continue;
+                    }
+                    let bar = Bar {
+                        mode: label,
+                        claude_focused: focus == PaneId::Claude,
+                        logs_focused: focus == PaneId::Logs,
+                        keymap: &km,
+                        theme: &theme,
+                        message: None,
+                    };
+                    for (hint, what) in hints(&bar) {
+                        if hint.is_empty() {
+                            continue;
+                        }
+                        for seq in keys_of(&hint) {
+                            let mut m = mode;
+                            for (i, key) in seq.iter().enumerate() {
+                                let ctx = KeyContext {
+                                    mode: m,
+                                    focus,
+                                    overlay: false,
+                                };
+                                let ev = KeyEvent::new(key.code, key.mods);
+                                let route = resolve(&km, &ctx, &ev);
+                                let last = i + 1 == seq.len();
+                                let ok = match route {
+                                    Route::EnterPrefix if !last => {
+                                        m = Mode::Prefix;
+                                        true
+                                    }
+                                    Route::EnterPrefix => what == "commands",
+                                    Route::Action(_) | Route::SendPrefix | Route::ToggleLock => {
+                                        last
+                                    }
+                                    _ => false,
+                                };
+                                assert!(
+                                    ok,
+                                    "[{preset}] {label:?} in {focus:?}: `{hint} {what}`: {} goes to {route:?}",
+                                    key.label()
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            // Overlays and prompts: the overlay's own table binds each key.
+            let overlays = [
+                (ModeLabel::Picker, Section::Picker),
+                (ModeLabel::Help, Section::Dialog),
+                (ModeLabel::Details, Section::Dialog),
+                (ModeLabel::Confirm, Section::Confirm),
+                (ModeLabel::Search, Section::Prompt),
+                (ModeLabel::Filter, Section::Prompt),
+            ];
+            for (label, section) in overlays {
+                let bar = Bar {
+                    mode: label,
+                    claude_focused: false,
+                    logs_focused: false,
+                    keymap: &km,
+                    theme: &theme,
+                    message: None,
+                };
+                for (hint, what) in hints(&bar) {
+                    if hint == "1-9" {
+                        continue; // the picker's digits, which no table binds
+                    }
+                    for seq in keys_of(&hint) {
+                        let key = seq[0];
+                        assert!(
+                            km.lookup(section, &KeyEvent::new(key.code, key.mods))
+                                .is_some(),
+                            "[{preset}] {label:?}: `{hint} {what}`: [{}] does not bind {}",
+                            section.name(),
+                            key.label()
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
