@@ -131,6 +131,19 @@ pub fn wait_for_server(base_url: &str, api_url: Option<&str>, out: &mut impl Wri
     }
 }
 
+/// Sets a SIGINT handler that does nothing (see the shell in [`run`]).
+fn catch_interrupts() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    extern "C" fn nothing(_: libc::c_int) {}
+    let action = SigAction::new(
+        SigHandler::Handler(nothing),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler touches nothing; it only keeps the signal from ending us.
+    let _ = unsafe { sigaction(Signal::SIGINT, &action) };
+}
+
 /// Now, in ms since the epoch (the API's clock).
 fn epoch_ms() -> u64 {
     std::time::SystemTime::now()
@@ -211,21 +224,41 @@ pub fn run(cl: &ClaudeLocal, args: &[String]) -> anyhow::Result<ExitCode> {
             .ok()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "/bin/sh".into());
-        match prompt::choose(
-            &format!("[s] open a shell ({shell})  [r] retry  [q] quit"),
-            &['s', 'r', 'q'],
-        ) {
+        // In the workspace's pane (`TERM_PROGRAM=llws`) there is nothing to quit to: the
+        // menu stays until Claude Code is there (llws itself quits with its own key).
+        let in_pane = std::env::var("TERM_PROGRAM").is_ok_and(|t| t == "llws");
+        let (menu, keys): (String, &[char]) = if in_pane {
+            (
+                format!("[s] open a shell ({shell})  [r] retry"),
+                &['s', 'r'],
+            )
+        } else {
+            (
+                format!("[s] open a shell ({shell})  [r] retry  [q] quit"),
+                &['s', 'r', 'q'],
+            )
+        };
+        match prompt::choose(&menu, keys) {
             Some('r') => continue,
             Some('s') => {
-                let _ = writeln!(
+                let _ = write!(
                     out,
-                    "Exit the shell to come back to llws; the claude-local environment is set."
+                    "The claude-local environment is set; exit the shell to come back to this menu.\r\n"
                 );
-                let err = std::process::Command::new(&shell)
+                let _ = out.flush();
+                // Not exec: when the shell ends, the menu comes back (a retry finds a
+                // Claude Code installed meanwhile). Ctrl+C in the shell reaches this
+                // process too (same terminal): a handler that does nothing keeps it alive,
+                // and, unlike ignoring the signal, is not inherited by the shell.
+                catch_interrupts();
+                if let Err(e) = std::process::Command::new(&shell)
                     .envs(cl.env())
                     .env_remove(TOKEN_VAR)
-                    .exec();
-                anyhow::bail!("cannot start {shell}: {err}");
+                    .env_remove(SETUP_NOTE_VAR)
+                    .status()
+                {
+                    let _ = write!(out, "cannot start {shell}: {e}\r\n");
+                }
             }
             _ => return Ok(ExitCode::from(127)),
         }

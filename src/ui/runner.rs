@@ -64,6 +64,7 @@ impl Runner {
                 Effect::Control(request) => self.control(request),
                 Effect::LoadModelSizes => self.load_model_facts(),
                 Effect::Copy(text) => out.push(passthrough::copy(&text)),
+                Effect::SavePrefs(prefs) => save_prefs(prefs),
             }
         }
     }
@@ -130,4 +131,18 @@ impl Runner {
             let _ = tx.send(Msg::ModelFacts(model_facts(&dir, &set)));
         });
     }
+}
+
+/// Writes the preferences off the loop; a failure is only logged (nothing is lost but a
+/// convenience).
+fn save_prefs(prefs: crate::ui::prefs::Prefs) {
+    tokio::task::spawn_blocking(move || {
+        let path = crate::ui::prefs::path();
+        if let Err(e) = crate::ui::prefs::save(&path, &prefs) {
+            tracing::warn!(
+                "cannot remember the theme and splits in {}: {e}",
+                path.display()
+            );
+        }
+    });
 }

@@ -624,6 +624,7 @@ fn help_quit_and_modes() {
         app.overlay = Overlay::Help { scroll: 10_000 }
     });
     shots("quit", &s, |app, _| app.overlay = Overlay::ConfirmQuit);
+    shots("stop", &s, |app, _| app.overlay = Overlay::ConfirmStop);
     shots("prefix", &s, |app, _| app.mode = Mode::Prefix);
     shots("locked", &s, |app, _| app.mode = Mode::Locked);
     shots("zoomed_log", &s, |app, _| {
@@ -715,11 +716,91 @@ fn a_bell_or_notification_marks_the_claude_pane_until_it_is_in_view() {
 #[test]
 fn too_small() {
     let s = scene(server(Phase::Running), two_gpus(), 40);
-    let (text, _) = frame(&s, &mut app(), 59, 19);
+    let mut app = app();
+    let (text, _) = frame(&s, &mut app, 59, 19);
     assert!(
-        text.contains("Terminal too small (59x19). Need 60x20."),
+        text.contains("Terminal too small (59x19). Need 60x20.")
+            && text.contains("Keys wait until then."),
         "{text}"
     );
+    // Keys do nothing unseen (issue 14): not the prefix, not a key for claude.
+    let prefix = app.keymap.prefix;
+    assert!(key(&mut app, &s, prefix.code, prefix.mods).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(key(&mut app, &s, KeyCode::Char('x'), KeyModifiers::NONE).is_empty());
+    // Grown again, they act.
+    frame(&s, &mut app, 80, 24);
+    assert_eq!(
+        key(&mut app, &s, KeyCode::Char('x'), KeyModifiers::NONE),
+        [Effect::ClaudeKey(KeyEvent::new(
+            KeyCode::Char('x'),
+            KeyModifiers::NONE
+        ))]
+    );
+}
+
+/// `Ctrl+\ S` asks first (issue 14); only a yes stops the server.
+#[test]
+fn stop_server_asks_first() {
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    let mut app = app();
+    frame(&s, &mut app, 160, 50);
+    let prefix = app.keymap.prefix;
+    key(&mut app, &s, prefix.code, prefix.mods);
+    assert!(key(&mut app, &s, KeyCode::Char('S'), KeyModifiers::SHIFT).is_empty());
+    assert_eq!(app.overlay, Overlay::ConfirmStop);
+    assert!(key(&mut app, &s, KeyCode::Char('n'), KeyModifiers::NONE).is_empty());
+    assert_eq!(app.overlay, Overlay::None);
+    key(&mut app, &s, prefix.code, prefix.mods);
+    key(&mut app, &s, KeyCode::Char('S'), KeyModifiers::SHIFT);
+    assert_eq!(
+        key(&mut app, &s, KeyCode::Char('y'), KeyModifiers::NONE),
+        [Effect::Control(Request::StopServer)]
+    );
+    // Nothing runs: nothing to ask.
+    let idle = scene(server(Phase::Idle), two_gpus(), 0);
+    key(&mut app, &idle, prefix.code, prefix.mods);
+    key(&mut app, &idle, KeyCode::Char('S'), KeyModifiers::SHIFT);
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+/// The theme key and the resize keys are remembered (issue 14), and an earlier session's
+/// theme comes back unless llws.toml names another theme since.
+#[test]
+fn theme_and_splits_are_remembered() {
+    use crate::ui::prefs::Prefs;
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    let mut app = app();
+    frame(&s, &mut app, 160, 50);
+    assert_eq!(
+        app.prefs(),
+        Prefs::default(),
+        "nothing changed, nothing to keep"
+    );
+    let prefix = app.keymap.prefix;
+    key(&mut app, &s, prefix.code, prefix.mods);
+    let effects = key(&mut app, &s, KeyCode::Char('t'), KeyModifiers::NONE);
+    let theme = app.theme.name.clone();
+    key(&mut app, &s, prefix.code, prefix.mods);
+    key(&mut app, &s, KeyCode::Char('L'), KeyModifiers::SHIFT);
+    let prefs = app.prefs();
+    assert!(
+        matches!(&effects[..], [Effect::SavePrefs(p)] if p.theme.as_ref().unwrap().name == theme)
+    );
+    assert_eq!(prefs.splits.unwrap().main_full, 63);
+
+    let mut next = self::app();
+    next.apply_prefs(prefs.clone());
+    assert_eq!(next.theme.name, theme);
+    assert_eq!(next.splits.main_full, 63);
+    // The user named another theme in llws.toml since: that one wins.
+    let mut other = App::new(
+        Keymap::builtin_default(),
+        Theme::preset("mono").unwrap(),
+        OnExit::Stop,
+    );
+    other.apply_prefs(prefs);
+    assert_eq!(other.theme.name, "mono");
 }
 
 #[test]

@@ -28,6 +28,8 @@ pub enum ModeLabel {
     Picker,
     Help,
     Confirm,
+    /// The stop-server question.
+    ConfirmStop,
     Details,
 }
 
@@ -42,7 +44,7 @@ impl ModeLabel {
             Self::Filter => "FILTER",
             Self::Picker => "PICKER",
             Self::Help => "HELP",
-            Self::Confirm => "CONFIRM",
+            Self::Confirm | Self::ConfirmStop => "CONFIRM",
             Self::Details => "DETAILS",
         }
     }
@@ -407,16 +409,21 @@ pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
                 "close",
             ));
         }
-        ModeLabel::Confirm => {
+        ModeLabel::Confirm | ModeLabel::ConfirmStop => {
+            let (yes, no) = if bar.mode == ModeLabel::Confirm {
+                ("quit", "stay")
+            } else {
+                ("stop", "keep it")
+            };
             out.push((
                 k.key_for(Section::Confirm, KeyAction::Confirm)
                     .map(|s| s.label()),
-                "quit",
+                yes,
             ));
             out.push((
                 k.key_for(Section::Confirm, KeyAction::Cancel)
                     .map(|s| s.label()),
-                "stay",
+                no,
             ));
         }
     }
@@ -654,6 +661,7 @@ mod tests {
                 (ModeLabel::Help, Section::Dialog),
                 (ModeLabel::Details, Section::Dialog),
                 (ModeLabel::Confirm, Section::Confirm),
+                (ModeLabel::ConfirmStop, Section::Confirm),
                 (ModeLabel::Search, Section::Prompt),
                 (ModeLabel::Filter, Section::Prompt),
             ];
