@@ -43,7 +43,7 @@ impl SetupState {
 /// only; a missing dir or file is "not set up".
 pub fn state(config_dir: &Path, project: &Path) -> SetupState {
     let path = config_dir.join(".claude.json");
-    let root = match std::fs::read_to_string(&path) {
+    let root = match read_no_follow(&path) {
         Ok(text) if text.trim().is_empty() => json!({}),
         Ok(text) => match serde_json::from_str::<Value>(&text) {
             Ok(v) => v,
@@ -93,6 +93,28 @@ pub fn ensure(config_dir: &Path, home: Option<&Path>, project: &Path) -> Option<
     }
 }
 
+/// Reads `path`, but never through a link: the config dir is writable from a sandbox, and
+/// a `.claude.json` linked to a file outside it would otherwise be read here, outside, and
+/// its contents written back into the config dir for the sandbox to read.
+fn read_no_follow(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::other("it is a link, which llws does not follow")
+            } else {
+                e
+            }
+        })?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// What setup did, one line per action, for the user.
 pub fn run(
     config_dir: &Path,
@@ -100,8 +122,22 @@ pub fn run(
     project: Option<&Path>,
 ) -> anyhow::Result<Vec<String>> {
     let mut report = Vec::new();
-    std::fs::create_dir_all(config_dir.join("skills/project-setup"))
+    std::fs::create_dir_all(config_dir)
         .with_context(|| format!("cannot create {}", config_dir.display()))?;
+    // Folders inside the config dir are made one by one, never through a link (the dir is
+    // writable from a sandbox, which could point `skills` anywhere).
+    let mut dir = config_dir.to_path_buf();
+    for part in ["skills", "project-setup"] {
+        dir.push(part);
+        match dir.symlink_metadata() {
+            Ok(m) if m.file_type().is_symlink() => {
+                anyhow::bail!("{} is a link, which llws does not follow", dir.display())
+            }
+            Ok(_) => {}
+            Err(_) => std::fs::create_dir(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?,
+        }
+    }
     for (rel, text) in [
         ("settings.json", SETTINGS_JSON),
         ("CLAUDE.md", CLAUDE_MD),
@@ -152,7 +188,7 @@ fn link_ide(config_dir: &Path, home: &Path) -> anyhow::Result<String> {
 /// Sets `hasCompletedOnboarding`, a theme when none is chosen, and (for `project`) the trust
 /// and project-onboarding flags, keeping every other key of an existing file.
 pub fn merge_state(path: &Path, project: Option<&Path>) -> anyhow::Result<()> {
-    let mut root = match std::fs::read_to_string(path) {
+    let mut root = match read_no_follow(path) {
         Ok(text) if !text.trim().is_empty() => serde_json::from_str::<Value>(&text)
             .with_context(|| format!("{} is not valid JSON; fix or remove it", path.display()))?,
         Ok(_) => json!({}),
@@ -283,6 +319,29 @@ mod tests {
             std::fs::read_to_string(cfg.join(".claude.json")).unwrap(),
             "{broken",
             "the user's file is kept"
+        );
+        // A link planted in the config dir (writable from a sandbox) is not followed: the
+        // file it points at is neither read into the dir nor changed.
+        let secret = base.path().join("secret.json");
+        std::fs::write(&secret, r#"{"token":"s3cret"}"#).unwrap();
+        std::fs::remove_file(cfg.join(".claude.json")).unwrap();
+        std::os::unix::fs::symlink(&secret, cfg.join(".claude.json")).unwrap();
+        assert!(
+            matches!(state(&cfg, project), SetupState::Broken(ref why) if why.contains("link")),
+            "{:?}",
+            state(&cfg, project)
+        );
+        assert_eq!(ensure(&cfg, None, project), None);
+        assert!(run(&cfg, None, Some(project)).is_err());
+        assert!(
+            cfg.join(".claude.json")
+                .symlink_metadata()
+                .unwrap()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&secret).unwrap(),
+            r#"{"token":"s3cret"}"#
         );
     }
 
