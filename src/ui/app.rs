@@ -372,6 +372,7 @@ impl App {
         if let Overlay::Picker(p) = &mut self.overlay {
             p.sizes = Some(facts.sizes);
             p.samplers = facts.samplers;
+            p.advice = facts.advice;
         }
     }
 

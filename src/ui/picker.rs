@@ -16,6 +16,7 @@ use unicode_width::UnicodeWidthStr;
 use crate::config::keymap::Section;
 use crate::config::theme::Theme;
 use crate::config::{Profile, ProfileSet};
+use crate::model::advice::{AdviceTable, Family};
 use crate::model::{files as model_files, samplers};
 use crate::monitor::GpuState;
 use crate::server::Phase;
@@ -25,8 +26,10 @@ use crate::ui::view::View;
 use crate::ui::widgets::overlay;
 use crate::ui::widgets::text::{bytes, fit, wrap};
 
-/// The picker's rows besides the profiles: border 2, blank, description 2, message, footer.
-const CHROME: u16 = 7;
+/// The picker's rows besides the profiles: border 2, blank, description 3, message, footer.
+const CHROME: u16 = 8;
+/// The rows the highlighted profile's description, samplers and client advice get.
+const DESCRIPTION_ROWS: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
@@ -55,6 +58,9 @@ pub struct ModelFacts {
     /// The sampler line for profiles whose EXTRA_ARGS or GGUF say something
     /// ([`samplers::summary`]).
     pub samplers: HashMap<String, String>,
+    /// What a client should send to the profile's model family ([`advice`]): the
+    /// original's per-family client advice (its lesson 9).
+    pub advice: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +72,8 @@ pub struct Picker {
     pub sizes: Option<Sizes>,
     /// The highlighted profile's samplers are shown under its description.
     pub samplers: HashMap<String, String>,
+    /// And then its client advice.
+    pub advice: HashMap<String, String>,
     /// The last successful load of each profile in this session, in ms (what a switch to
     /// it will likely take).
     pub loads: HashMap<String, u64>,
@@ -84,9 +92,12 @@ pub enum Outcome {
 }
 
 /// Sums every part of every profile's model and reads the first part's GGUF header (file
-/// metadata only, never the tensors); run on the blocking pool.
-pub fn model_facts(models_dir: &Path, set: &ProfileSet) -> ModelFacts {
+/// metadata only, never the tensors), and finds each model's family in the client advice
+/// table (the built-in one, after `advice_file`'s when one is named); run on the blocking
+/// pool.
+pub fn model_facts(models_dir: &Path, set: &ProfileSet, advice_file: &Path) -> ModelFacts {
     let mut facts = ModelFacts::default();
+    let (table, _) = AdviceTable::load(Some(advice_file));
     for p in &set.profiles {
         let files = model_files::check(models_dir, p);
         let meta = files
@@ -109,8 +120,16 @@ pub fn model_facts(models_dir: &Path, set: &ProfileSet) -> ModelFacts {
         if let Some(line) = samplers::summary(&samplers::effective(p, meta.as_ref())) {
             facts.samplers.insert(p.id.clone(), line);
         }
+        if let Some(family) = table.for_model(p, meta.as_ref()) {
+            facts.advice.insert(p.id.clone(), advice_line(family));
+        }
     }
     facts
+}
+
+/// `clients (Qwen3): a; b`: the family's advice on one line.
+pub fn advice_line(family: &Family) -> String {
+    format!("clients ({}): {}", family.name, family.advice.join("; "))
 }
 
 fn page_profiles(set: &ProfileSet, page: Page) -> Vec<&Profile> {
@@ -129,6 +148,7 @@ impl Picker {
             offset: 0,
             sizes: None,
             samplers: HashMap::new(),
+            advice: HashMap::new(),
             loads: HashMap::new(),
             message: None,
             auto_opened,
@@ -347,10 +367,14 @@ impl Picker {
                     d.push_str(" · ");
                     d.push_str(line);
                 }
+                if let Some(line) = self.advice.get(&p.id) {
+                    d.push_str(" · ");
+                    d.push_str(line);
+                }
                 d
             })
             .unwrap_or_default();
-        for (y, l) in (y..).zip(wrap(&desc, w).into_iter().take(2)) {
+        for (y, l) in (y..).zip(wrap(&desc, w).into_iter().take(DESCRIPTION_ROWS)) {
             buf.set_string(inner.x, y, l, Style::default().fg(theme.text));
         }
         let y = inner.y + inner.height - 2;
@@ -511,7 +535,7 @@ mod tests {
         let conf = "[q]\nMODEL=q.gguf\n\n[l]\nMODEL=l.gguf\nEXTRA_ARGS=--temp 0.2\n\n\
                     [plain]\nMODEL=l.gguf\n\n[gone]\nMODEL=gone.gguf\n";
         let set = crate::config::profiles::parse(conf, Path::new("models.conf")).unwrap();
-        let facts = model_facts(dir.path(), &set);
+        let facts = model_facts(dir.path(), &set, Path::new(""));
         assert_eq!(
             facts.samplers.get("q").map(String::as_str),
             Some("samplers: temp 0.6 · top-k 20 (model file)")
@@ -521,6 +545,13 @@ mod tests {
             Some("samplers: temp 0.2 (profile)")
         );
         assert!(!facts.samplers.contains_key("plain"));
+        // Qwen3's client advice, from the header's architecture (lesson 9).
+        assert!(
+            facts.advice["q"].starts_with("clients (Qwen3): thinking: temperature 0.6"),
+            "{:?}",
+            facts.advice
+        );
+        assert!(!facts.advice.contains_key("l"));
         assert!(facts.sizes["q"].is_ok());
         assert_eq!(
             facts.sizes["gone"].as_ref().unwrap_err().to_string(),

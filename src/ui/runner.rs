@@ -126,9 +126,10 @@ impl Runner {
             .collect();
         self.post(Msg::LoadTimes(loads));
         let dir = self.models_dir.clone();
+        let advice = self.controller.settings().ui.client_advice.clone();
         let tx = self.tx.clone();
         tokio::task::spawn_blocking(move || {
-            let _ = tx.send(Msg::ModelFacts(model_facts(&dir, &set)));
+            let _ = tx.send(Msg::ModelFacts(model_facts(&dir, &set, &advice)));
         });
     }
 }

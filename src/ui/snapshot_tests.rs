@@ -468,6 +468,18 @@ fn picker_facts() -> crate::ui::picker::ModelFacts {
         )]
         .into_iter()
         .collect(),
+        // The built-in table's Qwen3 entry, as model_facts finds it (lesson 9).
+        advice: [(
+            "qwen3-coder".to_string(),
+            crate::ui::picker::advice_line(
+                &crate::model::advice::AdviceTable::built_in()
+                    .for_model(&profiles().set.get("qwen3-coder").unwrap().clone(), None)
+                    .unwrap()
+                    .clone(),
+            ),
+        )]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -801,6 +813,49 @@ fn theme_and_splits_are_remembered() {
     );
     other.apply_prefs(prefs);
     assert_eq!(other.theme.name, "mono");
+}
+
+/// Issue 17 item 7 (inventory item 32): without swap, the system pane says `Swap: none`,
+/// dimmed, as the original did; with swap and little of it used, nothing.
+#[test]
+fn no_swap_is_said_calmly() {
+    let mut s = scene(server(Phase::Running), two_gpus(), 40);
+    let (text, _) = frame(&s, &mut app(), 160, 50);
+    assert!(!text.contains("Swap: none"), "{text}");
+    s.system.swap_total = 0;
+    s.system.swap_used = 0;
+    let theme = Theme::builtin_default();
+    let (text, buf) = frame(&s, &mut app(), 160, 50);
+    let (y, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("Swap: none"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let x = line[..line.find("Swap: none").unwrap()].chars().count();
+    assert_eq!(buf[(x as u16, y as u16)].fg, theme.dim);
+}
+
+/// Issue 17 item 3 (inventory item 35): the server's URL stays on the status bar at every
+/// width, shortened to `:PORT`, the state giving way for it; and the help lists the
+/// Anthropic and OpenAI endpoints.
+#[test]
+fn the_server_url_is_on_the_status_bar_at_every_width() {
+    let s = scene(switching(), two_gpus(), 40);
+    for w in [60, 70, 80, 100, 120, 160, 200] {
+        let (text, _) = frame(&s, &mut app(), w, 50);
+        let bar = text.lines().rev().nth(1).unwrap();
+        assert!(bar.contains(":8080"), "{w} columns: {bar:?}");
+    }
+    let (text, _) = frame(&s, &mut app(), 200, 50);
+    assert!(text.contains("server http://127.0.0.1:8080"), "{text}");
+    let mut help = app();
+    help.overlay = Overlay::Help { scroll: 0 };
+    let (text, _) = frame(&s, &mut help, 200, 60);
+    assert!(text.contains("http://127.0.0.1:8080/v1/messages"), "{text}");
+    assert!(
+        text.contains("http://127.0.0.1:8080/v1/chat/completions"),
+        "{text}"
+    );
 }
 
 #[test]

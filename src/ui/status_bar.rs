@@ -228,8 +228,32 @@ fn state_spans(view: &View<'_>, keymap: &Keymap, theme: &Theme) -> Vec<Span<'sta
     spans
 }
 
-/// The URLs; `short` drops the scheme and the loopback host (`:8080`) for narrow terminals.
-fn url_spans(view: &View<'_>, theme: &Theme, short: bool) -> Vec<Span<'static>> {
+/// How much of the URLs the first row has room for, widest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Urls {
+    Full,
+    /// Without the scheme and the loopback host (`:8080`).
+    Short,
+    /// The server's short URL alone: kept at every width (inventory item 35).
+    ServerOnly,
+}
+
+/// The server's URL, shortened to `:8080` for the loopback host.
+fn short_url(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_start_matches("127.0.0.1")
+        .to_string()
+}
+
+/// The URLs at `level`.
+fn url_spans(view: &View<'_>, theme: &Theme, level: Urls) -> Vec<Span<'static>> {
+    if level == Urls::ServerOnly {
+        return vec![
+            Span::styled(short_url(view.server_url), Style::default().fg(theme.text)),
+            Span::raw(" "),
+        ];
+    }
+    let short = level == Urls::Short;
     let dim = Style::default().fg(theme.dim);
     let text = Style::default().fg(theme.text);
     let shorten = |url: &str| -> String {
@@ -277,6 +301,28 @@ fn config_warning(errors: &[String]) -> Option<String> {
             all.iter().map(short).collect::<Vec<_>>().join(" · ")
         )),
     }
+}
+
+/// `spans` cut to `max` columns, the last one kept ending in `…` when cut.
+fn cut_spans(spans: Vec<Span<'static>>, max: usize) -> Vec<Span<'static>> {
+    if width(&spans) <= max {
+        return spans;
+    }
+    let mut out = Vec::new();
+    let mut used = 0;
+    for span in spans {
+        let w = span.content.width();
+        if used + w < max {
+            used += w;
+            out.push(span);
+        } else {
+            let text = fit(&span.content, max.saturating_sub(used + 1));
+            out.push(Span::styled(text, span.style));
+            out.push(Span::raw(" "));
+            break;
+        }
+    }
+    out
 }
 
 fn width(spans: &[Span<'_>]) -> usize {
@@ -442,19 +488,25 @@ pub fn draw(buf: &mut Buffer, area: Rect, view: &View<'_>, bar: &Bar<'_>) {
     if area.height == 0 {
         return;
     }
-    // Row 1: state on the left, URLs on the right when they fit.
-    let mut left = state_spans(view, bar.keymap, theme);
+    // Row 1: state on the left, URLs on the right, as much of them as fits; the server's
+    // short URL stays at any width, the state giving way for it.
+    let left = state_spans(view, bar.keymap, theme);
     let lw = width(&left);
-    let mut right = url_spans(view, theme, false);
-    if lw + width(&right) >= w {
-        right = url_spans(view, theme, true);
-    }
+    let right = [Urls::Full, Urls::Short, Urls::ServerOnly]
+        .into_iter()
+        .map(|level| url_spans(view, theme, level))
+        .find(|r| lw + width(r) < w)
+        .unwrap_or_else(|| url_spans(view, theme, Urls::ServerOnly));
     let rw = width(&right);
-    if lw + rw < w {
+    if rw + 10 < w {
+        let mut left = cut_spans(left, w - rw);
+        let lw = width(&left);
         left.push(Span::raw(" ".repeat(w - lw - rw)));
         left.extend(right);
+        buf.set_line(area.x, area.y, &Line::from(left), area.width);
+    } else {
+        buf.set_line(area.x, area.y, &Line::from(left), area.width);
     }
-    buf.set_line(area.x, area.y, &Line::from(left), area.width);
     if area.height < 2 {
         return;
     }
