@@ -69,7 +69,7 @@ fn a_day_in_the_workspace() {
     // Nothing runs, so the picker opens; every panel is there behind it. (Waited for
     // whole: on a loaded machine tmux can show a frame half written.)
     let all = [
-        "Switch model",
+        "Start a model",
         "claude",
         "server log",
         "GPU",
@@ -277,7 +277,10 @@ fn a_broken_keymap_is_reported_and_the_default_works() {
 
     let t = start(&env, 160, 50, &config, "");
     t.wait_text("using the built-in default: keys.toml:3", T);
+    // The picker opens at start (nothing runs): close it once it is there, not before.
+    t.wait_text("Start a model", T);
     t.keys(&["Escape"]);
+    t.wait_for("the picker to close", T, |s| !s.contains("Start a model"));
     // The default keymap's prefix works.
     prefix(&t, "?");
     t.wait_text("Keymap default", T);
@@ -349,7 +352,9 @@ fn a_kept_server_is_adopted_by_the_next_workspace() {
     std::fs::write(&stop, env.settings.to_toml()).unwrap();
     let t = start(&env, 160, 50, &stop, "");
     t.wait_for("the adopted server", LOAD, |s| {
-        s.contains("● Tiny B running (adopted)") && !s.contains("Switch model")
+        s.contains("● Tiny B running (adopted)")
+            && !s.contains("Switch model")
+            && !s.contains("Start a model")
     });
     prefix(&t, "q");
     t.wait_text("Quitting stops the server", T);
@@ -417,9 +422,9 @@ fn send_from_the_pane(env: &mut TestEnv, on: bool) -> (Tmux, std::path::PathBuf)
     let t = start(env, 120, 40, &config, "");
     t.run(&["set-option", "-g", "set-clipboard", "on"]);
     t.run(&["pipe-pane", "-O", &format!("cat >> '{}'", raw.display())]);
-    t.wait_text("Switch model", T);
+    t.wait_text("Start a model", T);
     t.keys(&["Escape"]);
-    t.wait_for("the picker to close", T, |s| !s.contains("Switch model"));
+    t.wait_for("the picker to close", T, |s| !s.contains("Start a model"));
     t.wait_text("pane$", T);
     t.type_text(
         "printf '\\033]52;c;aGVsbG8=\\a'; printf '\\a'; printf '\\033]9;build done\\a'; \

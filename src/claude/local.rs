@@ -113,18 +113,20 @@ pub fn wait_for_server(base_url: &str, api_url: Option<&str>, out: &mut impl Wri
             .and_then(|api| health::switch_started_at_ms(api, Duration::from_millis(500)))
             .map(|at| epoch_ms().saturating_sub(at) as f64 / 1000.0)
             .unwrap_or_else(|| since.elapsed().as_secs_f64());
-        let head = format!(
+        let tail = format!(" ({secs:.1} s){hint}");
+        // The URL is what a narrow pane loses first (the pane's earlier lines and the
+        // status bar name it), then the middle is cut.
+        let width = terminal_width();
+        let mut head = format!(
             "llws: waiting for llama-server at {base_url}: {}",
             now.describe()
         );
-        let tail = format!(" ({secs:.1} s){hint}");
+        if head.chars().count() + tail.chars().count() >= width {
+            head = format!("llws: waiting for llama-server: {}", now.describe());
+        }
         // Rewritten in place every poll: a line wider than the terminal would wrap, and
         // `\r` only returns to its last row, so the rows above would pile up.
-        let _ = write!(
-            out,
-            "\r\x1b[K{}",
-            fit_middle(&head, &tail, terminal_width())
-        );
+        let _ = write!(out, "\r\x1b[K{}", fit_middle(&head, &tail, width));
         let _ = out.flush();
         shown = Some(now);
         std::thread::sleep(POLL);
@@ -325,9 +327,12 @@ mod tests {
         let mut out = Vec::new();
         wait_for_server(&url, None, &mut out);
         let text = String::from_utf8(out).unwrap();
-        // Cut in the middle to the terminal's width (80 without one), the time kept.
+        // Fitted to the terminal's width (80 without one): the URL gives way, the time
+        // stays.
         assert!(
-            text.contains(&format!("waiting for llama-server at {url}: loading mode"))
+            (text.contains(&format!(
+                "waiting for llama-server at {url}: loading model…"
+            )) || text.contains("waiting for llama-server: loading model…"))
                 && text.contains(" (0.0 s)"),
             "{text}"
         );
