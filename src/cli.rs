@@ -210,6 +210,9 @@ pub enum InternalCommand {
         config_dir: Option<PathBuf>,
         #[arg(long)]
         model: Option<String>,
+        /// llws's management API: while waiting, the time shown is its switch's.
+        #[arg(long)]
+        api_url: Option<String>,
         /// Unsandboxed: first show what a sandboxed session changed in the config dir.
         #[arg(long)]
         review_config: bool,

@@ -73,6 +73,8 @@ async fn every_route_and_every_refusal() {
         ]
     );
     let first = &json["models"][0];
+    // SmolLM2 is of no family in the client advice table: no advice (issue 17 item 5).
+    assert!(first.get("client_advice").is_none(), "{first}");
     assert_eq!(first["name"], "Tiny A");
     assert_eq!(first["speed"], "~fast");
     assert_eq!(first["ctx_size"], "2048");
@@ -549,4 +551,31 @@ async fn long_requests_outlive_the_header_timeout() {
 
     server.shutdown().await;
     ctl.shutdown(false).await;
+}
+
+/// GET /models names what a client should send to each model's family (issue 17 item 5,
+/// the original's lesson 9): found from the real file (here by its name, the header being
+/// SmolLM2's) in the built-in table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_carry_the_client_advice_of_their_family() {
+    let env = TestEnv::new(BackendKind::Process);
+    let models = &env.settings.models_dir;
+    std::fs::hard_link(models.join("tiny.gguf"), models.join("Qwen3-tiny.gguf")).unwrap();
+    std::fs::write(
+        &env.settings.models_conf,
+        "[qwen]\nMODEL=Qwen3-tiny.gguf\n\n[plain]\nMODEL=tiny.gguf\n",
+    )
+    .unwrap();
+    let (_ctl, _server, api) = serve(&env, Limits::default()).await;
+    let json = api.get("/models").await.json();
+    let qwen = &json["models"][0];
+    assert_eq!(qwen["client_advice"]["family"], "Qwen3", "{qwen}");
+    assert!(
+        qwen["client_advice"]["advice"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("thinking: temperature 0.6"),
+        "{qwen}"
+    );
+    assert!(json["models"][1].get("client_advice").is_none(), "{json}");
 }

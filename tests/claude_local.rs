@@ -173,11 +173,15 @@ fn llws_pane_in_tmux_waits_for_the_server_then_runs_claude() {
     );
     let t = Tmux::start_in(&s.root, 120, 40, &cmd);
     // No server yet: the pane says what it waits for instead of failing.
-    t.wait_text(
-        &format!(
-            "waiting for llama-server at http://127.0.0.1:{port}: no server (connection refused)"
-        ),
+    // At 120 columns the line keeps the state, the time and the hint whole; the URL
+    // gives way (issue 14).
+    let screen = t.wait_text(
+        "waiting for llama-server: no server (connection refused)",
         Duration::from_secs(20),
+    );
+    assert!(
+        screen.contains("· start a model in llws (or `llws up PROFILE`)"),
+        "{screen}"
     );
     let server = LlamaServer::start_on(Path::new(env!("CARGO_TARGET_TMPDIR")), port);
     let screen = t.wait_for(
@@ -298,4 +302,48 @@ fn sandboxed_claude_pid(home: &Path, mode: &str) -> Option<String> {
         (comm.trim() == "claude" && env.contains(&want_home) && env.contains(&want_mode))
             .then_some(pid)
     })
+}
+
+/// Without Claude Code, the pane offers a shell or a retry (issue 14, item 7): in llws's
+/// pane there is no `[q]` that would only leave a dead pane, and leaving the shell brings
+/// the menu back instead of ending the pane.
+#[test]
+fn without_claude_the_pane_menu_comes_back_after_the_shell() {
+    let port = free_port();
+    let s = setup_with(port, "off");
+    let _server = LlamaServer::start_on(Path::new(env!("CARGO_TARGET_TMPDIR")), port);
+    // A PATH without Claude Code.
+    let cmd = format!(
+        "env HOME='{}' PATH=/usr/bin:/bin SHELL=/bin/sh {} --config llws.toml __pane",
+        s.home.display(),
+        llws_bin().display()
+    );
+    let t = Tmux::start_in(&s.root, 120, 40, &cmd);
+    let screen = t.wait_text(
+        "[s] open a shell (/bin/sh)  [r] retry",
+        Duration::from_secs(60),
+    );
+    assert!(screen.contains("is not on PATH"), "{screen}");
+    assert!(
+        !screen.contains("[q] quit"),
+        "no [q] in llws's pane:\n{screen}"
+    );
+    t.keys(&["s"]);
+    t.wait_text(
+        "exit the shell to come back to this menu",
+        Duration::from_secs(20),
+    );
+    t.type_text("echo in-the-shell-$((6*7))");
+    t.keys(&["Enter"]);
+    t.wait_text("in-the-shell-42", Duration::from_secs(20));
+    t.type_text("exit");
+    t.keys(&["Enter"]);
+    t.wait_for("the menu again", Duration::from_secs(20), |s| {
+        s.matches("[s] open a shell").count() == 2
+    });
+    // Still alive: a retry asks again.
+    t.keys(&["r"]);
+    t.wait_for("the menu a third time", Duration::from_secs(20), |s| {
+        s.matches("[s] open a shell").count() == 3
+    });
 }

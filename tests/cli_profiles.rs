@@ -369,3 +369,48 @@ fn completions_are_generated() {
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("llws"));
 }
+
+/// `llws doctor` says whether claude-local's config dir is set up for this folder (issue
+/// 14): before, what Claude Code would still ask; after `llws claude --setup`, that it is.
+#[test]
+fn doctor_reports_the_claude_config_dir() {
+    let dir = setup(CONF);
+    std::fs::write(
+        dir.path().join("llws.toml"),
+        "backend = \"process\"\n[claude]\nconfig_dir = \"cfg\"\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let _ = llws(dir.path(), &["trust"]);
+        Command::new(llws_bin())
+            .current_dir(dir.path())
+            .env_remove("LLWS_CONFIG")
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+            .env("XDG_DATA_HOME", dir.path().join("xdg-data"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let report = text(&run(&["doctor"]).stdout);
+    let line = report
+        .lines()
+        .find(|l| l.contains("Claude Code config"))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        line.starts_with("[note]")
+            && line.contains("not set up: first-run onboarding, project not trusted"),
+        "{line}"
+    );
+    let out = run(&["claude", "--setup"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&run(&["doctor"]).stdout);
+    let line = report
+        .lines()
+        .find(|l| l.contains("Claude Code config"))
+        .unwrap();
+    assert!(
+        line.starts_with("[ok  ]") && line.contains("onboarding done"),
+        "{line}"
+    );
+}

@@ -169,3 +169,79 @@ fn claude_runs_in_the_workspace_and_survives_a_model_switch() {
     });
     drop(t);
 }
+
+/// `scripts/demo` on a clean HOME (issue 14): Claude Code opens on its prompt in the pane,
+/// with none of its first-run screens, because llws set ~/.claude-local up on the way; and
+/// a prompt typed there reaches the tiny model. The script runs as a user runs it, with the
+/// built binary instead of `cargo run --release` and a copy of demo/llws.toml on free ports.
+#[test]
+fn the_demo_opens_claude_code_on_its_prompt() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = TestEnv::new(BackendKind::Process);
+    let home = env.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let config = env.dir.path().join("demo-llws.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "models_conf = '{repo}/models.conf'\nmodels_dir = '{repo}/models'\n\
+             backend = 'process'\n[server]\nllama_server = '{repo}/demo/bin/llama-server'\n\
+             port = {port}\n[api]\nbind = '{api}'\n",
+            repo = repo.display(),
+            port = env.settings.server.port,
+            api = env.settings.api.bind,
+        ),
+    )
+    .unwrap();
+    let command = format!(
+        "env HOME='{}' LLWS_FIXTURES='{}' LLWS_BIN='{}' LLWS_DEMO_CONFIG='{}' LLWS_STATE_DIR='{}' {}/scripts/demo",
+        home.display(),
+        support::fixtures_dir().display(),
+        llws_bin().display(),
+        config.display(),
+        env.state_dir().display(),
+        repo.display(),
+    );
+    let t = Tmux::start(160, 50, &[], &command);
+    let screen = t.wait_for("Claude Code's prompt in the pane", T, |s| {
+        s.contains("Claude Code") && s.contains('❯')
+    });
+    for onboarding in [
+        "Choose the text style",
+        "Security notes",
+        "Do you trust the files in this folder?",
+        "Yes, proceed",
+    ] {
+        assert!(
+            !screen.contains(onboarding),
+            "onboarding text `{onboarding}`:\n{screen}"
+        );
+    }
+    let state = std::fs::read_to_string(home.join(".claude-local/.claude.json")).unwrap();
+    assert!(
+        state.contains("\"hasCompletedOnboarding\": true"),
+        "{state}"
+    );
+
+    // A prompt typed into the pane reaches the tiny model.
+    t.type_text("Say hi");
+    t.keys(&["Enter"]);
+    wait_for("claude's request in the server log", T, || {
+        api_logs(&env).contains("processing task").then_some(())
+    });
+    t.keys(&["C-\\", "q"]);
+    t.wait_text("Quitting stops the server", T);
+    t.keys(&["y"]);
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    wait_for("the server to stop", Duration::from_secs(30), || {
+        client
+            .get(format!("{}/health", env.base_url()))
+            .send()
+            .is_err()
+            .then_some(())
+    });
+}

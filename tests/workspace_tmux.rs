@@ -69,7 +69,7 @@ fn a_day_in_the_workspace() {
     // Nothing runs, so the picker opens; every panel is there behind it. (Waited for
     // whole: on a loaded machine tmux can show a frame half written.)
     let all = [
-        "Switch model",
+        "Start a model",
         "claude",
         "server log",
         "GPU",
@@ -277,7 +277,10 @@ fn a_broken_keymap_is_reported_and_the_default_works() {
 
     let t = start(&env, 160, 50, &config, "");
     t.wait_text("using the built-in default: keys.toml:3", T);
+    // The picker opens at start (nothing runs): close it once it is there, not before.
+    t.wait_text("Start a model", T);
     t.keys(&["Escape"]);
+    t.wait_for("the picker to close", T, |s| !s.contains("Start a model"));
     // The default keymap's prefix works.
     prefix(&t, "?");
     t.wait_text("Keymap default", T);
@@ -349,7 +352,9 @@ fn a_kept_server_is_adopted_by_the_next_workspace() {
     std::fs::write(&stop, env.settings.to_toml()).unwrap();
     let t = start(&env, 160, 50, &stop, "");
     t.wait_for("the adopted server", LOAD, |s| {
-        s.contains("● Tiny B running (adopted)") && !s.contains("Switch model")
+        s.contains("● Tiny B running (adopted)")
+            && !s.contains("Switch model")
+            && !s.contains("Start a model")
     });
     prefix(&t, "q");
     t.wait_text("Quitting stops the server", T);
@@ -417,9 +422,9 @@ fn send_from_the_pane(env: &mut TestEnv, on: bool) -> (Tmux, std::path::PathBuf)
     let t = start(env, 120, 40, &config, "");
     t.run(&["set-option", "-g", "set-clipboard", "on"]);
     t.run(&["pipe-pane", "-O", &format!("cat >> '{}'", raw.display())]);
-    t.wait_text("Switch model", T);
+    t.wait_text("Start a model", T);
     t.keys(&["Escape"]);
-    t.wait_for("the picker to close", T, |s| !s.contains("Switch model"));
+    t.wait_for("the picker to close", T, |s| !s.contains("Start a model"));
     t.wait_text("pane$", T);
     t.type_text(
         "printf '\\033]52;c;aGVsbG8=\\a'; printf '\\a'; printf '\\033]9;build done\\a'; \
@@ -521,5 +526,158 @@ fn y_copies_the_log_pane_even_with_passthrough_off() {
         let b = t.run(&["show-buffer"]);
         (!b.is_empty() && b.lines().all(|l| l.contains("listening"))).then_some(())
     });
+    quit(&t);
+}
+
+/// The picker row of `name` on `screen`, from the name to the picker's right border.
+fn picker_row<'a>(screen: &'a str, name: &str) -> &'a str {
+    let needle = format!(") {name} ");
+    let line = screen
+        .lines()
+        .find(|l| l.contains(&needle))
+        .unwrap_or_else(|| panic!("no picker row for {name}:\n{screen}"));
+    let row = &line[line.find(&needle).unwrap()..];
+    &row[..row.find('│').unwrap_or(row.len())]
+}
+
+/// Issue 14, items 2 and 6: the picker grows with the terminal, so at 220, 160 and 120
+/// columns every column of every row is there whole (the load time too); it says "Start a
+/// model" while none runs; and a mistyped profile for a running llws gets a suggestion.
+#[test]
+fn the_picker_shows_every_column_whole_from_120_columns() {
+    let env = workspace_env();
+    let config = env.write_settings_file();
+    let t = start(&env, 220, 50, &config, "");
+    t.wait_text("Start a model", T);
+    t.wait_text("no GPU: runs on CPU", T);
+    t.keys(&["1"]);
+    t.wait_text("● Tiny A running", LOAD);
+
+    // A typo for the running llws: the closest profile, no wall of text.
+    let out = std::process::Command::new(llws_bin())
+        .args(["--config", config.to_str().unwrap(), "switch", "tiny-aa"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("Did you mean `tiny-a`"),
+        "{err}"
+    );
+
+    prefix(&t, "m");
+    t.wait_text("Switch model", T);
+    t.wait_text("loads ~", T);
+    for cols in [220, 160, 120] {
+        t.resize(cols, 50);
+        let screen = t.wait_for(&format!("the picker at {cols} columns"), T, |s| {
+            s.lines().all(|l| l.chars().count() <= usize::from(cols))
+                && s.contains("loads ~")
+                && s.contains("Switch model")
+        });
+        let row = picker_row(&screen, "Tiny A");
+        for whole in [
+            "Tiny A",
+            "tiny-a",
+            "~fast",
+            "2K ctx",
+            "≈",
+            "no GPU: runs on CPU",
+            "loads ~",
+        ] {
+            assert!(row.contains(whole), "{cols} columns: `{whole}` in {row:?}");
+        }
+        assert!(
+            row.trim_end().ends_with(" s"),
+            "{cols} columns: the load time ends the row whole: {row:?}"
+        );
+        let missing = picker_row(&screen, "Missing file");
+        assert!(
+            missing.contains("missing: missing.gguf"),
+            "{cols} columns: {missing:?}"
+        );
+    }
+    t.keys(&["Escape"]);
+    quit(&t);
+}
+
+/// The style (SGR escapes) the mode label ` NORMAL ` is drawn with: what the theme decides.
+fn mode_label_style(t: &Tmux) -> String {
+    let screen = t.run(&["capture-pane", "-p", "-e"]);
+    let line = screen
+        .lines()
+        .rev()
+        .find(|l| l.contains(" NORMAL "))
+        .expect("the status bar's mode label");
+    let at = line.find(" NORMAL ").unwrap();
+    let before = &line[..at];
+    before[before.rfind('\u{1b}').unwrap_or(0)..].to_string()
+}
+
+/// Issue 14, item 7: `Ctrl+\ S` asks before it stops the server; below the minimum size
+/// keys do nothing; the theme chosen with `t` and the split sizes survive a restart.
+#[test]
+fn stop_asks_small_screens_wait_and_the_theme_survives_a_restart() {
+    let env = workspace_env();
+    let config = env.write_settings_file();
+    let t = start(&env, 160, 50, &config, "tiny-a");
+    t.wait_text("● Tiny A running", LOAD);
+
+    prefix(&t, "S");
+    t.wait_text("Stop the server?", T);
+    t.keys(&["n"]);
+    t.wait_for("the question to close", T, |s| {
+        !s.contains("Stop the server?")
+    });
+    assert!(server_answers(&env), "n keeps the server");
+    assert!(t.screen().contains("● Tiny A running"));
+
+    // Too small: the quit keys are not acted on unseen.
+    t.resize(50, 15);
+    t.wait_text("Keys wait until then.", T);
+    prefix(&t, "q");
+    std::thread::sleep(Duration::from_millis(500));
+    t.resize(160, 50);
+    let screen = t.wait_text("● Tiny A running", T);
+    assert!(!screen.contains("Quit llws?"), "{screen}");
+
+    let before = mode_label_style(&t);
+    prefix(&t, "t");
+    let screen = t.wait_text("theme: ", T);
+    let theme = screen
+        .lines()
+        .find_map(|l| l.split("theme: ").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+        .unwrap();
+    let chosen = mode_label_style(&t);
+    assert_ne!(
+        before, chosen,
+        "theme {theme} draws the mode label differently"
+    );
+    // A wider claude pane, remembered as well.
+    prefix(&t, "L");
+    let prefs = env.state_dir().join("ui.json");
+    wait_for("the preferences file", T, || {
+        let text = std::fs::read_to_string(&prefs).ok()?;
+        (text.contains(&format!("\"name\": \"{theme}\"")) && text.contains("\"main_full\": 63"))
+            .then_some(())
+    });
+    prefix(&t, "S");
+    t.wait_text("Stop the server?", T);
+    t.keys(&["y"]);
+    wait_for("the server to stop", T, || {
+        (!server_answers(&env)).then_some(())
+    });
+    quit(&t);
+    drop(t);
+
+    let t = start(&env, 160, 50, &config, "");
+    t.wait_text("Start a model", T);
+    t.keys(&["Escape"]);
+    t.wait_for("the picker to close", T, |s| !s.contains("Start a model"));
+    assert_eq!(
+        mode_label_style(&t),
+        chosen,
+        "theme {theme} after the restart"
+    );
     quit(&t);
 }

@@ -151,7 +151,10 @@ async fn a_key_switches_the_model_through_update_and_the_real_controller() {
             s.contains("Tiny A") && s.contains("≈")
         })
         .await;
-    assert!(screen.contains("Switch model"), "{screen}");
+    assert!(
+        screen.contains("Start a model"),
+        "nothing runs yet: {screen}"
+    );
 
     // A file the controller cannot find: its refusal shows in the picker, which stays.
     ws.key(KeyCode::Char('3'), KeyModifiers::NONE);
@@ -184,8 +187,12 @@ async fn a_key_switches_the_model_through_update_and_the_real_controller() {
         .await;
     assert_eq!(ws.ctl.state().pid, pid);
 
-    // Prefix S stops it: the controller's outcome comes back as the status bar's note.
+    // Prefix S asks first (issue 14), y stops it: the controller's outcome comes back as
+    // the status bar's note.
     ws.prefix('S');
+    assert_eq!(ws.app.overlay, Overlay::ConfirmStop);
+    assert!(ws.frame().contains("Stop the server?"));
+    ws.key(KeyCode::Char('y'), KeyModifiers::NONE);
     let screen = ws
         .until("the stop", |app, s| {
             message(app) == "server stopped" && s.contains("○ no model")

@@ -40,6 +40,18 @@ pub async fn models(State(app): State<Arc<AppState>>) -> Result<Response, ApiFai
     let state = app.ctl.state();
     let mut response = ModelsResponse::from_profiles(&view.set, active_profile(&state), true);
     response.config_errors = state.config_errors.clone();
+    // The family advice needs each model's GGUF header: read off the runtime's threads.
+    let settings = app.ctl.settings().clone();
+    let set = view.set.clone();
+    let advice = tokio::task::spawn_blocking(move || {
+        let (table, _) = crate::model::advice::AdviceTable::load(Some(&settings.ui.client_advice));
+        crate::api::types::client_advice(&settings.models_dir, &set, &table)
+    })
+    .await
+    .unwrap_or_default();
+    for m in &mut response.models {
+        m.client_advice = advice.get(&m.id).cloned();
+    }
     Ok(json_response(StatusCode::OK, &response))
 }
 

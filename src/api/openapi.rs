@@ -83,6 +83,7 @@ mod tests {
                 match name.as_str() {
                     "SwitchRequest" => assert!(example["model"].is_string()),
                     "ModelInfo" => check::<ModelInfo>(name, example),
+                    "ClientAdvice" => check::<ClientAdvice>(name, example),
                     "ModelsResponse" => check::<ModelsResponse>(name, example),
                     "BackendInfo" => check::<BackendInfo>(name, example),
                     "SwitchInfo" => check::<SwitchInfo>(name, example),

@@ -28,6 +28,18 @@ pub struct ModelInfo {
     pub description: String,
     pub ctx_label: String,
     pub model: String,
+    /// What a client should send to this model's family (the original's per-family client
+    /// advice, its lesson 9); absent when no family of the advice table matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_advice: Option<ClientAdvice>,
+}
+
+/// A family of the client advice table (`src/model/client_advice.toml`, plus `[ui]
+/// client_advice`) and what it says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientAdvice {
+    pub family: String,
+    pub advice: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,8 +63,34 @@ impl ModelInfo {
             description: profile.description().unwrap_or_default().to_string(),
             ctx_label: profile.ctx_label(),
             model: profile.model().to_string(),
+            client_advice: None,
         }
     }
+}
+
+/// Each profile's client advice: its family from the GGUF header (metadata only) and the
+/// MODEL file name, in `table`. Reads files: run it on the blocking pool.
+pub fn client_advice(
+    models_dir: &std::path::Path,
+    set: &ProfileSet,
+    table: &crate::model::advice::AdviceTable,
+) -> std::collections::HashMap<String, ClientAdvice> {
+    set.profiles
+        .iter()
+        .filter_map(|p| {
+            let meta = crate::model::files::check(models_dir, p)
+                .ok()
+                .and_then(|f| crate::model::gguf::read_file_metadata(f.first()).ok());
+            let family = table.for_model(p, meta.as_ref())?;
+            Some((
+                p.id.clone(),
+                ClientAdvice {
+                    family: family.name.clone(),
+                    advice: family.advice.clone(),
+                },
+            ))
+        })
+        .collect()
 }
 
 impl ModelsResponse {

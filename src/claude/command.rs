@@ -36,9 +36,36 @@ impl SandboxGuard {
 /// The name of the built-in command.
 pub const CLAUDE_LOCAL: &str = "claude-local";
 
-/// The pane's command, sandboxed as `[claude] sandbox` says.
+/// The pane's command, sandboxed as `[claude] sandbox` says, with claude-local's config
+/// dir set up first when it is not ([`set_up_config_dir`]).
 pub fn claude_pane_command(settings: &Settings) -> anyhow::Result<PaneCommand> {
-    pane_command(settings, settings.claude.sandbox, &[])
+    let mut pc = pane_command(settings, settings.claude.sandbox, &[])?;
+    set_up_config_dir(settings, &mut pc);
+    Ok(pc)
+}
+
+/// The variable that hands `__claude-local` the line saying llws set its config dir up, to
+/// print first in the pane; removed before claude starts.
+pub const SETUP_NOTE_VAR: &str = "LLWS_SETUP_NOTE";
+
+/// Before claude-local starts: when its config dir is not set up (onboarding, the project's
+/// trust), sets it up as `llws claude --setup` does ([`setup::ensure`]), here in llws
+/// before any sandbox, and has the pane say so in one line. Another `[claude] command` is
+/// left alone.
+///
+/// [`setup::ensure`]: super::setup::ensure
+pub fn set_up_config_dir(settings: &Settings, pc: &mut PaneCommand) {
+    if settings.claude.command != CLAUDE_LOCAL {
+        return;
+    }
+    let Some(project) = pc.spec.cwd.clone() else {
+        return;
+    };
+    let home = crate::config::settings::home_dir();
+    if let Some(note) = super::setup::ensure(&settings.claude.config_dir, home.as_deref(), &project)
+    {
+        pc.spec.env.push((SETUP_NOTE_VAR.into(), note));
+    }
 }
 
 /// The pane's command with `mode` instead of the setting and `extra` arguments appended
@@ -78,6 +105,10 @@ pub fn pane_command(
             "--model".into(),
             c.model.clone(),
         ];
+        if settings.api.enabled {
+            // Reached at the same address inside a sandbox (`bridged_ports`).
+            cmd.extend(["--api-url".into(), settings.api.base_url()]);
+        }
         if mode == SandboxMode::Off {
             // What a sandboxed session changed in the config dir runs as the user now.
             cmd.push("--review-config".into());
@@ -99,6 +130,10 @@ pub fn pane_command(
         inner
     } else {
         let mut keep_env: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
+        if c.command == CLAUDE_LOCAL {
+            // Set only when llws has just set the config dir up (`set_up_config_dir`).
+            keep_env.push(SETUP_NOTE_VAR.into());
+        }
         keep_env.extend(c.sandbox_env.iter().cloned());
         let plan = Plan {
             mode,
@@ -309,6 +344,8 @@ mod tests {
                 "/home/u/.claude-local",
                 "--model",
                 "local-llama",
+                "--api-url",
+                "http://127.0.0.1:8081",
                 "--review-config",
                 "--",
                 "--verbose",

@@ -79,6 +79,32 @@ fn ask(mut stream: TcpStream, host: &str, port: u16, timeout: Duration) -> Healt
     }
 }
 
+/// When the switch now running started (ms since the epoch), from llws's management API at
+/// `api_url` (`GET /status`): the clock the status bar shows, so the waiting line can show
+/// the same. `None` when no switch runs or the API does not answer.
+pub fn switch_started_at_ms(api_url: &str, timeout: Duration) -> Option<u64> {
+    let (host, port) = host_port(api_url)?;
+    let lookup = host.trim_start_matches('[').trim_end_matches(']');
+    let addr = (lookup, port).to_socket_addrs().ok()?.next()?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let request = format!(
+        "GET /status HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    // A status is a few KiB; more is not llws answering.
+    let mut answer = Vec::new();
+    stream.take(256 * 1024).read_to_end(&mut answer).ok()?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    if head.split_whitespace().nth(1) != Some("200") {
+        return None;
+    }
+    let status: serde_json::Value = serde_json::from_str(body).ok()?;
+    status["switch"]["started_at_ms"].as_u64()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

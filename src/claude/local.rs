@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::config::settings::Settings;
 use crate::util::find_executable;
 
+use super::command::SETUP_NOTE_VAR;
 use super::health::{self, Health};
 use super::prompt;
 
@@ -31,6 +32,8 @@ pub struct ClaudeLocal {
     /// The model name Claude Code sends; llama-server serves whatever is loaded.
     pub model: String,
     pub auth_token: String,
+    /// llws's management API, for the switch's clock while waiting (`None`: its own).
+    pub api_url: Option<String>,
 }
 
 impl ClaudeLocal {
@@ -40,6 +43,7 @@ impl ClaudeLocal {
             config_dir: s.claude.config_dir.clone(),
             model: s.claude.model.clone(),
             auth_token: s.claude.auth_token.clone(),
+            api_url: s.api.enabled.then(|| s.api.base_url()),
         }
     }
 
@@ -74,10 +78,12 @@ const POLL: Duration = Duration::from_millis(500);
 
 /// Waits until `base_url`/health answers 200, printing one line per state change and
 /// keeping the elapsed time current on the last one. Never gives up: the user may be about
-/// to start a model, and Ctrl+C ends the wait.
-pub fn wait_for_server(base_url: &str, out: &mut impl Write) {
+/// to start a model, and Ctrl+C ends the wait. With `api_url` (llws's management API), the
+/// time is the running switch's, as the status bar shows it.
+pub fn wait_for_server(base_url: &str, api_url: Option<&str>, out: &mut impl Write) {
     let started = Instant::now();
     let mut shown: Option<Health> = None;
+    let mut since = started;
     loop {
         let now = health::probe(base_url, Duration::from_secs(2));
         if now == Health::Ready {
@@ -92,25 +98,79 @@ pub fn wait_for_server(base_url: &str, out: &mut impl Write) {
             return;
         }
         let changed = !shown.as_ref().is_some_and(|s| s.same_state(&now));
-        if changed && shown.is_some() {
-            let _ = writeln!(out);
+        if changed {
+            since = Instant::now();
+            if shown.is_some() {
+                let _ = writeln!(out);
+            }
         }
         let hint = match now {
             Health::NoServer(_) => " · start a model in llws (or `llws up PROFILE`)",
             _ => "",
         };
-        let line = format!(
-            "llws: waiting for llama-server at {base_url}: {} ({} s){hint}",
-            now.describe(),
-            started.elapsed().as_secs()
+        // The switch's clock when llws says one runs (the status bar's), else this state's.
+        let secs = api_url
+            .and_then(|api| health::switch_started_at_ms(api, Duration::from_millis(500)))
+            .map(|at| epoch_ms().saturating_sub(at) as f64 / 1000.0)
+            .unwrap_or_else(|| since.elapsed().as_secs_f64());
+        let tail = format!(" ({secs:.1} s){hint}");
+        // The URL is what a narrow pane loses first (the pane's earlier lines and the
+        // status bar name it), then the middle is cut.
+        let width = terminal_width();
+        let mut head = format!(
+            "llws: waiting for llama-server at {base_url}: {}",
+            now.describe()
         );
+        if head.chars().count() + tail.chars().count() >= width {
+            head = format!("llws: waiting for llama-server: {}", now.describe());
+        }
         // Rewritten in place every poll: a line wider than the terminal would wrap, and
         // `\r` only returns to its last row, so the rows above would pile up.
-        let _ = write!(out, "\r\x1b[K{}", fit_width(&line, terminal_width()));
+        let _ = write!(out, "\r\x1b[K{}", fit_middle(&head, &tail, width));
         let _ = out.flush();
         shown = Some(now);
         std::thread::sleep(POLL);
     }
+}
+
+/// Sets a SIGINT handler that does nothing (see the shell in [`run`]).
+fn catch_interrupts() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    extern "C" fn nothing(_: libc::c_int) {}
+    let action = SigAction::new(
+        SigHandler::Handler(nothing),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler touches nothing; it only keeps the signal from ending us.
+    let _ = unsafe { sigaction(Signal::SIGINT, &action) };
+}
+
+/// Now, in ms since the epoch (the API's clock).
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `s` cut to `max` columns, ending in `…` when cut.
+fn fit(s: &str, max: usize) -> String {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if s.width() <= max {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw + 1 > max {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    out.push('…');
+    out
 }
 
 /// The width of the terminal this runs in (the pane's PTY), or a safe guess.
@@ -118,15 +178,20 @@ fn terminal_width() -> usize {
     crossterm::terminal::size().map_or(80, |(cols, _)| usize::from(cols))
 }
 
-/// `line` cut to `width - 1` characters (with an ellipsis), so it never wraps.
-fn fit_width(line: &str, width: usize) -> String {
+/// `head` then `tail` in `width - 1` columns, so the line never wraps: `head` (the URL and
+/// the state) gives way first, cut with `…`, so that `tail` (the time and what to do) is
+/// kept whole; only a terminal narrower than `tail` cuts it too.
+fn fit_middle(head: &str, tail: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
     let max = width.saturating_sub(1).max(10);
-    if line.chars().count() <= max {
-        return line.to_string();
+    if head.width() + tail.width() <= max {
+        return format!("{head}{tail}");
     }
-    let mut cut: String = line.chars().take(max - 1).collect();
-    cut.push('…');
-    cut
+    let room = max.saturating_sub(tail.width());
+    if room >= 12 {
+        return format!("{}{tail}", fit(head, room));
+    }
+    fit(&format!("{head}{tail}"), max)
 }
 
 const INSTALL_HELP: &str = "\
@@ -140,13 +205,19 @@ Install it with one of:
 /// Returns only when claude could not be started.
 pub fn run(cl: &ClaudeLocal, args: &[String]) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
-    wait_for_server(&cl.base_url, &mut out);
+    // The outer llws set the config dir up just now (see `set_up_config_dir`): say so once,
+    // above the waiting line.
+    if let Some(note) = std::env::var(SETUP_NOTE_VAR).ok().filter(|n| !n.is_empty()) {
+        let _ = write!(out, "{}\r\n", fit_middle(&note, "", terminal_width()));
+    }
+    wait_for_server(&cl.base_url, cl.api_url.as_deref(), &mut out);
     loop {
         if let Some(claude) = find_executable(Path::new("claude")) {
             let err = std::process::Command::new(&claude)
                 .args(args)
                 .envs(cl.env())
                 .env_remove(TOKEN_VAR)
+                .env_remove(SETUP_NOTE_VAR)
                 .exec();
             anyhow::bail!("cannot start {}: {err}", claude.display());
         }
@@ -155,21 +226,41 @@ pub fn run(cl: &ClaudeLocal, args: &[String]) -> anyhow::Result<ExitCode> {
             .ok()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "/bin/sh".into());
-        match prompt::choose(
-            &format!("[s] open a shell ({shell})  [r] retry  [q] quit"),
-            &['s', 'r', 'q'],
-        ) {
+        // In the workspace's pane (`TERM_PROGRAM=llws`) there is nothing to quit to: the
+        // menu stays until Claude Code is there (llws itself quits with its own key).
+        let in_pane = std::env::var("TERM_PROGRAM").is_ok_and(|t| t == "llws");
+        let (menu, keys): (String, &[char]) = if in_pane {
+            (
+                format!("[s] open a shell ({shell})  [r] retry"),
+                &['s', 'r'],
+            )
+        } else {
+            (
+                format!("[s] open a shell ({shell})  [r] retry  [q] quit"),
+                &['s', 'r', 'q'],
+            )
+        };
+        match prompt::choose(&menu, keys) {
             Some('r') => continue,
             Some('s') => {
-                let _ = writeln!(
+                let _ = write!(
                     out,
-                    "Exit the shell to come back to llws; the claude-local environment is set."
+                    "The claude-local environment is set; exit the shell to come back to this menu.\r\n"
                 );
-                let err = std::process::Command::new(&shell)
+                let _ = out.flush();
+                // Not exec: when the shell ends, the menu comes back (a retry finds a
+                // Claude Code installed meanwhile). Ctrl+C in the shell reaches this
+                // process too (same terminal): a handler that does nothing keeps it alive,
+                // and, unlike ignoring the signal, is not inherited by the shell.
+                catch_interrupts();
+                if let Err(e) = std::process::Command::new(&shell)
                     .envs(cl.env())
                     .env_remove(TOKEN_VAR)
-                    .exec();
-                anyhow::bail!("cannot start {shell}: {err}");
+                    .env_remove(SETUP_NOTE_VAR)
+                    .status()
+                {
+                    let _ = write!(out, "cannot start {shell}: {e}\r\n");
+                }
             }
             _ => return Ok(ExitCode::from(127)),
         }
@@ -198,11 +289,18 @@ mod tests {
     }
 
     #[test]
-    fn waiting_lines_never_wrap() {
-        assert_eq!(fit_width("short", 80), "short");
-        let cut = fit_width(&"x".repeat(200), 90);
-        assert_eq!(cut.chars().count(), 89);
-        assert!(cut.ends_with('…'));
+    fn waiting_lines_never_wrap_and_keep_their_hint() {
+        assert_eq!(fit_middle("short", " (1.0 s)", 80), "short (1.0 s)");
+        let head = "llws: waiting for llama-server at http://127.0.0.1:8080: no server (connection refused)";
+        let tail = " (12.0 s) · start a model in llws (or `llws up PROFILE`)";
+        let line = fit_middle(head, tail, 90);
+        assert_eq!(line.chars().count(), 89, "{line}");
+        assert!(line.ends_with(tail), "the hint is kept: {line}");
+        assert!(line.starts_with("llws: waiting for llama-server"), "{line}");
+        assert!(line.contains('…'), "{line}");
+        // Narrower than the hint: the line is cut at the end, still one row.
+        let cut = fit_middle(head, tail, 40);
+        assert_eq!(cut.chars().count(), 39);
     }
 
     #[test]
@@ -227,12 +325,15 @@ mod tests {
             }
         });
         let mut out = Vec::new();
-        wait_for_server(&url, &mut out);
+        wait_for_server(&url, None, &mut out);
         let text = String::from_utf8(out).unwrap();
+        // Fitted to the terminal's width (80 without one): the URL gives way, the time
+        // stays.
         assert!(
-            text.contains(&format!(
-                "waiting for llama-server at {url}: loading model… (0 s)"
-            )),
+            (text.contains(&format!(
+                "waiting for llama-server at {url}: loading model…"
+            )) || text.contains("waiting for llama-server: loading model…"))
+                && text.contains(" (0.0 s)"),
             "{text}"
         );
         assert!(text.contains("is ready ("), "{text}");

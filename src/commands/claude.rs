@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::claude::command::{CLAUDE_LOCAL, pane_command, project_dir};
+use crate::claude::command::{CLAUDE_LOCAL, pane_command, project_dir, set_up_config_dir};
 use crate::claude::sandbox::{self, mode_name};
 use crate::claude::{relay, setup};
 use crate::config::settings::{SandboxMode, home_dir};
@@ -38,7 +38,8 @@ pub fn run(
         eprintln!("Run `llws claude --unsandboxed` to start without it this time.");
         return Ok(ExitCode::from(2));
     }
-    let pc = pane_command(s, mode, &args)?;
+    let mut pc = pane_command(s, mode, &args)?;
+    set_up_config_dir(s, &mut pc);
     if mode == SandboxMode::Off {
         // Same process tree as the pane's (llws __claude-local, then claude), in this terminal.
         use std::os::unix::process::CommandExt;

@@ -168,6 +168,8 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         .optional(true),
     });
 
+    findings.push(claude_config_finding(s));
+
     findings.push(if s.models_dir.is_dir() {
         Finding::ok("models folder", s.models_dir.display().to_string())
     } else {
@@ -248,6 +250,46 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
             s.backend
         );
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The state of claude-local's config dir: whether Claude Code will open on its prompt or
+/// on its first-run screens (onboarding, trusting the folder).
+fn claude_config_finding(s: &crate::config::Settings) -> Finding {
+    use crate::claude::command::{CLAUDE_LOCAL, project_dir};
+    use crate::claude::setup::{self, SetupState};
+    let what = "Claude Code config";
+    let dir = s.claude.config_dir.display();
+    if s.claude.command != CLAUDE_LOCAL {
+        return Finding::ok(
+            what,
+            format!("not used: the claude pane runs `{}`", s.claude.command),
+        );
+    }
+    let project = match project_dir(s) {
+        Ok(p) => p,
+        Err(e) => return Finding::bad(what, format!("{e:#}"), "set [claude] project_dir"),
+    };
+    match setup::state(&s.claude.config_dir, &project) {
+        SetupState::Done => Finding::ok(
+            what,
+            format!(
+                "{dir}: onboarding done, {} trusted",
+                project.display()
+            ),
+        ),
+        missing @ SetupState::Missing(_) => Finding::bad(
+            what,
+            format!("{dir}: {} (for {})", missing.describe(), project.display()),
+            "nothing to do: llws sets it up when the claude pane starts (or run `llws claude --setup`)",
+        )
+        .optional(true),
+        SetupState::Broken(why) => Finding::bad(
+            what,
+            why,
+            "fix or remove the file, then run `llws claude --setup`",
+        )
+        .optional(true),
     }
 }
 

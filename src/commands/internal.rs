@@ -20,6 +20,7 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
             base_url,
             config_dir,
             model,
+            api_url,
             review_config,
             args,
         } => {
@@ -45,6 +46,7 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
                     .unwrap_or_default(),
                 model: pick(model, |d| d.model.clone()),
                 auth_token: pick(std::env::var(TOKEN_VAR).ok(), |d| d.auth_token.clone()),
+                api_url: api_url.or_else(|| defaults.as_ref().and_then(|d| d.api_url.clone())),
             };
             if review_config {
                 let project = std::env::current_dir()?;

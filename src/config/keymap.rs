@@ -319,10 +319,14 @@ impl<A: Action> Keymap<A> {
             .collect()
     }
 
-    /// The first key bound to `action` in `section`, for hints.
+    /// The first key bound to `action` in `section` that reaches it, for hints. In the
+    /// panes and scroll mode the prefix and the lock key are taken before the table is
+    /// looked at (tmux's scroll table binds Ctrl+B, its prefix), so they are skipped there.
     pub fn key_for(&self, section: Section, action: A) -> Option<KeySpec> {
+        let shadowed = matches!(section, Section::Panes | Section::Logs | Section::Scroll);
         self.table(section)
             .iter()
+            .filter(|(k, _)| !(shadowed && (*k == self.prefix || *k == self.lock)))
             .find(|(_, a)| *a == action)
             .map(|(k, _)| *k)
     }

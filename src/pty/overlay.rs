@@ -24,15 +24,13 @@ pub fn draw(o: &Overlays<'_>, area: Rect, buf: &mut Buffer) {
         let text = fit(&format!(" {banner} "), area.width);
         let w = text.chars().count() as u16;
         let x = area.x + (area.width - w) / 2;
-        buf.set_string(
-            x,
-            area.y,
-            &text,
-            Style::default()
-                .fg(Color::Black)
-                .bg(Color::Yellow)
-                .add_modifier(Modifier::BOLD),
-        );
+        let style = Style::default()
+            .fg(Color::Black)
+            .bg(Color::Yellow)
+            .add_modifier(Modifier::BOLD);
+        // A whole row of its own: no word of the screen below shows beside it.
+        buf.set_string(area.x, area.y, " ".repeat(usize::from(area.width)), style);
+        buf.set_string(x, area.y, &text, style);
     }
     if o.scrollback > 0 {
         let text = fit(&format!(" ↑ SCROLLBACK {} ", o.scrollback), area.width);
@@ -98,6 +96,9 @@ mod tests {
             &mut buf,
         );
         assert_eq!(row(&buf, 0), "           switching to qwen…           ");
+        // The banner's colour runs across the whole row (issue 14: a line of its own).
+        assert_eq!(buf[(0, 0)].bg, Color::Yellow);
+        assert_eq!(buf[(39, 0)].bg, Color::Yellow);
         assert_eq!(row(&buf, 1), "                        ↑ SCROLLBACK 12 ");
         assert_eq!(row(&buf, 3), " exited with code 1 · r: restart        ");
     }

@@ -33,6 +33,8 @@ pub enum Effect {
     /// Put this text on the user's clipboard (OSC 52 to the terminal). A copy the user
     /// asked llws for with a key, so `[claude] passthrough` does not hold it back.
     Copy(String),
+    /// Remember the theme and the splits for the next start ([`crate::ui::prefs`]).
+    SavePrefs(crate::ui::prefs::Prefs),
 }
 
 /// What the UI asks of the controller: the same commands, the same checks and the same

@@ -26,6 +26,7 @@ use crate::ui::panes::logs::{LogView, Prompt};
 use crate::ui::passthrough::COPY_MAX;
 use crate::ui::picker::{self, ModelFacts, Picker};
 use crate::ui::search::{self, Direction, Editor, Found};
+use crate::ui::prefs::{Prefs, SplitSizes, ThemeChoice};
 use crate::ui::status_bar::{Level, Message, ModeLabel};
 use crate::ui::view::View;
 use crate::ui::{dialog, help};
@@ -46,6 +47,8 @@ pub enum Overlay {
     /// A server llws did not start blocked a start: replace it, adopt it, or leave it (the
     /// state's `foreign` says what it is).
     Foreign,
+    /// `stop-server` asks first, as quit does.
+    ConfirmStop,
 }
 
 /// Split steps of the resize keys, in percent.
@@ -302,7 +305,7 @@ impl App {
             }
         }
         match &mut self.overlay {
-            Overlay::None | Overlay::ConfirmQuit | Overlay::Foreign => {}
+            Overlay::None | Overlay::ConfirmQuit | Overlay::Foreign | Overlay::ConfirmStop => {}
             Overlay::Picker(p) => p.prepare(area, &view.profiles.set),
             Overlay::Help { scroll } => {
                 let lines = help::lines(&self.keymap, &self.theme, view.server_url, view.api);
@@ -382,6 +385,7 @@ impl App {
             Overlay::Help { .. } => return ModeLabel::Help,
             Overlay::ConfirmQuit => return ModeLabel::Confirm,
             Overlay::Foreign => return ModeLabel::Foreign,
+            Overlay::ConfirmStop => return ModeLabel::ConfirmStop,
             Overlay::Failure { .. } => return ModeLabel::Details,
             Overlay::None => {}
         }
@@ -425,6 +429,7 @@ impl App {
         if let Overlay::Picker(p) = &mut self.overlay {
             p.sizes = Some(facts.sizes);
             p.samplers = facts.samplers;
+            p.advice = facts.advice;
         }
     }
 
@@ -526,6 +531,13 @@ impl App {
     }
 
     fn on_event(&mut self, event: &Event, view: &View<'_>) -> Vec<Effect> {
+        // Below the minimum size nothing is drawn but the size note: a key would act
+        // unseen (issue 14), so keys, pastes and clicks wait until the terminal grows.
+        if self.layout.kind == LayoutKind::TooSmall
+            && matches!(event, Event::Key(_) | Event::Mouse(_) | Event::Paste(_))
+        {
+            return Vec::new();
+        }
         match event {
             Event::Key(key) => self.on_key(key, view),
             Event::Mouse(m) => self.on_mouse(m, view),
@@ -654,7 +666,7 @@ impl App {
         }
     }
 
-    pub(super) fn resize(&mut self, dx: i32, dy: i32) {
+    pub(super) fn resize(&mut self, dx: i32, dy: i32) -> Vec<Effect> {
         let adjust =
             |v: &mut u16, d: i32| *v = (i32::from(*v) + d * RESIZE_STEP).clamp(10, 90) as u16;
         match self.layout.kind {
@@ -666,6 +678,7 @@ impl App {
             LayoutKind::Compact if dy != 0 => adjust(&mut self.splits.main_compact, dy),
             _ => {}
         }
+        vec![self.save_prefs()]
     }
 
     pub(super) fn scroll_focused(&mut self, action: KeyAction, view: &View<'_>) -> Vec<Effect> {
@@ -865,8 +878,9 @@ impl App {
         effects
     }
 
-    /// The next theme of the cycle (the configured one, then the presets).
-    pub(super) fn theme_next(&mut self, now_ms: u64) {
+    /// The next theme of the cycle (the configured one, then the presets), remembered for
+    /// the next start.
+    pub(super) fn theme_next(&mut self, now_ms: u64) -> Vec<Effect> {
         self.theme_index = (self.theme_index + 1) % self.themes.len();
         self.theme = self.themes[self.theme_index].clone();
         self.say(
@@ -874,6 +888,48 @@ impl App {
             format!("theme: {}", self.theme.name),
             Some(now_ms),
         );
+        vec![self.save_prefs()]
+    }
+
+    /// What to remember of this session: the theme, if the theme key changed it, and the
+    /// splits.
+    pub fn prefs(&self) -> Prefs {
+        Prefs {
+            theme: (self.theme_index != 0).then(|| ThemeChoice {
+                name: self.theme.name.clone(),
+                configured: self.themes[0].name.clone(),
+            }),
+            splits: (self.splits != Splits::default()).then(|| SplitSizes::from(&self.splits)),
+        }
+    }
+
+    fn save_prefs(&self) -> Effect {
+        Effect::SavePrefs(self.prefs())
+    }
+
+    /// Takes back what an earlier session remembered ([`prefs`](crate::ui::prefs)): its
+    /// splits, and its theme unless `[ui] theme` names another one since.
+    pub fn apply_prefs(&mut self, prefs: Prefs) {
+        if let Some(splits) = prefs.splits {
+            self.splits = splits.into();
+        }
+        if let Some(choice) = prefs.theme
+            && choice.configured == self.themes[0].name
+            && let Some(i) = self.themes.iter().position(|t| t.name == choice.name)
+        {
+            self.theme_index = i;
+            self.theme = self.themes[i].clone();
+        }
+    }
+
+    /// `stop-server`: asks first when there is a server to stop.
+    pub(super) fn ask_stop(&mut self, view: &View<'_>) -> Vec<Effect> {
+        if view.server.phase == Phase::Idle {
+            self.say(Level::Info, "no server to stop", Some(view.now_ms));
+        } else {
+            self.overlay = Overlay::ConfirmStop;
+        }
+        Vec::new()
     }
 
     /// The copy key: the lines the log pane shows go to the clipboard (see
@@ -1057,6 +1113,14 @@ impl App {
                 _ => {}
             },
             Overlay::Foreign => return self.foreign_key(key, view),
+            Overlay::ConfirmStop => match self.keymap.lookup(Section::Confirm, key) {
+                Some(A::Confirm) => {
+                    self.overlay = Overlay::None;
+                    return vec![Effect::Control(Request::StopServer)];
+                }
+                Some(A::Cancel) => self.overlay = Overlay::None,
+                _ => {}
+            },
         }
         Vec::new()
     }
@@ -1197,7 +1261,7 @@ impl App {
             MouseEventKind::Up(_) => {
                 self.press = None;
                 if self.drag.take().is_some() {
-                    return Vec::new();
+                    return vec![self.save_prefs()];
                 }
                 if self.copy.as_ref().is_some_and(|c| c.dragging) {
                     let selected = self

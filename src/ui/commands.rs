@@ -157,16 +157,16 @@ commands! {
         });
     ResizeLeft "resize-left" "move the split left"
         [Prefix: "H", Panes: "H"]
-        |app, _| quiet(app, |a| a.resize(-1, 0));
+        |app, _| app.resize(-1, 0);
     ResizeRight "resize-right" "move the split right"
         [Prefix: "L", Panes: "L"]
-        |app, _| quiet(app, |a| a.resize(1, 0));
+        |app, _| app.resize(1, 0);
     ResizeUp "resize-up" "move the split up"
         [Prefix: "K", Panes: "K"]
-        |app, _| quiet(app, |a| a.resize(0, -1));
+        |app, _| app.resize(0, -1);
     ResizeDown "resize-down" "move the split down"
         [Prefix: "J", Panes: "J"]
-        |app, _| quiet(app, |a| a.resize(0, 1));
+        |app, _| app.resize(0, 1);
     ScrollMode "scroll-mode" "copy mode (claude) / scroll mode (log)"
         [Prefix: "["]
         |app, view| {
@@ -232,7 +232,7 @@ commands! {
         |app, view| app.copy_log(view);
     ThemeNext "theme-next" "next theme"
         [Prefix: "t", Panes: "t"]
-        |app, view| quiet(app, |a| a.theme_next(view.now_ms));
+        |app, view| app.theme_next(view.now_ms);
     FailureDetails "failure-details" "failure details"
         [Prefix: "e", Panes: "e"]
         |app, view| quiet(app, |a| {
@@ -249,9 +249,9 @@ commands! {
     RestartServer "restart-server" "restart the server"
         [Prefix: "R"]
         |_, _| vec![Effect::Control(Request::RestartServer)];
-    StopServer "stop-server" "stop the server"
+    StopServer "stop-server" "stop the server (asks first)"
         [Prefix: "S"]
-        |_, _| vec![Effect::Control(Request::StopServer)];
+        |app, view| app.ask_stop(view);
     KeepWaiting "keep-waiting" "keep waiting for a slow load"
         [Prefix: "w"]
         |_, _| vec![Effect::Control(Request::KeepWaiting)];

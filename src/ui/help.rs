@@ -101,16 +101,20 @@ pub fn lines(
         ApiStatus::Disabled => "off ([api] enabled = false)".into(),
         ApiStatus::Failed(e) => format!("not serving: {e}"),
     };
-    for (what, url) in [
-        ("server", server_url.to_string()),
-        ("OpenAI", format!("{server_url}/v1")),
-        ("Anthropic", format!("{server_url}/v1/messages")),
-        ("management", api),
-    ] {
+    for (what, url) in [("server", server_url.to_string()), ("management", api)] {
         out.push(Line::from(vec![
             Span::styled(format!("  {what:<12}"), dim),
             Span::styled(url, text),
         ]));
+    }
+    // As the original's help listed them (inventory item 35): the URLs a client is set
+    // to, each whole on a line of its own so that a narrow column does not cut it.
+    for (what, path) in [
+        ("Anthropic API (Claude Code)", "/v1/messages"),
+        ("OpenAI API", "/v1/chat/completions"),
+    ] {
+        out.push(Line::styled(format!("  {what}"), dim));
+        out.push(Line::styled(format!("    {server_url}{path}"), text));
     }
     out
 }

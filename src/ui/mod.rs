@@ -34,6 +34,8 @@ pub mod msg;
 pub mod panes;
 pub mod passthrough;
 pub mod picker;
+pub mod picker_table;
+pub mod prefs;
 pub mod render;
 pub mod runner;
 pub mod search;
@@ -109,6 +111,7 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
         settings.on_exit
     };
     let mut app = App::new(start.keymap, start.theme, on_exit);
+    app.apply_prefs(self::prefs::load(&self::prefs::path()));
     if let Some(key) = app
         .keymap
         .key_for(Section::Prefix, KeyAction::RestartClaude)

@@ -11,19 +11,25 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
+use unicode_width::UnicodeWidthStr;
 
 use crate::config::keymap::Section;
 use crate::config::theme::Theme;
 use crate::config::{Profile, ProfileSet};
+use crate::model::advice::{AdviceTable, Family};
 use crate::model::{files as model_files, samplers};
 use crate::monitor::GpuState;
+use crate::server::Phase;
 use crate::ui::commands::{KeyAction, Keymap};
+use crate::ui::picker_table::{Cell, Col, Layout, Row};
 use crate::ui::view::View;
 use crate::ui::widgets::overlay;
 use crate::ui::widgets::text::{bytes, fit, wrap};
 
-/// The picker's rows besides the profiles: border 2, blank, description 2, message, footer.
-const CHROME: u16 = 7;
+/// The picker's rows besides the profiles: border 2, blank, description 3, message, footer.
+const CHROME: u16 = 8;
+/// The rows the highlighted profile's description, samplers and client advice get.
+const DESCRIPTION_ROWS: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
@@ -52,6 +58,9 @@ pub struct ModelFacts {
     /// The sampler line for profiles whose EXTRA_ARGS or GGUF say something
     /// ([`samplers::summary`]).
     pub samplers: HashMap<String, String>,
+    /// What a client should send to the profile's model family ([`advice`]): the
+    /// original's per-family client advice (its lesson 9).
+    pub advice: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +72,8 @@ pub struct Picker {
     pub sizes: Option<Sizes>,
     /// The highlighted profile's samplers are shown under its description.
     pub samplers: HashMap<String, String>,
+    /// And then its client advice.
+    pub advice: HashMap<String, String>,
     /// The last successful load of each profile in this session, in ms (what a switch to
     /// it will likely take).
     pub loads: HashMap<String, u64>,
@@ -81,9 +92,12 @@ pub enum Outcome {
 }
 
 /// Sums every part of every profile's model and reads the first part's GGUF header (file
-/// metadata only, never the tensors); run on the blocking pool.
-pub fn model_facts(models_dir: &Path, set: &ProfileSet) -> ModelFacts {
+/// metadata only, never the tensors), and finds each model's family in the client advice
+/// table (the built-in one, after `advice_file`'s when one is named); run on the blocking
+/// pool.
+pub fn model_facts(models_dir: &Path, set: &ProfileSet, advice_file: &Path) -> ModelFacts {
     let mut facts = ModelFacts::default();
+    let (table, _) = AdviceTable::load(Some(advice_file));
     for p in &set.profiles {
         let files = model_files::check(models_dir, p);
         let meta = files
@@ -106,8 +120,16 @@ pub fn model_facts(models_dir: &Path, set: &ProfileSet) -> ModelFacts {
         if let Some(line) = samplers::summary(&samplers::effective(p, meta.as_ref())) {
             facts.samplers.insert(p.id.clone(), line);
         }
+        if let Some(family) = table.for_model(p, meta.as_ref()) {
+            facts.advice.insert(p.id.clone(), advice_line(family));
+        }
     }
     facts
+}
+
+/// `clients (Qwen3): a; b`: the family's advice on one line.
+pub fn advice_line(family: &Family) -> String {
+    format!("clients ({}): {}", family.name, family.advice.join("; "))
 }
 
 fn page_profiles(set: &ProfileSet, page: Page) -> Vec<&Profile> {
@@ -126,6 +148,7 @@ impl Picker {
             offset: 0,
             sizes: None,
             samplers: HashMap::new(),
+            advice: HashMap::new(),
             loads: HashMap::new(),
             message: None,
             auto_opened,
@@ -205,10 +228,13 @@ impl Picker {
         self.message = Some((why, true));
     }
 
-    /// Where the picker goes on `screen`, and its inside.
-    fn geometry(&self, screen: Rect, set: &ProfileSet) -> (Rect, Rect) {
+    /// Where the picker goes on `screen` when its inside is `width` columns wide (cut to
+    /// the screen), and its inside.
+    fn geometry(&self, screen: Rect, set: &ProfileSet, width: usize) -> (Rect, Rect) {
         let rows = page_profiles(set, self.page).len().max(1) as u16;
-        let width = screen.width.saturating_sub(4).min(100);
+        let width = u16::try_from(width + 2)
+            .unwrap_or(u16::MAX)
+            .min(screen.width.saturating_sub(4));
         let height = (rows + CHROME).min(screen.height.saturating_sub(2));
         let area = overlay::centred(screen, width, height);
         (area, overlay::inner(area))
@@ -217,7 +243,8 @@ impl Picker {
     /// Fits the picker to the frame about to be drawn: how many rows show, and the
     /// scroll offset that keeps the highlighted row among them.
     pub fn prepare(&mut self, screen: Rect, set: &ProfileSet) {
-        let (_, inner) = self.geometry(screen, set);
+        // The rows that show depend on the height only.
+        let (_, inner) = self.geometry(screen, set, usize::from(screen.width));
         let n = page_profiles(set, self.page).len();
         let rows = usize::from(inner.height.saturating_sub(CHROME - 2)).max(1);
         self.rows = rows;
@@ -241,9 +268,12 @@ impl Picker {
         let (set, server, gpu) = (&view.profiles.set, view.server, view.gpu);
         let list = page_profiles(set, self.page);
         let bench_count = set.bench().count();
-        let (area, _) = self.geometry(screen, set);
         let free = free_vram(gpu);
         let title = match self.page {
+            // Nothing to switch from: the first choice of the day.
+            Page::Main if server.profile.is_none() || server.phase == Phase::Idle => {
+                "Start a model"
+            }
             Page::Main => "Switch model",
             Page::Bench => "Benchmark profiles",
         };
@@ -252,27 +282,36 @@ impl Picker {
             Some(f) => format!("{title} · {} VRAM free", bytes(f)),
             None => title.to_string(),
         };
+        let table: Vec<Row> = list
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                row_cells(
+                    p,
+                    i,
+                    server.profile.as_deref() == Some(p.id.as_str()),
+                    (self.sizes.as_ref(), self.loads.get(&p.id)),
+                    free,
+                    gpu,
+                    theme,
+                )
+            })
+            .collect();
+        let footer = self.footer(keymap, bench_count, theme);
+        // As wide as the table, the footer and the title need; the screen cuts it.
+        let layout = Layout::of(&table);
+        let want = layout
+            .width(&table)
+            .max(footer.width())
+            .max(title.width() + 4);
+        let (area, inner) = self.geometry(screen, set, want);
+        let layout = layout.fit_to(&table, usize::from(inner.width));
         let inner = overlay::frame(buf, area, &title, theme);
         if inner.height < 3 || inner.width < 20 {
             return;
         }
         let rows = self.rows;
         let w = usize::from(inner.width);
-        let name_w = list
-            .iter()
-            .map(|p| p.display_name().chars().count())
-            .max()
-            .unwrap_or(4)
-            .clamp(4, 28);
-        // The id column when there is room for it (the description line names the
-        // highlighted profile's id at every width).
-        let id_w = list
-            .iter()
-            .map(|p| p.id.chars().count())
-            .max()
-            .unwrap_or(2)
-            .min(20);
-        let id_w = (w >= name_w + id_w + 62).then_some(id_w);
         if list.is_empty() {
             buf.set_string(
                 inner.x,
@@ -281,7 +320,7 @@ impl Picker {
                 Style::default().fg(theme.dim),
             );
         }
-        for (row, (i, p)) in list
+        for (row, (i, cells)) in table
             .iter()
             .enumerate()
             .skip(self.offset)
@@ -289,18 +328,8 @@ impl Picker {
             .enumerate()
         {
             let y = inner.y + row as u16;
-            let current = server.profile.as_deref() == Some(p.id.as_str());
             let selected = i == self.selected;
-            let line = row_line(
-                p,
-                i,
-                (name_w, id_w),
-                current,
-                (self.sizes.as_ref(), self.loads.get(&p.id)),
-                free,
-                gpu,
-                theme,
-            );
+            let line = layout.line(cells, w);
             buf.set_line(inner.x, y, &line, inner.width);
             if selected {
                 for x in inner.x..inner.x + inner.width {
@@ -338,10 +367,14 @@ impl Picker {
                     d.push_str(" · ");
                     d.push_str(line);
                 }
+                if let Some(line) = self.advice.get(&p.id) {
+                    d.push_str(" · ");
+                    d.push_str(line);
+                }
                 d
             })
             .unwrap_or_default();
-        for (y, l) in (y..).zip(wrap(&desc, w).into_iter().take(2)) {
+        for (y, l) in (y..).zip(wrap(&desc, w).into_iter().take(DESCRIPTION_ROWS)) {
             buf.set_string(inner.x, y, l, Style::default().fg(theme.text));
         }
         let y = inner.y + inner.height - 2;
@@ -356,11 +389,14 @@ impl Picker {
                 Style::default().fg(theme.warn),
             );
         }
+        buf.set_line(inner.x, inner.y + inner.height - 1, &footer, inner.width);
+    }
+    /// The keys, as the keymap's `[picker]` table binds them.
+    fn footer(&self, keymap: &Keymap, bench_count: usize, theme: &Theme) -> Line<'static> {
         let key = Style::default()
             .fg(theme.accent)
             .add_modifier(Modifier::BOLD);
         let dim = Style::default().fg(theme.dim);
-        // The keys as the keymap's [picker] table binds them.
         let k = |a| keymap.label(Section::Picker, a);
         let mut footer = vec![
             Span::styled(
@@ -392,12 +428,7 @@ impl Picker {
         }
         footer.push(Span::styled(k(KeyAction::Cancel), key));
         footer.push(Span::styled(" cancel", dim));
-        buf.set_line(
-            inner.x,
-            inner.y + inner.height - 1,
-            &Line::from(footer),
-            inner.width,
-        );
+        Line::from(footer)
     }
 }
 
@@ -415,17 +446,16 @@ fn free_vram(gpu: &GpuState) -> Option<u64> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn row_line(
+/// A profile's row, cell by cell: the table lays the cells out in the picker's width.
+fn row_cells(
     p: &Profile,
     i: usize,
-    (name_w, id_w): (usize, Option<usize>),
     current: bool,
     (sizes, load_ms): (Option<&Sizes>, Option<&u64>),
     free: Option<u64>,
     gpu: &GpuState,
     theme: &Theme,
-) -> Line<'static> {
+) -> Row {
     // The running profile's mark leads the row, where a narrow picker cannot cut it.
     let mark = if current { "*" } else { " " };
     let number = if i < 9 {
@@ -439,53 +469,48 @@ fn row_line(
         Style::default().fg(theme.text)
     };
     let extra = Style::default().fg(if current { theme.ok } else { theme.dim });
-    let mut spans = vec![
-        Span::styled(
+    let mut row = Row {
+        number: Cell::new(
             number,
             Style::default()
                 .fg(theme.accent)
                 .add_modifier(Modifier::BOLD),
         ),
-        Span::styled(
-            format!("{:<name_w$}", fit(p.display_name(), name_w)),
-            name_style,
-        ),
-    ];
-    if let Some(id_w) = id_w {
-        spans.push(Span::styled(
-            format!("  {:<id_w$}", fit(&p.id, id_w)),
-            Style::default().fg(theme.dim),
-        ));
-    }
-    spans.push(Span::styled(
-        format!("  {:<10}", fit(p.speed().unwrap_or("-"), 10)),
-        extra,
-    ));
-    spans.push(Span::styled(format!(" {:<9}", p.ctx_label()), extra));
+        ..Row::default()
+    };
+    row.set(Col::Name, Cell::new(p.display_name(), name_style));
+    row.set(
+        Col::Id,
+        Cell::new(p.id.clone(), Style::default().fg(theme.dim)),
+    );
+    row.set(Col::Speed, Cell::new(p.speed().unwrap_or("-"), extra));
+    row.set(Col::Ctx, Cell::new(p.ctx_label(), extra));
     match sizes.and_then(|s| s.get(&p.id)) {
-        None => spans.push(Span::styled("      …", Style::default().fg(theme.dim))),
-        Some(Err(e)) => spans.push(Span::styled(
-            format!(" {e}"),
-            Style::default().fg(theme.error),
-        )),
+        None => row.set(Col::Size, Cell::new("…", Style::default().fg(theme.dim))),
+        Some(Err(e)) => {
+            row.error = Some(Cell::new(e.to_string(), Style::default().fg(theme.error)))
+        }
         Some(Ok(size)) => {
-            spans.push(Span::styled(format!(" ≈{:>8}", bytes(*size)), extra));
+            row.set(
+                Col::Size,
+                Cell::new(format!("≈{}", bytes(*size)), extra).right(),
+            );
             let (hint, colour) = match (free, gpu) {
-                (Some(free), _) if *size <= free => ("  fits in VRAM".to_string(), theme.ok),
-                (Some(_), _) => ("  > free VRAM: CPU offload".to_string(), theme.warn),
-                (None, GpuState::Waiting) => ("  …".to_string(), theme.dim),
-                (None, _) => ("  no GPU: runs on CPU".to_string(), theme.dim),
+                (Some(free), _) if *size <= free => ("fits in VRAM", theme.ok),
+                (Some(_), _) => ("> free VRAM: CPU offload", theme.warn),
+                (None, GpuState::Waiting) => ("…", theme.dim),
+                (None, _) => ("no GPU: runs on CPU", theme.dim),
             };
-            spans.push(Span::styled(hint, Style::default().fg(colour)));
+            row.set(Col::Fit, Cell::new(hint, Style::default().fg(colour)));
             if let Some(ms) = load_ms {
-                spans.push(Span::styled(
-                    format!("  loads ~{:.1} s", *ms as f64 / 1000.0),
-                    extra,
-                ));
+                row.set(
+                    Col::Load,
+                    Cell::new(format!("loads ~{:.1} s", *ms as f64 / 1000.0), extra),
+                );
             }
         }
     }
-    Line::from(spans)
+    row
 }
 
 #[cfg(test)]
@@ -510,7 +535,7 @@ mod tests {
         let conf = "[q]\nMODEL=q.gguf\n\n[l]\nMODEL=l.gguf\nEXTRA_ARGS=--temp 0.2\n\n\
                     [plain]\nMODEL=l.gguf\n\n[gone]\nMODEL=gone.gguf\n";
         let set = crate::config::profiles::parse(conf, Path::new("models.conf")).unwrap();
-        let facts = model_facts(dir.path(), &set);
+        let facts = model_facts(dir.path(), &set, Path::new(""));
         assert_eq!(
             facts.samplers.get("q").map(String::as_str),
             Some("samplers: temp 0.6 · top-k 20 (model file)")
@@ -520,6 +545,13 @@ mod tests {
             Some("samplers: temp 0.2 (profile)")
         );
         assert!(!facts.samplers.contains_key("plain"));
+        // Qwen3's client advice, from the header's architecture (lesson 9).
+        assert!(
+            facts.advice["q"].starts_with("clients (Qwen3): thinking: temperature 0.6"),
+            "{:?}",
+            facts.advice
+        );
+        assert!(!facts.advice.contains_key("l"));
         assert!(facts.sizes["q"].is_ok());
         assert_eq!(
             facts.sizes["gone"].as_ref().unwrap_err().to_string(),

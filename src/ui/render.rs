@@ -52,20 +52,25 @@ pub fn draw(buf: &mut Buffer, app: &App, view: &View<'_>, claude: &ClaudePane) {
     let area = app.layout.area;
     let theme = &app.theme;
     if app.layout.kind == LayoutKind::TooSmall {
-        let text = format!(
+        // Keys wait too (`App::on_event`): nothing acts unseen.
+        let size = format!(
             "Terminal too small ({}x{}). Need {MIN_WIDTH}x{MIN_HEIGHT}.",
             area.width, area.height
         );
-        let w = text.chars().count() as u16;
-        let x = area.x + area.width.saturating_sub(w) / 2;
-        let y = area.y + area.height / 2;
-        buf.set_stringn(
-            x,
-            y,
-            &text,
-            usize::from(area.width),
-            Style::default().fg(theme.warn),
-        );
+        for (dy, text) in [(0, size.as_str()), (1, "Keys wait until then.")] {
+            let w = text.chars().count() as u16;
+            let x = area.x + area.width.saturating_sub(w) / 2;
+            let y = area.y + area.height / 2 + dy;
+            if y < area.y + area.height {
+                buf.set_stringn(
+                    x,
+                    y,
+                    text,
+                    usize::from(area.width),
+                    Style::default().fg(theme.warn),
+                );
+            }
+        }
         return;
     }
     for &(pane, rect) in &app.layout.panes {
@@ -110,6 +115,7 @@ pub fn draw(buf: &mut Buffer, app: &App, view: &View<'_>, claude: &ClaudePane) {
         Overlay::ConfirmQuit => {
             dialog::draw_quit(buf, area, app.on_exit, view.server, &app.keymap, theme)
         }
+        Overlay::ConfirmStop => dialog::draw_stop(buf, area, view.server, &app.keymap, theme),
         Overlay::Failure { scroll } => {
             dialog::draw_failure(buf, area, view.server, *scroll, &app.keymap, theme)
         }

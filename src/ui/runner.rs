@@ -64,6 +64,7 @@ impl Runner {
                 Effect::Control(request) => self.control(request),
                 Effect::LoadModelSizes => self.load_model_facts(),
                 Effect::Copy(text) => out.push(passthrough::copy(&text)),
+                Effect::SavePrefs(prefs) => save_prefs(prefs),
             }
         }
     }
@@ -129,9 +130,24 @@ impl Runner {
             .collect();
         self.post(Msg::LoadTimes(loads));
         let dir = self.models_dir.clone();
+        let advice = self.controller.settings().ui.client_advice.clone();
         let tx = self.tx.clone();
         tokio::task::spawn_blocking(move || {
-            let _ = tx.send(Msg::ModelFacts(model_facts(&dir, &set)));
+            let _ = tx.send(Msg::ModelFacts(model_facts(&dir, &set, &advice)));
         });
     }
+}
+
+/// Writes the preferences off the loop; a failure is only logged (nothing is lost but a
+/// convenience).
+fn save_prefs(prefs: crate::ui::prefs::Prefs) {
+    tokio::task::spawn_blocking(move || {
+        let path = crate::ui::prefs::path();
+        if let Err(e) = crate::ui::prefs::save(&path, &prefs) {
+            tracing::warn!(
+                "cannot remember the theme and splits in {}: {e}",
+                path.display()
+            );
+        }
+    });
 }

@@ -1,5 +1,6 @@
 //! Snapshots of whole frames, drawn from hand-made states (no services, no clock) at the
-//! three sizes that matter: 160×50 (full layout), 80×24 (compact) and 60×20 (the minimum).
+//! sizes that matter: 200×60 and 160×50 (wide), 120×40 (the narrowest full layout, where
+//! the picker still shows every column), 80×24 (compact) and 60×20 (the minimum).
 //! Snapshots live in src/ui/snapshots; `cargo insta review` updates them.
 
 use std::path::Path;
@@ -37,7 +38,7 @@ use crate::ui::view::{ApiStatus, Sources, View};
 const NOW: u64 = 1_800_000_000_000;
 const GIB: u64 = 1024 * 1024 * 1024;
 const MIB: u64 = 1024 * 1024;
-const SIZES: [(u16, u16); 3] = [(160, 50), (80, 24), (60, 20)];
+const SIZES: [(u16, u16); 5] = [(200, 60), (160, 50), (120, 40), (80, 24), (60, 20)];
 const CLAUDE: &[u8] = include_bytes!("../../tests/data/claude_start_120x40.raw");
 
 const MODELS: &str = "\
@@ -468,6 +469,18 @@ fn picker_facts() -> crate::ui::picker::ModelFacts {
         )]
         .into_iter()
         .collect(),
+        // The built-in table's Qwen3 entry, as model_facts finds it (lesson 9).
+        advice: [(
+            "qwen3-coder".to_string(),
+            crate::ui::picker::advice_line(
+                &crate::model::advice::AdviceTable::built_in()
+                    .for_model(&profiles().set.get("qwen3-coder").unwrap().clone(), None)
+                    .unwrap()
+                    .clone(),
+            ),
+        )]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -624,6 +637,7 @@ fn help_quit_and_modes() {
         app.overlay = Overlay::Help { scroll: 10_000 }
     });
     shots("quit", &s, |app, _| app.overlay = Overlay::ConfirmQuit);
+    shots("stop", &s, |app, _| app.overlay = Overlay::ConfirmStop);
     shots("prefix", &s, |app, _| app.mode = Mode::Prefix);
     shots("locked", &s, |app, _| app.mode = Mode::Locked);
     shots("zoomed_log", &s, |app, _| {
@@ -715,9 +729,132 @@ fn a_bell_or_notification_marks_the_claude_pane_until_it_is_in_view() {
 #[test]
 fn too_small() {
     let s = scene(server(Phase::Running), two_gpus(), 40);
-    let (text, _) = frame(&s, &mut app(), 59, 19);
+    let mut app = app();
+    let (text, _) = frame(&s, &mut app, 59, 19);
     assert!(
-        text.contains("Terminal too small (59x19). Need 60x20."),
+        text.contains("Terminal too small (59x19). Need 60x20.")
+            && text.contains("Keys wait until then."),
+        "{text}"
+    );
+    // Keys do nothing unseen (issue 14): not the prefix, not a key for claude.
+    let prefix = app.keymap.prefix;
+    assert!(key(&mut app, &s, prefix.code, prefix.mods).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(key(&mut app, &s, KeyCode::Char('x'), KeyModifiers::NONE).is_empty());
+    // Grown again, they act.
+    frame(&s, &mut app, 80, 24);
+    assert_eq!(
+        key(&mut app, &s, KeyCode::Char('x'), KeyModifiers::NONE),
+        [Effect::ClaudeKey(KeyEvent::new(
+            KeyCode::Char('x'),
+            KeyModifiers::NONE
+        ))]
+    );
+}
+
+/// `Ctrl+\ S` asks first (issue 14); only a yes stops the server.
+#[test]
+fn stop_server_asks_first() {
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    let mut app = app();
+    frame(&s, &mut app, 160, 50);
+    let prefix = app.keymap.prefix;
+    key(&mut app, &s, prefix.code, prefix.mods);
+    assert!(key(&mut app, &s, KeyCode::Char('S'), KeyModifiers::SHIFT).is_empty());
+    assert_eq!(app.overlay, Overlay::ConfirmStop);
+    assert!(key(&mut app, &s, KeyCode::Char('n'), KeyModifiers::NONE).is_empty());
+    assert_eq!(app.overlay, Overlay::None);
+    key(&mut app, &s, prefix.code, prefix.mods);
+    key(&mut app, &s, KeyCode::Char('S'), KeyModifiers::SHIFT);
+    assert_eq!(
+        key(&mut app, &s, KeyCode::Char('y'), KeyModifiers::NONE),
+        [Effect::Control(Request::StopServer)]
+    );
+    // Nothing runs: nothing to ask.
+    let idle = scene(server(Phase::Idle), two_gpus(), 0);
+    key(&mut app, &idle, prefix.code, prefix.mods);
+    key(&mut app, &idle, KeyCode::Char('S'), KeyModifiers::SHIFT);
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+/// The theme key and the resize keys are remembered (issue 14), and an earlier session's
+/// theme comes back unless llws.toml names another theme since.
+#[test]
+fn theme_and_splits_are_remembered() {
+    use crate::ui::prefs::Prefs;
+    let s = scene(server(Phase::Running), two_gpus(), 40);
+    let mut app = app();
+    frame(&s, &mut app, 160, 50);
+    assert_eq!(
+        app.prefs(),
+        Prefs::default(),
+        "nothing changed, nothing to keep"
+    );
+    let prefix = app.keymap.prefix;
+    key(&mut app, &s, prefix.code, prefix.mods);
+    let effects = key(&mut app, &s, KeyCode::Char('t'), KeyModifiers::NONE);
+    let theme = app.theme.name.clone();
+    key(&mut app, &s, prefix.code, prefix.mods);
+    key(&mut app, &s, KeyCode::Char('L'), KeyModifiers::SHIFT);
+    let prefs = app.prefs();
+    assert!(
+        matches!(&effects[..], [Effect::SavePrefs(p)] if p.theme.as_ref().unwrap().name == theme)
+    );
+    assert_eq!(prefs.splits.unwrap().main_full, 63);
+
+    let mut next = self::app();
+    next.apply_prefs(prefs.clone());
+    assert_eq!(next.theme.name, theme);
+    assert_eq!(next.splits.main_full, 63);
+    // The user named another theme in llws.toml since: that one wins.
+    let mut other = App::new(
+        Keymap::builtin_default(),
+        Theme::preset("mono").unwrap(),
+        OnExit::Stop,
+    );
+    other.apply_prefs(prefs);
+    assert_eq!(other.theme.name, "mono");
+}
+
+/// Issue 17 item 7 (inventory item 32): without swap, the system pane says `Swap: none`,
+/// dimmed, as the original did; with swap and little of it used, nothing.
+#[test]
+fn no_swap_is_said_calmly() {
+    let mut s = scene(server(Phase::Running), two_gpus(), 40);
+    let (text, _) = frame(&s, &mut app(), 160, 50);
+    assert!(!text.contains("Swap: none"), "{text}");
+    s.system.swap_total = 0;
+    s.system.swap_used = 0;
+    let theme = Theme::builtin_default();
+    let (text, buf) = frame(&s, &mut app(), 160, 50);
+    let (y, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("Swap: none"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let x = line[..line.find("Swap: none").unwrap()].chars().count();
+    assert_eq!(buf[(x as u16, y as u16)].fg, theme.dim);
+}
+
+/// Issue 17 item 3 (inventory item 35): the server's URL stays on the status bar at every
+/// width, shortened to `:PORT`, the state giving way for it; and the help lists the
+/// Anthropic and OpenAI endpoints.
+#[test]
+fn the_server_url_is_on_the_status_bar_at_every_width() {
+    let s = scene(switching(), two_gpus(), 40);
+    for w in [60, 70, 80, 100, 120, 160, 200] {
+        let (text, _) = frame(&s, &mut app(), w, 50);
+        let bar = text.lines().rev().nth(1).unwrap();
+        assert!(bar.contains(":8080"), "{w} columns: {bar:?}");
+    }
+    let (text, _) = frame(&s, &mut app(), 200, 50);
+    assert!(text.contains("server http://127.0.0.1:8080"), "{text}");
+    let mut help = app();
+    help.overlay = Overlay::Help { scroll: 0 };
+    let (text, _) = frame(&s, &mut help, 200, 60);
+    assert!(text.contains("http://127.0.0.1:8080/v1/messages"), "{text}");
+    assert!(
+        text.contains("http://127.0.0.1:8080/v1/chat/completions"),
         "{text}"
     );
 }

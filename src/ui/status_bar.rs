@@ -29,6 +29,8 @@ pub enum ModeLabel {
     Picker,
     Help,
     Confirm,
+    /// The stop-server question.
+    ConfirmStop,
     Details,
     /// The question about a server llws did not start (its box lists the answers).
     Foreign,
@@ -46,7 +48,7 @@ impl ModeLabel {
             Self::Filter => "FILTER",
             Self::Picker => "PICKER",
             Self::Help => "HELP",
-            Self::Confirm | Self::Foreign => "CONFIRM",
+            Self::Confirm | Self::ConfirmStop | Self::Foreign => "CONFIRM",
             Self::Details => "DETAILS",
         }
     }
@@ -230,8 +232,32 @@ fn state_spans(view: &View<'_>, keymap: &Keymap, theme: &Theme) -> Vec<Span<'sta
     spans
 }
 
-/// The URLs; `short` drops the scheme and the loopback host (`:8080`) for narrow terminals.
-fn url_spans(view: &View<'_>, theme: &Theme, short: bool) -> Vec<Span<'static>> {
+/// How much of the URLs the first row has room for, widest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Urls {
+    Full,
+    /// Without the scheme and the loopback host (`:8080`).
+    Short,
+    /// The server's short URL alone: kept at every width (inventory item 35).
+    ServerOnly,
+}
+
+/// The server's URL, shortened to `:8080` for the loopback host.
+fn short_url(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_start_matches("127.0.0.1")
+        .to_string()
+}
+
+/// The URLs at `level`.
+fn url_spans(view: &View<'_>, theme: &Theme, level: Urls) -> Vec<Span<'static>> {
+    if level == Urls::ServerOnly {
+        return vec![
+            Span::styled(short_url(view.server_url), Style::default().fg(theme.text)),
+            Span::raw(" "),
+        ];
+    }
+    let short = level == Urls::Short;
     let dim = Style::default().fg(theme.dim);
     let text = Style::default().fg(theme.text);
     let shorten = |url: &str| -> String {
@@ -279,6 +305,28 @@ fn config_warning(errors: &[String]) -> Option<String> {
             all.iter().map(short).collect::<Vec<_>>().join(" · ")
         )),
     }
+}
+
+/// `spans` cut to `max` columns, the last one kept ending in `…` when cut.
+fn cut_spans(spans: Vec<Span<'static>>, max: usize) -> Vec<Span<'static>> {
+    if width(&spans) <= max {
+        return spans;
+    }
+    let mut out = Vec::new();
+    let mut used = 0;
+    for span in spans {
+        let w = span.content.width();
+        if used + w < max {
+            used += w;
+            out.push(span);
+        } else {
+            let text = fit(&span.content, max.saturating_sub(used + 1));
+            out.push(Span::styled(text, span.style));
+            out.push(Span::raw(" "));
+            break;
+        }
+    }
+    out
 }
 
 fn width(spans: &[Span<'_>]) -> usize {
@@ -329,12 +377,14 @@ pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
                 "model",
             ));
             out.push((pane(KeyAction::FocusNext), "focus"));
-            out.push((
-                k.key_for(Section::Logs, KeyAction::Search)
-                    .map(|s| s.label()),
-                "search",
-            ));
+            // The log's own keys work only there (the GPU and system panes take the
+            // `[panes]` table alone).
             if bar.logs_focused {
+                out.push((
+                    k.key_for(Section::Logs, KeyAction::Search)
+                        .map(|s| s.label()),
+                    "search",
+                ));
                 out.push((
                     k.key_for(Section::Logs, KeyAction::Copy).map(|s| s.label()),
                     "copy",
@@ -424,16 +474,21 @@ pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
                 "leave it",
             ));
         }
-        ModeLabel::Confirm => {
+        ModeLabel::Confirm | ModeLabel::ConfirmStop => {
+            let (yes, no) = if bar.mode == ModeLabel::Confirm {
+                ("quit", "stay")
+            } else {
+                ("stop", "keep it")
+            };
             out.push((
                 k.key_for(Section::Confirm, KeyAction::Confirm)
                     .map(|s| s.label()),
-                "quit",
+                yes,
             ));
             out.push((
                 k.key_for(Section::Confirm, KeyAction::Cancel)
                     .map(|s| s.label()),
-                "stay",
+                no,
             ));
         }
     }
@@ -452,19 +507,25 @@ pub fn draw(buf: &mut Buffer, area: Rect, view: &View<'_>, bar: &Bar<'_>) {
     if area.height == 0 {
         return;
     }
-    // Row 1: state on the left, URLs on the right when they fit.
-    let mut left = state_spans(view, bar.keymap, theme);
+    // Row 1: state on the left, URLs on the right, as much of them as fits; the server's
+    // short URL stays at any width, the state giving way for it.
+    let left = state_spans(view, bar.keymap, theme);
     let lw = width(&left);
-    let mut right = url_spans(view, theme, false);
-    if lw + width(&right) >= w {
-        right = url_spans(view, theme, true);
-    }
+    let right = [Urls::Full, Urls::Short, Urls::ServerOnly]
+        .into_iter()
+        .map(|level| url_spans(view, theme, level))
+        .find(|r| lw + width(r) < w)
+        .unwrap_or_else(|| url_spans(view, theme, Urls::ServerOnly));
     let rw = width(&right);
-    if lw + rw < w {
+    if rw + 10 < w {
+        let mut left = cut_spans(left, w - rw);
+        let lw = width(&left);
         left.push(Span::raw(" ".repeat(w - lw - rw)));
         left.extend(right);
+        buf.set_line(area.x, area.y, &Line::from(left), area.width);
+    } else {
+        buf.set_line(area.x, area.y, &Line::from(left), area.width);
     }
-    buf.set_line(area.x, area.y, &Line::from(left), area.width);
     if area.height < 2 {
         return;
     }
@@ -557,6 +618,151 @@ mod tests {
             ..sw
         };
         assert_eq!(progress(&first, 1_500).0, "0.5 s · first load, no estimate");
+    }
+
+    /// Every hint in every mode and pane names keys that do what it says there: followed
+    /// through the keymap as the workspace routes a key ([`resolve`]), each key reaches a
+    /// handler (an action of the pane's or mode's table, the prefix, the lock), never
+    /// "unbound". (Issue 14: `/ search` was offered in the GPU pane, where `/` does nothing.)
+    #[test]
+    fn every_hint_names_keys_that_act_where_it_is_shown() {
+        use crate::config::keymap::KeySpec;
+        use crate::ui::keys::{KeyContext, Mode, Route, resolve};
+        use crate::ui::layout::PaneId;
+        use crossterm::event::KeyEvent;
+        use std::collections::HashMap;
+
+        for preset in crate::config::keymap::preset_names() {
+            let km = Keymap::preset(preset).unwrap();
+            // Every key label the keymap can show, back to its key.
+            let mut by_label: HashMap<String, KeySpec> = HashMap::new();
+            for section in Section::ALL {
+                for (_, keys) in km.bindings(section) {
+                    for key in keys {
+                        by_label.insert(key.label(), key);
+                    }
+                }
+            }
+            by_label.insert(km.prefix.label(), km.prefix);
+            by_label.insert(km.lock.label(), km.lock);
+            // A hint's keys: `Ctrl+\ ?` (prefix, then ?), `↑↓ PgUp/PgDn`, `Esc`.
+            let keys_of = |hint: &str| -> Vec<Vec<KeySpec>> {
+                let mut seqs = Vec::new();
+                let prefix = km.prefix.label();
+                if let Some(rest) = hint.strip_prefix(&format!("{prefix} ")) {
+                    seqs.push(vec![km.prefix, by_label[rest]]);
+                    return seqs;
+                }
+                for word in hint.split(' ').flat_map(|w| w.split('/')) {
+                    match by_label.get(word) {
+                        Some(k) => seqs.push(vec![*k]),
+                        None => {
+                            for c in word.chars() {
+                                let k = by_label.get(&c.to_string()).unwrap_or_else(|| {
+                                    panic!("[{preset}] `{word}` in `{hint}` is no key")
+                                });
+                                seqs.push(vec![*k]);
+                            }
+                        }
+                    }
+                }
+                seqs
+            };
+            let theme = Theme::builtin_default();
+            let panes = [PaneId::Claude, PaneId::Logs, PaneId::Gpu, PaneId::System];
+            let plain = [
+                (ModeLabel::Normal, Mode::Normal),
+                (ModeLabel::Prefix, Mode::Prefix),
+                (ModeLabel::Locked, Mode::Locked),
+                (ModeLabel::Scroll, Mode::Scroll),
+            ];
+            for (label, mode) in plain {
+                for focus in panes {
+                    // Scroll mode moves the focus off the GPU and system panes.
+                    if mode == Mode::Scroll && matches!(focus, PaneId::Gpu | PaneId::System) {
+                        continue;
+                    }
+                    let bar = Bar {
+                        mode: label,
+                        claude_focused: focus == PaneId::Claude,
+                        logs_focused: focus == PaneId::Logs,
+                        keymap: &km,
+                        theme: &theme,
+                        message: None,
+                    };
+                    for (hint, what) in hints(&bar) {
+                        if hint.is_empty() {
+                            continue;
+                        }
+                        for seq in keys_of(&hint) {
+                            let mut m = mode;
+                            for (i, key) in seq.iter().enumerate() {
+                                let ctx = KeyContext {
+                                    mode: m,
+                                    focus,
+                                    overlay: false,
+                                    copy: false,
+                                };
+                                let ev = KeyEvent::new(key.code, key.mods);
+                                let route = resolve(&km, &ctx, &ev);
+                                let last = i + 1 == seq.len();
+                                let ok = match route {
+                                    Route::EnterPrefix if !last => {
+                                        m = Mode::Prefix;
+                                        true
+                                    }
+                                    Route::EnterPrefix => what == "commands",
+                                    Route::Action(_) | Route::SendPrefix | Route::ToggleLock => {
+                                        last
+                                    }
+                                    _ => false,
+                                };
+                                assert!(
+                                    ok,
+                                    "[{preset}] {label:?} in {focus:?}: `{hint} {what}`: {} goes to {route:?}",
+                                    key.label()
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            // Overlays and prompts: the overlay's own table binds each key.
+            let overlays = [
+                (ModeLabel::Picker, Section::Picker),
+                (ModeLabel::Help, Section::Dialog),
+                (ModeLabel::Details, Section::Dialog),
+                (ModeLabel::Confirm, Section::Confirm),
+                (ModeLabel::ConfirmStop, Section::Confirm),
+                (ModeLabel::Search, Section::Prompt),
+                (ModeLabel::Filter, Section::Prompt),
+            ];
+            for (label, section) in overlays {
+                let bar = Bar {
+                    mode: label,
+                    claude_focused: false,
+                    logs_focused: false,
+                    keymap: &km,
+                    theme: &theme,
+                    message: None,
+                };
+                for (hint, what) in hints(&bar) {
+                    if hint == "1-9" {
+                        continue; // the picker's digits, which no table binds
+                    }
+                    for seq in keys_of(&hint) {
+                        let key = seq[0];
+                        assert!(
+                            km.lookup(section, &KeyEvent::new(key.code, key.mods))
+                                .is_some(),
+                            "[{preset}] {label:?}: `{hint} {what}`: [{}] does not bind {}",
+                            section.name(),
+                            key.label()
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -546,10 +546,14 @@ impl LogView {
                         Span::styled(format!("  {prompt_keys}"), Style::default().fg(theme.dim)),
                     ])
                 }
-                None => Line::from(Span::styled(
-                    format!(" ↓ {} new lines (End follows) ", self.new_lines(next_seq)),
-                    Style::default().fg(theme.mode_fg).bg(theme.warn),
-                )),
+                None => {
+                    let n = self.new_lines(next_seq);
+                    let lines = if n == 1 { "line" } else { "lines" };
+                    Line::from(Span::styled(
+                        format!(" ↓ {n} new {lines} (End follows) "),
+                        Style::default().fg(theme.mode_fg).bg(theme.warn),
+                    ))
+                }
             };
             buf.set_line(area.x, y, &line, area.width);
         }

@@ -98,6 +98,10 @@ pub fn draw(buf: &mut Buffer, area: Rect, view: &View<'_>, theme: &Theme) {
                 Style::default().fg(colour),
             ),
         ]));
+    } else if sys.swap_total == 0 {
+        // The original's dim line (inventory item 32): no swap is worth knowing when a
+        // model does not fit in RAM, since nothing will page out; it is not a warning.
+        lines.push(Line::styled("Swap: none", dim));
     }
     match &sys.server {
         Some(s) => {
