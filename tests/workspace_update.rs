@@ -59,6 +59,7 @@ fn with_sources<R>(ctl: &ControllerHandle, f: impl FnOnce(&Sources<'_>) -> R) ->
         logs: ctl.logs(),
         server_url: "http://127.0.0.1:1",
         api: &api,
+        claude: None,
     })
 }
 

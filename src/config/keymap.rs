@@ -5,7 +5,7 @@
 //! `default` preset is that table's default keys; `tmux` is a file in `keymaps/`, built
 //! into the binary, over the table's defaults for the overlays' keys.
 //!
-//! A file has two chords and eight tables:
+//! A file has two chords and nine tables:
 //! ```toml
 //! preset = "default"    # user files only: the preset this file changes
 //! prefix_key = "ctrl-\\" # opens llws's commands, even while the claude pane has focus
@@ -14,7 +14,8 @@
 //! "m" = "picker"
 //! [panes]               # plain keys while the logs, GPU or system pane has focus
 //! [logs]                # plain keys in the log pane (before [panes])
-//! [scroll]              # scroll mode (the prefix's `[`)
+//! [scroll]              # scroll mode in the log (the prefix's `[`)
+//! [copy]                # copy mode in the claude pane (the prefix's `[`, the wheel)
 //! [picker]              # in the model picker (digits pick a row as they are)
 //! [dialog]              # in the help and the failure details
 //! [confirm]             # in the quit question
@@ -213,6 +214,7 @@ pub enum Section {
     Panes,
     Logs,
     Scroll,
+    Copy,
     Picker,
     Dialog,
     Confirm,
@@ -220,18 +222,26 @@ pub enum Section {
 }
 
 impl Section {
-    pub const ALL: [Section; 8] = [
+    pub const ALL: [Section; 9] = [
         Self::Prefix,
         Self::Panes,
         Self::Logs,
         Self::Scroll,
+        Self::Copy,
         Self::Picker,
         Self::Dialog,
         Self::Confirm,
         Self::Prompt,
     ];
-    /// The overlays' tables: a preset file that leaves them out gets the defaults.
-    pub const OVERLAYS: [Section; 4] = [Self::Picker, Self::Dialog, Self::Confirm, Self::Prompt];
+    /// The tables a preset file that leaves them out gets the defaults of: the overlays'
+    /// and copy mode's.
+    pub const OVERLAYS: [Section; 5] = [
+        Self::Copy,
+        Self::Picker,
+        Self::Dialog,
+        Self::Confirm,
+        Self::Prompt,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -239,6 +249,7 @@ impl Section {
             Self::Panes => "panes",
             Self::Logs => "logs",
             Self::Scroll => "scroll",
+            Self::Copy => "copy",
             Self::Picker => "picker",
             Self::Dialog => "dialog",
             Self::Confirm => "confirm",
@@ -312,7 +323,10 @@ impl<A: Action> Keymap<A> {
     /// panes and scroll mode the prefix and the lock key are taken before the table is
     /// looked at (tmux's scroll table binds Ctrl+B, its prefix), so they are skipped there.
     pub fn key_for(&self, section: Section, action: A) -> Option<KeySpec> {
-        let shadowed = matches!(section, Section::Panes | Section::Logs | Section::Scroll);
+        let shadowed = matches!(
+            section,
+            Section::Panes | Section::Logs | Section::Scroll | Section::Copy
+        );
         self.table(section)
             .iter()
             .filter(|(k, _)| !(shadowed && (*k == self.prefix || *k == self.lock)))
@@ -473,7 +487,7 @@ fn apply<A: Action>(
                 (Some(_), _) => out.push(doc.error(value_span, format!("`{key}` must be a table of \"key\" = \"action\""))),
                 (None, _) => out.push(
                     doc.error(key_span, format!("unknown key or table `{key}`"))
-                        .with_fix("a keymap has preset, prefix_key, lock_key, [prefix], [panes], [logs], [scroll], [picker], [dialog], [confirm] and [prompt]"),
+                        .with_fix("a keymap has preset, prefix_key, lock_key, [prefix], [panes], [logs], [scroll], [copy], [picker], [dialog], [confirm] and [prompt]"),
                 ),
             },
         }

@@ -8,6 +8,7 @@
 
 pub mod contain;
 pub mod fullscreen;
+pub mod history;
 pub mod keys;
 pub mod mouse;
 pub mod overlay;

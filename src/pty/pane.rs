@@ -451,6 +451,14 @@ impl TerminalPane {
         self.session.shared.term().modes()
     }
 
+    /// Runs `f` on the pane's lines under the screen's lock (copy mode reads them; see
+    /// [`super::history`]).
+    pub fn with_history<R>(&self, f: impl FnOnce(&mut super::history::History<'_>) -> R) -> R {
+        f(&mut super::history::History::new(
+            &mut self.session.shared.term(),
+        ))
+    }
+
     /// The visible text, rows separated by newlines.
     pub fn screen_text(&self) -> String {
         self.session.shared.term().contents()

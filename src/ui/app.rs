@@ -18,6 +18,7 @@ use crate::server::ControlError;
 use crate::server::{Phase, ServerState};
 use crate::ui::action::{Effect, Request, Scroll};
 use crate::ui::commands::{KeyAction, Keymap};
+use crate::ui::copy_mode::{CopyMode, Entered, Move};
 use crate::ui::keys::{KeyContext, Mode, Route, resolve};
 use crate::ui::layout::{self, Border, Layout, LayoutKind, PaneId, Splits};
 use crate::ui::msg::{Msg, Reply};
@@ -25,6 +26,7 @@ use crate::ui::panes::logs::{LogView, Prompt};
 use crate::ui::passthrough::COPY_MAX;
 use crate::ui::picker::{self, ModelFacts, Picker};
 use crate::ui::prefs::{Prefs, SplitSizes, ThemeChoice};
+use crate::ui::search::{self, Direction, Editor, Found};
 use crate::ui::status_bar::{Level, Message, ModeLabel};
 use crate::ui::view::View;
 use crate::ui::{dialog, help};
@@ -44,6 +46,9 @@ pub enum Overlay {
     Failure {
         scroll: u16,
     },
+    /// A server llws did not start blocked a start: replace it, adopt it, or leave it (the
+    /// state's `foreign` says what it is).
+    Foreign,
 }
 
 /// Split steps of the resize keys, in percent.
@@ -68,6 +73,14 @@ pub struct App {
     pub mode: Mode,
     pub overlay: Overlay,
     pub logs: LogView,
+    /// The claude pane's copy mode, while it is on (it stays on when the focus moves, as
+    /// tmux's does).
+    pub copy: Option<CopyMode>,
+    /// The queries typed at any search prompt (↑ brings them back).
+    pub search_history: search::History,
+    /// Where the left button went down over the claude pane, for a drag that starts copy
+    /// mode.
+    press: Option<(u16, u16)>,
     pub message: Option<Message>,
     /// When the message goes away (ms since the epoch); `None` keeps it.
     pub message_until: Option<u64>,
@@ -115,6 +128,9 @@ impl App {
             mode: Mode::Normal,
             overlay: Overlay::None,
             logs: LogView::default(),
+            copy: None,
+            search_history: search::History::default(),
+            press: None,
             message: None,
             message_until: None,
             layout: layout::compute(
@@ -154,7 +170,10 @@ impl App {
                     None => {}
                 }
             }
-            Msg::Input(event) => return self.on_event(&event, view),
+            Msg::Input(event) => {
+                let effects = self.on_event(&event, view);
+                return self.copy_mode_after(effects);
+            }
             Msg::ServerState(new) => self.on_server_state(*new, now),
             Msg::Controller(request, reply) => self.on_reply(request, reply, view),
             Msg::ModelFacts(facts) => self.set_model_facts(facts),
@@ -181,6 +200,24 @@ impl App {
             Msg::Leave => self.quit(),
         }
         Vec::new()
+    }
+
+    /// Copy mode ends when the pane's program is sent something (a key while locked, the
+    /// prefix twice, a paste) or restarted: the pane goes back to its live screen.
+    fn copy_mode_after(&mut self, effects: Vec<Effect>) -> Vec<Effect> {
+        let live = effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::ClaudeKey(_) | Effect::ClaudePaste(_) | Effect::RestartClaude
+            )
+        });
+        if live && self.copy.is_some() {
+            self.copy = None;
+            let mut effects = effects;
+            effects.push(Effect::ClaudeScroll(Scroll::Bottom));
+            return effects;
+        }
+        effects
     }
 
     /// Leaving: the loop ends after this message, and the server is stopped or kept per
@@ -268,7 +305,7 @@ impl App {
             }
         }
         match &mut self.overlay {
-            Overlay::None | Overlay::ConfirmQuit | Overlay::ConfirmStop => {}
+            Overlay::None | Overlay::ConfirmQuit | Overlay::ConfirmStop | Overlay::Foreign => {}
             Overlay::Picker(p) => p.prepare(area, &view.profiles.set),
             Overlay::Help { scroll } => {
                 let lines = help::lines(&self.keymap, &self.theme, view.server_url, view.api);
@@ -283,7 +320,21 @@ impl App {
     /// Whether the claude pane takes the keys the user types: it has the focus, and no
     /// overlay or prompt is open (its cursor shows, and its program hears of it).
     pub fn claude_focused(&self) -> bool {
-        self.focus == PaneId::Claude && self.overlay == Overlay::None && self.logs.editing.is_none()
+        self.focus == PaneId::Claude
+            && self.overlay == Overlay::None
+            && self.logs.editing.is_none()
+            && self.copy.is_none()
+    }
+
+    /// The search prompt being typed, if one is: the log's or copy mode's.
+    fn prompt(&mut self) -> Option<&mut Editor> {
+        if let Some((_, e)) = &mut self.logs.editing {
+            return Some(e);
+        }
+        self.copy
+            .as_mut()
+            .and_then(|c| c.editing.as_mut())
+            .map(|(_, e)| e)
     }
 
     /// Whether the user is looking at the claude pane: it has the focus and nothing is
@@ -334,12 +385,18 @@ impl App {
             Overlay::Help { .. } => return ModeLabel::Help,
             Overlay::ConfirmQuit => return ModeLabel::Confirm,
             Overlay::ConfirmStop => return ModeLabel::ConfirmStop,
+            Overlay::Foreign => return ModeLabel::Foreign,
             Overlay::Failure { .. } => return ModeLabel::Details,
             Overlay::None => {}
+        }
+        let copy = self.copy.as_ref().filter(|_| self.focus == PaneId::Claude);
+        if copy.is_some_and(|c| c.editing.is_some()) {
+            return ModeLabel::Search;
         }
         match (&self.logs.editing, self.mode) {
             (Some((Prompt::Search, _)), _) => ModeLabel::Search,
             (Some((Prompt::Filter, _)), _) => ModeLabel::Filter,
+            (None, Mode::Normal) if copy.is_some() => ModeLabel::Copy,
             (None, Mode::Normal) => ModeLabel::Normal,
             (None, Mode::Prefix) => ModeLabel::Prefix,
             (None, Mode::Locked) => ModeLabel::Locked,
@@ -410,6 +467,14 @@ impl App {
     }
 
     fn state_news(&mut self, old: &ServerState, new: &ServerState, now_ms: u64) {
+        // A server llws did not start blocked a start (item 17): ask what to do; once it
+        // is dealt with (here, through the API or a later start), the question goes.
+        if new.foreign.is_some() && new.foreign != old.foreign {
+            self.overlay = Overlay::Foreign;
+            self.mode = Mode::Normal;
+        } else if new.foreign.is_none() && self.overlay == Overlay::Foreign {
+            self.overlay = Overlay::None;
+        }
         if let Overlay::Picker(p) = &self.overlay
             && p.auto_opened
             && new.adopted
@@ -477,8 +542,8 @@ impl App {
             Event::Key(key) => self.on_key(key, view),
             Event::Mouse(m) => self.on_mouse(m, view),
             Event::Paste(text) => {
-                if let Some((_, buf)) = &mut self.logs.editing {
-                    buf.push_str(text.lines().next().unwrap_or_default());
+                if let Some(editor) = self.prompt() {
+                    editor.push_str(text.lines().next().unwrap_or_default());
                     Vec::new()
                 } else if self.focus == PaneId::Claude || self.mode == Mode::Locked {
                     vec![Effect::ClaudePaste(text.clone())]
@@ -494,7 +559,8 @@ impl App {
         let ctx = KeyContext {
             mode: self.mode,
             focus: self.focus,
-            overlay: self.overlay != Overlay::None || self.logs.editing.is_some(),
+            overlay: self.overlay != Overlay::None || self.prompt().is_some(),
+            copy: self.copy.is_some(),
         };
         match resolve(&self.keymap, &ctx, key) {
             Route::Ignore => Vec::new(),
@@ -510,10 +576,7 @@ impl App {
                 self.mode = Mode::Prefix;
                 Vec::new()
             }
-            Route::ToggleLock => {
-                self.toggle_lock(view.now_ms);
-                Vec::new()
-            }
+            Route::ToggleLock => self.toggle_lock(view.now_ms),
             Route::Overlay => self.overlay_key(key, view),
             Route::Unbound { after_prefix } => {
                 if after_prefix {
@@ -541,6 +604,7 @@ impl App {
                 }
                 Vec::new()
             }
+            Route::Copy(action) => self.copy_key(action, view),
             Route::Action(action) => {
                 if self.mode == Mode::Prefix {
                     self.mode = Mode::Normal;
@@ -550,10 +614,11 @@ impl App {
         }
     }
 
-    pub(super) fn toggle_lock(&mut self, now_ms: u64) {
+    pub(super) fn toggle_lock(&mut self, now_ms: u64) -> Vec<Effect> {
         if self.mode == Mode::Locked {
             self.mode = Mode::Normal;
             self.say(Level::Info, "unlocked", Some(now_ms));
+            Vec::new()
         } else {
             self.mode = Mode::Locked;
             self.focus = PaneId::Claude;
@@ -566,6 +631,7 @@ impl App {
                 ),
                 Some(now_ms),
             );
+            self.leave_copy_mode()
         }
     }
 
@@ -651,21 +717,165 @@ impl App {
         self.logs.start_prompt(prompt);
     }
 
-    /// `n` or `N`: the next match below (`down`) or above; says so when there is none.
+    /// `n` or `N`: the next match below (`down`) or above, coming round the end (and
+    /// saying so); says so when there is none.
     pub(super) fn search_again(&mut self, down: bool, view: &View<'_>) {
         if self.focus != PaneId::Logs && self.focus != PaneId::Claude {
             self.focus_to(PaneId::Logs);
         }
         let now = Some(view.now_ms);
+        let dir = if down { Direction::Down } else { Direction::Up };
         match self.logs.search.clone() {
             None => self.say(Level::Warn, "no search: press / first", now),
             Some(q) => {
-                if !self.logs.jump(view.logs, view.log_next_seq, down, false) {
-                    let dir = if down { "below" } else { "above" };
-                    self.say(Level::Warn, format!("no match for \"{q}\" {dir}"), now);
-                }
+                let found = self.logs.jump(view.logs, view.log_next_seq, dir, false);
+                self.tell_found(found, &q, dir, view.now_ms);
             }
         }
+    }
+
+    /// What a search's status line says: nothing when it simply went to the next match
+    /// (the title's `[i/n]` counts), that it came round the end, or that nothing matches.
+    fn tell_found(&mut self, found: Option<Found>, query: &str, dir: Direction, now_ms: u64) {
+        match found {
+            None => self.say(
+                Level::Warn,
+                format!("no match for \"{query}\""),
+                Some(now_ms),
+            ),
+            Some(f) if f.wrapped => self.say(Level::Info, dir.wrap_note(), Some(now_ms)),
+            Some(_) => {}
+        }
+    }
+
+    /// Enters copy mode in the claude pane (the keymap's copy-mode key, the wheel, a drag):
+    /// see [`CopyMode`].
+    pub(super) fn enter_copy_mode(&mut self, view: &View<'_>) -> Vec<Effect> {
+        if !self.enter_copy(view, Entered::Keys) {
+            self.say(
+                Level::Warn,
+                "no copy mode: the claude pane has no screen (its program did not start)",
+                Some(view.now_ms),
+            );
+        }
+        Vec::new()
+    }
+
+    fn enter_copy(&mut self, view: &View<'_>, entered: Entered) -> bool {
+        if self.copy.is_none() {
+            self.copy = view
+                .claude
+                .and_then(|c| c.history(|h| CopyMode::enter(h, entered)));
+        }
+        if self.copy.is_some() {
+            self.focus_to(PaneId::Claude);
+            self.mode = Mode::Normal;
+        }
+        self.copy.is_some()
+    }
+
+    /// Leaves copy mode: the pane shows its live screen again.
+    pub(super) fn leave_copy_mode(&mut self) -> Vec<Effect> {
+        if self.copy.take().is_some() {
+            vec![Effect::ClaudeScroll(Scroll::Bottom)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Runs `f` on copy mode and the claude pane's lines, once copy mode has caught up
+    /// with what the program wrote since ([`CopyMode::follow`]).
+    fn with_copy<R>(
+        &mut self,
+        view: &View<'_>,
+        f: impl FnOnce(&mut CopyMode, &mut crate::pty::history::History<'_>) -> R,
+    ) -> Option<R> {
+        let copy = self.copy.as_mut()?;
+        view.claude?.history(|h| {
+            copy.follow(h);
+            f(copy, h)
+        })
+    }
+
+    /// A key of the `[copy]` table in copy mode.
+    pub(super) fn copy_key(&mut self, action: KeyAction, view: &View<'_>) -> Vec<Effect> {
+        use KeyAction as A;
+        let now = view.now_ms;
+        let rows = self.claude_inner.height.max(1) as i64;
+        let page = (rows - 1).max(1);
+        let go = |m: Move| {
+            move |c: &mut CopyMode, h: &mut crate::pty::history::History<'_>| {
+                c.go(h, m);
+            }
+        };
+        match action {
+            A::CursorUp => self.with_copy(view, go(Move::Up(1))),
+            A::CursorDown => self.with_copy(view, go(Move::Down(1))),
+            A::CursorLeft => self.with_copy(view, go(Move::Left)),
+            A::CursorRight => self.with_copy(view, go(Move::Right)),
+            A::WordNext => self.with_copy(view, go(Move::WordNext)),
+            A::WordPrev => self.with_copy(view, go(Move::WordPrev)),
+            A::LineStart => self.with_copy(view, go(Move::LineStart)),
+            A::LineEnd => self.with_copy(view, go(Move::LineEnd)),
+            A::Top => self.with_copy(view, go(Move::Top)),
+            A::Bottom => self.with_copy(view, go(Move::Bottom)),
+            A::PageUp => self.with_copy(view, go(Move::Page(-page))),
+            A::PageDown => self.with_copy(view, go(Move::Page(page))),
+            A::HalfPageUp => self.with_copy(view, go(Move::Page(-(rows / 2).max(1)))),
+            A::HalfPageDown => self.with_copy(view, go(Move::Page((rows / 2).max(1)))),
+            A::Select => self.with_copy(view, |c, _| c.toggle_selection(false)),
+            A::SelectLine => self.with_copy(view, |c, _| c.toggle_selection(true)),
+            A::Search | A::SearchBack => {
+                let dir = if action == A::Search {
+                    Direction::Down
+                } else {
+                    Direction::Up
+                };
+                self.with_copy(view, |c, _| c.start_search(dir))
+            }
+            A::SearchNext | A::SearchPrev => {
+                let reverse = action == A::SearchPrev;
+                let found = self.with_copy(view, |c, h| {
+                    let dir = if reverse { c.dir.reverse() } else { c.dir };
+                    let query = c.search.clone();
+                    (c.search_again(h, reverse), query, dir)
+                });
+                match found {
+                    Some((_, None, _)) => {
+                        self.say(Level::Warn, "no search: press / or ? first", Some(now))
+                    }
+                    Some((found, Some(q), dir)) => self.tell_found(found, &q, dir, now),
+                    None => {}
+                }
+                None
+            }
+            A::CopySelection => return self.yank(view),
+            A::Cancel => return self.leave_copy_mode(),
+            _ => None,
+        };
+        Vec::new()
+    }
+
+    /// Enter or `y` in copy mode (or the end of a mouse drag): the selection (or the
+    /// cursor's line) to the clipboard, and copy mode ends, as in tmux.
+    fn yank(&mut self, view: &View<'_>) -> Vec<Effect> {
+        let Some((text, lines)) = self.with_copy(view, |c, h| c.selected_text(h, COPY_MAX)) else {
+            return Vec::new();
+        };
+        let mut effects = self.leave_copy_mode();
+        let now = Some(view.now_ms);
+        if text.is_empty() {
+            self.say(Level::Warn, "nothing to copy: the selection is blank", now);
+            return effects;
+        }
+        let what = if lines == 1 {
+            format!("{} characters", text.chars().count())
+        } else {
+            format!("{lines} lines")
+        };
+        self.say(Level::Info, format!("copied {what}"), now);
+        effects.push(Effect::Copy(text));
+        effects
     }
 
     /// The next theme of the cycle (the configured one, then the presets), remembered for
@@ -787,31 +997,70 @@ impl App {
         vec![Effect::Copy(report)]
     }
 
+    /// Ends the open search prompt (the log's or copy mode's): `commit` searches for what
+    /// was typed.
+    fn end_prompt(&mut self, commit: bool, view: &View<'_>) {
+        let now = view.now_ms;
+        if self.logs.editing.is_some() {
+            let searching = matches!(self.logs.editing, Some((Prompt::Search, _)));
+            let found = self.logs.end_prompt(
+                view.logs,
+                view.log_next_seq,
+                commit,
+                &mut self.search_history,
+            );
+            if let (true, true, Some(q)) = (commit, searching, self.logs.search.clone()) {
+                self.tell_found(found, &q, Direction::Up, now);
+            }
+            return;
+        }
+        let mut history = std::mem::take(&mut self.search_history);
+        let result = self.with_copy(view, |c, h| {
+            let typed = c.editing.as_ref().map(|(d, e)| (*d, e.text.clone()));
+            (c.end_search(h, commit, &mut history), typed)
+        });
+        self.search_history = history;
+        if let (true, Some((found, Some((dir, q))))) = (commit, result)
+            && !q.is_empty()
+        {
+            self.tell_found(found, &q, dir, now);
+        }
+    }
+
     /// A key while an overlay or the log's prompt is open: looked up in that overlay's
     /// table of the keymap (`[picker]`, `[dialog]`, `[confirm]`, `[prompt]`).
     fn overlay_key(&mut self, key: &KeyEvent, view: &View<'_>) -> Vec<Effect> {
         use KeyAction as A;
-        if let Some((_, text)) = &mut self.logs.editing {
-            match self.keymap.lookup(Section::Prompt, key) {
-                Some(A::Confirm) => self.logs.end_prompt(view.logs, view.log_next_seq, true),
-                Some(A::Cancel) => self.logs.end_prompt(view.logs, view.log_next_seq, false),
-                Some(A::ClearLine) => text.clear(),
-                Some(A::DeleteBack) => {
-                    text.pop();
-                }
-                // What is typed is the text (a printable character, no Ctrl or Alt).
-                None => {
-                    if let KeyCode::Char(c) = key.code
-                        && !key
-                            .modifiers
-                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
-                    {
-                        text.push(c);
+        if self.prompt().is_some() {
+            let action = self.keymap.lookup(Section::Prompt, key);
+            match action {
+                Some(A::Confirm) => self.end_prompt(true, view),
+                Some(A::Cancel) => self.end_prompt(false, view),
+                _ => {
+                    let history = self.search_history.clone();
+                    let Some(editor) = self.prompt() else {
+                        return Vec::new();
+                    };
+                    match action {
+                        Some(A::ClearLine) => editor.clear(),
+                        Some(A::DeleteBack) => editor.pop(),
+                        Some(A::HistoryPrev) => editor.older(&history),
+                        Some(A::HistoryNext) => editor.newer(&history),
+                        // What is typed is the text (a printable character, no Ctrl or Alt).
+                        None => {
+                            if let KeyCode::Char(c) = key.code
+                                && !key
+                                    .modifiers
+                                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                            {
+                                editor.push(c);
+                            }
+                        }
+                        Some(_) => {}
                     }
                 }
-                Some(_) => {}
             }
-            if self.logs.editing.is_none() && self.mode == Mode::Prefix {
+            if self.prompt().is_none() && self.mode == Mode::Prefix {
                 self.mode = Mode::Normal;
             }
             return Vec::new();
@@ -871,8 +1120,43 @@ impl App {
                 Some(A::Cancel) => self.overlay = Overlay::None,
                 _ => {}
             },
+            Overlay::Foreign => return self.foreign_key(key, view),
         }
         Vec::new()
+    }
+
+    /// A key in the question about a server llws did not start. The controller decides:
+    /// an answer it does not offer is refused there, and said here.
+    fn foreign_key(&mut self, key: &KeyEvent, view: &View<'_>) -> Vec<Effect> {
+        use crate::server::foreign::ForeignAction;
+        let now = Some(view.now_ms);
+        let action = match self.keymap.lookup(Section::Confirm, key) {
+            Some(KeyAction::Replace) => ForeignAction::Replace,
+            Some(KeyAction::Adopt) => ForeignAction::Adopt,
+            Some(KeyAction::Cancel) => {
+                self.overlay = Overlay::None;
+                let again = self
+                    .keymap
+                    .key_for(Section::Prefix, KeyAction::FailureDetails)
+                    .map(|k| format!("; {} {} asks again", self.keymap.prefix.label(), k.label()))
+                    .unwrap_or_default();
+                self.say(
+                    Level::Info,
+                    format!("left the server llws did not start as it is{again}"),
+                    now,
+                );
+                return Vec::new();
+            }
+            _ => return Vec::new(),
+        };
+        if let Some(blocked) = &view.server.foreign
+            && let Some(why) = blocked.server.refusal(action)
+        {
+            self.say(Level::Warn, why, now);
+            return Vec::new();
+        }
+        self.overlay = Overlay::None;
+        vec![Effect::Control(Request::ResolveForeign(action))]
     }
 
     fn on_mouse(&mut self, m: &MouseEvent, view: &View<'_>) -> Vec<Effect> {
@@ -888,9 +1172,18 @@ impl App {
             return Vec::new();
         }
         let over = self.layout.pane_at(x, y);
+        // The pane's program takes the mouse when it asked for it; else the wheel and
+        // drags over the pane are copy mode's (the wheel on the alternate screen, which
+        // has no scrollback, is the program's as arrow keys).
+        let (program_mouse, alternate) = view
+            .claude
+            .and_then(|c| c.history(|h| (h.wants_mouse(), h.alternate_screen())))
+            .unwrap_or((true, false));
         let claude = |m: &MouseEvent, inner: Rect| vec![Effect::ClaudeMouse(*m, inner)];
+        let inner = self.claude_inner;
         match m.kind {
             MouseEventKind::Down(MouseButton::Left) => {
+                self.press = None;
                 // Tab titles sit on the draggable border row: they win.
                 if let Some((pane, _)) = self
                     .tab_hits
@@ -910,7 +1203,19 @@ impl App {
                         self.focus_to(pane);
                     }
                     if pane == PaneId::Claude {
-                        return claude(m, self.claude_inner);
+                        if program_mouse || self.mode == Mode::Locked {
+                            return claude(m, inner);
+                        }
+                        if self.copy.is_some() {
+                            self.with_copy(view, |c, _| {
+                                let pos = c.pos_at(inner, x, y);
+                                c.selection = None;
+                                c.put_cursor(pos);
+                                c.dragging = true;
+                            });
+                        } else {
+                            self.press = Some((x, y));
+                        }
                     }
                 }
             }
@@ -920,22 +1225,88 @@ impl App {
                     layout::drag(&layout, &mut self.splits, b, x, y);
                     return Vec::new();
                 }
+                let dragging = self.copy.as_ref().is_some_and(|c| c.dragging);
+                if !program_mouse && !dragging && self.press.is_some() {
+                    // A drag over the pane starts copy mode with a selection from where
+                    // the button went down.
+                    let (px, py) = self.press.take().unwrap_or((x, y));
+                    if self.enter_copy(view, Entered::Mouse) {
+                        self.with_copy(view, |c, _| {
+                            let pos = c.pos_at(inner, px, py);
+                            c.put_cursor(pos);
+                            c.dragging = true;
+                        });
+                    }
+                }
+                if self.copy.as_ref().is_some_and(|c| c.dragging) {
+                    self.with_copy(view, |c, _| {
+                        if c.selection.is_none() {
+                            c.toggle_selection(false);
+                        }
+                        // Past the top or bottom edge the view scrolls along.
+                        if y < inner.y {
+                            c.scroll(-1);
+                        } else if y >= inner.y + inner.height {
+                            c.scroll(1);
+                        }
+                        let pos = c.pos_at(inner, x, y);
+                        c.put_cursor(pos);
+                    });
+                    return Vec::new();
+                }
                 if over == Some(PaneId::Claude) {
-                    return claude(m, self.claude_inner);
+                    return claude(m, inner);
                 }
             }
             MouseEventKind::Up(_) => {
+                self.press = None;
                 if self.drag.take().is_some() {
                     return vec![self.save_prefs()];
                 }
+                if self.copy.as_ref().is_some_and(|c| c.dragging) {
+                    let selected = self
+                        .copy
+                        .as_mut()
+                        .map(|c| {
+                            c.dragging = false;
+                            c.selection.is_some_and(|s| s.anchor != c.cursor)
+                        })
+                        .unwrap_or(false);
+                    // The end of a drag copies and leaves, as in tmux.
+                    return if selected {
+                        self.yank(view)
+                    } else {
+                        Vec::new()
+                    };
+                }
                 if over == Some(PaneId::Claude) {
-                    return claude(m, self.claude_inner);
+                    return claude(m, inner);
                 }
             }
             MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
                 let up = m.kind == MouseEventKind::ScrollUp;
                 match over {
-                    Some(PaneId::Claude) => return claude(m, self.claude_inner),
+                    Some(PaneId::Claude)
+                        if !program_mouse && !alternate && self.mode != Mode::Locked =>
+                    {
+                        if up && self.copy.is_none() {
+                            self.enter_copy(view, Entered::Wheel);
+                        }
+                        let d = if up { -WHEEL_LINES } else { WHEEL_LINES };
+                        let leave = self
+                            .with_copy(view, |c, _| {
+                                c.scroll(d);
+                                c.entered == Entered::Wheel
+                                    && c.at_bottom()
+                                    && c.selection.is_none()
+                                    && c.search.is_none()
+                            })
+                            .unwrap_or(false);
+                        if leave && !up {
+                            return self.leave_copy_mode();
+                        }
+                    }
+                    Some(PaneId::Claude) => return claude(m, inner),
                     Some(PaneId::Logs) => {
                         let d = if up { -WHEEL_LINES } else { WHEEL_LINES };
                         self.logs.scroll(view.logs, view.log_next_seq, d);
@@ -945,7 +1316,7 @@ impl App {
             }
             _ => {
                 if over == Some(PaneId::Claude) {
-                    return claude(m, self.claude_inner);
+                    return claude(m, inner);
                 }
             }
         }

@@ -43,6 +43,12 @@ fn in_overlays(_: &mut App, _: &View<'_>) -> Vec<Effect> {
     Vec::new()
 }
 
+/// Copy mode's commands do nothing in the panes: copy mode acts on them
+/// (`App::copy_key`).
+fn in_copy_mode(_: &mut App, _: &View<'_>) -> Vec<Effect> {
+    Vec::new()
+}
+
 /// Runs a handler that asks for nothing.
 fn quiet(app: &mut App, f: impl FnOnce(&mut App)) -> Vec<Effect> {
     f(app);
@@ -109,7 +115,7 @@ commands! {
         |app, _| quiet(app, |a| a.overlay = Overlay::ConfirmQuit);
     Lock "lock" "lock: all keys go to claude"
         []
-        |app, view| quiet(app, |a| a.toggle_lock(view.now_ms));
+        |app, view| app.toggle_lock(view.now_ms);
     SendPrefix "send-prefix" "send the prefix key to claude"
         [Prefix: "ctrl-\\"]
         |app, _| vec![Effect::ClaudeKey(KeyEvent::new(app.keymap.prefix.code, app.keymap.prefix.mods))];
@@ -161,14 +167,19 @@ commands! {
     ResizeDown "resize-down" "move the split down"
         [Prefix: "J", Panes: "J"]
         |app, _| app.resize(0, 1);
-    ScrollMode "scroll-mode" "scroll mode (focused pane)"
+    ScrollMode "scroll-mode" "copy mode (claude) / scroll mode (log)"
         [Prefix: "["]
-        |app, _| quiet(app, |a| {
-            if matches!(a.focus, PaneId::Gpu | PaneId::System) {
-                a.focus_to(PaneId::Logs);
+        |app, view| {
+            if app.focus == PaneId::Claude {
+                return app.enter_copy_mode(view);
             }
-            a.mode = Mode::Scroll;
-        });
+            quiet(app, |a| {
+                if matches!(a.focus, PaneId::Gpu | PaneId::System) {
+                    a.focus_to(PaneId::Logs);
+                }
+                a.mode = Mode::Scroll;
+            })
+        };
     ScrollUp "scroll-up" "scroll up a line"
         [Logs: "k" "up", Scroll: "k" "up", Picker: "up" "k", Dialog: "up" "k"]
         |app, view| app.scroll_focused(KeyAction::ScrollUp, view);
@@ -176,28 +187,31 @@ commands! {
         [Logs: "down" "j", Scroll: "down" "j", Picker: "down" "j", Dialog: "down" "j"]
         |app, view| app.scroll_focused(KeyAction::ScrollDown, view);
     PageUp "page-up" "scroll up a page"
-        [Logs: "pgup", Scroll: "ctrl-u" "pgup", Picker: "pgup", Dialog: "pgup"]
+        [Logs: "pgup", Scroll: "ctrl-u" "pgup", Copy: "pgup" "ctrl-b", Picker: "pgup", Dialog: "pgup"]
         |app, view| app.scroll_focused(KeyAction::PageUp, view);
     PageDown "page-down" "scroll down a page"
-        [Logs: "pgdn", Scroll: "ctrl-d" "pgdn", Picker: "pgdn", Dialog: "pgdn" "space"]
+        [Logs: "pgdn", Scroll: "ctrl-d" "pgdn", Copy: "pgdn" "ctrl-f", Picker: "pgdn", Dialog: "pgdn" "space"]
         |app, view| app.scroll_focused(KeyAction::PageDown, view);
     Top "top" "go to the top"
-        [Logs: "g" "home", Scroll: "g" "home", Picker: "home", Dialog: "home" "g"]
+        [Logs: "g" "home", Scroll: "g" "home", Copy: "g", Picker: "home", Dialog: "home" "g"]
         |app, view| app.scroll_focused(KeyAction::Top, view);
     Bottom "bottom" "go to the end and follow"
-        [Logs: "G" "end", Scroll: "G" "end", Picker: "end", Dialog: "end" "G"]
+        [Logs: "G" "end", Scroll: "G" "end", Copy: "G", Picker: "end", Dialog: "end" "G"]
         |app, view| app.scroll_focused(KeyAction::Bottom, view);
-    Search "search" "search the log"
-        [Prefix: "/", Logs: "/", Scroll: "/"]
+    Search "search" "search (down in copy mode)"
+        [Prefix: "/", Logs: "/", Scroll: "/", Copy: "/"]
         |app, _| quiet(app, |a| a.start_prompt(Prompt::Search));
     Filter "filter" "show only matching lines"
         [Logs: "f"]
         |app, _| quiet(app, |a| a.start_prompt(Prompt::Filter));
+    SearchBack "search-back" "search up"
+        [Copy: "?"]
+        in_copy_mode;
     SearchNext "search-next" "next match"
-        [Logs: "n", Scroll: "n"]
+        [Logs: "n", Scroll: "n", Copy: "n"]
         |app, view| quiet(app, |a| a.search_again(true, view));
     SearchPrev "search-prev" "previous match"
-        [Logs: "N", Scroll: "N"]
+        [Logs: "N", Scroll: "N", Copy: "N"]
         |app, view| quiet(app, |a| a.search_again(false, view));
     ClearSearch "clear-search" "clear search and filter"
         [Logs: "esc"]
@@ -221,7 +235,14 @@ commands! {
         |app, view| app.theme_next(view.now_ms);
     FailureDetails "failure-details" "failure details"
         [Prefix: "e", Panes: "e"]
-        |app, _| quiet(app, |a| a.overlay = Overlay::Failure { scroll: 0 });
+        |app, view| quiet(app, |a| {
+            // A start a server llws did not start blocked: its question again.
+            a.overlay = if view.server.foreign.is_some() {
+                Overlay::Foreign
+            } else {
+                Overlay::Failure { scroll: 0 }
+            }
+        });
     RestartClaude "restart-claude" "restart claude's program"
         [Prefix: "c"]
         |_, _| vec![Effect::RestartClaude];
@@ -234,8 +255,47 @@ commands! {
     KeepWaiting "keep-waiting" "keep waiting for a slow load"
         [Prefix: "w"]
         |_, _| vec![Effect::Control(Request::KeepWaiting)];
+    CursorUp "cursor-up" "cursor up"
+        [Copy: "k" "up"]
+        in_copy_mode;
+    CursorDown "cursor-down" "cursor down"
+        [Copy: "j" "down"]
+        in_copy_mode;
+    CursorLeft "cursor-left" "cursor left"
+        [Copy: "h" "left"]
+        in_copy_mode;
+    CursorRight "cursor-right" "cursor right"
+        [Copy: "l" "right"]
+        in_copy_mode;
+    WordNext "word-next" "next word"
+        [Copy: "w"]
+        in_copy_mode;
+    WordPrev "word-prev" "previous word"
+        [Copy: "b"]
+        in_copy_mode;
+    LineStart "line-start" "start of the line"
+        [Copy: "0" "home"]
+        in_copy_mode;
+    LineEnd "line-end" "end of the line"
+        [Copy: "$" "end"]
+        in_copy_mode;
+    HalfPageUp "half-page-up" "up half a page"
+        [Copy: "ctrl-u"]
+        in_copy_mode;
+    HalfPageDown "half-page-down" "down half a page"
+        [Copy: "ctrl-d"]
+        in_copy_mode;
+    Select "select" "start (or drop) a selection"
+        [Copy: "v" "space"]
+        in_copy_mode;
+    SelectLine "select-line" "select whole lines"
+        [Copy: "V"]
+        in_copy_mode;
+    CopySelection "copy-selection" "copy the selection (or the line) and leave"
+        [Copy: "enter" "y"]
+        in_copy_mode;
     Cancel "cancel" "leave this mode"
-        [Scroll: "esc" "q", Picker: "esc" "q" "ctrl-c", Dialog: "esc" "q" "?" "enter",
+        [Scroll: "esc" "q", Copy: "q" "esc", Picker: "esc" "q" "ctrl-c", Dialog: "esc" "q" "?" "enter",
          Confirm: "n" "esc" "N" "q", Prompt: "esc" "ctrl-c"]
         |app, _| {
             let back = app.mode == Mode::Scroll && app.focus == PaneId::Claude;
@@ -249,6 +309,12 @@ commands! {
     Confirm "confirm" "yes: switch, quit, keep what was typed"
         [Picker: "enter", Confirm: "y" "Y" "enter", Prompt: "enter"]
         in_overlays;
+    Replace "replace" "stop the server llws did not start, then start"
+        [Confirm: "r" "R"]
+        in_overlays;
+    Adopt "adopt" "adopt the server llws did not start"
+        [Confirm: "a" "A"]
+        in_overlays;
     BenchPage "bench-page" "the benchmark profiles"
         [Picker: "b"]
         in_overlays;
@@ -260,6 +326,12 @@ commands! {
         in_overlays;
     DeleteBack "delete-back" "delete the last character"
         [Prompt: "backspace"]
+        in_overlays;
+    HistoryPrev "history-prev" "the query before (search)"
+        [Prompt: "up"]
+        in_overlays;
+    HistoryNext "history-next" "the query after (search)"
+        [Prompt: "down"]
         in_overlays;
 }
 

@@ -55,9 +55,15 @@ impl Watches {
     }
 }
 
-/// Builds the view from the latest snapshots and runs `f` on it (see
-/// [`Sources::with_view`]).
-pub fn with_view<R>(s: &Services, w: &Watches, now: u64, f: impl FnOnce(&View<'_>) -> R) -> R {
+/// Builds the view from the latest snapshots (and `claude`, for copy mode's reads) and
+/// runs `f` on it (see [`Sources::with_view`]).
+pub fn with_view<R>(
+    s: &Services,
+    w: &Watches,
+    now: u64,
+    claude: Option<&ClaudePane>,
+    f: impl FnOnce(&View<'_>) -> R,
+) -> R {
     let server = w.state.borrow();
     let profiles = w.profiles.borrow();
     let gpu = w.gpu.borrow();
@@ -75,6 +81,7 @@ pub fn with_view<R>(s: &Services, w: &Watches, now: u64, f: impl FnOnce(&View<'_
         logs: s.controller.logs(),
         server_url: &server_url,
         api: &s.api,
+        claude,
     }
     .with_view(now, f)
 }
@@ -89,7 +96,7 @@ pub fn step(
     claude: &mut ClaudePane,
     out: &mut Vec<Outbound>,
 ) {
-    let effects = with_view(s, w, now_ms(), |view| app.update(msg, view));
+    let effects = with_view(s, w, now_ms(), Some(claude), |view| app.update(msg, view));
     runner.run(effects, claude, out);
 }
 
@@ -103,7 +110,7 @@ pub fn draw(
 ) -> std::io::Result<()> {
     terminal.draw(|f| {
         let area = f.area();
-        with_view(s, w, now_ms(), |view| {
+        with_view(s, w, now_ms(), None, |view| {
             render::frame(f.buffer_mut(), area, app, view, claude)
         })
     })?;

@@ -53,7 +53,8 @@ pub fn lines(
             "In the log, GPU and system panes".to_string(),
         ),
         (Section::Logs, "In the log pane".to_string()),
-        (Section::Scroll, "Scroll mode".to_string()),
+        (Section::Scroll, "Scroll mode (log)".to_string()),
+        (Section::Copy, "Copy mode (claude)".to_string()),
     ];
     for (section, title) in sections {
         let bindings = keymap.bindings(section);
@@ -220,10 +221,14 @@ pub fn markdown(keymap: &Keymap) -> String {
         (Section::Prefix, "After the prefix"),
         (Section::Panes, "In the log, GPU and system panes"),
         (Section::Logs, "In the log pane"),
-        (Section::Scroll, "Scroll mode"),
+        (Section::Scroll, "Scroll mode (the log)"),
+        (Section::Copy, "Copy mode (the claude pane)"),
         (Section::Picker, "In the model picker (1-9 pick a row)"),
         (Section::Dialog, "In the help and the failure details"),
-        (Section::Confirm, "In the quit question"),
+        (
+            Section::Confirm,
+            "In the questions (quitting; a server llws did not start)",
+        ),
         (Section::Prompt, "While typing a search or filter"),
     ] {
         out.push_str(&format!("\n{title}:\n\n| keys | action |\n|---|---|\n"));

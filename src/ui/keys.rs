@@ -1,6 +1,7 @@
 //! Where a key goes: through the live keymap and the mode. The claude pane gets every key
 //! but the prefix and the lock key; after the prefix one key is a command (the prefix
-//! again is sent through); locked, only the lock key is llws's.
+//! again is sent through); locked, only the lock key is llws's. In copy mode the claude
+//! pane's keys are the keymap's `[copy]` table.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
@@ -23,6 +24,8 @@ pub enum Mode {
 pub enum Route {
     /// A bound action.
     Action(KeyAction),
+    /// A command of the `[copy]` table, for copy mode.
+    Copy(KeyAction),
     /// The key goes to the claude pane as it is.
     Claude,
     /// The prefix key itself goes to the claude pane (prefix pressed twice).
@@ -44,6 +47,8 @@ pub struct KeyContext {
     pub focus: PaneId,
     /// An overlay (picker, help, dialog) or a search prompt is open.
     pub overlay: bool,
+    /// The claude pane is in copy mode.
+    pub copy: bool,
 }
 
 pub fn resolve(keymap: &Keymap, ctx: &KeyContext, key: &KeyEvent) -> Route {
@@ -87,6 +92,12 @@ pub fn resolve(keymap: &Keymap, ctx: &KeyContext, key: &KeyEvent) -> Route {
             });
     }
     match ctx.focus {
+        PaneId::Claude if ctx.copy => keymap
+            .lookup(Section::Copy, key)
+            .map(Route::Copy)
+            .unwrap_or(Route::Unbound {
+                after_prefix: false,
+            }),
         PaneId::Claude => Route::Claude,
         PaneId::Logs => keymap
             .lookup(Section::Logs, key)
@@ -118,6 +129,7 @@ mod tests {
             mode,
             focus,
             overlay: false,
+            copy: false,
         }
     }
 
@@ -199,6 +211,33 @@ mod tests {
             Route::Unbound {
                 after_prefix: false
             }
+        );
+    }
+
+    #[test]
+    fn copy_mode_takes_the_claude_panes_keys_but_not_the_prefix() {
+        let km = Keymap::builtin_default();
+        let c = KeyContext {
+            copy: true,
+            ..ctx(Mode::Normal, PaneId::Claude)
+        };
+        assert_eq!(
+            resolve(&km, &c, &k(KeyCode::Char('?'), KeyModifiers::NONE)),
+            Route::Copy(KeyAction::SearchBack)
+        );
+        assert_eq!(
+            resolve(&km, &c, &k(KeyCode::Char('v'), KeyModifiers::NONE)),
+            Route::Copy(KeyAction::Select)
+        );
+        assert_eq!(
+            resolve(&km, &c, &k(KeyCode::Char('x'), KeyModifiers::NONE)),
+            Route::Unbound {
+                after_prefix: false
+            }
+        );
+        assert_eq!(
+            resolve(&km, &c, &k(KeyCode::Char('\\'), KeyModifiers::CONTROL)),
+            Route::EnterPrefix
         );
     }
 }

@@ -24,6 +24,7 @@
 pub mod action;
 pub mod app;
 pub mod commands;
+pub mod copy_mode;
 pub mod dialog;
 pub mod event_loop;
 pub mod help;
@@ -37,6 +38,7 @@ pub mod picker_table;
 pub mod prefs;
 pub mod render;
 pub mod runner;
+pub mod search;
 pub mod services;
 pub mod status_bar;
 pub mod tty;

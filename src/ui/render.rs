@@ -12,12 +12,14 @@ use ratatui::widgets::{Block, BorderType, Borders, Widget};
 use crate::config::keymap::Section;
 use crate::ui::app::{App, Overlay};
 use crate::ui::commands::KeyAction;
+use crate::ui::copy_mode::CopyMode;
 use crate::ui::dialog;
 use crate::ui::help;
 use crate::ui::keys::Mode;
 use crate::ui::layout::{self, LayoutKind, MIN_HEIGHT, MIN_WIDTH, PaneId};
 use crate::ui::panes::claude::ClaudePane;
 use crate::ui::panes::{gpu, system};
+use crate::ui::search::{self, Direction};
 use crate::ui::status_bar::{self, Bar};
 use crate::ui::view::View;
 
@@ -37,6 +39,10 @@ pub fn frame(
         app.claude_focused(),
         app.theme.pane_colors(),
     );
+    // Copy mode catches up with what the program wrote since (and with the new size).
+    if let Some(copy) = &mut app.copy {
+        claude.history(|h| copy.follow(h));
+    }
     draw(buf, app, view, claude);
 }
 
@@ -71,14 +77,12 @@ pub fn draw(buf: &mut Buffer, app: &App, view: &View<'_>, claude: &ClaudePane) {
         let focused = app.focus == pane;
         let inner = frame_pane(buf, rect, pane, app, claude, focused);
         match pane {
-            PaneId::Claude => claude.draw(inner, buf, app.claude_focused(), app.banner.as_deref()),
+            PaneId::Claude => match &app.copy {
+                Some(copy) => draw_copy_mode(buf, rect, inner, app, copy, claude),
+                None => claude.draw(inner, buf, app.claude_focused(), app.banner.as_deref()),
+            },
             PaneId::Logs => {
-                let k = |a| app.keymap.label(Section::Prompt, a);
-                let keys = format!(
-                    "{} keep · {} cancel",
-                    k(KeyAction::Confirm),
-                    k(KeyAction::Cancel)
-                );
+                let keys = prompt_keys(app);
                 let pos = app
                     .logs
                     .draw(buf, inner, view.logs, view.log_next_seq, &keys, theme);
@@ -115,7 +119,65 @@ pub fn draw(buf: &mut Buffer, app: &App, view: &View<'_>, claude: &ClaudePane) {
         Overlay::Failure { scroll } => {
             dialog::draw_failure(buf, area, view.server, *scroll, &app.keymap, theme)
         }
+        Overlay::Foreign => dialog::draw_foreign(buf, area, view.server, &app.keymap, theme),
     }
+}
+
+/// How to end a search prompt, from the keymap: `Enter keep · Esc cancel · ↑ earlier`.
+fn prompt_keys(app: &App) -> String {
+    let k = |a| app.keymap.label(Section::Prompt, a);
+    format!(
+        "{} keep · {} cancel · {} earlier",
+        k(KeyAction::Confirm),
+        k(KeyAction::Cancel),
+        k(KeyAction::HistoryPrev)
+    )
+}
+
+/// The claude pane in copy mode: the lines in view with matches, selection and cursor
+/// (see [`CopyMode::draw`]), the search prompt on the last row while it is typed, and
+/// tmux's `[lines back/scrollback]` in the frame's top-right corner.
+fn draw_copy_mode(
+    buf: &mut Buffer,
+    rect: Rect,
+    inner: Rect,
+    app: &App,
+    copy: &CopyMode,
+    claude: &ClaudePane,
+) {
+    let theme = &app.theme;
+    claude.history(|h| copy.draw(h, inner, buf, theme));
+    if let Some((dir, editor)) = &copy.editing
+        && inner.height > 0
+    {
+        let label = match dir {
+            Direction::Down => "search down: ",
+            Direction::Up => "search up: ",
+        };
+        let line = Line::from(vec![
+            Span::styled(label, Style::default().fg(theme.accent)),
+            Span::raw(editor.text.clone()),
+            Span::styled("█", Style::default().fg(theme.accent)),
+            Span::styled(
+                format!("  {}", prompt_keys(app)),
+                Style::default().fg(theme.dim),
+            ),
+        ]);
+        let y = inner.y + inner.height - 1;
+        buf.set_style(
+            Rect {
+                y,
+                height: 1,
+                ..inner
+            },
+            Style::default().bg(theme.overlay_bg),
+        );
+        buf.set_line(inner.x, y, &line, inner.width);
+    }
+    let (back, of) = copy.position();
+    let label = format!(" [{back}/{of}] ");
+    let x = rect.x + rect.width.saturating_sub(label.chars().count() as u16 + 1);
+    buf.set_string(x, rect.y, label, Style::default().fg(theme.dim));
 }
 
 /// Draws a pane's frame and title; returns the inner area.
@@ -165,11 +227,17 @@ fn frame_pane(
                     Style::default().fg(theme.mode_fg).bg(theme.mode_locked),
                 ));
             }
-            if app.mode == Mode::Scroll && focused {
+            if let Some(copy) = &app.copy {
                 title.push(Span::styled(
-                    " SCROLL ",
+                    " COPY ",
                     Style::default().fg(theme.mode_fg).bg(theme.mode_other),
                 ));
+                if let Some(s) = &copy.search {
+                    title.push(Span::styled(
+                        format!(" /{s} {} ", search::counter(copy.counter)),
+                        Style::default().fg(theme.accent),
+                    ));
+                }
             }
         }
         PaneId::Logs => {
@@ -193,7 +261,7 @@ fn frame_pane(
             }
             if let Some(s) = &app.logs.search {
                 title.push(Span::styled(
-                    format!("/{s} "),
+                    format!("/{s} {} ", search::counter(app.logs.counter)),
                     Style::default().fg(theme.accent),
                 ));
             }
@@ -232,7 +300,7 @@ fn frame_pane(
             }
             if let Some(s) = &app.logs.search {
                 title.push(Span::styled(
-                    format!("/{s} "),
+                    format!("/{s} {} ", search::counter(app.logs.counter)),
                     Style::default().fg(theme.accent),
                 ));
             }

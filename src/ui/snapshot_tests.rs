@@ -399,6 +399,7 @@ impl Scene {
             logs: &self.logs,
             server_url: "http://127.0.0.1:8080",
             api: &self.api,
+            claude: None,
         }
     }
 }
@@ -897,9 +898,7 @@ fn the_claude_pane_answers_osc_11_with_the_theme_in_use() {
         with_view(&s, |v| {
             render::frame(&mut Buffer::empty(area), area, app, v, &mut claude)
         });
-        let ClaudePane::Replay(term) = &mut claude else {
-            unreachable!()
-        };
+        let mut term = claude.replay_term().unwrap();
         term.process(b"\x1b]11;?\x07");
         String::from_utf8(term.take_replies()).unwrap()
     };
@@ -1079,29 +1078,33 @@ mod keys {
     }
 
     #[test]
-    fn scroll_mode_scrolls_the_claude_pane_and_returns_to_the_live_screen() {
+    fn the_scroll_key_is_copy_mode_in_claude_and_scroll_mode_in_the_log() {
         let s = scene(server(Phase::Running), two_gpus(), 10);
+        let claude = copy_mode::pane();
         let mut app = app();
         frame(&s, &mut app, 160, 50);
-        press(&mut app, &s, KeyCode::Char('\\'), KeyModifiers::CONTROL);
+        let press = |app: &mut App, code, mods| copy_mode::key(app, &s, &claude, code, mods);
+        press(&mut app, KeyCode::Char('\\'), KeyModifiers::CONTROL);
         assert_eq!(app.mode_label(), ModeLabel::Prefix);
-        press(&mut app, &s, KeyCode::Char('['), KeyModifiers::NONE);
-        assert_eq!(app.mode_label(), ModeLabel::Scroll);
-        let page = i32::from(app.claude_inner.height - 1);
+        press(&mut app, KeyCode::Char('['), KeyModifiers::NONE);
+        assert_eq!(app.mode_label(), ModeLabel::Copy);
+        assert!(press(&mut app, KeyCode::PageUp, KeyModifiers::NONE).is_empty());
         assert_eq!(
-            press(&mut app, &s, KeyCode::PageUp, KeyModifiers::NONE),
-            vec![Effect::ClaudeScroll(Scroll::Lines(page))]
-        );
-        assert_eq!(
-            press(&mut app, &s, KeyCode::Char('q'), KeyModifiers::NONE),
+            press(&mut app, KeyCode::Char('q'), KeyModifiers::NONE),
             vec![Effect::ClaudeScroll(Scroll::Bottom)]
         );
         assert_eq!(app.mode_label(), ModeLabel::Normal);
         // Back in NORMAL, q is claude's again.
         assert!(matches!(
-            press(&mut app, &s, KeyCode::Char('q'), KeyModifiers::NONE)[..],
+            press(&mut app, KeyCode::Char('q'), KeyModifiers::NONE)[..],
             [Effect::ClaudeKey(_)]
         ));
+        // In the log, the same key is scroll mode.
+        press(&mut app, KeyCode::Char('\\'), KeyModifiers::CONTROL);
+        press(&mut app, KeyCode::Char('2'), KeyModifiers::NONE);
+        press(&mut app, KeyCode::Char('\\'), KeyModifiers::CONTROL);
+        press(&mut app, KeyCode::Char('['), KeyModifiers::NONE);
+        assert_eq!(app.mode_label(), ModeLabel::Scroll);
     }
 
     #[test]
@@ -1284,5 +1287,477 @@ mod keys {
         }
         press(&mut app, &s, KeyCode::F(12), KeyModifiers::NONE);
         assert_eq!(app.mode_label(), ModeLabel::Normal);
+    }
+}
+
+/// A start blocked by a server llws did not start (the original inventory's item 17).
+fn blocked(server: crate::server::foreign::ForeignServer) -> ServerState {
+    use crate::server::foreign::Blocked;
+    let mut s = ServerState::initial(BackendKind::Docker);
+    s.phase = Phase::Failed;
+    s.profile = Some("qwen3-coder".into());
+    s.profile_name = Some("Qwen3 Coder 30B-A3B".into());
+    s.message = server.blocked_message();
+    s.failure = Some(Failure {
+        reason: server.blocked_message(),
+        exit_code: None,
+        signal: None,
+        oom_killed: false,
+        restart_count: None,
+        log_tail: Vec::new(),
+    });
+    s.foreign = Some(Blocked {
+        server,
+        profile: "qwen3-coder".into(),
+    });
+    s
+}
+
+fn compose_container(adoptable: bool) -> crate::server::foreign::ForeignServer {
+    crate::server::foreign::ForeignServer::Container {
+        name: "llama-server".into(),
+        id: "0123456789abcdef".into(),
+        image: if adoptable {
+            "llws/llama-server:cuda".into()
+        } else {
+            "ghcr.io/ggml-org/llama.cpp:server-cuda".into()
+        },
+        running: true,
+        compose_project: Some("llama_cpp".into()),
+        adoptable,
+    }
+}
+
+#[test]
+fn a_server_llws_did_not_start_is_asked_about() {
+    use crate::server::foreign::{ForeignAction, ForeignServer};
+    let container = scene(blocked(compose_container(true)), no_gpu(), 20);
+    shots("foreign_container", &container, |app, _| {
+        app.overlay = Overlay::Foreign;
+    });
+    let other_image = scene(blocked(compose_container(false)), no_gpu(), 20);
+    shots("foreign_container_other_image", &other_image, |app, _| {
+        app.overlay = Overlay::Foreign;
+    });
+    let process = ForeignServer::Process {
+        port: 8080,
+        pid: Some(31337),
+        program: Some("/usr/bin/python3".into()),
+        stoppable: false,
+    };
+    let not_ours = scene(blocked(process), no_gpu(), 20);
+    shots("foreign_process_not_ours", &not_ours, |app, _| {
+        app.overlay = Overlay::Foreign;
+    });
+
+    // The state that names it opens the question; the keys answer it through the
+    // controller, which alone decides.
+    let mut app = app();
+    let idle = scene(server(Phase::Idle), no_gpu(), 20);
+    update(&mut app, &idle, Msg::Start { profile: None });
+    update(
+        &mut app,
+        &container,
+        Msg::ServerState(Box::new(container.server.clone())),
+    );
+    assert_eq!(app.overlay, Overlay::Foreign);
+    assert_eq!(
+        key(&mut app, &container, KeyCode::Char('a'), KeyModifiers::NONE),
+        vec![Effect::Control(Request::ResolveForeign(
+            ForeignAction::Adopt
+        ))]
+    );
+    assert_eq!(app.overlay, Overlay::None);
+    // Asked again from the failure-details key.
+    key(
+        &mut app,
+        &container,
+        KeyCode::Char('\\'),
+        KeyModifiers::CONTROL,
+    );
+    key(&mut app, &container, KeyCode::Char('e'), KeyModifiers::NONE);
+    assert_eq!(app.overlay, Overlay::Foreign);
+    assert_eq!(
+        key(&mut app, &container, KeyCode::Char('r'), KeyModifiers::NONE),
+        vec![Effect::Control(Request::ResolveForeign(
+            ForeignAction::Replace
+        ))]
+    );
+    // What is not offered is not sent: said instead.
+    let mut app2 = self::app();
+    app2.overlay = Overlay::Foreign;
+    assert!(
+        key(
+            &mut app2,
+            &other_image,
+            KeyCode::Char('a'),
+            KeyModifiers::NONE
+        )
+        .is_empty()
+    );
+    assert_eq!(app2.overlay, Overlay::Foreign);
+    let said = app2.message.clone().unwrap().text;
+    assert!(said.contains("[server] image"), "{said}");
+    assert!(key(&mut app2, &not_ours, KeyCode::Char('r'), KeyModifiers::NONE).is_empty());
+    let said = app2.message.clone().unwrap().text;
+    assert!(
+        said.contains("pid 31337") && said.contains("will not stop it"),
+        "{said}"
+    );
+    // Esc leaves it, and says how to be asked again.
+    key(&mut app2, &not_ours, KeyCode::Esc, KeyModifiers::NONE);
+    assert_eq!(app2.overlay, Overlay::None);
+    let said = app2.message.clone().unwrap().text;
+    assert!(said.contains("Ctrl+\\ e asks again"), "{said}");
+    // Answered elsewhere (the API, another client): the question goes.
+    app.overlay = Overlay::Foreign;
+    update(
+        &mut app,
+        &container,
+        Msg::ServerState(Box::new(switching())),
+    );
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+/// Copy mode in the claude pane: keys through the app with a replayed pane behind the
+/// view, frames of the copy-mode screen.
+mod copy_mode {
+    use super::*;
+    use crate::ui::status_bar::ModeLabel;
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    use ratatui::style::Modifier;
+
+    /// Claude Code's start screen, then 60 lines of answers (most in the scrollback).
+    pub(super) fn pane() -> ClaudePane {
+        let mut bytes = CLAUDE.to_vec();
+        bytes.extend_from_slice(b"\r\n");
+        for i in 0..60 {
+            let word = if i % 7 == 3 { "needle" } else { "hay" };
+            bytes.extend_from_slice(format!("answer {i:02}: the {word} is here\r\n").as_bytes());
+        }
+        ClaudePane::replay(40, 120, &bytes)
+    }
+
+    /// A key through the app with `claude` in the view, as the event loop hands it.
+    pub(super) fn key(
+        app: &mut App,
+        s: &Scene,
+        claude: &ClaudePane,
+        code: KeyCode,
+        mods: KeyModifiers,
+    ) -> Vec<Effect> {
+        let sources = Sources {
+            claude: Some(claude),
+            ..s.sources()
+        };
+        let msg = Msg::Input(Event::Key(KeyEvent::new(code, mods)));
+        sources.with_view(NOW, |v| app.update(msg, v))
+    }
+
+    fn typed(app: &mut App, s: &Scene, claude: &ClaudePane, text: &str) {
+        for c in text.chars() {
+            key(app, s, claude, KeyCode::Char(c), KeyModifiers::NONE);
+        }
+    }
+
+    fn draw(s: &Scene, app: &mut App, claude: &mut ClaudePane, w: u16, h: u16) -> (String, Buffer) {
+        let area = Rect::new(0, 0, w, h);
+        let mut buf = Buffer::empty(area);
+        with_view(s, |view| render::frame(&mut buf, area, app, view, claude));
+        (text(&buf), buf)
+    }
+
+    /// Copy mode at `w` × `h`: entered, searched up for "needle" and on to the second
+    /// match from the bottom, which is `select`ed through the end of its line.
+    fn searched(s: &Scene, w: u16, h: u16, select: bool) -> (App, ClaudePane, String, Buffer) {
+        let mut claude = pane();
+        let mut app = app();
+        draw(s, &mut app, &mut claude, w, h);
+        let n = KeyModifiers::NONE;
+        key(
+            &mut app,
+            s,
+            &claude,
+            KeyCode::Char('\\'),
+            KeyModifiers::CONTROL,
+        );
+        key(&mut app, s, &claude, KeyCode::Char('['), n);
+        key(&mut app, s, &claude, KeyCode::Char('?'), n);
+        typed(&mut app, s, &claude, "needle");
+        key(&mut app, s, &claude, KeyCode::Enter, n);
+        key(&mut app, s, &claude, KeyCode::Char('n'), n);
+        if select {
+            key(&mut app, s, &claude, KeyCode::Char('v'), n);
+            key(&mut app, s, &claude, KeyCode::Char('$'), n);
+        }
+        let (text, buf) = draw(s, &mut app, &mut claude, w, h);
+        (app, claude, text, buf)
+    }
+
+    #[test]
+    fn copy_mode_screens() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        for (w, h) in SIZES {
+            let (app, _, text, _) = searched(&s, w, h, true);
+            assert_eq!(app.mode_label(), ModeLabel::Copy);
+            insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+                insta::assert_snapshot!(format!("copy_mode_{w}x{h}"), text);
+            });
+        }
+        // The prompt, typed on the pane's last row.
+        let mut claude = pane();
+        let mut app = app();
+        draw(&s, &mut app, &mut claude, 160, 50);
+        key(
+            &mut app,
+            &s,
+            &claude,
+            KeyCode::Char('\\'),
+            KeyModifiers::CONTROL,
+        );
+        key(
+            &mut app,
+            &s,
+            &claude,
+            KeyCode::Char('['),
+            KeyModifiers::NONE,
+        );
+        key(
+            &mut app,
+            &s,
+            &claude,
+            KeyCode::Char('/'),
+            KeyModifiers::NONE,
+        );
+        typed(&mut app, &s, &claude, "answer 1");
+        assert_eq!(app.mode_label(), ModeLabel::Search);
+        let (text, _) = draw(&s, &mut app, &mut claude, 160, 50);
+        insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!("copy_mode_prompt_160x50", text);
+        });
+    }
+
+    #[test]
+    fn matches_selection_and_cursor_are_painted() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let (app, _, text, buf) = searched(&s, 160, 50, true);
+        let theme = &app.theme;
+        // 9 needles (answers 03, 10, ..., 59); up from the bottom: 59, then n: 52.
+        assert!(text.contains("COPY"), "{text}");
+        assert!(text.contains("/needle [8/9]"), "{text}");
+        let (y, x) = text
+            .lines()
+            .enumerate()
+            .find_map(|(y, l)| {
+                l.find("answer 52: the needle")
+                    .map(|b| (y as u16, l[..b].chars().count() as u16))
+            })
+            .expect("answer 52 in view");
+        // The current match, another match, the selection from the match to the end of
+        // its line, and the cursor on its last character.
+        let at = |x: u16, y: u16| buf[(x, y)].style();
+        let needle = x + "answer 52: the ".len() as u16;
+        assert_eq!(at(needle + 1, y).bg, Some(theme.selection_bg));
+        let (y59, x59) = text
+            .lines()
+            .enumerate()
+            .find_map(|(y, l)| {
+                l.find("answer 59: the needle")
+                    .map(|b| (y as u16, l[..b].chars().count() as u16))
+            })
+            .expect("answer 59 in view");
+        assert_eq!(at(x59 + 16, y59).bg, Some(theme.match_bg));
+        let end = x + "answer 52: the needle is here".len() as u16 - 1;
+        assert_eq!(at(end - 1, y).bg, Some(theme.selection_bg));
+        assert!(at(end, y).add_modifier.contains(Modifier::REVERSED));
+        // Without a selection the current match has its own colour.
+        let (_, _, _, buf) = searched(&s, 160, 50, false);
+        assert_eq!(
+            buf[(needle + 1, y)].style().bg,
+            Some(theme.current_match_bg)
+        );
+        assert!(
+            buf[(needle, y)]
+                .style()
+                .add_modifier
+                .contains(Modifier::REVERSED)
+        );
+    }
+
+    #[test]
+    fn a_yank_copies_the_selection_and_leaves() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let (mut app, claude, _, _) = searched(&s, 160, 50, true);
+        let effects = key(&mut app, &s, &claude, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(
+            effects,
+            vec![
+                Effect::ClaudeScroll(Scroll::Bottom),
+                Effect::Copy("needle is here".into())
+            ]
+        );
+        assert_eq!(app.copy, None);
+        assert_eq!(app.message.as_ref().unwrap().text, "copied 14 characters");
+    }
+
+    #[test]
+    fn sending_the_program_anything_or_restarting_it_leaves_copy_mode() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let n = KeyModifiers::NONE;
+        let ctrl = KeyModifiers::CONTROL;
+        // The prefix twice sends it to the program; the prefix's c restarts it; the lock
+        // gives every key to it.
+        for keys in [
+            vec![(KeyCode::Char('\\'), ctrl), (KeyCode::Char('\\'), ctrl)],
+            vec![(KeyCode::Char('\\'), ctrl), (KeyCode::Char('c'), n)],
+            vec![(KeyCode::F(12), n)],
+        ] {
+            let (mut app, claude, _, _) = searched(&s, 160, 50, false);
+            let mut effects = Vec::new();
+            for (code, mods) in keys.clone() {
+                effects = key(&mut app, &s, &claude, code, mods);
+            }
+            assert_eq!(app.copy, None, "{keys:?}");
+            assert!(
+                effects.contains(&Effect::ClaudeScroll(Scroll::Bottom)),
+                "{keys:?}: {effects:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_second_search_starts_empty_and_up_brings_back_the_first() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let (mut app, claude, _, _) = searched(&s, 160, 50, true);
+        let n = KeyModifiers::NONE;
+        key(&mut app, &s, &claude, KeyCode::Char('/'), n);
+        let editing = |app: &App| app.copy.as_ref().unwrap().editing.clone().unwrap().1.text;
+        assert_eq!(editing(&app), "");
+        key(&mut app, &s, &claude, KeyCode::Up, n);
+        assert_eq!(editing(&app), "needle");
+        key(&mut app, &s, &claude, KeyCode::Esc, n);
+        // Down from 52: 59, then round to the first, and the status bar says so.
+        key(&mut app, &s, &claude, KeyCode::Char('N'), n);
+        key(&mut app, &s, &claude, KeyCode::Char('N'), n);
+        assert_eq!(app.copy.as_ref().unwrap().counter, Some((1, 9)));
+        assert_eq!(
+            app.message.as_ref().unwrap().text,
+            "search hit the bottom, continued at the top"
+        );
+    }
+
+    fn mouse(
+        app: &mut App,
+        s: &Scene,
+        claude: &ClaudePane,
+        kind: MouseEventKind,
+        x: u16,
+        y: u16,
+    ) -> Vec<Effect> {
+        let sources = Sources {
+            claude: Some(claude),
+            ..s.sources()
+        };
+        let msg = Msg::Input(Event::Mouse(MouseEvent {
+            kind,
+            column: x,
+            row: y,
+            modifiers: KeyModifiers::NONE,
+        }));
+        sources.with_view(NOW, |v| app.update(msg, v))
+    }
+
+    /// Where `needle` is drawn on screen: (x, y) of its first character.
+    fn find(text: &str, needle: &str) -> (u16, u16) {
+        text.lines()
+            .enumerate()
+            .find_map(|(y, l)| {
+                l.find(needle)
+                    .map(|b| (l[..b].chars().count() as u16, y as u16))
+            })
+            .unwrap_or_else(|| panic!("{needle} not on screen:\n{text}"))
+    }
+
+    #[test]
+    fn a_drag_over_the_pane_selects_and_copies_as_in_tmux() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let mut claude = pane();
+        let mut app = app();
+        let (text, _) = draw(&s, &mut app, &mut claude, 160, 50);
+        let (x, y) = find(&text, "answer 57: the hay");
+        let left = MouseButton::Left;
+        // Down, then a drag: copy mode starts with a selection from where the button went
+        // down, through the cell under the pointer.
+        mouse(&mut app, &s, &claude, MouseEventKind::Down(left), x + 11, y);
+        assert_eq!(app.copy, None, "a click alone is no selection");
+        mouse(
+            &mut app,
+            &s,
+            &claude,
+            MouseEventKind::Drag(left),
+            x + 5,
+            y + 1,
+        );
+        assert_eq!(app.mode_label(), ModeLabel::Copy);
+        let effects = mouse(
+            &mut app,
+            &s,
+            &claude,
+            MouseEventKind::Drag(left),
+            x + 13,
+            y + 1,
+        );
+        assert!(effects.is_empty());
+        // Letting go copies and leaves.
+        let effects = mouse(
+            &mut app,
+            &s,
+            &claude,
+            MouseEventKind::Up(left),
+            x + 13,
+            y + 1,
+        );
+        assert_eq!(
+            effects,
+            vec![
+                Effect::ClaudeScroll(Scroll::Bottom),
+                Effect::Copy("the hay is here\nanswer 58: the".into())
+            ]
+        );
+        assert_eq!(app.copy, None);
+    }
+
+    #[test]
+    fn the_wheel_enters_copy_mode_and_scrolling_back_down_leaves() {
+        let s = scene(server(Phase::Running), two_gpus(), 10);
+        let mut claude = pane();
+        let mut app = app();
+        let (text, _) = draw(&s, &mut app, &mut claude, 160, 50);
+        let (x, y) = find(&text, "answer 40");
+        mouse(&mut app, &s, &claude, MouseEventKind::ScrollUp, x, y);
+        assert_eq!(app.mode_label(), ModeLabel::Copy);
+        let (text, _) = draw(&s, &mut app, &mut claude, 160, 50);
+        assert!(text.contains("[3/28]"), "three lines back: {text}");
+        assert_eq!(find(&text, "answer 40").1, y + 3);
+        mouse(&mut app, &s, &claude, MouseEventKind::ScrollDown, x, y);
+        assert_eq!(app.copy, None, "back at the bottom, copy mode ends");
+        // Entered by keys, scrolling to the bottom stays in copy mode.
+        key(
+            &mut app,
+            &s,
+            &claude,
+            KeyCode::Char('\\'),
+            KeyModifiers::CONTROL,
+        );
+        key(
+            &mut app,
+            &s,
+            &claude,
+            KeyCode::Char('['),
+            KeyModifiers::NONE,
+        );
+        mouse(&mut app, &s, &claude, MouseEventKind::ScrollUp, x, y);
+        mouse(&mut app, &s, &claude, MouseEventKind::ScrollDown, x, y);
+        assert_eq!(app.mode_label(), ModeLabel::Copy);
     }
 }

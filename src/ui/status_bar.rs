@@ -23,6 +23,7 @@ pub enum ModeLabel {
     Prefix,
     Locked,
     Scroll,
+    Copy,
     Search,
     Filter,
     Picker,
@@ -31,6 +32,8 @@ pub enum ModeLabel {
     /// The stop-server question.
     ConfirmStop,
     Details,
+    /// The question about a server llws did not start (its box lists the answers).
+    Foreign,
 }
 
 impl ModeLabel {
@@ -40,11 +43,12 @@ impl ModeLabel {
             Self::Prefix => "PREFIX",
             Self::Locked => "LOCKED",
             Self::Scroll => "SCROLL",
+            Self::Copy => "COPY",
             Self::Search => "SEARCH",
             Self::Filter => "FILTER",
             Self::Picker => "PICKER",
             Self::Help => "HELP",
-            Self::Confirm | Self::ConfirmStop => "CONFIRM",
+            Self::Confirm | Self::ConfirmStop | Self::Foreign => "CONFIRM",
             Self::Details => "DETAILS",
         }
     }
@@ -420,6 +424,14 @@ pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
                 "leave",
             ));
         }
+        ModeLabel::Copy => {
+            let c = |a| k.key_for(Section::Copy, a).map(|s| s.label());
+            out.push((c(KeyAction::Search), "search"));
+            out.push((c(KeyAction::SearchBack), "search up"));
+            out.push((c(KeyAction::Select), "select"));
+            out.push((c(KeyAction::CopySelection), "copy"));
+            out.push((c(KeyAction::Cancel), "leave"));
+        }
         ModeLabel::Search | ModeLabel::Filter => {
             out.push((
                 k.key_for(Section::Prompt, KeyAction::Confirm)
@@ -453,6 +465,13 @@ pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
                 k.key_for(Section::Dialog, KeyAction::Cancel)
                     .map(|s| s.label()),
                 "close",
+            ));
+        }
+        ModeLabel::Foreign => {
+            out.push((
+                k.key_for(Section::Confirm, KeyAction::Cancel)
+                    .map(|s| s.label()),
+                "leave it",
             ));
         }
         ModeLabel::Confirm | ModeLabel::ConfirmStop => {
@@ -652,15 +671,19 @@ mod tests {
             let theme = Theme::builtin_default();
             let panes = [PaneId::Claude, PaneId::Logs, PaneId::Gpu, PaneId::System];
             let plain = [
-                (ModeLabel::Normal, Mode::Normal),
-                (ModeLabel::Prefix, Mode::Prefix),
-                (ModeLabel::Locked, Mode::Locked),
-                (ModeLabel::Scroll, Mode::Scroll),
+                (ModeLabel::Normal, Mode::Normal, false),
+                (ModeLabel::Prefix, Mode::Prefix, false),
+                (ModeLabel::Locked, Mode::Locked, false),
+                (ModeLabel::Scroll, Mode::Scroll, false),
+                (ModeLabel::Copy, Mode::Normal, true),
             ];
-            for (label, mode) in plain {
+            for (label, mode, copy) in plain {
                 for focus in panes {
-                    // Scroll mode moves the focus off the GPU and system panes.
-                    if mode == Mode::Scroll && matches!(focus, PaneId::Gpu | PaneId::System) {
+                    // Scroll mode moves the focus off the GPU and system panes; copy mode
+                    // is the claude pane's.
+                    if (mode == Mode::Scroll && matches!(focus, PaneId::Gpu | PaneId::System))
+                        || (copy && focus != PaneId::Claude)
+                    {
                         continue;
                     }
                     let bar = Bar {
@@ -682,6 +705,7 @@ mod tests {
                                     mode: m,
                                     focus,
                                     overlay: false,
+                                    copy,
                                 };
                                 let ev = KeyEvent::new(key.code, key.mods);
                                 let route = resolve(&km, &ctx, &ev);
@@ -692,9 +716,10 @@ mod tests {
                                         true
                                     }
                                     Route::EnterPrefix => what == "commands",
-                                    Route::Action(_) | Route::SendPrefix | Route::ToggleLock => {
-                                        last
-                                    }
+                                    Route::Action(_)
+                                    | Route::Copy(_)
+                                    | Route::SendPrefix
+                                    | Route::ToggleLock => last,
                                     _ => false,
                                 };
                                 assert!(

@@ -8,6 +8,7 @@ use crate::server::ServerState;
 use crate::server::load_facts::LoadFacts;
 use crate::server::logs::{LogLine, LogRing};
 use crate::server::profiles_store::ProfilesView;
+use crate::ui::panes::claude::ClaudePane;
 
 /// Whether the management API is serving.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,9 @@ pub struct View<'a> {
     pub now_ms: u64,
     pub server_url: &'a str,
     pub api: &'a ApiStatus,
+    /// The claude pane, for copy mode to read its lines (while a message is handled; a
+    /// frame reads the pane it draws instead).
+    pub claude: Option<&'a ClaudePane>,
 }
 
 /// What a [`View`] is built from: the snapshots, and the log ring it locks while a view
@@ -50,6 +54,7 @@ pub struct Sources<'a> {
     pub logs: &'a LogRing,
     pub server_url: &'a str,
     pub api: &'a ApiStatus,
+    pub claude: Option<&'a ClaudePane>,
 }
 
 impl Sources<'_> {
@@ -69,6 +74,7 @@ impl Sources<'_> {
                 now_ms,
                 server_url: self.server_url,
                 api: self.api,
+                claude: self.claude,
             })
         })
     }

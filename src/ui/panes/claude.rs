@@ -10,6 +10,9 @@ use ratatui::style::Style;
 
 use crate::claude::{SandboxGuard, claude_pane_command};
 use crate::config::Settings;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::pty::history::History;
 use crate::pty::overlay::{self, Overlays};
 use crate::pty::term::{Outbound, Term, TermColors};
 use crate::pty::{TerminalPane, Waker};
@@ -31,8 +34,9 @@ pub enum ClaudePane {
         pane: Box<TerminalPane>,
         _guard: SandboxGuard,
     },
-    /// A screen fed with bytes, for snapshots.
-    Replay(Box<Term>),
+    /// A screen fed with bytes, for snapshots (behind a lock, as a live pane's is, so
+    /// copy mode reads it the same way).
+    Replay(Box<Mutex<Term>>),
     /// The command could not start.
     Failed(String),
 }
@@ -68,7 +72,24 @@ impl ClaudePane {
     pub fn replay(rows: u16, cols: u16, bytes: &[u8]) -> ClaudePane {
         let mut term = Term::new(rows, cols, 1000);
         term.process(bytes);
-        ClaudePane::Replay(Box::new(term))
+        ClaudePane::Replay(Box::new(Mutex::new(term)))
+    }
+
+    /// A replayed screen's emulator (for tests that feed it more or read its answers).
+    pub fn replay_term(&self) -> Option<MutexGuard<'_, Term>> {
+        match self {
+            ClaudePane::Replay(term) => Some(term.lock().unwrap_or_else(|e| e.into_inner())),
+            _ => None,
+        }
+    }
+
+    /// Runs `f` on the pane's lines (copy mode); `None` when there is no screen.
+    pub fn history<R>(&self, f: impl FnOnce(&mut History<'_>) -> R) -> Option<R> {
+        match self {
+            ClaudePane::Live { pane, .. } => Some(pane.with_history(f)),
+            ClaudePane::Replay(_) => self.replay_term().map(|mut t| f(&mut History::new(&mut t))),
+            ClaudePane::Failed(_) => None,
+        }
     }
 
     pub fn handle_key(&mut self, key: &KeyEvent) {
@@ -101,7 +122,10 @@ impl ClaudePane {
     pub fn scroll_lines(&mut self, delta: i32) {
         match self {
             ClaudePane::Live { pane, .. } => pane.scroll_lines(delta),
-            ClaudePane::Replay(term) => term.scroll_by(delta),
+            ClaudePane::Replay(_) => self
+                .replay_term()
+                .into_iter()
+                .for_each(|mut t| t.scroll_by(delta)),
             ClaudePane::Failed(_) => {}
         }
     }
@@ -120,7 +144,7 @@ impl ClaudePane {
     pub fn scrollback_offset(&self) -> usize {
         match self {
             ClaudePane::Live { pane, .. } => pane.scrollback_offset(),
-            ClaudePane::Replay(term) => term.scrollback(),
+            ClaudePane::Replay(_) => self.replay_term().map_or(0, |t| t.scrollback()),
             ClaudePane::Failed(_) => 0,
         }
     }
@@ -139,6 +163,7 @@ impl ClaudePane {
                 pane.sync(inner, focused);
             }
             ClaudePane::Replay(term) => {
+                let term = term.get_mut().unwrap_or_else(|e| e.into_inner());
                 term.set_colors(colors);
                 if inner.width > 0 && inner.height > 0 && term.size() != (inner.height, inner.width)
                 {
@@ -153,8 +178,10 @@ impl ClaudePane {
     pub fn draw(&self, area: Rect, buf: &mut Buffer, focused: bool, banner: Option<&str>) {
         match self {
             ClaudePane::Live { pane, .. } => pane.draw(area, buf, focused, banner),
-            ClaudePane::Replay(term) => {
-                term.render(area, buf, false);
+            ClaudePane::Replay(_) => {
+                if let Some(term) = self.replay_term() {
+                    term.render(area, buf, false);
+                }
                 let overlays = Overlays {
                     banner,
                     ..Overlays::default()
@@ -205,7 +232,10 @@ impl ClaudePane {
     pub fn take_outbound(&mut self) -> Vec<Outbound> {
         match self {
             ClaudePane::Live { pane, .. } => pane.take_outbound(),
-            ClaudePane::Replay(term) => term.take_outbound(),
+            ClaudePane::Replay(term) => term
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .take_outbound(),
             ClaudePane::Failed(_) => Vec::new(),
         }
     }

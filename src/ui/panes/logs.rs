@@ -17,6 +17,7 @@ use unicode_width::UnicodeWidthChar;
 
 use crate::config::theme::Theme;
 use crate::server::logs::{LogLine, Source};
+use crate::ui::search::{self, Direction, Editor, Found, find_all};
 
 /// What the search or filter prompt is editing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +36,12 @@ pub struct LogView {
     paused_at: u64,
     pub search: Option<String>,
     pub filter: Option<String>,
-    /// The seq of the match `n`/`N` went to.
-    current: Option<u64>,
+    /// The match `n`/`N` went to: its line's seq and its first byte.
+    current: Option<(u64, usize)>,
+    /// Which match that is of how many, as of the last search: the title's `[i/n]`.
+    pub counter: Option<(usize, usize)>,
     /// The prompt being typed, and its text.
-    pub editing: Option<(Prompt, String)>,
+    pub editing: Option<(Prompt, Editor)>,
     /// Rows of the page in the frame ([`LogView::prepare`]), for page keys.
     page: u16,
     /// Long lines continue on the next rows instead of being cut at the edge.
@@ -118,6 +121,7 @@ impl Default for LogView {
             search: None,
             filter: None,
             current: None,
+            counter: None,
             editing: None,
             page: 10,
             wrap: false,
@@ -155,29 +159,19 @@ pub fn plain(text: &str) -> Cow<'_, str> {
     Cow::Owned(out.0)
 }
 
-/// Byte ranges of `query` in `text`; case-insensitive unless the query has a capital
-/// (smartcase, as in less and vim).
-pub fn find_all(text: &str, query: &str) -> Vec<(usize, usize)> {
-    if query.is_empty() {
-        return Vec::new();
+/// The lines shown (all, or what the filter keeps) as text for a search.
+struct RowTexts<'a> {
+    lines: &'a VecDeque<LogLine>,
+    rows: &'a [usize],
+}
+
+impl search::Lines for RowTexts<'_> {
+    fn count(&self) -> usize {
+        self.rows.len()
     }
-    let sensitive = query.chars().any(char::is_uppercase);
-    let (hay, needle): (Cow<'_, str>, Cow<'_, str>) = if sensitive {
-        (Cow::Borrowed(text), Cow::Borrowed(query))
-    } else {
-        (
-            Cow::Owned(text.to_lowercase()),
-            Cow::Owned(query.to_lowercase()),
-        )
-    };
-    // Lowercasing can change byte lengths (rare: e.g. 'İ'); then highlight nothing rather
-    // than the wrong cells.
-    if hay.len() != text.len() {
-        return Vec::new();
+    fn text(&self, i: usize) -> Cow<'_, str> {
+        plain(&self.lines[self.rows[i]].text)
     }
-    hay.match_indices(needle.as_ref())
-        .map(|(i, m)| (i, i + m.len()))
-        .collect()
 }
 
 fn matches(text: &str, query: &str) -> bool {
@@ -266,14 +260,14 @@ impl LogView {
 
     fn active_filter(&self) -> Option<&str> {
         match &self.editing {
-            Some((Prompt::Filter, text)) => Some(text.as_str()),
+            Some((Prompt::Filter, e)) => Some(e.text.as_str()),
             _ => self.filter.as_deref(),
         }
     }
 
     fn active_search(&self) -> Option<&str> {
         match &self.editing {
-            Some((Prompt::Search, text)) => Some(text.as_str()),
+            Some((Prompt::Search, e)) => Some(e.text.as_str()),
             _ => self.search.as_deref(),
         }
     }
@@ -325,35 +319,45 @@ impl LogView {
         self.current = None;
     }
 
+    /// Opens a prompt: a search starts empty (↑ brings back earlier queries), the filter
+    /// from the one in force, to refine it.
     pub fn start_prompt(&mut self, prompt: Prompt) {
-        let text = match prompt {
-            Prompt::Search => self.search.clone(),
-            Prompt::Filter => self.filter.clone(),
+        let editor = match prompt {
+            Prompt::Search => Editor::default(),
+            Prompt::Filter => Editor::with_text(self.filter.clone().unwrap_or_default()),
         };
-        self.editing = Some((prompt, text.unwrap_or_default()));
+        self.editing = Some((prompt, editor));
     }
 
-    /// Ends the prompt: `commit` keeps what was typed (an empty text clears it).
-    pub fn end_prompt(&mut self, lines: &VecDeque<LogLine>, next_seq: u64, commit: bool) {
-        let Some((prompt, text)) = self.editing.take() else {
-            return;
-        };
+    /// Ends the prompt: `commit` keeps what was typed (an empty text clears it), and a
+    /// search goes to its first match; what it found is returned (`None`: nothing found,
+    /// or no search). A kept query goes into `history`.
+    pub fn end_prompt(
+        &mut self,
+        lines: &VecDeque<LogLine>,
+        next_seq: u64,
+        commit: bool,
+        history: &mut search::History,
+    ) -> Option<Found> {
+        let (prompt, editor) = self.editing.take()?;
         if !commit {
-            return;
+            return None;
         }
+        let text = editor.text;
+        history.push(&text);
         let value = (!text.is_empty()).then_some(text);
         match prompt {
             Prompt::Filter => {
                 self.filter = value;
                 self.follow = true;
+                None
             }
             Prompt::Search => {
                 self.search = value;
                 self.current = None;
-                if self.search.is_some() {
-                    // The newest match at or above the end of the page.
-                    self.jump(lines, next_seq, false, true);
-                }
+                self.counter = None;
+                // The newest match at or above the end of the page.
+                self.jump(lines, next_seq, Direction::Up, true)
             }
         }
     }
@@ -362,42 +366,53 @@ impl LogView {
         self.search = None;
         self.filter = None;
         self.current = None;
+        self.counter = None;
         self.editing = None;
     }
 
-    /// Goes to the next match below (`down`) or above the current one. Returns false when
-    /// there is none.
+    /// Goes to the next match below (`Down`) or above the current one (or, with
+    /// `from_page_end`, the page's end), coming round the end of the log when there is
+    /// none that way. Returns where it went; `None` when nothing matches.
     pub fn jump(
         &mut self,
         lines: &VecDeque<LogLine>,
         next_seq: u64,
-        down: bool,
+        dir: Direction,
         from_page_end: bool,
-    ) -> bool {
-        let Some(query) = self.search.clone() else {
-            return false;
-        };
+    ) -> Option<Found> {
+        let query = self.search.clone()?;
         let rows = self.rows(lines);
         let (start, end) = self.window(lines, &rows);
         let height = end - start;
-        let anchor = match self.current {
-            Some(seq) if !from_page_end => rows.partition_point(|&i| lines[i].seq < seq) as i64,
-            _ if from_page_end => end as i64,
-            _ if down => start as i64 - 1,
-            _ => end as i64,
+        let row_of = |seq: u64| rows.partition_point(|&i| lines[i].seq < seq);
+        let from = match self.current {
+            // The current match's line may have left the ring (or the filter): from where
+            // it would be.
+            Some((seq, byte)) if !from_page_end => {
+                let r = row_of(seq);
+                let here = rows.get(r).is_some_and(|&i| lines[i].seq == seq);
+                (r, if here { byte } else { 0 })
+            }
+            _ if from_page_end || dir == Direction::Up => (end, 0),
+            _ => (start, 0),
         };
-        let found = if down {
-            ((anchor + 1).max(0) as usize..rows.len())
-                .find(|&r| matches(&lines[rows[r]].text, &query))
-        } else {
-            (0..(anchor.max(0) as usize).min(rows.len()))
-                .rev()
-                .find(|&r| matches(&lines[rows[r]].text, &query))
+        // From the page's top, a match on its first line counts.
+        let inclusive = self.current.is_none() && dir == Direction::Down && !from_page_end;
+        let found = search::seek(
+            &RowTexts { lines, rows: &rows },
+            &query,
+            from,
+            dir,
+            inclusive,
+        );
+        let Some(found) = found else {
+            self.current = None;
+            self.counter = Some((0, 0));
+            return None;
         };
-        let Some(r) = found else {
-            return false;
-        };
-        self.current = Some(lines[rows[r]].seq);
+        let r = found.hit.line;
+        self.current = Some((lines[rows[r]].seq, found.hit.start));
+        self.counter = Some((found.index, found.total));
         if r < start || r >= end {
             // Put the match a third down the page, so what led to it is visible.
             let target = r.saturating_sub(height / 3);
@@ -406,7 +421,7 @@ impl LogView {
                 self.follow = false;
             }
         }
-        true
+        Some(found)
     }
 
     /// The lines the pane shows, as text for the clipboard: with a filter, every line it
@@ -508,7 +523,10 @@ impl LogView {
             };
             let used = draw_line(buf, room, line, theme, self.wrap);
             if let Some(q) = search {
-                let current = self.current == Some(line.seq);
+                let current = self
+                    .current
+                    .filter(|(seq, _)| *seq == line.seq)
+                    .map(|(_, byte)| byte);
                 highlight(buf, room, &line.text, q, theme, current, self.wrap);
             }
             y += used;
@@ -516,14 +534,14 @@ impl LogView {
         if text_area.height < area.height {
             let y = area.y + area.height - 1;
             let line = match &self.editing {
-                Some((prompt, text)) => {
+                Some((prompt, editor)) => {
                     let label = match prompt {
                         Prompt::Search => "search: ",
                         Prompt::Filter => "filter: ",
                     };
                     Line::from(vec![
                         Span::styled(label, Style::default().fg(theme.accent)),
-                        Span::raw(text.clone()),
+                        Span::raw(editor.text.clone()),
                         Span::styled("█", Style::default().fg(theme.accent)),
                         Span::styled(format!("  {prompt_keys}"), Style::default().fg(theme.dim)),
                     ])
@@ -654,7 +672,7 @@ fn highlight(
     text: &str,
     query: &str,
     theme: &Theme,
-    current: bool,
+    current: Option<usize>,
     wrap: bool,
 ) {
     let text = plain(text);
@@ -662,16 +680,19 @@ fn highlight(
     if ranges.is_empty() {
         return;
     }
-    let style = Style::default().fg(theme.match_fg).bg(if current {
-        theme.current_match_bg
-    } else {
-        theme.match_bg
-    });
+    let style = |current: bool| {
+        Style::default().fg(theme.match_fg).bg(if current {
+            theme.current_match_bg
+        } else {
+            theme.match_bg
+        })
+    };
     for (i, row, col, w) in cells(&text, area.width, wrap) {
         if row >= area.height {
             break;
         }
-        if ranges.iter().any(|&(start, end)| i >= start && i < end) {
+        if let Some(&(start, _)) = ranges.iter().find(|&&(start, end)| i >= start && i < end) {
+            let style = style(current == Some(start));
             for dx in 0..w {
                 if col + dx < area.width {
                     buf[(area.x + col + dx, area.y + row)].set_style(style);
@@ -842,12 +863,6 @@ mod tests {
     }
 
     #[test]
-    fn smartcase_search() {
-        assert_eq!(find_all("Error error", "error"), vec![(0, 5), (6, 11)]);
-        assert_eq!(find_all("Error error", "Error"), vec![(0, 5)]);
-    }
-
-    #[test]
     fn scrolling_up_pauses_and_end_follows() {
         let ring = ring(50);
         let mut v = LogView {
@@ -873,18 +888,49 @@ mod tests {
             page: 10,
             ..LogView::default()
         };
-        v.editing = Some((Prompt::Search, "line 1".into()));
-        ring.with_lines(|lines| v.end_prompt(lines, 60, true));
-        // The newest match: "line 19" (lines 10-19 and 1 contain "line 1").
-        let seq = v.current.unwrap();
-        assert_eq!(seq, 19);
+        let mut history = search::History::default();
+        v.editing = Some((Prompt::Search, Editor::with_text("line 1")));
+        let found = ring.with_lines(|lines| v.end_prompt(lines, 60, true, &mut history));
+        // The newest match: "line 19" (lines 1 and 10-19 contain "line 1"), 11 of 11.
+        assert_eq!(v.current.unwrap().0, 19);
+        assert_eq!(found.map(|f| (f.index, f.total)), Some((11, 11)));
+        assert_eq!(v.counter, Some((11, 11)));
         assert!(!v.follow);
-        ring.with_lines(|lines| assert!(v.jump(lines, 60, false, false)));
-        assert_eq!(v.current, Some(18));
-        v.editing = Some((Prompt::Filter, "line 5".into()));
+        let up = ring.with_lines(|lines| v.jump(lines, 60, Direction::Up, false));
+        assert_eq!(v.current.unwrap().0, 18);
+        assert_eq!(up.map(|f| (f.index, f.wrapped)), Some((10, false)));
+        // Down twice from 18: 19, then past the newest round to the oldest (line 1),
+        // which says it wrapped.
+        ring.with_lines(|lines| v.jump(lines, 60, Direction::Down, false));
+        let round = ring.with_lines(|lines| v.jump(lines, 60, Direction::Down, false));
+        assert_eq!(v.current.unwrap().0, 1);
+        assert_eq!(round.map(|f| (f.index, f.wrapped)), Some((1, true)));
+        // A second `/` starts empty; the query is in the history.
+        v.start_prompt(Prompt::Search);
+        assert_eq!(v.editing.as_ref().unwrap().1.text, "");
+        let mut e = Editor::default();
+        e.older(&history);
+        assert_eq!(e.text, "line 1");
+        v.editing = Some((Prompt::Filter, Editor::with_text("line 5")));
         ring.with_lines(|lines| {
-            v.end_prompt(lines, 60, true);
+            v.end_prompt(lines, 60, true, &mut history);
             assert_eq!(rows(lines, v.filter.as_deref()).len(), 11);
         });
+        // The filter prompt starts from the filter in force.
+        v.start_prompt(Prompt::Filter);
+        assert_eq!(v.editing.as_ref().unwrap().1.text, "line 5");
+    }
+
+    #[test]
+    fn a_search_with_no_match_says_zero_of_zero() {
+        let ring = ring(20);
+        let mut v = LogView {
+            editing: Some((Prompt::Search, Editor::with_text("nowhere"))),
+            ..LogView::default()
+        };
+        let found =
+            ring.with_lines(|lines| v.end_prompt(lines, 20, true, &mut search::History::default()));
+        assert_eq!(found, None);
+        assert_eq!(v.counter, Some((0, 0)));
     }
 }
