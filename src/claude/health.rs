@@ -142,6 +142,40 @@ mod tests {
         format!("http://{addr}")
     }
 
+    /// The waiting line's clock comes from `GET /status` of the management API, read over a
+    /// real socket: the switch's start while one runs, nothing otherwise.
+    #[test]
+    fn the_switch_start_is_read_from_the_status() {
+        let serve = |body: &'static str| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            std::thread::spawn(move || {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 512];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            });
+            format!("http://{addr}")
+        };
+        let t = Duration::from_secs(2);
+        let running =
+            serve(r#"{"state":"starting","switch":{"target":"a","started_at_ms":1800000000000}}"#);
+        assert_eq!(switch_started_at_ms(&running, t), Some(1_800_000_000_000));
+        let idle = serve(r#"{"state":"idle","switch":null}"#);
+        assert_eq!(switch_started_at_ms(&idle, t), None);
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert_eq!(switch_started_at_ms(&format!("http://{closed}"), t), None);
+    }
+
     #[test]
     fn statuses_map_to_states() {
         let t = Duration::from_secs(2);

@@ -104,29 +104,15 @@ pub fn wait_for_server(base_url: &str, api_url: Option<&str>, out: &mut impl Wri
                 let _ = writeln!(out);
             }
         }
-        let hint = match now {
-            Health::NoServer(_) => " · start a model in llws (or `llws up PROFILE`)",
-            _ => "",
-        };
         // The switch's clock when llws says one runs (the status bar's), else this state's.
         let secs = api_url
             .and_then(|api| health::switch_started_at_ms(api, Duration::from_millis(500)))
             .map(|at| epoch_ms().saturating_sub(at) as f64 / 1000.0)
             .unwrap_or_else(|| since.elapsed().as_secs_f64());
-        let tail = format!(" ({secs:.1} s){hint}");
-        // The URL is what a narrow pane loses first (the pane's earlier lines and the
-        // status bar name it), then the middle is cut.
-        let width = terminal_width();
-        let mut head = format!(
-            "llws: waiting for llama-server at {base_url}: {}",
-            now.describe()
-        );
-        if head.chars().count() + tail.chars().count() >= width {
-            head = format!("llws: waiting for llama-server: {}", now.describe());
-        }
+        let line = waiting_line(base_url, &now, secs, terminal_width());
         // Rewritten in place every poll: a line wider than the terminal would wrap, and
         // `\r` only returns to its last row, so the rows above would pile up.
-        let _ = write!(out, "\r\x1b[K{}", fit_middle(&head, &tail, width));
+        let _ = write!(out, "\r\x1b[K{line}");
         let _ = out.flush();
         shown = Some(now);
         std::thread::sleep(POLL);
@@ -176,6 +162,44 @@ fn fit(s: &str, max: usize) -> String {
 /// The width of the terminal this runs in (the pane's PTY), or a safe guess.
 fn terminal_width() -> usize {
     crossterm::terminal::size().map_or(80, |(cols, _)| usize::from(cols))
+}
+
+/// The waiting line for `width` columns, never wider: the first of these that fits, else
+/// the last shortened from the middle. A narrow pane loses the URL first (the pane's
+/// earlier lines and the status bar name it), then the reason and the long hint; the state,
+/// the time and what to do stay.
+fn waiting_line(base_url: &str, now: &Health, secs: f64, width: usize) -> String {
+    let state = now.describe();
+    // `no server (connection refused)` → `no server`.
+    let short_state = state.split(" (").next().unwrap_or(&state).to_string();
+    let time = format!(" ({secs:.1} s)");
+    let (hint, short_hint) = match now {
+        Health::NoServer(_) => (
+            " · start a model in llws (or `llws up PROFILE`)",
+            " · start a model",
+        ),
+        _ => ("", ""),
+    };
+    let candidates = [
+        (
+            format!("llws: waiting for llama-server at {base_url}: {state}"),
+            hint,
+        ),
+        (format!("llws: waiting for llama-server: {state}"), hint),
+        (
+            format!("llws: waiting for llama-server: {short_state}"),
+            short_hint,
+        ),
+    ];
+    let max = width.saturating_sub(1);
+    for (head, hint) in &candidates {
+        let tail = format!("{time}{hint}");
+        if head.chars().count() + tail.chars().count() <= max {
+            return format!("{head}{tail}");
+        }
+    }
+    let (head, hint) = &candidates[2];
+    fit_middle(head, &format!("{time}{hint}"), width)
 }
 
 /// `head` then `tail` in `width - 1` columns, so the line never wraps: `head` (the URL and
@@ -286,6 +310,31 @@ mod tests {
         assert_eq!(get("ANTHROPIC_SMALL_FAST_MODEL"), Some("local-llama"));
         assert_eq!(get("ANTHROPIC_DEFAULT_HAIKU_MODEL"), Some("local-llama"));
         assert_eq!(get("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"), Some("1"));
+    }
+
+    #[test]
+    fn the_waiting_line_gives_up_the_url_then_the_reason_never_the_state() {
+        let url = "http://127.0.0.1:8080";
+        let refused = Health::NoServer("connection refused".into());
+        assert_eq!(
+            waiting_line(url, &refused, 4.0, 200),
+            "llws: waiting for llama-server at http://127.0.0.1:8080: no server (connection refused) (4.0 s) · start a model in llws (or `llws up PROFILE`)"
+        );
+        assert_eq!(
+            waiting_line(url, &refused, 4.0, 120),
+            "llws: waiting for llama-server: no server (connection refused) (4.0 s) · start a model in llws (or `llws up PROFILE`)"
+        );
+        assert_eq!(
+            waiting_line(url, &refused, 4.0, 73),
+            "llws: waiting for llama-server: no server (4.0 s) · start a model"
+        );
+        let narrow = waiting_line(url, &refused, 4.0, 50);
+        assert_eq!(narrow.chars().count(), 49, "{narrow}");
+        assert!(narrow.ends_with(" (4.0 s) · start a model"), "{narrow}");
+        assert_eq!(
+            waiting_line(url, &Health::Loading, 2.6, 73),
+            "llws: waiting for llama-server: loading model… (2.6 s)"
+        );
     }
 
     #[test]

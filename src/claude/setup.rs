@@ -81,15 +81,23 @@ pub fn ensure(config_dir: &Path, home: Option<&Path>, project: &Path) -> Option<
         SetupState::Done | SetupState::Broken(_) => None,
         SetupState::Missing(_) => Some(match run(config_dir, home, Some(project)) {
             Ok(_) => format!(
-                "llws: set up {} for Claude Code (onboarding done, {} trusted), as `llws claude --setup` does",
-                config_dir.display(),
-                project.display()
+                "llws: set up {} for Claude Code: onboarding done, {} trusted (as `llws claude --setup`)",
+                tilde(config_dir, home),
+                tilde(project, home)
             ),
             Err(e) => format!(
                 "llws: could not set up {}: {e:#} (`llws claude --setup` tries again)",
                 config_dir.display()
             ),
         }),
+    }
+}
+
+/// `path` with the home folder as `~`, for a line that must be short.
+fn tilde(path: &Path, home: Option<&Path>) -> String {
+    match home.and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) if !rest.as_os_str().is_empty() => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
     }
 }
 
@@ -300,6 +308,9 @@ mod tests {
         );
         let line = ensure(&cfg, None, project).expect("a line saying what was done");
         assert!(line.contains("onboarding done, /work/p trusted"), "{line}");
+        let home = base.path();
+        assert_eq!(tilde(&cfg, Some(home)), "~/.claude-local");
+        assert_eq!(tilde(Path::new("/work/p"), Some(home)), "/work/p");
         assert_eq!(state(&cfg, project), SetupState::Done);
         assert!(cfg.join("settings.json").is_file());
         assert_eq!(

@@ -323,7 +323,10 @@ impl<A: Action> Keymap<A> {
     /// panes and scroll mode the prefix and the lock key are taken before the table is
     /// looked at (tmux's scroll table binds Ctrl+B, its prefix), so they are skipped there.
     pub fn key_for(&self, section: Section, action: A) -> Option<KeySpec> {
-        let shadowed = matches!(section, Section::Panes | Section::Logs | Section::Scroll);
+        let shadowed = matches!(
+            section,
+            Section::Panes | Section::Logs | Section::Scroll | Section::Copy
+        );
         self.table(section)
             .iter()
             .filter(|(k, _)| !(shadowed && (*k == self.prefix || *k == self.lock)))

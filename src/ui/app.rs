@@ -25,8 +25,8 @@ use crate::ui::msg::{Msg, Reply};
 use crate::ui::panes::logs::{LogView, Prompt};
 use crate::ui::passthrough::COPY_MAX;
 use crate::ui::picker::{self, ModelFacts, Picker};
-use crate::ui::search::{self, Direction, Editor, Found};
 use crate::ui::prefs::{Prefs, SplitSizes, ThemeChoice};
+use crate::ui::search::{self, Direction, Editor, Found};
 use crate::ui::status_bar::{Level, Message, ModeLabel};
 use crate::ui::view::View;
 use crate::ui::{dialog, help};
@@ -41,14 +41,14 @@ pub enum Overlay {
         scroll: u16,
     },
     ConfirmQuit,
+    /// `stop-server` asks first, as quit does.
+    ConfirmStop,
     Failure {
         scroll: u16,
     },
     /// A server llws did not start blocked a start: replace it, adopt it, or leave it (the
     /// state's `foreign` says what it is).
     Foreign,
-    /// `stop-server` asks first, as quit does.
-    ConfirmStop,
 }
 
 /// Split steps of the resize keys, in percent.
@@ -305,7 +305,7 @@ impl App {
             }
         }
         match &mut self.overlay {
-            Overlay::None | Overlay::ConfirmQuit | Overlay::Foreign | Overlay::ConfirmStop => {}
+            Overlay::None | Overlay::ConfirmQuit | Overlay::ConfirmStop | Overlay::Foreign => {}
             Overlay::Picker(p) => p.prepare(area, &view.profiles.set),
             Overlay::Help { scroll } => {
                 let lines = help::lines(&self.keymap, &self.theme, view.server_url, view.api);
@@ -384,8 +384,8 @@ impl App {
             Overlay::Picker(_) => return ModeLabel::Picker,
             Overlay::Help { .. } => return ModeLabel::Help,
             Overlay::ConfirmQuit => return ModeLabel::Confirm,
-            Overlay::Foreign => return ModeLabel::Foreign,
             Overlay::ConfirmStop => return ModeLabel::ConfirmStop,
+            Overlay::Foreign => return ModeLabel::Foreign,
             Overlay::Failure { .. } => return ModeLabel::Details,
             Overlay::None => {}
         }
@@ -1112,7 +1112,6 @@ impl App {
                 Some(A::Cancel) => self.overlay = Overlay::None,
                 _ => {}
             },
-            Overlay::Foreign => return self.foreign_key(key, view),
             Overlay::ConfirmStop => match self.keymap.lookup(Section::Confirm, key) {
                 Some(A::Confirm) => {
                     self.overlay = Overlay::None;
@@ -1121,6 +1120,7 @@ impl App {
                 Some(A::Cancel) => self.overlay = Overlay::None,
                 _ => {}
             },
+            Overlay::Foreign => return self.foreign_key(key, view),
         }
         Vec::new()
     }

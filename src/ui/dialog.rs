@@ -62,6 +62,43 @@ pub fn draw_quit(
     draw_box(buf, screen, "Quit", &lines, 0, theme, 64);
 }
 
+/// `Ctrl+\ S`: stopping the server asks first, as quitting does (issue 14: it stopped at
+/// once, while quit asked).
+pub fn draw_stop(
+    buf: &mut Buffer,
+    screen: Rect,
+    server: &ServerState,
+    keymap: &Keymap,
+    theme: &Theme,
+) {
+    let name = server.profile_name.clone().unwrap_or_default();
+    let key = Style::default()
+        .fg(theme.accent)
+        .add_modifier(Modifier::BOLD);
+    let lines = vec![
+        Line::styled(
+            "Stop the server?",
+            Style::default().fg(theme.text).add_modifier(Modifier::BOLD),
+        ),
+        Line::styled(
+            format!("{name} stops; the claude pane keeps running."),
+            Style::default().fg(theme.text),
+        ),
+        Line::raw(""),
+        Line::from(
+            [
+                Span::styled(keymap.label(Section::Confirm, KeyAction::Confirm), key),
+                Span::raw(" stop   "),
+            ]
+            .into_iter()
+            .chain(stay_keys(keymap, key))
+            .chain([Span::raw(" keep it")])
+            .collect::<Vec<_>>(),
+        ),
+    ];
+    draw_box(buf, screen, "Stop", &lines, 0, theme, 64);
+}
+
 /// The widest the question about a server llws did not start is drawn.
 const FOREIGN_WIDTH: u16 = 76;
 
@@ -136,43 +173,6 @@ pub fn draw_foreign(
         theme,
         FOREIGN_WIDTH,
     );
-}
-
-/// `Ctrl+\ S`: stopping the server asks first, as quitting does (issue 14: it stopped at
-/// once, while quit asked).
-pub fn draw_stop(
-    buf: &mut Buffer,
-    screen: Rect,
-    server: &ServerState,
-    keymap: &Keymap,
-    theme: &Theme,
-) {
-    let name = server.profile_name.clone().unwrap_or_default();
-    let key = Style::default()
-        .fg(theme.accent)
-        .add_modifier(Modifier::BOLD);
-    let lines = vec![
-        Line::styled(
-            "Stop the server?",
-            Style::default().fg(theme.text).add_modifier(Modifier::BOLD),
-        ),
-        Line::styled(
-            format!("{name} stops; the claude pane keeps running."),
-            Style::default().fg(theme.text),
-        ),
-        Line::raw(""),
-        Line::from(
-            [
-                Span::styled(keymap.label(Section::Confirm, KeyAction::Confirm), key),
-                Span::raw(" stop   "),
-            ]
-            .into_iter()
-            .chain(stay_keys(keymap, key))
-            .chain([Span::raw(" keep it")])
-            .collect::<Vec<_>>(),
-        ),
-    ];
-    draw_box(buf, screen, "Stop", &lines, 0, theme, 64);
 }
 
 /// The keys that answer "stay" to the quit question, the first two the keymap binds, as

@@ -58,7 +58,7 @@ pub struct ModelFacts {
     /// The sampler line for profiles whose EXTRA_ARGS or GGUF say something
     /// ([`samplers::summary`]).
     pub samplers: HashMap<String, String>,
-    /// What a client should send to the profile's model family ([`advice`]): the
+    /// What a client should send to the profile's model family ([`crate::model::advice`]): the
     /// original's per-family client advice (its lesson 9).
     pub advice: HashMap<String, String>,
 }

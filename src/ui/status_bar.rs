@@ -671,15 +671,19 @@ mod tests {
             let theme = Theme::builtin_default();
             let panes = [PaneId::Claude, PaneId::Logs, PaneId::Gpu, PaneId::System];
             let plain = [
-                (ModeLabel::Normal, Mode::Normal),
-                (ModeLabel::Prefix, Mode::Prefix),
-                (ModeLabel::Locked, Mode::Locked),
-                (ModeLabel::Scroll, Mode::Scroll),
+                (ModeLabel::Normal, Mode::Normal, false),
+                (ModeLabel::Prefix, Mode::Prefix, false),
+                (ModeLabel::Locked, Mode::Locked, false),
+                (ModeLabel::Scroll, Mode::Scroll, false),
+                (ModeLabel::Copy, Mode::Normal, true),
             ];
-            for (label, mode) in plain {
+            for (label, mode, copy) in plain {
                 for focus in panes {
-                    // Scroll mode moves the focus off the GPU and system panes.
-                    if mode == Mode::Scroll && matches!(focus, PaneId::Gpu | PaneId::System) {
+                    // Scroll mode moves the focus off the GPU and system panes; copy mode
+                    // is the claude pane's.
+                    if (mode == Mode::Scroll && matches!(focus, PaneId::Gpu | PaneId::System))
+                        || (copy && focus != PaneId::Claude)
+                    {
                         continue;
                     }
                     let bar = Bar {
@@ -701,7 +705,7 @@ mod tests {
                                     mode: m,
                                     focus,
                                     overlay: false,
-                                    copy: false,
+                                    copy,
                                 };
                                 let ev = KeyEvent::new(key.code, key.mods);
                                 let route = resolve(&km, &ctx, &ev);
@@ -712,9 +716,10 @@ mod tests {
                                         true
                                     }
                                     Route::EnterPrefix => what == "commands",
-                                    Route::Action(_) | Route::SendPrefix | Route::ToggleLock => {
-                                        last
-                                    }
+                                    Route::Action(_)
+                                    | Route::Copy(_)
+                                    | Route::SendPrefix
+                                    | Route::ToggleLock => last,
                                     _ => false,
                                 };
                                 assert!(
