@@ -11,6 +11,11 @@
 //! ratatui buffer every 16 ms while it runs, as the workspace does; done when the program has
 //! exited and the last line is on the pane's screen. tmux: `cat FILE` in a detached 120×40
 //! tmux session; done when `tmux wait-for` hears the signal sent after cat.
+//!
+//! Each side is timed twice: wall-clock, and the CPU time the terminal itself used (llws: this
+//! process, all threads; tmux: its server, from /proc). On a machine shared with other work
+//! the wall-clock figures swing with the load; the CPU figures barely do, so their ratio is
+//! the steadier comparison of what each terminal spends per byte.
 
 use std::io::Write;
 use std::process::Command;
@@ -48,15 +53,17 @@ fn main() {
     for _ in 0..runs.clamp(1, 3) {
         let mut term = Term::new(40, 120, 10_000);
         let start = Instant::now();
+        let cpu = thread_cpu();
         for chunk in bytes.chunks(4096) {
             term.process(chunk);
         }
+        let cpu = thread_cpu() - cpu;
         let d = start.elapsed();
         assert!(term.contents().contains(&last));
         println!(
-            "emulator alone (4 KiB writes, no PTY): {:.2} s ({:.0} MiB/s)",
+            "emulator alone (4 KiB writes, no PTY): {:.2} s wall, {cpu:.2} s CPU ({:.0} MiB/s of CPU)",
             d.as_secs_f64(),
-            size as f64 / 1_048_576.0 / d.as_secs_f64()
+            size as f64 / 1_048_576.0 / cpu
         );
     }
     drop(bytes);
@@ -66,9 +73,10 @@ fn main() {
     }
     let mut pane_times = Vec::new();
     let mut tmux_times = Vec::new();
+    let mut cpu_ratios = Vec::new();
     for run in 0..runs {
         // Alternate which side goes first, so neither always gets the warmer page cache.
-        let (p, t) = if run.is_multiple_of(2) {
+        let ((p, pc), (t, tc)) = if run.is_multiple_of(2) {
             let p = llws_pane(&file, &last);
             (p, tmux(&file, run))
         } else {
@@ -76,10 +84,12 @@ fn main() {
             (llws_pane(&file, &last), t)
         };
         println!(
-            "run {run}: llws pane {:.2} s, tmux {:.2} s",
+            "run {run}: llws pane {:.2} s ({pc:.2} s CPU), tmux {:.2} s ({tc:.2} s CPU), CPU ratio {:.2}",
             p.as_secs_f64(),
-            t.as_secs_f64()
+            t.as_secs_f64(),
+            pc / tc
         );
+        cpu_ratios.push(pc / tc);
         pane_times.push(p);
         tmux_times.push(t);
     }
@@ -96,6 +106,13 @@ fn main() {
         v[v.len() / 2]
     };
     let (p, t) = (median(&mut pane_times), median(&mut tmux_times));
+    cpu_ratios.sort_by(f64::total_cmp);
+    println!(
+        "CPU ratio llws / tmux: median {:.2} (runs {:.2}-{:.2})",
+        cpu_ratios[cpu_ratios.len() / 2],
+        cpu_ratios[0],
+        cpu_ratios[cpu_ratios.len() - 1]
+    );
     let mbs = |d: Duration| size as f64 / 1_048_576.0 / d.as_secs_f64();
     println!(
         "| {:.0} MB {kind} | {:.2} s ({:.0} MiB/s) | {:.2} s ({:.0} MiB/s) | {:.2} (runs {lo:.2}-{hi:.2}) |",
@@ -169,22 +186,61 @@ fn write_coloured(path: &std::path::Path, bytes: usize) -> String {
     last
 }
 
-fn llws_pane(file: &std::path::Path, last: &str) -> Duration {
+/// CPU seconds this thread has used.
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// CPU seconds (user + system) this process has used, all threads, children not counted.
+fn process_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: as above.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// CPU seconds (user + system) process `pid` has used, from /proc/PID/stat.
+fn pid_cpu(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks as f64 / hz
+}
+
+/// Wall time, and the CPU time of this process while the pane took the file in.
+fn llws_pane(file: &std::path::Path, last: &str) -> (Duration, f64) {
     let area = Rect::new(0, 0, 120, 40);
     let mut buf = Buffer::empty(area);
     let spec = CommandSpec::new("cat").arg(file.display().to_string());
     let start = Instant::now();
+    let cpu = process_cpu();
     let mut pane = TerminalPane::spawn(spec, 40, 120, 10_000, Arc::new(|| {})).unwrap();
     loop {
         pane.render(area, &mut buf, true);
         if pane.exit_status().is_some() && pane.screen_text().contains(last) {
-            return start.elapsed();
+            return (start.elapsed(), process_cpu() - cpu);
         }
         std::thread::sleep(Duration::from_millis(16));
     }
 }
 
-fn tmux(file: &std::path::Path, run: usize) -> Duration {
+/// Wall time, and the CPU time of the tmux server (from its start, so its own start-up is
+/// counted as llws's is).
+fn tmux(file: &std::path::Path, run: usize) -> (Duration, f64) {
     let socket = format!("llws-bench-{}-{run}", std::process::id());
     let channel = "llws-bench-done";
     let start = Instant::now();
@@ -214,8 +270,14 @@ fn tmux(file: &std::path::Path, run: usize) -> Duration {
         .status()
         .unwrap();
     let elapsed = start.elapsed();
+    let pid = Command::new("tmux")
+        .args(["-L", &socket, "display-message", "-p", "#{pid}"])
+        .output()
+        .unwrap();
+    let pid: u32 = String::from_utf8_lossy(&pid.stdout).trim().parse().unwrap();
+    let cpu = pid_cpu(pid);
     let _ = Command::new("tmux")
         .args(["-L", &socket, "kill-server"])
         .status();
-    elapsed
+    (elapsed, cpu)
 }
