@@ -84,6 +84,8 @@ pub enum Command {
         /// Follow the server log in the foreground; Ctrl-C stops the server.
         #[arg(long)]
         logs: bool,
+        #[command(flatten)]
+        foreign: ForeignFlags,
         /// Print server log lines as they are; by default a terminal gets them without
         /// escape sequences and control characters (a log line can carry bytes anyone chose).
         #[arg(long)]
@@ -96,6 +98,8 @@ pub enum Command {
         /// Start this profile at once.
         #[arg(long)]
         profile: Option<String>,
+        #[command(flatten)]
+        foreign: ForeignFlags,
         /// Print the server log to stdout too.
         #[arg(long)]
         logs: bool,
@@ -280,4 +284,19 @@ pub struct SandboxArgs {
     pub ide_dir: Option<PathBuf>,
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
+}
+
+/// What `llws up` and `llws serve --profile` do about a server llws did not start that is in
+/// the way: a container with llws's container name but not its labels (from docker
+/// compose), or a program on the port. Without a flag, a terminal is asked; otherwise
+/// nothing is touched and the start fails, naming what is there.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct ForeignFlags {
+    /// Stop that server (and remove its container), then start the profile. A program on
+    /// the port is stopped only when it is a llama-server of this user.
+    #[arg(long, conflicts_with = "adopt")]
+    pub replace: bool,
+    /// Take that container over as it runs (only when it runs llws's [server] image).
+    #[arg(long)]
+    pub adopt: bool,
 }

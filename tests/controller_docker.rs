@@ -252,13 +252,13 @@ async fn a_container_llws_did_not_create_is_not_touched() {
         .await
         .unwrap();
     let ctl = env.spawn_docker_controller();
-    let Outcome::Failed { failure, .. } = ctl.switch("tiny-a").await.unwrap() else {
+    // Named and offered (tests/foreign_server.rs answers); never touched unasked.
+    let Outcome::Blocked { foreign, .. } = ctl.switch("tiny-a").await.unwrap() else {
         panic!("expected a refusal")
     };
     assert!(
-        failure.reason.contains("did not create"),
-        "{}",
-        failure.reason
+        foreign.blocked_message().contains("did not create"),
+        "{foreign:?}"
     );
     assert!(
         container_names(&env).await.contains(&format!("/{name}")),

@@ -465,7 +465,8 @@ async fn the_native_server_gets_the_configured_gpus_in_nvml_order() {
         ctl.logs()
             .tail_text(100)
             .iter()
-            .any(|l| l.starts_with("llws: started ") && l.contains("CUDA_VISIBLE_DEVICES=1,0 ")),
+            .any(|l| l.starts_with("llws: Starting llama-server with: ")
+                && l.contains("CUDA_VISIBLE_DEVICES='1,0' ")),
         "{:#?}",
         ctl.logs().tail_text(100)
     );

@@ -106,6 +106,34 @@ pub fn model(bytes: &[u8], required: bool) -> Result<Option<String>, ApiFailure>
     }
 }
 
+/// The `action` of a `POST /foreign` body: `{"action": "replace"}` or `{"action": "adopt"}`.
+pub fn foreign_action(bytes: &[u8]) -> Result<crate::server::foreign::ForeignAction, ApiFailure> {
+    let missing = || {
+        ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            "missing \"action\" field: \"replace\" or \"adopt\"",
+        )
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(missing());
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| ApiFailure::invalid_json())?;
+    let Some(object) = value.as_object() else {
+        return Err(ApiFailure::not_an_object());
+    };
+    match object.get("action") {
+        None | Some(serde_json::Value::Null) => Err(missing()),
+        Some(serde_json::Value::String(s)) => s
+            .parse()
+            .map_err(|e: String| ApiFailure::new(StatusCode::BAD_REQUEST, e)),
+        Some(_) => Err(ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            "\"action\" must be a string: \"replace\" or \"adopt\"",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +141,30 @@ mod tests {
     fn err(bytes: &str, required: bool) -> (u16, String) {
         let f = model(bytes.as_bytes(), required).unwrap_err();
         (f.status.as_u16(), f.body.error)
+    }
+
+    #[test]
+    fn a_foreign_action_body() {
+        use crate::server::foreign::ForeignAction;
+        assert_eq!(
+            foreign_action(br#"{"action":"adopt"}"#).unwrap(),
+            ForeignAction::Adopt
+        );
+        assert_eq!(
+            foreign_action(br#"{"action":"replace"}"#).unwrap(),
+            ForeignAction::Replace
+        );
+        for (bad, says) in [
+            ("", "missing \"action\""),
+            ("{}", "missing \"action\""),
+            (r#"{"action":"kill"}"#, "unknown action `kill`"),
+            (r#"{"action":1}"#, "must be a string"),
+            ("[1]", "object"),
+        ] {
+            let e = foreign_action(bad.as_bytes()).unwrap_err();
+            assert_eq!(e.status.as_u16(), 400, "{bad}");
+            assert!(e.body.error.contains(says), "{bad}: {}", e.body.error);
+        }
     }
 
     #[test]

@@ -280,6 +280,19 @@ impl ApiClient {
         }))
     }
 
+    /// `POST /foreign`: replace or adopt the server llws did not start that blocked a
+    /// start, waiting for the outcome.
+    pub async fn resolve_foreign(
+        &self,
+        action: crate::server::foreign::ForeignAction,
+    ) -> Result<SwitchResponse, ClientError> {
+        let request = self
+            .request(reqwest::Method::POST, "/foreign")
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::json!({ "action": action.as_str() }).to_string());
+        Self::decode(self.send(request).await?).await
+    }
+
     pub async fn stop(&self) -> Result<SwitchResponse, ClientError> {
         Self::decode(
             self.send(self.request(reqwest::Method::POST, "/stop"))

@@ -101,6 +101,11 @@ impl ApiFailure {
                 failure.body.state = Some(state.as_str().to_string());
                 failure
             }
+            ControlError::NothingForeign => Self::new(
+                StatusCode::CONFLICT,
+                ControlError::NothingForeign.to_string(),
+            ),
+            ControlError::Foreign(message) => Self::new(StatusCode::CONFLICT, message),
         }
     }
 }

@@ -15,8 +15,8 @@ use super::errors::{ApiFailure, json_response};
 use super::query::query_value;
 use super::state::AppState;
 use super::types::{
-    AcceptedResponse, FailureInfo, HealthResponse, KeepWaitingResponse, LogLineInfo, LogsResponse,
-    ModelsResponse, StatusResponse, SwitchResponse, TimingsInfo, active_profile,
+    AcceptedResponse, FailureInfo, ForeignInfo, HealthResponse, KeepWaitingResponse, LogLineInfo,
+    LogsResponse, ModelsResponse, StatusResponse, SwitchResponse, TimingsInfo, active_profile,
 };
 use crate::server::state::{Phase, now_ms};
 use crate::server::{ControlError, Outcome};
@@ -140,6 +140,31 @@ pub async fn stop(State(app): State<Arc<AppState>>) -> Result<Response, ApiFailu
     app.finish(async move { ctl.stop().await }, asked_at).await
 }
 
+/// `POST /foreign {"action":"replace"|"adopt"}`: the answer to a start that a server llws
+/// did not start blocked (inventory item 17; `GET /status`'s `foreign` says what is there
+/// and which actions are offered). `replace` stops it (and removes its container), then
+/// starts the profile that waited; `adopt` takes its container over as it runs.
+pub async fn foreign(
+    State(app): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    request_body: Body,
+) -> Result<Response, ApiFailure> {
+    let wait = wants_wait(&uri)?;
+    let bytes = app.read_body(&headers, request_body).await?;
+    let action = body::foreign_action(&bytes)?;
+    let asked_at = now_ms();
+    let target = app.ctl.state().foreign.map(|b| b.profile);
+    let pending = app
+        .ctl
+        .begin_resolve_foreign(action)
+        .map_err(|e| ApiFailure::from_control(e, &app.ctl.profiles()))?;
+    if !wait {
+        return Ok(app.accepted(target));
+    }
+    app.finish(pending.outcome(), asked_at).await
+}
+
 /// `POST /keep-waiting`: the original's "continue anyway", offered before the health wait
 /// gives up: pushes the deadline of the load in flight back by `health_timeout_s`.
 pub async fn keep_waiting(State(app): State<Arc<AppState>>) -> Result<Response, ApiFailure> {
@@ -256,6 +281,7 @@ impl AppState {
                 _ = self.shutdown.cancelled() => return Err(ApiFailure::shutting_down()),
             }
         };
+        let mut foreign = None;
         let (success, name, failure) = match outcome {
             Some(Ok(Outcome::Running { .. })) => (true, "running", None),
             Some(Ok(Outcome::AlreadyRunning { .. })) => (true, "already_running", None),
@@ -263,6 +289,14 @@ impl AppState {
             Some(Ok(Outcome::Cancelled)) => (false, "cancelled", None),
             Some(Ok(Outcome::Failed { failure, .. })) => {
                 (false, "failed", Some(FailureInfo::from(&failure)))
+            }
+            Some(Ok(Outcome::Blocked {
+                profile,
+                foreign: server,
+            })) => {
+                foreign = Some(ForeignInfo::new(&server, &profile));
+                let failure = self.ctl.state().failure.as_ref().map(FailureInfo::from);
+                (false, "blocked", failure)
             }
             Some(Err(e)) => return Err(ApiFailure::from_control(e, &self.ctl.profiles())),
             None => (false, "timed_out", None),
@@ -290,6 +324,7 @@ impl AppState {
                 outcome: name.to_string(),
                 failure,
                 timings,
+                foreign,
             },
         ))
     }

@@ -100,6 +100,10 @@ mod tests {
                     "NoticeEvent" => check::<NoticeEvent>(name, example),
                     "SkippedEvent" => check::<SkippedEvent>(name, example),
                     "LoadFacts" => check::<crate::server::load_facts::LoadFacts>(name, example),
+                    "ForeignInfo" => check::<ForeignInfo>(name, example),
+                    "ForeignRequest" => assert!(example["action"].as_str().is_some_and(|a| {
+                        a.parse::<crate::server::foreign::ForeignAction>().is_ok()
+                    })),
                     other => panic!("schema {other} has no Rust type in this test"),
                 }
                 // Each example also names exactly the schema's properties.

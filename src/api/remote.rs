@@ -102,6 +102,7 @@ async fn run(client: Arc<ApiClient>, request: Request, state: ServerState) {
         })),
         Command::Start(id) => answer(client.start(id.as_deref()).await),
         Command::Stop => answer(client.stop().await),
+        Command::ResolveForeign(action) => answer(client.resolve_foreign(action).await),
         // The API has no restart: stop, then start the same profile.
         Command::Restart => match state.profile.clone() {
             None => Err(ControlError::NothingToStart),
@@ -118,9 +119,11 @@ async fn run(client: Arc<ApiClient>, request: Request, state: ServerState) {
 /// The owner's reply as the outcome a local controller would have given.
 fn answer(reply: Result<SwitchResponse, ClientError>) -> Result<Outcome, ControlError> {
     let reply = reply.map_err(|e| match e {
-        ClientError::Api { status: 409, body } => ControlError::Busy {
+        ClientError::Api { status: 409, body } if body.state.is_some() => ControlError::Busy {
             state: phase(body.state.as_deref().unwrap_or("starting")),
         },
+        // A 409 without a state: a replace or adopt the owner refused.
+        ClientError::Api { status: 409, body } => ControlError::Foreign(body.error),
         ClientError::Api { status: 404, body } if body.models.is_some() => {
             ControlError::UnknownProfile {
                 id: String::new(),
@@ -130,6 +133,12 @@ fn answer(reply: Result<SwitchResponse, ClientError>) -> Result<Outcome, Control
         other => ControlError::BackendUnavailable(format!("the owning llws: {other}")),
     })?;
     let profile = reply.model.clone().unwrap_or_default();
+    if let ("blocked", Some(foreign)) = (reply.outcome.as_str(), &reply.foreign) {
+        return Ok(Outcome::Blocked {
+            profile,
+            foreign: foreign.to_server(),
+        });
+    }
     Ok(match reply.outcome.as_str() {
         "running" => Outcome::Running { profile },
         "already_running" => Outcome::AlreadyRunning { profile },
@@ -302,6 +311,7 @@ mod tests {
             outcome: outcome.into(),
             failure: None,
             timings: None,
+            foreign: None,
         };
         assert_eq!(
             answer(Ok(reply("running"))).unwrap(),
@@ -314,6 +324,33 @@ mod tests {
             answer(Ok(reply("failed"))).unwrap(),
             Outcome::Failed { .. }
         ));
+        // A start a server llws did not start blocked (item 17) comes back as such, and
+        // the owner's refusal of an answer as a refusal, not as "busy".
+        let container = crate::server::foreign::ForeignServer::Container {
+            name: "llama-server".into(),
+            id: "abc".into(),
+            image: "llws/llama-server:cuda".into(),
+            running: true,
+            compose_project: Some("llws".into()),
+            adoptable: true,
+        };
+        let mut blocked = reply("blocked");
+        blocked.foreign = Some(super::super::types::ForeignInfo::new(&container, "a"));
+        assert_eq!(
+            answer(Ok(blocked)).unwrap(),
+            Outcome::Blocked {
+                profile: "a".into(),
+                foreign: container
+            }
+        );
+        let refused = ClientError::Api {
+            status: 409,
+            body: serde_json::from_value(serde_json::json!({"error": "nothing to replace"}))
+                .unwrap(),
+        };
+        assert!(
+            matches!(answer(Err(refused)), Err(ControlError::Foreign(m)) if m == "nothing to replace")
+        );
         let busy = ClientError::Api {
             status: 409,
             body: Box::new(super::super::types::ErrorResponse {

@@ -18,7 +18,7 @@ type Handler = MethodRouter<Arc<AppState>>;
 
 /// Every route: the router is built from this table, and the OpenAPI test holds
 /// docs/openapi.json to it, so a route cannot be served without being described.
-fn table() -> [(&'static str, &'static str, Handler); 12] {
+fn table() -> [(&'static str, &'static str, Handler); 13] {
     [
         ("GET", "/models", get(handlers::models)),
         ("GET", "/status", get(handlers::status)),
@@ -26,6 +26,7 @@ fn table() -> [(&'static str, &'static str, Handler); 12] {
         ("POST", "/start", post(handlers::start)),
         ("POST", "/stop", post(handlers::stop)),
         ("POST", "/keep-waiting", post(handlers::keep_waiting)),
+        ("POST", "/foreign", post(handlers::foreign)),
         ("GET", "/events", get(sse::events)),
         ("GET", "/logs", get(handlers::logs)),
         ("GET", "/logs/stream", get(sse::logs_stream)),

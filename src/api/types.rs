@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::server::foreign::{Blocked, ForeignServer};
 use crate::server::load_facts::LoadFacts;
 
 use crate::config::{Profile, ProfileSet};
@@ -123,6 +124,117 @@ pub struct StatusResponse {
     /// The server log file cannot be written (`PATH: error`); null when it can.
     #[serde(default)]
     pub log_file_error: Option<String>,
+    /// The command line the server got, as one shell-quoted line a shell reads back as
+    /// the same words (the original inventory's item 68); null when no server runs.
+    #[serde(default)]
+    pub command_line: Option<String>,
+    /// A server llws did not start blocked the last start (item 17); answer with
+    /// `POST /foreign`. Null otherwise.
+    #[serde(default)]
+    pub foreign: Option<ForeignInfo>,
+}
+
+/// A server llws did not start, in the way of a start (`GET /status`'s `foreign`, and a
+/// `blocked` outcome's): what it is, the profile that waits, the sentence llws shows, and
+/// what `POST /foreign` may do about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForeignInfo {
+    /// container|process
+    pub kind: String,
+    /// The profile whose start it blocked.
+    pub profile: String,
+    pub description: String,
+    /// replace|adopt: what `POST /foreign` accepts for it; empty when llws may only name it.
+    pub offers: Vec<String>,
+    /// container: its name, id, image, whether it runs, its docker compose project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose_project: Option<String>,
+    /// process: the port, and the pid and program holding it (null when llws cannot see).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+}
+
+impl ForeignInfo {
+    pub fn new(server: &ForeignServer, profile: &str) -> Self {
+        let mut info = Self {
+            kind: String::new(),
+            profile: profile.to_string(),
+            description: server.blocked_message(),
+            offers: server
+                .offers()
+                .iter()
+                .map(|a| a.as_str().to_string())
+                .collect(),
+            name: None,
+            id: None,
+            image: None,
+            running: None,
+            compose_project: None,
+            port: None,
+            pid: None,
+            program: None,
+        };
+        match server {
+            ForeignServer::Container {
+                name,
+                id,
+                image,
+                running,
+                compose_project,
+                ..
+            } => {
+                info.kind = "container".into();
+                info.name = Some(name.clone());
+                info.id = Some(id.clone());
+                info.image = Some(image.clone());
+                info.running = Some(*running);
+                info.compose_project = compose_project.clone();
+            }
+            ForeignServer::Process {
+                port, pid, program, ..
+            } => {
+                info.kind = "process".into();
+                info.port = Some(*port);
+                info.pid = *pid;
+                info.program = program.clone();
+            }
+        }
+        info
+    }
+
+    /// The controller's value again, for a client of another llws.
+    pub fn to_server(&self) -> ForeignServer {
+        let offered = |a: &str| self.offers.iter().any(|o| o == a);
+        if self.kind == "container" {
+            ForeignServer::Container {
+                name: self.name.clone().unwrap_or_default(),
+                id: self.id.clone().unwrap_or_default(),
+                image: self.image.clone().unwrap_or_default(),
+                running: self.running.unwrap_or(false),
+                compose_project: self.compose_project.clone(),
+                adoptable: offered("adopt"),
+            }
+        } else {
+            ForeignServer::Process {
+                port: self.port.unwrap_or_default(),
+                pid: self.pid,
+                program: self.program.clone(),
+                stoppable: offered("replace"),
+            }
+        }
+    }
 }
 
 /// The reply of `POST /keep-waiting`: the health wait of the load in flight was pushed back.
@@ -199,10 +311,13 @@ pub struct SwitchResponse {
     pub state: String,
     // Beyond the original:
     pub status: String,
-    /// running|already_running|failed|cancelled|stopped|timed_out
+    /// running|already_running|failed|cancelled|stopped|timed_out|blocked
     pub outcome: String,
     pub failure: Option<FailureInfo>,
     pub timings: Option<TimingsInfo>,
+    /// With `blocked`: the server llws did not start that is in the way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foreign: Option<ForeignInfo>,
 }
 
 /// `202 Accepted` for `?wait=false`: the switch was checked and handed to the controller.
@@ -394,6 +509,11 @@ impl StatusResponse {
             pending_start: state.pending_start.clone(),
             config_errors: state.config_errors.clone(),
             log_file_error: state.log_file_error.clone(),
+            command_line: state.command_line.clone(),
+            foreign: state
+                .foreign
+                .as_ref()
+                .map(|b| ForeignInfo::new(&b.server, &b.profile)),
         }
     }
 
@@ -458,6 +578,11 @@ impl StatusResponse {
             pending_start: self.pending_start.clone(),
             config_errors: self.config_errors.clone(),
             log_file_error: self.log_file_error.clone(),
+            command_line: self.command_line.clone(),
+            foreign: self.foreign.as_ref().map(|f| Blocked {
+                server: f.to_server(),
+                profile: f.profile.clone(),
+            }),
         }
     }
 }

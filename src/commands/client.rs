@@ -77,11 +77,36 @@ pub fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub fn switch(ctx: &Context, profile: &str, no_wait: bool) -> anyhow::Result<ExitCode> {
+    switch_answering(ctx, profile, no_wait, None)
+}
+
+/// [`switch`]; when a server llws did not start blocks it and `foreign` says what to do
+/// about it (`llws up --replace`/`--adopt` through the owner), answered with
+/// `POST /foreign`.
+pub fn switch_answering(
+    ctx: &Context,
+    profile: &str,
+    no_wait: bool,
+    foreign: Option<crate::server::foreign::ForeignAction>,
+) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     // A waiting switch is bounded by the server (health plus stop timeout); the client
     // only bounds the connection.
     let client = api_client(ctx, no_wait.then_some(SHORT_TIMEOUT));
-    let result = rt.block_on(client.switch(profile, !no_wait));
+    let mut result = rt.block_on(client.switch(profile, !no_wait));
+    if let (Ok(SwitchReply::Done(reply)), Some(action)) = (&result, foreign)
+        && reply.outcome == "blocked"
+    {
+        eprintln!(
+            "llws: {}; --{}: asking the owner to {}",
+            reply.status,
+            action.as_str(),
+            action.as_str()
+        );
+        result = rt
+            .block_on(client.resolve_foreign(action))
+            .map(|r| SwitchReply::Done(Box::new(r)));
+    }
     Ok(match result {
         Ok(SwitchReply::Accepted(_)) => {
             println!("Switching to {profile}; `llws status` shows the progress.");
@@ -275,6 +300,10 @@ fn timings_line(t: &TimingsInfo) -> String {
 fn render_failed_switch(profile: &str, reply: &SwitchResponse) -> String {
     let mut out = match reply.outcome.as_str() {
         "cancelled" => format!("llws: the switch to {profile} was cancelled by a stop\n"),
+        "blocked" => format!(
+            "llws: cannot switch to {profile}: {}; answer where that llws runs (its workspace asks), or with POST /foreign\n",
+            reply.status
+        ),
         "timed_out" => format!(
             "llws: the switch to {profile} is still running after the API's wait; `llws status` follows it\n"
         ),
@@ -349,6 +378,18 @@ pub fn render_status(s: &StatusResponse, api_url: &str) -> String {
         let _ = write!(server, " (pid {pid}, {} backend)", s.backend.kind);
     }
     row("server", server);
+    if let Some(line) = &s.command_line {
+        row("command", crate::util::text::for_stdout(line).into_owned());
+    }
+    if let Some(f) = &s.foreign {
+        row(
+            "blocked",
+            format!(
+                "{} (`llws up {} --replace`, or POST /foreign)",
+                f.description, f.profile
+            ),
+        );
+    }
     if !s.backend.reachable {
         row("backend", format!("unreachable: {}", s.backend.message));
     }

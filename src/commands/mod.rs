@@ -4,6 +4,7 @@ mod claude;
 pub mod client;
 mod context;
 mod doctor;
+mod foreign;
 mod internal;
 mod kept;
 pub(crate) mod monitor;
@@ -69,14 +70,34 @@ fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor => doctor::run(&ctx),
-        Command::Up { profile, logs, raw } => {
+        Command::Up {
+            profile,
+            logs,
+            foreign,
+            raw,
+        } => {
             crate::util::text::set_raw(raw);
-            server::up(ctx, &profile, logs)
+            server::up(
+                ctx,
+                &profile,
+                logs,
+                self::foreign::flag(foreign.replace, foreign.adopt),
+            )
         }
         Command::Down => server::down(ctx),
-        Command::Serve { profile, logs, raw } => {
+        Command::Serve {
+            profile,
+            logs,
+            foreign,
+            raw,
+        } => {
             crate::util::text::set_raw(raw);
-            serve::run(ctx, profile, logs)
+            serve::run(
+                ctx,
+                profile,
+                logs,
+                self::foreign::flag(foreign.replace, foreign.adopt),
+            )
         }
         Command::Status { json } => client::status(&ctx, json),
         Command::Switch { profile, no_wait } => client::switch(&ctx, &profile, no_wait),

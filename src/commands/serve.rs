@@ -20,8 +20,15 @@ use crate::server::state::{Event, ServerState, now_ms};
 use crate::server::{ControllerHandle, spawn_controller};
 
 use super::Context;
+use crate::server::foreign::ForeignAction;
+use std::io::IsTerminal as _;
 
-pub fn run(ctx: Context, profile: Option<String>, logs: bool) -> anyhow::Result<ExitCode> {
+pub fn run(
+    ctx: Context,
+    profile: Option<String>,
+    logs: bool,
+    foreign: Option<ForeignAction>,
+) -> anyhow::Result<ExitCode> {
     if let Some(id) = &profile {
         let set = ctx.profiles()?;
         if set.get(id).is_none() {
@@ -32,10 +39,15 @@ pub fn run(ctx: Context, profile: Option<String>, logs: bool) -> anyhow::Result<
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(serve(ctx, profile, logs))
+    rt.block_on(serve(ctx, profile, logs, foreign))
 }
 
-async fn serve(ctx: Context, profile: Option<String>, logs: bool) -> anyhow::Result<ExitCode> {
+async fn serve(
+    ctx: Context,
+    profile: Option<String>,
+    logs: bool,
+    foreign: Option<ForeignAction>,
+) -> anyhow::Result<ExitCode> {
     // Before anything starts: a signal that arrives while starting must still shut down
     // cleanly, not kill llws with a server left behind.
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -102,7 +114,7 @@ async fn serve(ctx: Context, profile: Option<String>, logs: bool) -> anyhow::Res
             // Never silent: a start kept for the backend, and how the start ended, are
             // said on stderr too (the state lines on stdout have the details).
             Ok(pending) => {
-                tokio::spawn(report_start(ctl.clone(), id.clone(), pending));
+                tokio::spawn(report_start(ctl.clone(), id.clone(), pending, foreign));
             }
         }
     }
@@ -135,11 +147,61 @@ async fn serve(ctx: Context, profile: Option<String>, logs: bool) -> anyhow::Res
 }
 
 /// Says on stderr when the start asked for on the command line waits for the backend,
-/// and when it fails.
-async fn report_start(ctl: ControllerHandle, id: String, pending: crate::server::handle::Pending) {
+/// and when it fails. A server llws did not start in the way is dealt with as `--replace`
+/// or `--adopt` say, or as the terminal answers; otherwise it stays, and the API's
+/// `POST /foreign` (or a workspace on this llws) may answer later.
+async fn report_start(
+    ctl: ControllerHandle,
+    id: String,
+    mut pending: crate::server::handle::Pending,
+    foreign: Option<ForeignAction>,
+) {
+    // Read only once there is something to ask: serve reads stdin for nothing else.
+    let mut lines = None;
+    loop {
+        let outcome = wait_for_start(&ctl, &id, pending).await;
+        let Some(Ok(crate::server::Outcome::Blocked {
+            foreign: server, ..
+        })) = &outcome
+        else {
+            if let Some(outcome) = outcome {
+                report_outcome(&id, outcome);
+            }
+            return;
+        };
+        let name = ctl.state().profile_name.unwrap_or_else(|| id.clone());
+        if lines.is_none() && foreign.is_none() && std::io::stdin().is_terminal() {
+            lines = Some(super::foreign::TerminalLines::start());
+        }
+        match super::foreign::choose(server, &name, foreign, lines.as_ref()).await {
+            super::foreign::Choice::Act(action) => match ctl.begin_resolve_foreign(action) {
+                Ok(next) => pending = next,
+                Err(e) => {
+                    eprintln!("llws: {e}");
+                    return;
+                }
+            },
+            super::foreign::Choice::Leave => {
+                if foreign.is_none() && !server.offers().is_empty() {
+                    eprintln!(
+                        "llws: answer with `--replace` (or `--adopt`, where offered) next time, or now with POST /foreign"
+                    );
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// The outcome of a start, or `None` when it waits for the backend (said on stderr).
+async fn wait_for_start(
+    ctl: &ControllerHandle,
+    id: &str,
+    pending: crate::server::handle::Pending,
+) -> Option<Result<crate::server::Outcome, crate::server::ControlError>> {
     let mut state = ctl.subscribe_state();
     let waiting = {
-        let id = id.clone();
+        let id = id.to_string();
         async move {
             if let Ok(s) = state
                 .wait_for(|s| s.pending_start.as_deref() == Some(id.as_str()))
@@ -153,10 +215,13 @@ async fn report_start(ctl: ControllerHandle, id: String, pending: crate::server:
             std::future::pending::<()>().await;
         }
     };
-    let outcome = tokio::select! {
-        outcome = pending.outcome() => outcome,
-        _ = waiting => return,
-    };
+    tokio::select! {
+        outcome = pending.outcome() => Some(outcome),
+        _ = waiting => None,
+    }
+}
+
+fn report_outcome(id: &str, outcome: Result<crate::server::Outcome, crate::server::ControlError>) {
     match outcome {
         Ok(crate::server::Outcome::Failed { failure, .. }) => {
             eprintln!("llws: the start of {id} failed: {}", failure.reason)

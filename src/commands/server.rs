@@ -16,6 +16,8 @@ use crate::server::{ControllerHandle, Outcome, spawn_controller};
 use crate::util::state_dir;
 
 use super::Context;
+use super::foreign::{Choice, TerminalLines};
+use crate::server::foreign::ForeignAction;
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -24,7 +26,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-pub fn up(ctx: Context, profile: &str, logs: bool) -> anyhow::Result<ExitCode> {
+pub fn up(
+    ctx: Context,
+    profile: &str,
+    logs: bool,
+    foreign: Option<ForeignAction>,
+) -> anyhow::Result<ExitCode> {
     let set = ctx.profiles()?;
     if set.get(profile).is_none() {
         return super::profiles::unknown(&set, profile);
@@ -32,14 +39,14 @@ pub fn up(ctx: Context, profile: &str, logs: bool) -> anyhow::Result<ExitCode> {
     // Another llws controls the server: the switch goes through it.
     if let Some(owner) = owner_of(&ctx.settings, &state_dir()) {
         return through_owner(&ctx, &owner, |ctx| {
-            let code = super::client::switch(ctx, profile, false)?;
+            let code = super::client::switch_answering(ctx, profile, false, foreign)?;
             if logs && code == ExitCode::SUCCESS {
                 return super::client::logs(ctx, 100, true);
             }
             Ok(code)
         });
     }
-    runtime()?.block_on(up_async(ctx, profile.to_string(), logs))
+    runtime()?.block_on(up_async(ctx, profile.to_string(), logs, foreign))
 }
 
 /// Runs `then` against the owner's API, after saying so; an owner without an API is an
@@ -64,7 +71,12 @@ fn through_owner(
     then(ctx)
 }
 
-async fn up_async(ctx: Context, profile: String, logs: bool) -> anyhow::Result<ExitCode> {
+async fn up_async(
+    ctx: Context,
+    profile: String,
+    logs: bool,
+    foreign: Option<ForeignAction>,
+) -> anyhow::Result<ExitCode> {
     let settings = Arc::new(ctx.settings);
     let handle = match spawn_controller(settings.clone()) {
         Ok(handle) => handle,
@@ -74,15 +86,19 @@ async fn up_async(ctx: Context, profile: String, logs: bool) -> anyhow::Result<E
         }
     };
     let printer = tokio::spawn(print_progress(handle.clone()));
-    // The original's "continue anyway?", asked before the timeout: only someone at a
-    // terminal can answer.
-    let offer = std::io::stdin()
-        .is_terminal()
-        .then(|| tokio::spawn(offer_keep_waiting(handle.clone())));
+    // The original's "continue anyway?", asked before the timeout, and its "Stop it and
+    // continue?": only someone at a terminal can answer.
+    let lines = std::io::stdin().is_terminal().then(TerminalLines::start);
+    let offer_for = |lines: &Option<TerminalLines>| {
+        lines
+            .clone()
+            .map(|lines| tokio::spawn(offer_keep_waiting(handle.clone(), lines)))
+    };
+    let mut offer = offer_for(&lines);
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
 
-    let pending = match handle.begin_switch(&profile) {
+    let mut pending = match handle.begin_switch(&profile) {
         Ok(p) => p,
         Err(e) => {
             printer.abort();
@@ -91,17 +107,60 @@ async fn up_async(ctx: Context, profile: String, logs: bool) -> anyhow::Result<E
             return Ok(ExitCode::FAILURE);
         }
     };
-    let outcome = tokio::select! {
-        outcome = pending.outcome() => outcome,
-        _ = sigint.recv() => {
-            eprintln!("llws: interrupted; stopping the server");
-            handle.shutdown(false).await;
-            return Ok(ExitCode::from(130));
+    let outcome = loop {
+        let outcome = tokio::select! {
+            outcome = pending.outcome() => outcome,
+            _ = sigint.recv() => {
+                eprintln!("llws: interrupted; stopping the server");
+                handle.shutdown(false).await;
+                return Ok(ExitCode::from(130));
+            }
+            _ = sigterm.recv() => {
+                handle.shutdown(false).await;
+                return Ok(ExitCode::from(143));
+            }
+        };
+        // A server llws did not start is in the way (item 17): ask, or take the flag.
+        let Ok(Outcome::Blocked {
+            foreign: server, ..
+        }) = &outcome
+        else {
+            break outcome;
+        };
+        if let Some(offer) = offer.take() {
+            offer.abort();
         }
-        _ = sigterm.recv() => {
-            handle.shutdown(false).await;
-            return Ok(ExitCode::from(143));
-        }
+        let name = handle
+            .state()
+            .profile_name
+            .unwrap_or_else(|| profile.clone());
+        let action = match super::foreign::choose(server, &name, foreign, lines.as_ref()).await {
+            Choice::Act(action) => action,
+            Choice::Leave => {
+                printer.abort();
+                if foreign.is_none() && lines.is_none() && !server.offers().is_empty() {
+                    let ways: Vec<String> = server
+                        .offers()
+                        .iter()
+                        .map(|a| {
+                            format!(
+                                "`llws up {profile} --{}` ({})",
+                                a.as_str(),
+                                server.action_label(*a)
+                            )
+                        })
+                        .collect();
+                    eprintln!("llws: to go on, run {}", ways.join(" or "));
+                }
+                handle.shutdown(true).await;
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        offer = offer_for(&lines);
+        pending = match handle.begin_resolve_foreign(action) {
+            Ok(p) => p,
+            Err(e) => break Err(e),
+        };
     };
     printer.abort();
     if let Some(offer) = offer {
@@ -206,18 +265,7 @@ const OFFER_BEFORE_S: u64 = 60;
 /// In the last minute of a load's health wait, says so and lets Enter give the load another
 /// `health_timeout_s` (each Enter adds one), through the same handle call as the
 /// workspace's key and `POST /keep-waiting`.
-async fn offer_keep_waiting(handle: ControllerHandle) {
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
-    // A blocking read of stdin has no async form; this thread ends with the process.
-    let _ = std::thread::Builder::new()
-        .name("llws-up-stdin".into())
-        .spawn(move || {
-            for line in std::io::stdin().lines() {
-                if line.is_err() || lines_tx.send(()).is_err() {
-                    return;
-                }
-            }
-        });
+async fn offer_keep_waiting(handle: ControllerHandle, lines: TerminalLines) {
     let mut state = handle.subscribe_state();
     let mut offered = false;
     let extend_by = handle.settings().server.health_timeout_s;
@@ -243,9 +291,9 @@ async fn offer_keep_waiting(handle: ControllerHandle) {
         });
         tokio::select! {
             changed = state.changed() => if changed.is_err() { return },
-            line = lines.recv() => match line {
+            line = lines.next() => match line {
                 None => return,
-                Some(()) => match handle.keep_waiting() {
+                Some(_) => match handle.keep_waiting() {
                     Ok(at) => eprintln!(
                         "llws: waiting longer: the health check now gives up in {} s",
                         at.saturating_sub(crate::server::state::now_ms()).div_ceil(1000)
@@ -260,6 +308,10 @@ async fn offer_keep_waiting(handle: ControllerHandle) {
 }
 
 fn describe(s: &ServerState) -> String {
+    // A server llws did not start is in the way: the question about it says it all.
+    if s.foreign.is_some() {
+        return String::new();
+    }
     if !s.backend.reachable {
         return s.backend.message.clone();
     }

@@ -139,7 +139,8 @@ pub struct ServerSettings {
     pub network: Network,
     /// How long a load may take before the switch fails.
     pub health_timeout_s: u64,
-    /// How often /health is polled while loading.
+    /// The longest wait between /health polls while loading (they start at 10 ms and
+    /// double up to this; a "model loaded" log line triggers one at once).
     pub health_interval_ms: u64,
     /// How long a stopping server gets after SIGTERM before SIGKILL.
     pub stop_timeout_s: u64,

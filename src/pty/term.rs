@@ -12,8 +12,6 @@
 //! as [`Outbound`] items; the UI drains them ([`Term::take_outbound`]) and writes them to
 //! the real terminal between frames, as tmux's `set-clipboard` and bell passthrough do.
 
-use std::collections::VecDeque;
-
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use tui_term::widget::{Cursor, PseudoTerminal};
@@ -45,13 +43,6 @@ fn colour_osc(first: Option<&&[u8]>) -> Option<u16> {
         b"12" => Some(12),
         _ => None,
     }
-}
-
-/// Whether the OSC with this first parameter is one [`Events::unhandled_osc`] acts on and so
-/// needs to know its terminator: the colour queries (answered with the same terminator) and
-/// the notifications (passed on with it). [`OscEnds`] records an entry for exactly these.
-fn tracked_osc(first: Option<&&[u8]>) -> bool {
-    colour_osc(first).is_some() || matches!(first.map(|p| &**p), Some(b"9" | b"777"))
 }
 
 /// The largest OSC 52 payload passed on, in base64 bytes (768 KiB of text). A program's copy
@@ -174,12 +165,6 @@ pub struct Events {
     focus_reporting: bool,
     /// What OSC 10/11/12 queries are answered with.
     colors: TermColors,
-    /// Whether each tracked OSC (colour queries, notifications: [`tracked_osc`]) in the
-    /// bytes being parsed ended with BEL (else ST), in order. vt100's `unhandled_osc` does
-    /// not say, and xterm answers with the query's own terminator, which some programs wait
-    /// for; [`Term::process`] fills this from a second parser (see [`OscEnds`]) and each
-    /// tracked OSC takes the front entry.
-    osc_bel: VecDeque<bool>,
     /// For the user's terminal, oldest first (see [`Outbound`], [`Events::queue`]).
     outbound: Vec<Outbound>,
 }
@@ -407,37 +392,21 @@ impl vt100::Callbacks for Events {
     ///
     /// OSC 9 and OSC 777 ; notify: desktop notifications, queued for the user's terminal
     /// with the terminator they came with.
-    fn unhandled_osc(&mut self, _: &mut vt100::Screen, params: &[&[u8]]) {
+    ///
+    /// `bel`: the sequence ended with BEL (else ST). This callback is llws's addition to
+    /// the vendored vt100 (vendor/vt100): the published crate does not say how an OSC
+    /// ended, and xterm answers with the query's own terminator, which some programs wait
+    /// for.
+    fn unhandled_osc_terminated(&mut self, _: &mut vt100::Screen, params: &[&[u8]], bel: bool) {
         let first = params.first();
-        if !tracked_osc(first) {
-            return;
-        }
-        // Every tracked OSC takes its entry, acted on or not, to stay in step with OscEnds.
-        let bel = self.osc_bel.pop_front().unwrap_or(false);
-        let rest = &params[1..];
+        let rest = params.get(1..).unwrap_or_default();
         if let Some(code) = colour_osc(first) {
             let end: &[u8] = if bel { b"\x07" } else { b"\x1b\\" };
             self.answer_colours(code, rest, end);
         } else if first == Some(&&b"9"[..]) {
             self.osc9(rest, bel);
-        } else {
+        } else if first == Some(&&b"777"[..]) {
             self.osc777(rest, bel);
-        }
-    }
-}
-
-/// A `vte::Perform` that only records how tracked OSCs (colour queries, notifications) end.
-/// vt100 0.16.2 runs on vte 0.15.0 (pinned alongside it), so a second vte parser fed the
-/// same bytes dispatches the same OSCs in the same order, and its `osc_dispatch` is told
-/// what vt100's callback is not: whether the sequence ended with BEL. vt100 hands every
-/// OSC numbered other than 0, 1, 2 and 52 to `unhandled_osc`, so each tracked one there
-/// takes exactly one entry.
-struct OscEnds<'a>(&'a mut VecDeque<bool>);
-
-impl vte::Perform for OscEnds<'_> {
-    fn osc_dispatch(&mut self, params: &[&[u8]], bell_terminated: bool) {
-        if tracked_osc(params.first()) {
-            self.0.push_back(bell_terminated);
         }
     }
 }
@@ -445,8 +414,6 @@ impl vte::Perform for OscEnds<'_> {
 /// A parser plus the recovery logic around it.
 pub struct Term {
     parser: vt100::Parser<Events>,
-    /// Runs alongside `parser` to learn how OSC colour queries end (see [`OscEnds`]).
-    osc_ends: vte::Parser,
     scrollback_len: usize,
     /// How many parser panics were contained (for tests and diagnostics).
     resets: u64,
@@ -462,7 +429,6 @@ impl Term {
                 scrollback_len,
                 Events::default(),
             ),
-            osc_ends: vte::Parser::new(),
             scrollback_len,
             resets: 0,
         }
@@ -471,20 +437,14 @@ impl Term {
     /// Feeds program output. A panic inside vt100 is contained: the pane gets a fresh parser
     /// of the same size, seeded with what could be saved of the old screen, and a note.
     pub fn process(&mut self, bytes: &[u8]) {
-        // Both parsers see the same bytes from the same state, so the tracked OSCs they
-        // dispatch pair up in order; anything left from a call cut short by a panic goes.
-        let osc_bel = &mut self.parser.callbacks_mut().osc_bel;
-        osc_bel.clear();
-        self.osc_ends.advance(&mut OscEnds(osc_bel), bytes);
         if contained(|| self.parser.process(bytes)).is_err() {
             self.reset_after_panic();
         }
     }
 
     /// A parser for a fresh start at `rows` × `cols` after a panic, keeping the colours llws
-    /// set (they are the UI's, not the program's); the OSC parser starts afresh with it.
+    /// set (they are the UI's, not the program's).
     fn fresh_parser(&mut self, rows: u16, cols: u16) -> vt100::Parser<Events> {
-        self.osc_ends = vte::Parser::new();
         let events = Events::with_colors(self.colors());
         vt100::Parser::new_with_callbacks(rows, cols, self.scrollback_len, events)
     }
@@ -817,6 +777,64 @@ mod tests {
         assert_eq!(
             text(&replies_to(&mut t, b"\x1b]11;?\x07")),
             "\x1b]11;rgb:0000/0000/0000\x07"
+        );
+    }
+
+    /// The scrollback keeps rows compact (vendor/vt100); reading it back through the public
+    /// API must give every row, its text, styles, wide characters and wrap, at any offset,
+    /// also while output goes on and after a resize.
+    #[test]
+    fn the_scrollback_reads_back_whole_at_every_offset() {
+        let mut t = Term::new(5, 20, 50);
+        let line = |n: usize| {
+            format!(
+                "\x1b[3{}mline {n:03}\x1b[0m 中 \x1b[44mbg\x1b[K\x1b[0m\r\n",
+                n % 8
+            )
+        };
+        for n in 0..80 {
+            t.process(line(n).as_bytes());
+        }
+        // 50 rows kept: lines 30..=79 scrolled off (the cursor sits on a blank last row).
+        for offset in [1usize, 7, 49, 50] {
+            t.scroll_by(offset as i32 - t.scrollback() as i32);
+            assert_eq!(t.scrollback(), offset);
+            let first = 80 - 4 - offset.min(50);
+            let s = t.screen();
+            let top = s.contents_between(0, 0, 0, 20);
+            assert_eq!(top, format!("line {first:03} 中 bg"), "offset {offset}");
+            let cell = s.cell(0, 0).unwrap();
+            assert_eq!(cell.fgcolor(), vt100::Color::Idx((first % 8) as u8));
+            assert!(s.cell(0, 9).unwrap().is_wide());
+            assert!(s.cell(0, 10).unwrap().is_wide_continuation());
+            // The erase to the end of the line kept its blue background to the last column.
+            assert_eq!(s.cell(0, 19).unwrap().bgcolor(), vt100::Color::Idx(4));
+        }
+        // Output while scrolled back keeps the view on the same rows (as vt100 always did).
+        t.scroll_by(-100);
+        t.scroll_by(10);
+        let before = t.screen().contents();
+        t.process(line(80).as_bytes());
+        assert_eq!(t.scrollback(), 11);
+        assert_eq!(t.screen().contents(), before);
+        // A long line wraps into the scrollback and comes back wrapped.
+        t.scroll_to_bottom();
+        t.process(format!("{}\r\n\r\n\r\n\r\n\r\n", "w".repeat(30)).as_bytes());
+        // Five line feeds pushed both halves off the screen: the first is two rows back.
+        t.scroll_by(2);
+        assert!(t.screen().row_wrapped(0));
+        assert_eq!(t.screen().contents().lines().next(), Some(&*"w".repeat(30)));
+        // After a resize the rows kept keep their width (20 columns), as in vt100.
+        t.resize(5, 30);
+        t.scroll_by(100);
+        let s = t.screen();
+        assert!(s.contents_between(0, 0, 0, 30).starts_with("line 0"));
+        assert_eq!(s.cell(0, 19).unwrap().bgcolor(), vt100::Color::Idx(4));
+        assert!(s.cell(0, 20).is_none());
+        t.scroll_to_bottom();
+        assert!(
+            t.screen().cell(4, 29).is_some(),
+            "the live rows are 30 wide"
         );
     }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::foreign::ForeignServer;
 use super::logs::LogRing;
 use crate::config::settings::BackendKind;
 
@@ -33,6 +34,28 @@ pub struct Started {
     /// Host pid of the main process.
     pub pid: Option<u32>,
     pub container_id: Option<String>,
+    /// The command line the server really got, as one shell-quoted line (see
+    /// [`command_line`]); `None` when it cannot be read.
+    pub command_line: Option<String>,
+}
+
+/// `argv` as one line a shell reads back as the same words (the original inventory's item
+/// 68: its image logged `Starting llama-server with: …` first). Words that cannot be quoted
+/// (a NUL byte) are shown escaped, so the line is still one line.
+pub fn command_line<S: AsRef<str>>(argv: &[S]) -> String {
+    match shlex::try_join(argv.iter().map(AsRef::as_ref)) {
+        Ok(line) => line,
+        Err(_) => argv
+            .iter()
+            .map(|a| format!("{:?}", a.as_ref()))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+/// The log line that says how a server was started.
+pub fn starting_note(command_line: &str) -> String {
+    format!("llws: Starting llama-server with: {command_line}")
 }
 
 /// How a server ended.
@@ -142,6 +165,9 @@ pub struct Adopted {
     pub running: bool,
     pub started: Started,
     pub exit: Option<ServerExit>,
+    /// The model file it serves, relative to the models folder, when known (for a
+    /// container llws did not start, which carries no profile label).
+    pub model: Option<String>,
 }
 
 /// What backends tell the controller.
@@ -164,6 +190,9 @@ pub enum BackendError {
     Unreachable(String),
     #[error("{0}")]
     Failed(String),
+    /// A server llws did not start is in the way (its container name, or the port).
+    #[error("{}", .0.blocked_message())]
+    Foreign(super::foreign::ForeignServer),
 }
 
 /// Shared plumbing a backend writes to.
@@ -205,4 +234,31 @@ pub trait Backend: Send + 'static {
 
     /// Leaves the server running for a later llws to adopt (on_exit = "keep").
     fn detach(&mut self) -> impl Future<Output = ()> + Send;
+
+    /// Stops and removes a container llws did not create (a [`ForeignServer::Container`]
+    /// this backend reported), after the user said so.
+    fn remove_foreign(
+        &mut self,
+        foreign: &ForeignServer,
+        grace: std::time::Duration,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let _ = (foreign, grace);
+        async { Err(BackendError::Failed(NOT_A_CONTAINER_BACKEND.into())) }
+    }
+
+    /// Takes over a running container llws did not create, after the user said so: its
+    /// log followed and its exit watched as start number `generation`, like a server of an
+    /// earlier llws.
+    fn adopt_foreign(
+        &mut self,
+        foreign: &ForeignServer,
+        ctx: &BackendContext,
+        generation: u64,
+    ) -> impl Future<Output = Result<Adopted, BackendError>> + Send {
+        let _ = (foreign, ctx, generation);
+        async { Err(BackendError::Failed(NOT_A_CONTAINER_BACKEND.into())) }
+    }
 }
+
+const NOT_A_CONTAINER_BACKEND: &str =
+    "the process backend has no containers: set backend = \"docker\" to manage one";

@@ -11,14 +11,15 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::backend::{
-    Backend, BackendContext, BackendError, BackendEvent, EndedBy, LaunchSpec, ServerExit, Started,
-    Stopped,
+    Adopted, Backend, BackendContext, BackendError, BackendEvent, EndedBy, LaunchSpec, ServerExit,
+    Started, Stopped,
 };
 use super::deadline::{self, LoadDeadline};
+use super::foreign::{self, Blocked, ForeignAction, ForeignServer};
 use super::handle::{Command, ControlError, ControllerHandle, Outcome, Request, Shutdown};
-use super::health::{Health, HealthProbe};
+use super::health::{Health, HealthProbe, ProbeBackoff};
 use super::load_facts::LoadFacts;
-use super::logs::LogRing;
+use super::logs::{LogLine, LogRing};
 use super::owner::OwnerLock;
 use super::profiles_store::ProfileStore;
 use super::state::{
@@ -341,7 +342,7 @@ impl<B: Backend> Controller<B> {
         match command {
             Command::Switch(id) | Command::Start(Some(id)) => Some(id.clone()),
             Command::Start(None) => self.last_profile.clone(),
-            Command::Stop | Command::Restart => None,
+            Command::Stop | Command::Restart | Command::ResolveForeign(_) => None,
         }
     }
 
@@ -423,6 +424,8 @@ impl<B: Backend> Controller<B> {
             s.container_id = None;
             s.running_since_ms = None;
             s.adopted = false;
+            s.command_line = None;
+            s.foreign = None;
         });
     }
 
@@ -443,52 +446,205 @@ impl<B: Backend> Controller<B> {
                 ));
             }
             Ok(Some(found)) => {
-                let profile = found.profile.clone().unwrap_or_default();
                 let name = found
                     .profile_name
                     .clone()
-                    .unwrap_or_else(|| profile.clone());
-                self.last_profile = Some(profile.clone()).filter(|p| !p.is_empty());
-                self.live_generation = Some(generation);
+                    .or(found.profile.clone())
+                    .unwrap_or_default();
                 self.notice(format!(
                     "adopted the running server of an earlier llws: {name}"
                 ));
-                self.publish(|s| {
-                    s.phase = Phase::Starting;
-                    s.profile = Some(profile.clone());
-                    s.profile_name = Some(name.clone());
-                    s.pid = found.started.pid;
-                    s.container_id = found.started.container_id.clone();
-                    s.adopted = true;
-                    s.failure = None;
-                    s.message = format!("Checking {name}…");
-                });
-                let started = Instant::now();
-                match self.wait_until_loaded(generation, &profile, started).await {
-                    LoadEnd::Ready => self.publish(|s| {
-                        s.phase = Phase::Running;
-                        s.message = format!("Ready: {name} (adopted)");
-                        s.running_since_ms = Some(now_ms());
-                        s.switch = None;
-                    }),
-                    LoadEnd::Exited(exit) => {
-                        self.fail_with_exit(&profile, &name, exit).await;
-                    }
-                    LoadEnd::TimedOut => {
-                        let waited = self
-                            .last_wait_allowed
-                            .map(|d| d.as_secs_f64().round() as u64)
-                            .unwrap_or(self.settings.server.health_timeout_s);
-                        let stopped = match self.stop_server(&name, self.stop_timeout()).await {
-                            Ok(_) => "it was stopped".to_string(),
-                            Err(e) => format!("stopping it failed too: {e}"),
-                        };
-                        self.fail(&profile, &name, format!("the adopted server did not become healthy within {waited} s; {stopped}"), None);
-                    }
-                    LoadEnd::Cancelled => {}
-                }
+                self.watch_adopted(found, generation).await;
             }
             Err(e) => self.on_backend_error_at_start(e),
+        }
+    }
+
+    /// A server taken over as it runs (an earlier llws's, or one llws did not start that
+    /// the user chose to adopt): checked until healthy, then running.
+    async fn watch_adopted(&mut self, found: Adopted, generation: u64) -> Outcome {
+        let profile = found.profile.clone().unwrap_or_default();
+        let name = found
+            .profile_name
+            .clone()
+            .unwrap_or_else(|| profile.clone());
+        self.last_profile = Some(profile.clone()).filter(|p| !p.is_empty());
+        self.live_generation = Some(generation);
+        self.publish(|s| {
+            s.phase = Phase::Starting;
+            s.profile = Some(profile.clone()).filter(|p| !p.is_empty());
+            s.profile_name = Some(name.clone());
+            s.pid = found.started.pid;
+            s.container_id = found.started.container_id.clone();
+            s.command_line = found.started.command_line.clone();
+            s.adopted = true;
+            s.failure = None;
+            s.foreign = None;
+            s.message = format!("Checking {name}…");
+        });
+        let started = Instant::now();
+        match self.wait_until_loaded(generation, &profile, started).await {
+            LoadEnd::Ready => {
+                self.publish(|s| {
+                    s.phase = Phase::Running;
+                    s.message = format!("Ready: {name} (adopted)");
+                    s.running_since_ms = Some(now_ms());
+                    s.switch = None;
+                });
+                Outcome::Running { profile }
+            }
+            LoadEnd::Exited(exit) => Outcome::Failed {
+                failure: self.fail_with_exit(&profile, &name, exit).await,
+                profile,
+            },
+            LoadEnd::TimedOut => {
+                let waited = self
+                    .last_wait_allowed
+                    .map(|d| d.as_secs_f64().round() as u64)
+                    .unwrap_or(self.settings.server.health_timeout_s);
+                let stopped = match self.stop_server(&name, self.stop_timeout()).await {
+                    Ok(_) => "it was stopped".to_string(),
+                    Err(e) => format!("stopping it failed too: {e}"),
+                };
+                let failure = self.fail(
+                    &profile,
+                    &name,
+                    format!(
+                        "the adopted server did not become healthy within {waited} s; {stopped}"
+                    ),
+                    None,
+                );
+                Outcome::Failed { profile, failure }
+            }
+            LoadEnd::Cancelled => Outcome::Cancelled,
+        }
+    }
+
+    /// A start found a server llws did not start in its way: nothing is touched; the state
+    /// says what is there and what may be done, until someone answers (inventory item 17).
+    fn blocked(&self, id: &str, name: &str, server: ForeignServer) -> Outcome {
+        let reason = server.blocked_message();
+        self.logs
+            .note(format!("llws: cannot start {name}: {reason}"));
+        let failure = Failure {
+            reason: reason.clone(),
+            exit_code: None,
+            signal: None,
+            oom_killed: false,
+            restart_count: None,
+            log_tail: Vec::new(),
+        };
+        let blocked = Blocked {
+            server: server.clone(),
+            profile: id.to_string(),
+        };
+        self.publish(|s| {
+            s.phase = Phase::Failed;
+            s.profile = Some(id.to_string());
+            s.profile_name = Some(name.to_string());
+            s.switch = None;
+            s.failure = Some(failure);
+            s.running_since_ms = None;
+            s.foreign = Some(blocked);
+            s.message = reason;
+        });
+        Outcome::Blocked {
+            profile: id.to_string(),
+            foreign: server,
+        }
+    }
+
+    /// The user's answer to a blocked start: replace what is in the way (then start the
+    /// profile that waited), or adopt its container.
+    async fn resolve_foreign(&mut self, action: ForeignAction) -> Result<Outcome, ControlError> {
+        let Some(blocked) = self.state.borrow().foreign.clone() else {
+            return Err(ControlError::NothingForeign);
+        };
+        let server = blocked.server.clone();
+        if let Some(why) = server.refusal(action) {
+            return Err(ControlError::Foreign(why));
+        }
+        let what = server.describe();
+        match action {
+            ForeignAction::Replace => {
+                self.publish(|s| {
+                    s.phase = Phase::Stopping;
+                    s.message = format!("Stopping {what}…");
+                });
+                let grace = self.stop_timeout();
+                let done = match &server {
+                    ForeignServer::Container { .. } => self
+                        .backend
+                        .remove_foreign(&server, grace)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    ForeignServer::Process { .. } => {
+                        foreign::stop_process(&server, grace).await.map(|_| ())
+                    }
+                };
+                if let Err(why) = done {
+                    let message = format!("could not replace {what}: {why}");
+                    self.notice(message.clone());
+                    self.publish(|s| {
+                        s.phase = Phase::Failed;
+                        s.message = message.clone();
+                    });
+                    return Err(ControlError::Foreign(message));
+                }
+                let how = match server {
+                    ForeignServer::Container { .. } => "stopped and removed",
+                    ForeignServer::Process { .. } => "stopped",
+                };
+                self.notice(format!("{how} {what}, as asked"));
+                self.publish(|s| s.foreign = None);
+                self.switch_to(&blocked.profile).await
+            }
+            ForeignAction::Adopt => {
+                self.generation += 1;
+                let generation = self.generation;
+                let mut found = match self
+                    .backend
+                    .adopt_foreign(&server, &self.ctx, generation)
+                    .await
+                {
+                    Ok(found) => found,
+                    Err(e) => {
+                        let message = format!("could not adopt {what}: {e}");
+                        self.notice(message.clone());
+                        return Err(ControlError::Foreign(message));
+                    }
+                };
+                // No label says which profile it runs: the model file it serves may, when
+                // one profile alone uses that file.
+                let profile = found.model.as_deref().and_then(|model| {
+                    let store = self.store.lock().ok()?;
+                    let set = &store.current().set;
+                    let mut serving = set.profiles.iter().filter(|p| p.model() == model);
+                    match (serving.next(), serving.next()) {
+                        (Some(p), None) => Some((p.id.clone(), p.display_name().to_string())),
+                        _ => None,
+                    }
+                });
+                let container = match &server {
+                    ForeignServer::Container { name, .. } => name.clone(),
+                    ForeignServer::Process { .. } => "the server".into(),
+                };
+                let (id, name) = profile.unwrap_or_else(|| {
+                    let model = found
+                        .model
+                        .clone()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default();
+                    (
+                        String::new(),
+                        format!("{container} (not started by llws){model}"),
+                    )
+                });
+                found.profile = Some(id);
+                found.profile_name = Some(name.clone());
+                self.notice(format!("adopted {what}, as asked: {name}"));
+                Ok(self.watch_adopted(found, generation).await)
+            }
         }
     }
 
@@ -556,6 +712,7 @@ impl<B: Backend> Controller<B> {
     async fn handle(&mut self, command: Command) -> Result<Outcome, ControlError> {
         match command {
             Command::Switch(id) => self.switch_to(&id).await,
+            Command::ResolveForeign(action) => self.resolve_foreign(action).await,
             Command::Start(id) => {
                 let id = id
                     .or_else(|| self.last_profile.clone())
@@ -731,6 +888,8 @@ impl<B: Backend> Controller<B> {
             s.container_id = None;
             s.running_since_ms = None;
             s.adopted = false;
+            s.command_line = None;
+            s.foreign = None;
             s.message = format!("Starting {name}…");
         });
         self.step(&mut progress, Step::Creating, switch_started);
@@ -759,6 +918,7 @@ impl<B: Backend> Controller<B> {
         let create_started = Instant::now();
         let started: Started = match self.backend.start(&spec, &self.ctx, generation).await {
             Ok(started) => started,
+            Err(BackendError::Foreign(server)) => return Ok(self.blocked(id, &name, server)),
             Err(e) => {
                 let failure = self.fail(id, &name, e.to_string(), None);
                 self.record(
@@ -787,6 +947,7 @@ impl<B: Backend> Controller<B> {
         self.publish(|s| {
             s.pid = started.pid;
             s.container_id = started.container_id.clone();
+            s.command_line = started.command_line.clone();
             s.message = format!("Loading {name}…");
         });
         self.step(&mut progress, Step::Loading, switch_started);
@@ -921,7 +1082,12 @@ impl<B: Backend> Controller<B> {
     }
 
     async fn poll_health(&mut self, generation: u64) -> LoadEnd {
-        let interval = Duration::from_millis(self.settings.server.health_interval_ms);
+        let mut backoff = ProbeBackoff::new(Duration::from_millis(
+            self.settings.server.health_interval_ms,
+        ));
+        // The server's own "model loaded" / "listening" lines end a wait early, so
+        // readiness is noticed when the server says so rather than at the next tick.
+        let mut lines = self.logs.subscribe();
         let cancel = self.cancel_token();
         let mut published = None;
         loop {
@@ -970,7 +1136,8 @@ impl<B: Backend> Controller<B> {
                     Some(BackendEvent::LogFile { error }) => self.on_log_file(error),
                     _ => {}
                 },
-                _ = tokio::time::sleep(interval) => {}
+                _ = wait_for_ready_hint(&mut lines) => backoff.reset(),
+                _ = tokio::time::sleep(backoff.next_wait()) => {}
             }
         }
     }
@@ -1033,5 +1200,19 @@ impl<B: Backend> Controller<B> {
             s.message = reason;
         });
         failure
+    }
+}
+
+/// Returns when a log line hints that the server is ready (or lines were dropped, one of
+/// which may have been the hint); never returns once the log is closed.
+async fn wait_for_ready_hint(lines: &mut broadcast::Receiver<LogLine>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match lines.recv().await {
+            Ok(line) if super::health::is_ready_hint(&line.text) => return,
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => return,
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
     }
 }

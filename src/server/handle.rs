@@ -41,6 +41,12 @@ pub enum ControlError {
     ShuttingDown,
     #[error("no model is loading (state: {}): there is no health wait to extend", state.as_str())]
     NotLoading { state: Phase },
+    /// Replace or adopt, with no server llws did not start in the way.
+    #[error("no server llws did not start is in the way: there is nothing to replace or adopt")]
+    NothingForeign,
+    /// Replacing or adopting a server llws did not start was refused, or failed.
+    #[error("{0}")]
+    Foreign(String),
 }
 
 /// How a command ended.
@@ -56,6 +62,13 @@ pub enum Outcome {
     Failed { profile: String, failure: Failure },
     /// The start or switch was cancelled by a stop.
     Cancelled,
+    /// A server llws did not start is in the way (inventory item 17); nothing was
+    /// touched. The state's `foreign` says what it is; [`ControllerHandle::resolve_foreign`]
+    /// replaces or adopts it.
+    Blocked {
+        profile: String,
+        foreign: super::foreign::ForeignServer,
+    },
 }
 
 /// A command for the controller (or, for a client, for the owner's API).
@@ -66,6 +79,8 @@ pub enum Command {
     Switch(String),
     Stop,
     Restart,
+    /// Replace or adopt the server llws did not start that blocked the last start.
+    ResolveForeign(super::foreign::ForeignAction),
 }
 
 pub struct Request {
@@ -340,6 +355,31 @@ impl ControllerHandle {
 
     pub async fn start(&self, id: Option<&str>) -> Result<Outcome, ControlError> {
         self.begin_start(id)?.outcome().await
+    }
+
+    /// Answers the offer a [`Outcome::Blocked`] start made: replace the server llws did not
+    /// start (stop it, remove its container, then start the profile that waited) or adopt
+    /// its container as it runs. Refused at once when nothing is in the way or the action
+    /// is not offered for it.
+    pub fn begin_resolve_foreign(
+        &self,
+        action: super::foreign::ForeignAction,
+    ) -> Result<Pending, ControlError> {
+        let permit = self.try_permit()?;
+        let Some(blocked) = self.state.borrow().foreign.clone() else {
+            return Err(ControlError::NothingForeign);
+        };
+        if let Some(why) = blocked.server.refusal(action) {
+            return Err(ControlError::Foreign(why));
+        }
+        self.send(Command::ResolveForeign(action), permit)
+    }
+
+    pub async fn resolve_foreign(
+        &self,
+        action: super::foreign::ForeignAction,
+    ) -> Result<Outcome, ControlError> {
+        self.begin_resolve_foreign(action)?.outcome().await
     }
 
     pub fn begin_restart(&self) -> Result<Pending, ControlError> {

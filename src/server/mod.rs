@@ -5,6 +5,7 @@ pub mod controller;
 pub mod deadline;
 pub mod docker;
 pub mod factory;
+pub mod foreign;
 pub mod handle;
 pub mod health;
 pub mod load_facts;

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::backend::{
     Adopted, Backend, BackendContext, BackendError, BackendEvent, EndedBy, LaunchSpec, ServerExit,
-    Started, Stopped, second_term_after,
+    Started, Stopped, command_line, second_term_after, starting_note,
 };
 use super::health::port_in_use;
 use super::log_file::{self, LogFile};
@@ -430,6 +430,18 @@ async fn tail_log(
     splitter.flush(|line| logs.push(Source::Stderr, line));
 }
 
+/// The command line a running process got, from /proc (for a server adopted from an
+/// earlier llws).
+fn proc_command_line(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let argv: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    (!argv.is_empty()).then(|| command_line(&argv))
+}
+
 fn cmdline_has_port(pid: u32, port: u16) -> bool {
     let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
@@ -482,8 +494,10 @@ impl Backend for ProcessBackend {
             started: Started {
                 pid: Some(state.pid),
                 container_id: None,
+                command_line: proc_command_line(state.pid),
             },
             exit: None,
+            model: None,
         }))
     }
 
@@ -500,9 +514,10 @@ impl Backend for ProcessBackend {
             ))
         })?;
         if port_in_use(&spec.host, spec.port).await {
-            return Err(BackendError::Failed(format!(
-                "port {} on {} is already in use by another program: stop it, or set [server] port in llws.toml",
-                spec.port, spec.host
+            // Named (pid and program), and offered to stop when it is a llama-server of
+            // this user; never stopped without asking.
+            return Err(BackendError::Foreign(super::foreign::process_on_port(
+                spec.port,
             )));
         }
         let runtime_dir_error = |what: &Path, e: std::io::Error| {
@@ -565,15 +580,17 @@ impl Backend for ProcessBackend {
         );
         // The environment as a shell prefix (`K=V cmd`): a shell quoting of the whole line
         // would quote each `K=V` and make it a command word.
-        let env_prefix: String = gpu_env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
-        ctx.logs.note(format!(
-            "llws: started {env_prefix}{} (pid {pid})",
-            shlex::try_join(
-                std::iter::once(binary.to_string_lossy().as_ref())
-                    .chain(spec.args.iter().map(String::as_str))
-            )
-            .unwrap_or_default()
-        ));
+        let env_prefix: String = gpu_env
+            .iter()
+            .map(|(k, v)| format!("{}={} ", k, command_line(&[v])))
+            .collect();
+        let argv: Vec<String> = std::iter::once(binary.to_string_lossy().into_owned())
+            .chain(spec.args.iter().cloned())
+            .collect();
+        let line = format!("{env_prefix}{}", command_line(&argv));
+        ctx.logs.note(starting_note(&line));
+        ctx.logs
+            .note(format!("llws: llama-server runs as pid {pid}"));
         let stop = Arc::new(AtomicBool::new(false));
         let (drained_tx, drained_rx) = watch::channel(false);
         let thread = {
@@ -598,6 +615,7 @@ impl Backend for ProcessBackend {
         Ok(Started {
             pid: Some(pid),
             container_id: None,
+            command_line: Some(line),
         })
     }
 

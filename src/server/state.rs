@@ -126,6 +126,11 @@ pub struct ServerState {
     /// The server log file cannot be written (`PATH: error`); the lines still reach the
     /// log ring. Cleared when a write succeeds again.
     pub log_file_error: Option<String>,
+    /// The command line the server got, as one shell-quoted line (inventory item 68).
+    pub command_line: Option<String>,
+    /// A server llws did not start blocked the last start (inventory item 17): what it is,
+    /// and the profile that waits. Cleared by the next start, a stop, or its resolution.
+    pub foreign: Option<crate::server::foreign::Blocked>,
 }
 
 impl ServerState {
@@ -150,6 +155,8 @@ impl ServerState {
             pending_start: None,
             config_errors: Vec::new(),
             log_file_error: None,
+            command_line: None,
+            foreign: None,
         }
     }
 

@@ -44,4 +44,6 @@ pub enum Request {
     StopServer,
     /// Push the health timeout of the load in flight back ("continue anyway").
     KeepWaiting,
+    /// Replace or adopt the server llws did not start that blocked a start (item 17).
+    ResolveForeign(crate::server::foreign::ForeignAction),
 }

@@ -36,9 +36,16 @@ pub enum Overlay {
     None,
     // Boxed: the picker carries its per-profile facts; the other overlays are a few bytes.
     Picker(Box<Picker>),
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     ConfirmQuit,
-    Failure { scroll: u16 },
+    Failure {
+        scroll: u16,
+    },
+    /// A server llws did not start blocked a start: replace it, adopt it, or leave it (the
+    /// state's `foreign` says what it is).
+    Foreign,
 }
 
 /// Split steps of the resize keys, in percent.
@@ -295,7 +302,7 @@ impl App {
             }
         }
         match &mut self.overlay {
-            Overlay::None | Overlay::ConfirmQuit => {}
+            Overlay::None | Overlay::ConfirmQuit | Overlay::Foreign => {}
             Overlay::Picker(p) => p.prepare(area, &view.profiles.set),
             Overlay::Help { scroll } => {
                 let lines = help::lines(&self.keymap, &self.theme, view.server_url, view.api);
@@ -374,6 +381,7 @@ impl App {
             Overlay::Picker(_) => return ModeLabel::Picker,
             Overlay::Help { .. } => return ModeLabel::Help,
             Overlay::ConfirmQuit => return ModeLabel::Confirm,
+            Overlay::Foreign => return ModeLabel::Foreign,
             Overlay::Failure { .. } => return ModeLabel::Details,
             Overlay::None => {}
         }
@@ -454,6 +462,14 @@ impl App {
     }
 
     fn state_news(&mut self, old: &ServerState, new: &ServerState, now_ms: u64) {
+        // A server llws did not start blocked a start (item 17): ask what to do; once it
+        // is dealt with (here, through the API or a later start), the question goes.
+        if new.foreign.is_some() && new.foreign != old.foreign {
+            self.overlay = Overlay::Foreign;
+            self.mode = Mode::Normal;
+        } else if new.foreign.is_none() && self.overlay == Overlay::Foreign {
+            self.overlay = Overlay::None;
+        }
         if let Overlay::Picker(p) = &self.overlay
             && p.auto_opened
             && new.adopted
@@ -1040,8 +1056,43 @@ impl App {
                 Some(A::Cancel) => self.overlay = Overlay::None,
                 _ => {}
             },
+            Overlay::Foreign => return self.foreign_key(key, view),
         }
         Vec::new()
+    }
+
+    /// A key in the question about a server llws did not start. The controller decides:
+    /// an answer it does not offer is refused there, and said here.
+    fn foreign_key(&mut self, key: &KeyEvent, view: &View<'_>) -> Vec<Effect> {
+        use crate::server::foreign::ForeignAction;
+        let now = Some(view.now_ms);
+        let action = match self.keymap.lookup(Section::Confirm, key) {
+            Some(KeyAction::Replace) => ForeignAction::Replace,
+            Some(KeyAction::Adopt) => ForeignAction::Adopt,
+            Some(KeyAction::Cancel) => {
+                self.overlay = Overlay::None;
+                let again = self
+                    .keymap
+                    .key_for(Section::Prefix, KeyAction::FailureDetails)
+                    .map(|k| format!("; {} {} asks again", self.keymap.prefix.label(), k.label()))
+                    .unwrap_or_default();
+                self.say(
+                    Level::Info,
+                    format!("left the server llws did not start as it is{again}"),
+                    now,
+                );
+                return Vec::new();
+            }
+            _ => return Vec::new(),
+        };
+        if let Some(blocked) = &view.server.foreign
+            && let Some(why) = blocked.server.refusal(action)
+        {
+            self.say(Level::Warn, why, now);
+            return Vec::new();
+        }
+        self.overlay = Overlay::None;
+        vec![Effect::Control(Request::ResolveForeign(action))]
     }
 
     fn on_mouse(&mut self, m: &MouseEvent, view: &View<'_>) -> Vec<Effect> {

@@ -235,7 +235,14 @@ commands! {
         |app, view| quiet(app, |a| a.theme_next(view.now_ms));
     FailureDetails "failure-details" "failure details"
         [Prefix: "e", Panes: "e"]
-        |app, _| quiet(app, |a| a.overlay = Overlay::Failure { scroll: 0 });
+        |app, view| quiet(app, |a| {
+            // A start a server llws did not start blocked: its question again.
+            a.overlay = if view.server.foreign.is_some() {
+                Overlay::Foreign
+            } else {
+                Overlay::Failure { scroll: 0 }
+            }
+        });
     RestartClaude "restart-claude" "restart claude's program"
         [Prefix: "c"]
         |_, _| vec![Effect::RestartClaude];
@@ -301,6 +308,12 @@ commands! {
         };
     Confirm "confirm" "yes: switch, quit, keep what was typed"
         [Picker: "enter", Confirm: "y" "Y" "enter", Prompt: "enter"]
+        in_overlays;
+    Replace "replace" "stop the server llws did not start, then start"
+        [Confirm: "r" "R"]
+        in_overlays;
+    Adopt "adopt" "adopt the server llws did not start"
+        [Confirm: "a" "A"]
         in_overlays;
     BenchPage "bench-page" "the benchmark profiles"
         [Picker: "b"]

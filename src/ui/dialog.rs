@@ -1,4 +1,5 @@
-//! Small overlays: the quit confirmation and the failure details.
+//! Small overlays: the quit confirmation, the question about a server llws did not start,
+//! and the failure details.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -9,6 +10,7 @@ use crate::config::keymap::Section;
 use crate::config::settings::OnExit;
 use crate::config::theme::Theme;
 use crate::server::ServerState;
+use crate::server::foreign::ForeignAction;
 use crate::server::state::Failure;
 use crate::ui::commands::{KeyAction, Keymap};
 use crate::ui::widgets::overlay::{self, draw_box};
@@ -58,6 +60,82 @@ pub fn draw_quit(
         ),
     ];
     draw_box(buf, screen, "Quit", &lines, 0, theme, 64);
+}
+
+/// The widest the question about a server llws did not start is drawn.
+const FOREIGN_WIDTH: u16 = 76;
+
+/// The question a start that a server llws did not start blocked (inventory item 17; the
+/// original asked "Stop it and continue? [y/N]"): what is there, and the keys for what llws
+/// may do about it (replace, adopt where the container runs llws's image, or leave it).
+pub fn draw_foreign(
+    buf: &mut Buffer,
+    screen: Rect,
+    server: &ServerState,
+    keymap: &Keymap,
+    theme: &Theme,
+) {
+    let Some(blocked) = &server.foreign else {
+        return;
+    };
+    let foreign = &blocked.server;
+    let name = server
+        .profile_name
+        .clone()
+        .unwrap_or_else(|| blocked.profile.clone());
+    let text = Style::default().fg(theme.text);
+    let dim = Style::default().fg(theme.dim);
+    let key = Style::default()
+        .fg(theme.accent)
+        .add_modifier(Modifier::BOLD);
+    let width = usize::from(FOREIGN_WIDTH.min(screen.width.saturating_sub(4))).saturating_sub(2);
+    let mut lines = vec![Line::styled(
+        format!("Cannot start {name}:"),
+        Style::default().fg(theme.text).add_modifier(Modifier::BOLD),
+    )];
+    lines.extend(
+        crate::ui::widgets::text::wrap(&foreign.describe(), width)
+            .into_iter()
+            .map(|l| Line::styled(l, text)),
+    );
+    lines.push(Line::raw(""));
+    let offers = foreign.offers();
+    for action in &offers {
+        let (binding, then) = match action {
+            ForeignAction::Replace => (KeyAction::Replace, format!(", then start {name}")),
+            ForeignAction::Adopt => (KeyAction::Adopt, " instead".to_string()),
+        };
+        let Some(k) = keymap.key_for(Section::Confirm, binding) else {
+            continue;
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<6}", k.label()), key),
+            Span::styled(format!("{}{then}", foreign.action_label(*action)), text),
+        ]));
+    }
+    if offers.is_empty() {
+        let why = foreign.refusal(ForeignAction::Replace).unwrap_or_default();
+        lines.extend(
+            crate::ui::widgets::text::wrap(&why, width)
+                .into_iter()
+                .map(|l| Line::styled(l, dim)),
+        );
+        lines.push(Line::raw(""));
+    }
+    let mut leave = stay_keys(keymap, key);
+    let used: usize = leave.iter().map(|s| s.content.chars().count()).sum();
+    leave.push(Span::raw(" ".repeat(6usize.saturating_sub(used))));
+    leave.push(Span::styled("leave it as it is", text));
+    lines.push(Line::from(leave));
+    draw_box(
+        buf,
+        screen,
+        "A server llws did not start",
+        &lines,
+        0,
+        theme,
+        FOREIGN_WIDTH,
+    );
 }
 
 /// The keys that answer "stay" to the quit question, the first two the keymap binds, as

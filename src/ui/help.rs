@@ -221,7 +221,10 @@ pub fn markdown(keymap: &Keymap) -> String {
         (Section::Copy, "Copy mode (the claude pane)"),
         (Section::Picker, "In the model picker (1-9 pick a row)"),
         (Section::Dialog, "In the help and the failure details"),
-        (Section::Confirm, "In the quit question"),
+        (
+            Section::Confirm,
+            "In the questions (quitting; a server llws did not start)",
+        ),
         (Section::Prompt, "While typing a search or filter"),
     ] {
         out.push_str(&format!("\n{title}:\n\n| keys | action |\n|---|---|\n"));

@@ -113,6 +113,7 @@ pub fn draw(buf: &mut Buffer, app: &App, view: &View<'_>, claude: &ClaudePane) {
         Overlay::Failure { scroll } => {
             dialog::draw_failure(buf, area, view.server, *scroll, &app.keymap, theme)
         }
+        Overlay::Foreign => dialog::draw_foreign(buf, area, view.server, &app.keymap, theme),
     }
 }
 

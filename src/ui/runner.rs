@@ -75,6 +75,10 @@ impl Runner {
         match &request {
             Request::Switch(id) => self.pending(request.clone(), c.begin_switch(id)),
             Request::RestartServer => self.pending(request, c.begin_restart()),
+            Request::ResolveForeign(action) => {
+                let answer = c.begin_resolve_foreign(*action);
+                self.pending(request, answer)
+            }
             Request::StopServer => {
                 // A stop is never refused (it cancels a load in flight), so it is awaited
                 // whole.

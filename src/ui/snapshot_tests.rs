@@ -1153,6 +1153,135 @@ mod keys {
     }
 }
 
+/// A start blocked by a server llws did not start (the original inventory's item 17).
+fn blocked(server: crate::server::foreign::ForeignServer) -> ServerState {
+    use crate::server::foreign::Blocked;
+    let mut s = ServerState::initial(BackendKind::Docker);
+    s.phase = Phase::Failed;
+    s.profile = Some("qwen3-coder".into());
+    s.profile_name = Some("Qwen3 Coder 30B-A3B".into());
+    s.message = server.blocked_message();
+    s.failure = Some(Failure {
+        reason: server.blocked_message(),
+        exit_code: None,
+        signal: None,
+        oom_killed: false,
+        restart_count: None,
+        log_tail: Vec::new(),
+    });
+    s.foreign = Some(Blocked {
+        server,
+        profile: "qwen3-coder".into(),
+    });
+    s
+}
+
+fn compose_container(adoptable: bool) -> crate::server::foreign::ForeignServer {
+    crate::server::foreign::ForeignServer::Container {
+        name: "llama-server".into(),
+        id: "0123456789abcdef".into(),
+        image: if adoptable {
+            "llws/llama-server:cuda".into()
+        } else {
+            "ghcr.io/ggml-org/llama.cpp:server-cuda".into()
+        },
+        running: true,
+        compose_project: Some("llama_cpp".into()),
+        adoptable,
+    }
+}
+
+#[test]
+fn a_server_llws_did_not_start_is_asked_about() {
+    use crate::server::foreign::{ForeignAction, ForeignServer};
+    let container = scene(blocked(compose_container(true)), no_gpu(), 20);
+    shots("foreign_container", &container, |app, _| {
+        app.overlay = Overlay::Foreign;
+    });
+    let other_image = scene(blocked(compose_container(false)), no_gpu(), 20);
+    shots("foreign_container_other_image", &other_image, |app, _| {
+        app.overlay = Overlay::Foreign;
+    });
+    let process = ForeignServer::Process {
+        port: 8080,
+        pid: Some(31337),
+        program: Some("/usr/bin/python3".into()),
+        stoppable: false,
+    };
+    let not_ours = scene(blocked(process), no_gpu(), 20);
+    shots("foreign_process_not_ours", &not_ours, |app, _| {
+        app.overlay = Overlay::Foreign;
+    });
+
+    // The state that names it opens the question; the keys answer it through the
+    // controller, which alone decides.
+    let mut app = app();
+    let idle = scene(server(Phase::Idle), no_gpu(), 20);
+    update(&mut app, &idle, Msg::Start { profile: None });
+    update(
+        &mut app,
+        &container,
+        Msg::ServerState(Box::new(container.server.clone())),
+    );
+    assert_eq!(app.overlay, Overlay::Foreign);
+    assert_eq!(
+        key(&mut app, &container, KeyCode::Char('a'), KeyModifiers::NONE),
+        vec![Effect::Control(Request::ResolveForeign(
+            ForeignAction::Adopt
+        ))]
+    );
+    assert_eq!(app.overlay, Overlay::None);
+    // Asked again from the failure-details key.
+    key(
+        &mut app,
+        &container,
+        KeyCode::Char('\\'),
+        KeyModifiers::CONTROL,
+    );
+    key(&mut app, &container, KeyCode::Char('e'), KeyModifiers::NONE);
+    assert_eq!(app.overlay, Overlay::Foreign);
+    assert_eq!(
+        key(&mut app, &container, KeyCode::Char('r'), KeyModifiers::NONE),
+        vec![Effect::Control(Request::ResolveForeign(
+            ForeignAction::Replace
+        ))]
+    );
+    // What is not offered is not sent: said instead.
+    let mut app2 = self::app();
+    app2.overlay = Overlay::Foreign;
+    assert!(
+        key(
+            &mut app2,
+            &other_image,
+            KeyCode::Char('a'),
+            KeyModifiers::NONE
+        )
+        .is_empty()
+    );
+    assert_eq!(app2.overlay, Overlay::Foreign);
+    let said = app2.message.clone().unwrap().text;
+    assert!(said.contains("[server] image"), "{said}");
+    assert!(key(&mut app2, &not_ours, KeyCode::Char('r'), KeyModifiers::NONE).is_empty());
+    let said = app2.message.clone().unwrap().text;
+    assert!(
+        said.contains("pid 31337") && said.contains("will not stop it"),
+        "{said}"
+    );
+    // Esc leaves it, and says how to be asked again.
+    key(&mut app2, &not_ours, KeyCode::Esc, KeyModifiers::NONE);
+    assert_eq!(app2.overlay, Overlay::None);
+    let said = app2.message.clone().unwrap().text;
+    assert!(said.contains("Ctrl+\\ e asks again"), "{said}");
+    // Answered elsewhere (the API, another client): the question goes.
+    app.overlay = Overlay::Foreign;
+    update(
+        &mut app,
+        &container,
+        Msg::ServerState(Box::new(switching())),
+    );
+    assert_eq!(app.overlay, Overlay::None);
+}
+
 /// Copy mode in the claude pane: keys through the app with a replayed pane behind the
 /// view, frames of the copy-mode screen.
 mod copy_mode {

@@ -30,6 +30,8 @@ pub enum ModeLabel {
     Help,
     Confirm,
     Details,
+    /// The question about a server llws did not start (its box lists the answers).
+    Foreign,
 }
 
 impl ModeLabel {
@@ -44,7 +46,7 @@ impl ModeLabel {
             Self::Filter => "FILTER",
             Self::Picker => "PICKER",
             Self::Help => "HELP",
-            Self::Confirm => "CONFIRM",
+            Self::Confirm | Self::Foreign => "CONFIRM",
             Self::Details => "DETAILS",
         }
     }
@@ -413,6 +415,13 @@ pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
                 k.key_for(Section::Dialog, KeyAction::Cancel)
                     .map(|s| s.label()),
                 "close",
+            ));
+        }
+        ModeLabel::Foreign => {
+            out.push((
+                k.key_for(Section::Confirm, KeyAction::Cancel)
+                    .map(|s| s.label()),
+                "leave it",
             ));
         }
         ModeLabel::Confirm => {

@@ -25,8 +25,9 @@ use tokio::task::JoinHandle;
 
 use super::backend::{
     Adopted, Backend, BackendContext, BackendError, BackendEvent, EndedBy, LaunchSpec, ServerExit,
-    Started, Stopped, second_term_after,
+    Started, Stopped, command_line, second_term_after, starting_note,
 };
+use super::foreign::{self, COMPOSE_PROJECT_LABEL, ForeignServer};
 use super::health::port_in_use;
 use super::logs::{LineSplitter, LogRing, Source};
 use crate::config::Settings;
@@ -45,6 +46,21 @@ pub struct DockerBackend {
     watchdog: Option<JoinHandle<()>>,
     current: Option<Running>,
     last_exit: Option<ServerExit>,
+}
+
+/// A container with the configured name, as the list API shows it.
+struct Named {
+    id: String,
+    labels: HashMap<String, String>,
+    running: bool,
+    image: String,
+    image_id: String,
+}
+
+impl Named {
+    fn is_llws(&self) -> bool {
+        self.labels.get(LABEL_MANAGED).map(String::as_str) == Some("true")
+    }
 }
 
 struct Running {
@@ -178,11 +194,8 @@ impl DockerBackend {
         });
     }
 
-    /// The container with the configured name, if any: (id, created by llws, running).
-    async fn find_named(
-        &self,
-        docker: &Docker,
-    ) -> Result<Option<(String, HashMap<String, String>, bool)>, BackendError> {
+    /// The container with the configured name, if any.
+    async fn find_named(&self, docker: &Docker) -> Result<Option<Named>, BackendError> {
         let filters = HashMap::from([("name".to_string(), vec![self.name().to_string()])]);
         let list = docker
             .list_containers(Some(ListContainersOptions {
@@ -196,14 +209,33 @@ impl DockerBackend {
         Ok(list
             .into_iter()
             .find(|c| c.names.as_ref().is_some_and(|n| n.contains(&wanted)))
-            .map(|c| {
-                let running = c.state.as_ref().is_some_and(|s| s.to_string() == "running");
-                (
-                    c.id.unwrap_or_default(),
-                    c.labels.unwrap_or_default(),
-                    running,
-                )
+            .map(|c| Named {
+                running: c.state.as_ref().is_some_and(|s| s.to_string() == "running"),
+                id: c.id.unwrap_or_default(),
+                labels: c.labels.unwrap_or_default(),
+                image: c.image.unwrap_or_default(),
+                image_id: c.image_id.unwrap_or_default(),
             }))
+    }
+
+    /// The container of the configured name as a server llws did not start (item 17):
+    /// adoptable when it runs the image llws would use.
+    async fn foreign(&self, docker: &Docker, named: &Named) -> ForeignServer {
+        let wanted = &self.settings.server.image;
+        let same_image = named.image == *wanted || {
+            let id = docker.inspect_image(wanted).await.ok().and_then(|i| i.id);
+            id.is_some_and(|id| id == named.image_id)
+        };
+        // Shown on terminals and in the workspace: a label is anyone's text.
+        let shown = |s: &str| crate::util::text::terminal_safe(s).into_owned();
+        ForeignServer::Container {
+            name: self.name().to_string(),
+            id: named.id.clone(),
+            image: shown(&named.image),
+            running: named.running,
+            compose_project: named.labels.get(COMPOSE_PROJECT_LABEL).map(|p| shown(p)),
+            adoptable: same_image && named.running,
+        }
     }
 
     async fn remove(&self, docker: &Docker, id: &str) {
@@ -277,16 +309,22 @@ pub struct KeptContainer {
 pub async fn kept_container(settings: &Settings) -> Result<Option<KeptContainer>, String> {
     let mut backend = DockerBackend::new(settings);
     let docker = backend.negotiated().await.map_err(|e| e.to_string())?;
-    let Some((id, labels, running)) = backend
+    let Some(named) = backend
         .find_named(&docker)
         .await
         .map_err(|e| e.to_string())?
     else {
         return Ok(None);
     };
-    if labels.get(LABEL_MANAGED).map(String::as_str) != Some("true") {
+    if !named.is_llws() {
         return Ok(None);
     }
+    let Named {
+        id,
+        labels,
+        running,
+        ..
+    } = named;
     Ok(Some(KeptContainer {
         pid: if running {
             container_pid(&docker, &id).await
@@ -373,11 +411,50 @@ async fn kill(docker: &Docker, id: &str, signal: &str) -> Result<(), bollard::er
 }
 
 async fn container_pid(docker: &Docker, id: &str) -> Option<u32> {
-    let info = docker
+    container_facts(docker, id).await.0
+}
+
+/// A container's main pid (as the host sees it), the command line it runs (its path and
+/// arguments, as Docker started them), and the model file it serves, relative to the
+/// models folder, when its arguments (`--model /models/X`) or its environment (`MODEL=X`,
+/// as the compose file passes it) say.
+async fn container_facts(
+    docker: &Docker,
+    id: &str,
+) -> (Option<u32>, Option<String>, Option<String>) {
+    let Ok(info) = docker
         .inspect_container(id, None::<InspectContainerOptions>)
         .await
-        .ok()?;
-    info.state?.pid.filter(|p| *p > 0).map(|p| p as u32)
+    else {
+        return (None, None, None);
+    };
+    let pid = info
+        .state
+        .as_ref()
+        .and_then(|s| s.pid)
+        .filter(|p| *p > 0)
+        .map(|p| p as u32);
+    let argv: Option<Vec<String>> = info.path.as_ref().map(|path| {
+        std::iter::once(path.clone())
+            .chain(info.args.clone().unwrap_or_default())
+            .collect()
+    });
+    let from_args = argv.as_ref().and_then(|argv| {
+        argv.windows(2)
+            .find(|w| w[0] == "--model" || w[0] == "-m")
+            .map(|w| w[1].clone())
+    });
+    let from_env = info
+        .config
+        .as_ref()
+        .and_then(|c| c.env.as_ref())
+        .and_then(|env| env.iter().find_map(|e| e.strip_prefix("MODEL=")))
+        .filter(|m| !m.is_empty())
+        .map(str::to_string);
+    let model = from_args
+        .map(|m| m.strip_prefix("/models/").unwrap_or(&m).to_string())
+        .or(from_env);
+    (pid, argv.map(|a| command_line(&a)), model)
 }
 
 async fn inspect_exit(docker: &Docker, id: &str) -> Option<ServerExit> {
@@ -446,13 +523,19 @@ impl Backend for DockerBackend {
             }
         };
         self.ensure_watchdog(ctx, true);
-        let Some((id, labels, running)) = self.find_named(&docker).await? else {
+        let Some(named) = self.find_named(&docker).await? else {
             return Ok(None);
         };
-        if labels.get(LABEL_MANAGED).map(String::as_str) != Some("true") {
-            // Not ours: leave it alone; start() refuses with the explanation.
+        if !named.is_llws() {
+            // Not ours: leave it alone; start() reports it, and the user decides.
             return Ok(None);
         }
+        let Named {
+            id,
+            labels,
+            running,
+            ..
+        } = named;
         let profile = labels.get(LABEL_PROFILE).cloned();
         let profile_name = labels.get(LABEL_PROFILE_NAME).cloned();
         if !running {
@@ -464,9 +547,10 @@ impl Backend for DockerBackend {
                 running: false,
                 started: Started::default(),
                 exit,
+                model: None,
             }));
         }
-        let pid = container_pid(&docker, &id).await;
+        let (pid, command_line, _) = container_facts(&docker, &id).await;
         self.watch(docker.clone(), id.clone(), ctx, generation);
         Ok(Some(Adopted {
             profile,
@@ -475,8 +559,10 @@ impl Backend for DockerBackend {
             started: Started {
                 pid,
                 container_id: Some(id),
+                command_line,
             },
             exit: None,
+            model: None,
         }))
     }
 
@@ -491,26 +577,20 @@ impl Backend for DockerBackend {
         if let Some(problem) = self.outside_links(&spec.model_files) {
             return Err(BackendError::Failed(problem));
         }
-        if let Some((id, labels, _)) = self.find_named(&docker).await? {
-            if labels.get(LABEL_MANAGED).map(String::as_str) != Some("true") {
-                return Err(BackendError::Failed(format!(
-                    "a container named `{}` exists that llws did not create (from docker compose?); llws will not remove it: stop and remove it yourself (`docker rm -f {}`), or set [server] container to another name",
-                    self.name(),
-                    self.name()
-                )));
+        if let Some(named) = self.find_named(&docker).await? {
+            if !named.is_llws() {
+                // Not llws's to remove: the user decides (replace or adopt).
+                return Err(BackendError::Foreign(self.foreign(&docker, &named).await));
             }
             // An earlier llws's container (stopped, or left behind): replace it.
-            self.remove(&docker, &id).await;
+            self.remove(&docker, &named.id).await;
         }
         let publish_host = match self.settings.server.network {
             Network::Host => spec.host.clone(),
             Network::Bridge => self.settings.server.host.clone(),
         };
         if port_in_use(&publish_host, spec.port).await {
-            return Err(BackendError::Failed(format!(
-                "port {} on {publish_host} is already in use by another program: stop it, or set [server] port in llws.toml",
-                spec.port
-            )));
+            return Err(BackendError::Foreign(foreign::process_on_port(spec.port)));
         }
         let body = container_body(&self.settings, spec);
         let created = docker
@@ -535,17 +615,23 @@ impl Backend for DockerBackend {
             self.remove(&docker, &id).await;
             return Err(err);
         }
+        let (pid, command_line, _) = container_facts(&docker, &id).await;
         ctx.logs.note(format!(
             "llws: started container {} ({}) from {}",
             self.name(),
             &id[..id.len().min(12)],
             self.settings.server.image
         ));
-        let pid = container_pid(&docker, &id).await;
+        // What the container really runs (the image's entrypoint and llws's arguments),
+        // before its own first line.
+        if let Some(line) = &command_line {
+            ctx.logs.note(starting_note(line));
+        }
         self.watch(docker.clone(), id.clone(), ctx, generation);
         Ok(Started {
             pid,
             container_id: Some(id),
+            command_line,
         })
     }
 
@@ -554,10 +640,10 @@ impl Backend for DockerBackend {
             // Nothing running, but a failed server's container may still be there (kept
             // for `docker logs`); a stop clears it.
             let docker = self.negotiated().await?;
-            if let Some((id, labels, _)) = self.find_named(&docker).await?
-                && labels.get(LABEL_MANAGED).map(String::as_str) == Some("true")
+            if let Some(named) = self.find_named(&docker).await?
+                && named.is_llws()
             {
-                self.remove(&docker, &id).await;
+                self.remove(&docker, &named.id).await;
             }
             return Ok(Stopped::nothing());
         };
@@ -631,6 +717,112 @@ impl Backend for DockerBackend {
         if let Some(w) = self.watchdog.take() {
             w.abort();
         }
+    }
+
+    async fn remove_foreign(
+        &mut self,
+        foreign: &ForeignServer,
+        grace: Duration,
+    ) -> Result<(), BackendError> {
+        let ForeignServer::Container { id, .. } = foreign else {
+            return Err(BackendError::Failed("not a container".into()));
+        };
+        let docker = self.negotiated().await?;
+        // Only the container the user was shown: a newer one of that name is asked about
+        // again.
+        match self.find_named(&docker).await? {
+            Some(named) if named.id == *id => {}
+            Some(_) => {
+                return Err(BackendError::Failed(format!(
+                    "the container named `{}` changed since llws asked; start again to see what is there now",
+                    self.name()
+                )));
+            }
+            None => return Ok(()),
+        }
+        // Stopped the way `docker stop` (and `docker compose down`) would, then removed.
+        let stopped = docker
+            .stop_container(
+                id,
+                Some(bollard::query_parameters::StopContainerOptions {
+                    t: Some(grace.as_secs().max(1) as i32),
+                    ..Default::default()
+                }),
+            )
+            .await;
+        match stopped {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304 | 404,
+                ..
+            }) => {}
+            Err(e) => return Err(explain(&e, &self.settings)),
+        }
+        docker
+            .remove_container(
+                id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .or_else(|e| match e {
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                } => Ok(()),
+                e => Err(explain(&e, &self.settings)),
+            })
+    }
+
+    async fn adopt_foreign(
+        &mut self,
+        foreign: &ForeignServer,
+        ctx: &BackendContext,
+        generation: u64,
+    ) -> Result<Adopted, BackendError> {
+        if let Some(why) = foreign.refusal(foreign::ForeignAction::Adopt) {
+            return Err(BackendError::Failed(why));
+        }
+        let ForeignServer::Container { id, .. } = foreign else {
+            return Err(BackendError::Failed("not a container".into()));
+        };
+        let docker = self.negotiated().await?;
+        self.ensure_watchdog(ctx, true);
+        // Looked at again: it must still be the same running container, on llws's image.
+        let now = match self.find_named(&docker).await? {
+            Some(named) if named.id == *id => self.foreign(&docker, &named).await,
+            _ => {
+                return Err(BackendError::Failed(format!(
+                    "the container named `{}` is gone or was replaced since llws asked; start again",
+                    self.name()
+                )));
+            }
+        };
+        if let Some(why) = now.refusal(foreign::ForeignAction::Adopt) {
+            return Err(BackendError::Failed(why));
+        }
+        let (pid, command_line, model) = container_facts(&docker, id).await;
+        if let Some(line) = &command_line {
+            ctx.logs.note(format!(
+                "llws: adopted container {} ({}), which runs: {line}",
+                self.name(),
+                &id[..id.len().min(12)]
+            ));
+        }
+        self.watch(docker.clone(), id.clone(), ctx, generation);
+        Ok(Adopted {
+            profile: None,
+            profile_name: None,
+            running: true,
+            started: Started {
+                pid,
+                container_id: Some(id.clone()),
+                command_line,
+            },
+            exit: None,
+            model,
+        })
     }
 }
 
