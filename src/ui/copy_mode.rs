@@ -414,8 +414,8 @@ impl CopyMode {
         self.seek(h, dir)
     }
 
-    /// `n` (`again` = true: the way the search went) or `N`: the next match from the
-    /// cursor, coming round the end when there is none that way.
+    /// `n` (the way the search went) or `N` (`reverse`: the other way): the next match
+    /// from the cursor, coming round the end when there is none that way.
     pub fn search_again(&mut self, h: &mut History<'_>, reverse: bool) -> Option<Found> {
         let dir = if reverse {
             self.dir.reverse()
