@@ -8,10 +8,10 @@
 //! Needs the test fixtures (`scripts/fixtures`).
 
 #[path = "../tests/harness/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod harness;
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use std::process::{Command, Stdio};
