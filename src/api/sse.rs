@@ -96,6 +96,27 @@ fn controller_event(app: &AppState, event: &Event) -> SseEvent {
 }
 
 /// `GET /logs/stream[?no-history][&tail=N]`: the kept lines, then new ones as they come.
+/// `GET /activity/stream`: each request through the router as it ends.
+pub async fn activity_stream(
+    State(app): State<Arc<AppState>>,
+    connection: Option<Extension<Connection>>,
+) -> Result<Response, ApiFailure> {
+    let Some(router) = app.router.clone() else {
+        return Err(ApiFailure::new(
+            StatusCode::NOT_FOUND,
+            "the router is off ([router] enabled = false): there is no request activity",
+        ));
+    };
+    let pass = app.streams.open(connection.as_deref())?;
+    let live = BroadcastStream::new(router.activity().subscribe()).map(|item| match item {
+        Ok(record) => json_event("request", &record),
+        Err(BroadcastStreamRecvError::Lagged(n)) => {
+            json_event("skipped", &SkippedEvent { skipped: n })
+        }
+    });
+    Ok(respond(&app, live, pass))
+}
+
 pub async fn logs_stream(
     State(app): State<Arc<AppState>>,
     connection: Option<Extension<Connection>>,

@@ -123,6 +123,9 @@ pub struct StatusResponse {
     /// The server log file cannot be written (`PATH: error`); null when it can.
     #[serde(default)]
     pub log_file_error: Option<String>,
+    /// The router on the inference port (docs/router.md); null in direct mode.
+    #[serde(default)]
+    pub router: Option<crate::router::RouterStatus>,
 }
 
 /// The reply of `POST /keep-waiting`: the health wait of the load in flight was pushed back.
@@ -394,6 +397,7 @@ impl StatusResponse {
             pending_start: state.pending_start.clone(),
             config_errors: state.config_errors.clone(),
             log_file_error: state.log_file_error.clone(),
+            router: None,
         }
     }
 

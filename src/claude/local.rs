@@ -31,15 +31,32 @@ pub struct ClaudeLocal {
     /// The model name Claude Code sends; llama-server serves whatever is loaded.
     pub model: String,
     pub auth_token: String,
+    /// `[router] opus/sonnet/haiku`: the profile ids Claude Code's model names stand for
+    /// (with follow mode, `/model opus` switches the server); `None`: the running model.
+    pub opus: Option<String>,
+    pub sonnet: Option<String>,
+    pub haiku: Option<String>,
 }
 
 impl ClaudeLocal {
     pub fn from_settings(s: &Settings) -> Self {
+        // The router's key, when one is required, is the token claude sends.
+        let key = s
+            .router
+            .enabled
+            .then(|| crate::util::api_key::resolve(&s.server.api_key).ok().flatten())
+            .flatten();
+        let routed = |profile: &str| {
+            (s.router.enabled && !profile.is_empty()).then(|| profile.to_string())
+        };
         Self {
             base_url: s.server.base_url(),
             config_dir: s.claude.config_dir.clone(),
             model: s.claude.model.clone(),
-            auth_token: s.claude.auth_token.clone(),
+            auth_token: key.unwrap_or_else(|| s.claude.auth_token.clone()),
+            opus: routed(&s.router.opus),
+            sonnet: routed(&s.router.sonnet),
+            haiku: routed(&s.router.haiku),
         }
     }
 
@@ -57,9 +74,9 @@ impl ClaudeLocal {
             ("ANTHROPIC_API_KEY", String::new()),
             ("ANTHROPIC_MODEL", m.clone()),
             ("ANTHROPIC_SMALL_FAST_MODEL", m.clone()),
-            ("ANTHROPIC_DEFAULT_OPUS_MODEL", m.clone()),
-            ("ANTHROPIC_DEFAULT_SONNET_MODEL", m.clone()),
-            ("ANTHROPIC_DEFAULT_HAIKU_MODEL", m.clone()),
+            ("ANTHROPIC_DEFAULT_OPUS_MODEL", self.opus.clone().unwrap_or(m.clone())),
+            ("ANTHROPIC_DEFAULT_SONNET_MODEL", self.sonnet.clone().unwrap_or(m.clone())),
+            ("ANTHROPIC_DEFAULT_HAIKU_MODEL", self.haiku.clone().unwrap_or(m.clone())),
             ("CLAUDE_CODE_SUBAGENT_MODEL", m.clone()),
             ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
         ]

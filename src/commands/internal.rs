@@ -20,6 +20,9 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
             base_url,
             config_dir,
             model,
+            opus,
+            sonnet,
+            haiku,
             review_config,
             args,
         } => {
@@ -45,6 +48,9 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
                     .unwrap_or_default(),
                 model: pick(model, |d| d.model.clone()),
                 auth_token: pick(std::env::var(TOKEN_VAR).ok(), |d| d.auth_token.clone()),
+                opus: opus.or_else(|| defaults.as_ref().and_then(|d| d.opus.clone())),
+                sonnet: sonnet.or_else(|| defaults.as_ref().and_then(|d| d.sonnet.clone())),
+                haiku: haiku.or_else(|| defaults.as_ref().and_then(|d| d.haiku.clone())),
             };
             if review_config {
                 let project = std::env::current_dir()?;

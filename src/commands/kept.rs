@@ -29,6 +29,8 @@ pub enum Kept {
 }
 
 pub async fn find(settings: &Settings) -> Kept {
+    // Behind the router the server listens on its own port.
+    let settings = &crate::server::upstream::backend_settings(settings, &state_dir());
     match settings.backend {
         BackendKind::Process => match kept_server(&state_dir(), settings.server.port) {
             Some(state) => Kept::Process(state),
@@ -50,6 +52,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Whether the server answers /health.
 async fn healthy(settings: &Settings) -> bool {
+    let settings = &crate::server::upstream::backend_settings(settings, &state_dir());
     let probe = crate::server::health::HealthProbe::new(&settings.server.base_url());
     matches!(probe.probe().await, crate::server::health::Health::Ready)
 }
@@ -138,7 +141,7 @@ pub fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
             super::client::render_status(&status, "none (no llws is running)")
         );
         if let Kept::Process(_) = kept {
-            let log = ProcessBackend::log_path_in(&state_dir(), settings.server.port);
+            let log = ProcessBackend::log_path_in(&state_dir(), crate::server::upstream::backend_settings(settings, &state_dir()).server.port);
             println!("{:<9}{}", "log", log.display());
         }
     }
@@ -186,7 +189,7 @@ pub async fn logs(ctx: &Context, tail: usize, follow: bool) -> anyhow::Result<Ex
             Ok(ExitCode::FAILURE)
         }
         kept => {
-            let path = ProcessBackend::log_path_in(&state_dir(), settings.server.port);
+            let path = ProcessBackend::log_path_in(&state_dir(), crate::server::upstream::backend_settings(settings, &state_dir()).server.port);
             if !path.exists() {
                 eprintln!(
                     "llws: no llws is answering at {}, and there is no server log at {}",

@@ -34,6 +34,12 @@ impl ProfileSet {
         self.profiles.iter().find(|p| p.id == id)
     }
 
+    /// The profile a request's `model` names: by id, else by one of its ALIASES.
+    pub fn resolve(&self, name: &str) -> Option<&Profile> {
+        self.get(name)
+            .or_else(|| self.profiles.iter().find(|p| p.aliases().contains(&name)))
+    }
+
     pub fn production(&self) -> impl Iterator<Item = &Profile> {
         self.profiles.iter().filter(|p| !p.is_bench())
     }
@@ -236,6 +242,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ProfileSet, LoadError> {
     for profile in &profiles {
         warnings.extend(lint::lint_profile(path, profile));
     }
+    warnings.extend(alias_collisions(path, &profiles));
     if let Some(line) = spaced_line {
         warnings.push(
             Diagnostic::note(
@@ -252,6 +259,46 @@ pub fn parse(text: &str, path: &Path) -> Result<ProfileSet, LoadError> {
         profiles,
         warnings,
     })
+}
+
+/// An alias that is another profile's id or another profile's alias: the router's follow
+/// mode would pick the first in the file, which is rarely what was meant.
+fn alias_collisions(path: &Path, profiles: &[Profile]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (i, profile) in profiles.iter().enumerate() {
+        for alias in profile.aliases() {
+            let line = profile.line_of("ALIASES");
+            if let Some(other) = profiles.iter().find(|p| p.id == alias) {
+                let what = if other.id == profile.id {
+                    "its own id".to_string()
+                } else {
+                    format!("the id of [{}]", other.id)
+                };
+                out.push(
+                    Diagnostic::warning(
+                        path,
+                        line,
+                        format!("[{}]: alias `{alias}` is {what}", profile.id),
+                    )
+                    .with_fix("remove it from ALIASES: a profile's id already names it"),
+                );
+            } else if let Some(other) = profiles[..i].iter().find(|p| p.aliases().contains(&alias))
+            {
+                out.push(
+                    Diagnostic::warning(
+                        path,
+                        line,
+                        format!(
+                            "[{}]: alias `{alias}` is also an alias of [{}], which wins (it comes first)",
+                            profile.id, other.id
+                        ),
+                    )
+                    .with_fix("give each alias to one profile"),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// The checks that make a profile unusable, so they stop the load.
