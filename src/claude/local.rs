@@ -215,6 +215,26 @@ mod tests {
     }
 
     #[test]
+    fn router_models_and_key() {
+        let mut s = Settings::default();
+        s.router.opus = "big".into();
+        s.router.haiku = "small".into();
+        s.server.api_key = "k3y".into();
+        let env = ClaudeLocal::from_settings(&s).env();
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("ANTHROPIC_DEFAULT_OPUS_MODEL"), Some("big"));
+        assert_eq!(get("ANTHROPIC_DEFAULT_SONNET_MODEL"), Some("local-llama"));
+        assert_eq!(get("ANTHROPIC_DEFAULT_HAIKU_MODEL"), Some("small"));
+        assert_eq!(get("ANTHROPIC_AUTH_TOKEN"), Some("k3y"));
+        // Direct mode: nothing on the port reads them.
+        s.router.enabled = false;
+        let env = ClaudeLocal::from_settings(&s).env();
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("ANTHROPIC_DEFAULT_OPUS_MODEL"), Some("local-llama"));
+        assert_eq!(get("ANTHROPIC_AUTH_TOKEN"), Some("llamacpp"));
+    }
+
+    #[test]
     fn waiting_lines_never_wrap() {
         assert_eq!(fit_width("short", 80), "short");
         let cut = fit_width(&"x".repeat(200), 90);

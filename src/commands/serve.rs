@@ -28,6 +28,10 @@ pub fn run(ctx: Context, profile: Option<String>, logs: bool) -> anyhow::Result<
             return super::profiles::unknown(&set, id);
         }
     }
+    let mut ctx = ctx;
+    if let Some(note) = super::kept::adopt_direct(&mut ctx.settings) {
+        eprintln!("llws: {note}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

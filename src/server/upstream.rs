@@ -30,10 +30,19 @@ pub fn upstream_port(settings: &Settings, state_dir: &Path) -> u16 {
     {
         return port;
     }
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|_| settings.server.port.wrapping_add(1000).max(1024));
+    // Below the ephemeral range where possible (port + 10000, 18080 for 8080): a port the
+    // kernel hands out for outgoing connections may be taken before llama-server binds it.
+    let near = (0..100u16)
+        .filter_map(|i| settings.server.port.checked_add(10_000)?.checked_add(i))
+        .find(|p| *p < 32_768 && TcpListener::bind((Ipv4Addr::LOCALHOST, *p)).is_ok());
+    let port = near
+        .or_else(|| {
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .ok()
+        })
+        .unwrap_or_else(|| settings.server.port.wrapping_add(1000).max(1024));
     if safe_fs::private_dir(state_dir).is_ok() {
         let _ = safe_fs::write_atomic(&path, port.to_string().as_bytes(), 0o600);
     }
