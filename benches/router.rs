@@ -12,7 +12,7 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use llws::config::Settings;
 use llws::config::settings::BackendKind;
@@ -33,8 +33,10 @@ async fn stream_once(client: &reqwest::Client, base: &str) -> (f64, f64) {
     let started = Instant::now();
     let mut resp = client
         .post(format!("{base}/completion"))
-        .json(&json!({"prompt": "Once upon a time", "n_predict": 48, "stream": true,
-                      "ignore_eos": true, "temperature": 0, "cache_prompt": false}))
+        .json(
+            &json!({"prompt": "Once upon a time", "n_predict": 48, "stream": true,
+                      "ignore_eos": true, "temperature": 0, "cache_prompt": false}),
+        )
         .send()
         .await
         .expect("POST /completion");
@@ -161,12 +163,15 @@ fn main() {
                                       "messages": [{"role": "user", "content": "hi"}]}))
                         .send()
                         .await;
-                    match r {
-                        Ok(r) if r.status().as_u16() == 200 && r.bytes().await.is_ok() => {
-                            ok.fetch_add(1, Ordering::Relaxed)
-                        }
-                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    let answered = match r {
+                        Ok(r) => r.status().as_u16() == 200 && r.bytes().await.is_ok(),
+                        Err(_) => false,
                     };
+                    if answered {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }));
         }

@@ -141,8 +141,10 @@ async fn passes_through_unchanged_and_streams_as_it_comes() {
     // Streaming: the first event arrives on its own, long before the last.
     let resp = client()
         .post(format!("{}/completion", r.url))
-        .json(&json!({"prompt": "Once upon a time", "n_predict": 60, "stream": true,
-                      "ignore_eos": true, "temperature": 0}))
+        .json(
+            &json!({"prompt": "Once upon a time", "n_predict": 60, "stream": true,
+                      "ignore_eos": true, "temperature": 0}),
+        )
         .send()
         .await
         .unwrap();
@@ -246,7 +248,7 @@ async fn eight_clients_through_twenty_switches_lose_nothing() {
     }
     let switches = r.ctl.timings().len() - before;
     assert_eq!(switches, 20, "every request for the other model switched");
-    let failed = failed.lock().unwrap();
+    let failed = failed.lock().unwrap().clone();
     assert!(failed.is_empty(), "failed requests: {failed:?}");
     assert!(ok.load(Ordering::Relaxed) >= 8, "the clients were served");
     r.ctl.shutdown(false).await;
@@ -293,11 +295,19 @@ async fn waiting_requests_get_a_failed_load_in_their_own_shape() {
     assert_eq!(body["type"], "error", "{body}");
     assert_eq!(body["error"]["type"], "api_error", "{body}");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("Corrupt file"), "names the model: {message}");
+    assert!(
+        message.contains("Corrupt file"),
+        "names the model: {message}"
+    );
     let (status, body) = openai.await.unwrap();
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], 503, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("failed to load"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed to load")
+    );
     r.ctl.shutdown(false).await;
 }
 
@@ -373,7 +383,11 @@ async fn follow_mode_switches_on_model_and_keeps_residency() {
     );
 
     // /v1/models, OpenAI's shape and Anthropic's.
-    let resp = client().get(format!("{}/v1/models", r.url)).send().await.unwrap();
+    let resp = client()
+        .get(format!("{}/v1/models", r.url))
+        .send()
+        .await
+        .unwrap();
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["object"], "list");
     let b = v["data"]
@@ -447,14 +461,19 @@ async fn refuses_other_hosts_origins_and_missing_keys() {
     let (status, _, body) = get(vec![key.clone(), ("host", format!("evil.example:{port}"))]).await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("DNS rebinding"), "{body}");
-    let (status, _, _) =
-        get(vec![key.clone(), ("origin", "https://evil.example".into())]).await;
+    let (status, _, _) = get(vec![key.clone(), ("origin", "https://evil.example".into())]).await;
     assert_eq!(status, 403);
     let (status, _, _) = get(vec![key.clone(), ("sec-fetch-site", "cross-site".into())]).await;
     assert_eq!(status, 403);
-    let (status, cors, _) =
-        get(vec![key.clone(), ("origin", "http://localhost:3000".into())]).await;
-    assert_eq!((status, cors.as_deref()), (200, Some("http://localhost:3000")));
+    let (status, cors, _) = get(vec![
+        key.clone(),
+        ("origin", "http://localhost:3000".into()),
+    ])
+    .await;
+    assert_eq!(
+        (status, cors.as_deref()),
+        (200, Some("http://localhost:3000"))
+    );
     // A refusal on /v1/messages is in Anthropic's shape.
     let (status, body) = post(&r.url, "/v1/messages", &json!({"model": "m"})).await;
     assert_eq!(status, 401);

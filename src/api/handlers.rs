@@ -224,7 +224,11 @@ impl AppState {
         if let Some(router) = &self.router {
             status.router = Some(router.status());
             // Clients use the router's address, not llama-server's own.
-            status.server_url = status.router.as_ref().map(|r| r.url.clone()).unwrap_or_default();
+            status.server_url = status
+                .router
+                .as_ref()
+                .map(|r| r.url.clone())
+                .unwrap_or_default();
         }
         status
     }

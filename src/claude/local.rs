@@ -44,11 +44,14 @@ impl ClaudeLocal {
         let key = s
             .router
             .enabled
-            .then(|| crate::util::api_key::resolve(&s.server.api_key).ok().flatten())
+            .then(|| {
+                crate::util::api_key::resolve(&s.server.api_key)
+                    .ok()
+                    .flatten()
+            })
             .flatten();
-        let routed = |profile: &str| {
-            (s.router.enabled && !profile.is_empty()).then(|| profile.to_string())
-        };
+        let routed =
+            |profile: &str| (s.router.enabled && !profile.is_empty()).then(|| profile.to_string());
         Self {
             base_url: s.server.base_url(),
             config_dir: s.claude.config_dir.clone(),
@@ -74,9 +77,18 @@ impl ClaudeLocal {
             ("ANTHROPIC_API_KEY", String::new()),
             ("ANTHROPIC_MODEL", m.clone()),
             ("ANTHROPIC_SMALL_FAST_MODEL", m.clone()),
-            ("ANTHROPIC_DEFAULT_OPUS_MODEL", self.opus.clone().unwrap_or(m.clone())),
-            ("ANTHROPIC_DEFAULT_SONNET_MODEL", self.sonnet.clone().unwrap_or(m.clone())),
-            ("ANTHROPIC_DEFAULT_HAIKU_MODEL", self.haiku.clone().unwrap_or(m.clone())),
+            (
+                "ANTHROPIC_DEFAULT_OPUS_MODEL",
+                self.opus.clone().unwrap_or(m.clone()),
+            ),
+            (
+                "ANTHROPIC_DEFAULT_SONNET_MODEL",
+                self.sonnet.clone().unwrap_or(m.clone()),
+            ),
+            (
+                "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+                self.haiku.clone().unwrap_or(m.clone()),
+            ),
             ("CLAUDE_CODE_SUBAGENT_MODEL", m.clone()),
             ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
         ]

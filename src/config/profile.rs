@@ -89,7 +89,12 @@ impl Profile {
     /// for the router's follow mode.
     pub fn aliases(&self) -> Vec<&str> {
         self.get("ALIASES")
-            .map(|v| v.split(',').map(str::trim).filter(|a| !a.is_empty()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

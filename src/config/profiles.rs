@@ -502,14 +502,21 @@ mod tests {
 
     #[test]
     fn aliases_resolve_and_collisions_are_warned() {
-        let set = load(
-            "[a]\nMODEL=a.gguf\nALIASES=fast, b\n\n[b]\nMODEL=b.gguf\nALIASES=fast,big\n",
-        )
-        .unwrap();
+        let set =
+            load("[a]\nMODEL=a.gguf\nALIASES=fast, b\n\n[b]\nMODEL=b.gguf\nALIASES=fast,big\n")
+                .unwrap();
         assert_eq!(set.resolve("a").unwrap().id, "a");
         assert_eq!(set.resolve("big").unwrap().id, "b");
-        assert_eq!(set.resolve("fast").unwrap().id, "a", "the first in the file");
-        assert_eq!(set.resolve("b").unwrap().id, "b", "an id wins over an alias");
+        assert_eq!(
+            set.resolve("fast").unwrap().id,
+            "a",
+            "the first in the file"
+        );
+        assert_eq!(
+            set.resolve("b").unwrap().id,
+            "b",
+            "an id wins over an alias"
+        );
         assert!(set.resolve("gpt-4o").is_none());
         let w: Vec<String> = set.warnings.iter().map(|d| d.to_string()).collect();
         assert!(

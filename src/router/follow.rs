@@ -6,11 +6,10 @@ use super::gate::Shared;
 
 /// The `model` field of a JSON request body, if it has one.
 pub fn model_field(body: &[u8]) -> Option<String> {
-    if !body.first().is_some_and(|b| *b == b'{') {
-        let first = body.iter().position(|b| !b.is_ascii_whitespace())?;
-        if body[first] != b'{' {
-            return None;
-        }
+    // Only a JSON object has a `model`; other bodies are not parsed at all.
+    let first = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    if body[first] != b'{' {
+        return None;
     }
     #[derive(serde::Deserialize)]
     struct Model {

@@ -108,7 +108,9 @@ impl Drop for Ticket {
         if self.shared.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.shared.drained.notify_waiters();
         }
-        self.shared.last_request_ms.store(now_ms(), Ordering::Relaxed);
+        self.shared
+            .last_request_ms
+            .store(now_ms(), Ordering::Relaxed);
     }
 }
 
@@ -196,9 +198,8 @@ impl Shared {
         let r = &self.settings.router;
         let state = self.ctl.state();
         let last = self.last_request_ms.load(Ordering::Relaxed);
-        let unload_at_ms = (r.idle_unload_s > 0 && state.phase == Phase::Running).then(|| {
-            last.max(state.running_since_ms.unwrap_or(0)) + r.idle_unload_s * 1000
-        });
+        let unload_at_ms = (r.idle_unload_s > 0 && state.phase == Phase::Running)
+            .then(|| last.max(state.running_since_ms.unwrap_or(0)) + r.idle_unload_s * 1000);
         RouterStatus {
             enabled: true,
             url: self.settings.server.base_url(),
@@ -395,7 +396,12 @@ pub async fn acquire(shared: &Arc<Shared>, target: Option<&str>) -> Result<Ticke
                 .ok()
                 .and_then(|e| e.get(t).cloned())
                 .or_else(|| state.failure.as_ref().map(|f| f.reason.clone()))
-                .unwrap_or_else(|| format!("the server runs {}", state.profile.clone().unwrap_or_default()));
+                .unwrap_or_else(|| {
+                    format!(
+                        "the server runs {}",
+                        state.profile.clone().unwrap_or_default()
+                    )
+                });
             return Err(unavailable(format!("the switch to {t} failed: {reason}")));
         }
         let load = |shared: &Arc<Shared>, asked: &mut Option<u64>, profile: &str| {
@@ -419,12 +425,17 @@ pub async fn acquire(shared: &Arc<Shared>, target: Option<&str>) -> Result<Ticke
                     return Err(unavailable(format!(
                         "{} failed to load: {}",
                         state.profile_name.clone().unwrap_or_default(),
-                        failure.map(|f| f.reason.as_str()).unwrap_or("see the server log")
+                        failure
+                            .map(|f| f.reason.as_str())
+                            .unwrap_or("see the server log")
                     )));
                 }
             },
             Phase::Idle if !hold && state.pending_start.is_none() => {
-                match target.map(str::to_string).or_else(|| shared.unloaded_idle()) {
+                match target
+                    .map(str::to_string)
+                    .or_else(|| shared.unloaded_idle())
+                {
                     Some(profile) => load(shared, &mut asked, &profile),
                     None if asked.is_none() => {
                         return Err(unavailable(
@@ -480,7 +491,11 @@ pub async fn watch_switches(shared: Arc<Shared>, shutdown: CancellationToken) {
                 (Some(s), _) => format!("the server is switching to {}", s.target_name),
                 (None, Phase::Failed) => format!(
                     "the server stopped: {}",
-                    state.failure.as_ref().map(|f| f.reason.as_str()).unwrap_or("")
+                    state
+                        .failure
+                        .as_ref()
+                        .map(|f| f.reason.as_str())
+                        .unwrap_or("")
                 ),
                 _ => "the server was stopped".into(),
             };

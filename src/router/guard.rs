@@ -162,8 +162,14 @@ mod tests {
             Some("k3y"),
         );
         let key = ("x-api-key", "k3y");
-        assert_eq!(code(&g, &[h, key, ("origin", "http://localhost:3000")]), 200);
-        assert_eq!(code(&g, &[h, key, ("origin", "http://localhost:3001")]), 403);
+        assert_eq!(
+            code(&g, &[h, key, ("origin", "http://localhost:3000")]),
+            200
+        );
+        assert_eq!(
+            code(&g, &[h, key, ("origin", "http://localhost:3001")]),
+            403
+        );
         assert_eq!(code(&g, &[h]), 401);
         assert_eq!(code(&g, &[h, ("authorization", "Bearer k3y")]), 200);
         assert_eq!(code(&g, &[h, ("authorization", "Bearer nope")]), 401);

@@ -37,7 +37,10 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
         };
         let message = format!(
             "llws router: no request for {limit} s ([router] idle_unload_s); unloading {} (the next request loads it again)",
-            state.profile_name.clone().unwrap_or_else(|| profile.clone())
+            state
+                .profile_name
+                .clone()
+                .unwrap_or_else(|| profile.clone())
         );
         shared.ctl.logs().note(message);
         shared.set_unloaded_idle(Some(profile));

@@ -121,7 +121,10 @@ impl RouterHandle {
 
 /// Starts the router for `ctl` on `settings.server` (the public settings; the controller
 /// runs with the upstream ones). Must run inside a tokio runtime.
-pub async fn serve(ctl: ControllerHandle, settings: Arc<Settings>) -> Result<RouterServer, RouterError> {
+pub async fn serve(
+    ctl: ControllerHandle,
+    settings: Arc<Settings>,
+) -> Result<RouterServer, RouterError> {
     let host = settings.server.host.trim_matches(['[', ']']);
     let ip: std::net::IpAddr = match host {
         "" => std::net::Ipv4Addr::UNSPECIFIED.into(),

@@ -46,7 +46,9 @@ async fn route(shared: Arc<Shared>, request: Request<Incoming>, cors: bool) -> R
     let body = match Limited::new(body, max).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
-            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
             return if too_large {
                 errors::response(
                     flavor,

@@ -63,10 +63,17 @@ mod tests {
         assert_ne!(first, 18123);
         assert_eq!(upstream_port(&s, &state), first, "the same port next time");
         let b = backend_settings(&s, &state);
-        assert_eq!((b.server.host.as_str(), b.server.port), ("127.0.0.1", first));
+        assert_eq!(
+            (b.server.host.as_str(), b.server.port),
+            ("127.0.0.1", first)
+        );
         s.router.upstream_port = 19000;
         assert_eq!(upstream_port(&s, &state), 19000);
         s.router.enabled = false;
-        assert_eq!(backend_settings(&s, &state).server.port, 18123, "direct mode");
+        assert_eq!(
+            backend_settings(&s, &state).server.port,
+            18123,
+            "direct mode"
+        );
     }
 }

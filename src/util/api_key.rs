@@ -42,10 +42,13 @@ fn auto_key() -> Result<String, String> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
         .map_err(|e| format!("cannot read /dev/urandom for an API key: {e}"))?;
-    let key: String = "llws-".chars().chain(bytes.iter().flat_map(|b| {
-        let hex = format!("{b:02x}");
-        hex.chars().collect::<Vec<_>>()
-    })).collect();
+    let key: String = "llws-"
+        .chars()
+        .chain(bytes.iter().flat_map(|b| {
+            let hex = format!("{b:02x}");
+            hex.chars().collect::<Vec<_>>()
+        }))
+        .collect();
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     safe_fs::private_dir(dir).map_err(|e| e.to_string())?;
     safe_fs::write_atomic(&path, key.as_bytes(), 0o600)
