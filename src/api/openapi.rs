@@ -100,6 +100,9 @@ mod tests {
                     "NoticeEvent" => check::<NoticeEvent>(name, example),
                     "SkippedEvent" => check::<SkippedEvent>(name, example),
                     "LoadFacts" => check::<crate::server::load_facts::LoadFacts>(name, example),
+                    "RouterStatus" => check::<crate::router::RouterStatus>(name, example),
+                    "ActivityRecord" => check::<crate::router::activity::Record>(name, example),
+                    "ActivityResponse" => check::<ActivityResponse>(name, example),
                     other => panic!("schema {other} has no Rust type in this test"),
                 }
                 // Each example also names exactly the schema's properties.
@@ -136,6 +139,7 @@ mod tests {
                             "ModelsResponse" => check::<ModelsResponse>(&what, example),
                             "LogsResponse" => check::<LogsResponse>(&what, example),
                             "HealthResponse" => check::<HealthResponse>(&what, example),
+                            "ActivityResponse" => check::<ActivityResponse>(&what, example),
                             other => panic!("{what}: example of {other} is not checked"),
                         }
                     }

@@ -101,17 +101,21 @@ pub async fn activity_stream(
     State(app): State<Arc<AppState>>,
     connection: Option<Extension<Connection>>,
 ) -> Result<Response, ApiFailure> {
-    let Some(router) = app.router.clone() else {
-        return Err(ApiFailure::new(
-            StatusCode::NOT_FOUND,
-            "the router is off ([router] enabled = false): there is no request activity",
-        ));
-    };
     let pass = app.streams.open(connection.as_deref())?;
-    let live = BroadcastStream::new(router.activity().subscribe()).map(|item| match item {
-        Ok(record) => json_event("request", &record),
-        Err(BroadcastStreamRecvError::Lagged(n)) => {
-            json_event("skipped", &SkippedEvent { skipped: n })
+    // With the router off nothing is recorded: a stream that stays quiet.
+    let activity = match &app.router {
+        Some(router) => router.activity().clone(),
+        None => std::sync::Arc::new(crate::router::activity::Activity::new(1)),
+    };
+    let rx = activity.subscribe();
+    let live = BroadcastStream::new(rx).map(move |item| {
+        // The sender lives as long as the stream.
+        let _sender = &activity;
+        match item {
+            Ok(record) => json_event("request", &record),
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                json_event("skipped", &SkippedEvent { skipped: n })
+            }
         }
     });
     Ok(respond(&app, live, pass))

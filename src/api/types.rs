@@ -128,6 +128,12 @@ pub struct StatusResponse {
     pub router: Option<crate::router::RouterStatus>,
 }
 
+/// The reply of `GET /activity`: the router's newest requests, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityResponse {
+    pub requests: Vec<crate::router::activity::Record>,
+}
+
 /// The reply of `POST /keep-waiting`: the health wait of the load in flight was pushed back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeepWaitingResponse {
