@@ -77,11 +77,7 @@ async fn up_async(
     logs: bool,
     foreign: Option<ForeignAction>,
 ) -> anyhow::Result<ExitCode> {
-    // No llws stays to route requests after `up`: llama-server itself takes server.port
-    // (direct mode); the workspace and `llws serve` put the router in front.
-    let mut settings = ctx.settings;
-    settings.router.enabled = false;
-    let settings = Arc::new(settings);
+    let settings = Arc::new(ctx.settings);
     let handle = match spawn_controller(settings.clone()) {
         Ok(handle) => handle,
         Err(e) => {
@@ -351,9 +347,7 @@ pub fn down(ctx: Context) -> anyhow::Result<ExitCode> {
             }
             _ => {}
         }
-        // The server as it was started: direct (`llws up`) or behind a router.
-        let settings = super::kept::kept_settings(&ctx.settings).await;
-        let handle = match spawn_controller(Arc::new(settings)) {
+        let handle = match spawn_controller(Arc::new(ctx.settings)) {
             Ok(handle) => handle,
             Err(e) => {
                 eprintln!("llws: {e}");
