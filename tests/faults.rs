@@ -258,8 +258,9 @@ async fn the_oom_killer_is_named_for_a_native_server() {
     // New pages are charged here; the model already mapped stays with the old group.
     cgroup.write("memory.limit_in_bytes", &(4 << 20).to_string());
     cgroup.write("cgroup.procs", &pid.to_string());
-    // llws looks the server's cgroup up again every 250 ms.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // llws looks the server's cgroup up again every 250 ms; a loaded machine may take a
+    // few of those turns.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
 
     let prompt = "hello world ".repeat(1500);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -446,11 +447,11 @@ async fn a_full_log_disk_is_reported_once_and_the_lines_keep_coming() {
         1,
         "{text}"
     );
-    // The server's own lines after the disk filled still reached the ring (and /logs).
-    let after = text
-        .split("the server log file cannot be written")
-        .nth(1)
-        .unwrap();
+    // The server's own lines after the disk filled (the noise filled it) still reached the
+    // ring (and /logs). The note itself may come just after them: a "model loaded" line
+    // now ends the readiness wait at once, before the controller reads the backend's
+    // log-file event.
+    let after = text.rsplit_once("noise").map(|(_, after)| after).unwrap();
     assert!(
         after.contains("listening") || after.contains("model loaded"),
         "{after}"
