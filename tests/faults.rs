@@ -113,7 +113,9 @@ async fn keep_busy(base_url: &str) -> tokio::task::JoinHandle<()> {
     let url = format!("{base_url}/completion");
     let task = tokio::spawn(async move {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let _ = client
+        // The body must be read: dropping the response closes the connection, and
+        // llama-server cancels a streamed generation at its next write.
+        let response = client
             .post(url)
             .json(&serde_json::json!({
                 "prompt": "Once upon a time",
@@ -122,10 +124,10 @@ async fn keep_busy(base_url: &str) -> tokio::task::JoinHandle<()> {
                 "stream": true
             }))
             .send()
-            .await
-            .map(|r| async move {
-                let _ = r.bytes().await;
-            });
+            .await;
+        if let Ok(response) = response {
+            let _ = response.bytes().await;
+        }
     });
     let slots = format!("{base_url}/slots");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -256,11 +258,17 @@ async fn the_oom_killer_is_named_for_a_native_server() {
     let pid = ctl.state().pid.unwrap();
     let cgroup = Cgroup::new(&format!("llws-test-oom-{}", env.settings.server.port));
     // New pages are charged here; the model already mapped stays with the old group.
-    cgroup.write("memory.limit_in_bytes", &(4 << 20).to_string());
     cgroup.write("cgroup.procs", &pid.to_string());
     // llws looks the server's cgroup up again every 250 ms; a loaded machine may take a
-    // few of those turns.
+    // few of those turns. The limit comes after them: an idle server also touches new
+    // pages, and a kill before llws followed it would be counted in a group it never saw.
     tokio::time::sleep(Duration::from_millis(2500)).await;
+    let usage: u64 = std::fs::read_to_string(cgroup.0.join("memory.usage_in_bytes"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    cgroup.write("memory.limit_in_bytes", &(usage + (4 << 20)).to_string());
 
     let prompt = "hello world ".repeat(1500);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();

@@ -46,6 +46,12 @@ impl OomWatch {
         let Some((line, file)) = memory_counter_file(&text, &mountinfo()) else {
             return;
         };
+        // A process on its way out is moved to the root cgroup (v1) before it is reaped:
+        // that is not a move to follow. The kernel marks it exiting before it moves it, so
+        // reading the flags after the cgroup tells a stale line apart.
+        if !alive_and_not_exiting(self.pid) {
+            return;
+        }
         if self.cgroup.as_deref() == Some(line.as_str()) {
             return;
         }
@@ -59,6 +65,27 @@ impl OomWatch {
             .as_ref()
             .is_some_and(|c| read_count(&c.file).is_some_and(|now| now > c.baseline))
     }
+}
+
+/// `PF_EXITING` in the flags of `/proc/PID/stat` (include/linux/sched.h).
+const PF_EXITING: u64 = 0x4;
+
+fn alive_and_not_exiting(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat_state_and_flags(&stat))
+        .is_some_and(|(state, flags)| !matches!(state, 'Z' | 'X' | 'x') && flags & PF_EXITING == 0)
+}
+
+/// The state letter and the flags of a `/proc/PID/stat` line. The command name in
+/// parentheses may hold spaces and parentheses itself: fields are counted after the last ')'.
+fn stat_state_and_flags(stat: &str) -> Option<(char, u64)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // After the state: ppid, pgrp, session, tty_nr, tpgid, then flags.
+    let flags = fields.nth(5)?.parse().ok()?;
+    Some((state, flags))
 }
 
 fn mountinfo() -> String {
@@ -156,6 +183,22 @@ mod tests {
             Path::new("/sys/fs/cgroup/user.slice/app.scope/memory.events")
         );
         assert!(memory_counter_file("1:cpu:/\n", V1_MOUNTS).is_none());
+    }
+
+    #[test]
+    fn reads_state_and_flags_past_an_odd_command_name() {
+        let stat = "4242 (llama) server) S 1 4242 4242 0 -1 4194560 300 0 0 0 5 1 0 0 20 0";
+        assert_eq!(stat_state_and_flags(stat), Some(('S', 4194560)));
+        let exiting = "4242 (llama-server) R 1 4242 4242 0 -1 4194564 300 0";
+        let (_, flags) = stat_state_and_flags(exiting).unwrap();
+        assert_ne!(flags & PF_EXITING, 0);
+        assert_eq!(stat_state_and_flags("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_is_alive_and_not_exiting() {
+        assert!(alive_and_not_exiting(std::process::id()));
+        assert!(!alive_and_not_exiting(u32::MAX));
     }
 
     #[test]
