@@ -213,6 +213,13 @@ pub enum InternalCommand {
         /// llws's management API: while waiting, the time shown is its switch's.
         #[arg(long)]
         api_url: Option<String>,
+        /// The profiles Claude Code's opus, sonnet and haiku names stand for.
+        #[arg(long)]
+        opus: Option<String>,
+        #[arg(long)]
+        sonnet: Option<String>,
+        #[arg(long)]
+        haiku: Option<String>,
         /// Unsandboxed: first show what a sandboxed session changed in the config dir.
         #[arg(long)]
         review_config: bool,

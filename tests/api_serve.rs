@@ -370,12 +370,24 @@ async fn on_exit_keep_leaves_the_server_running() {
     let mut serve = setup.serve(&["--profile", "tiny-b", "--logs"]);
     let api = setup.api();
     api.wait_up(Duration::from_secs(30)).await;
-    api.wait_status("tiny-b running", LOAD, |s| s["state"] == "running")
+    let status = api
+        .wait_status("tiny-b running", LOAD, |s| s["state"] == "running")
         .await;
+    // Behind the router the server has its own port; that is what stays.
+    let upstream = format!(
+        "http://{}",
+        status["router"]["upstream"]
+            .as_str()
+            .expect("the router's upstream")
+    );
     serve.signal(Signal::SIGTERM);
     let code = serve.wait_exit(EXIT);
     assert!(code.success(), "{code:?}\n{}", serve.text());
-    assert!(health_ok(&setup.env.base_url()).await, "kept running");
+    assert!(health_ok(&upstream).await, "kept running");
+    assert!(
+        !health_ok(&setup.env.base_url()).await,
+        "the router's port closes with llws"
+    );
     let out = serve.text();
     assert!(out.contains("the server is left running"), "{out}");
     // --logs printed the server's own log.

@@ -59,6 +59,29 @@ pub async fn status(State(app): State<Arc<AppState>>) -> Response {
     json_response(StatusCode::OK, &app.status())
 }
 
+/// `GET /activity?limit=N`: the router's newest requests, oldest first.
+pub async fn activity(State(app): State<Arc<AppState>>, uri: Uri) -> Result<Response, ApiFailure> {
+    let limit = match query_value(&uri, "limit") {
+        None => 100,
+        Some(v) => v.parse::<usize>().map_err(|_| {
+            ApiFailure::new(
+                StatusCode::BAD_REQUEST,
+                "limit must be a number of requests, e.g. /activity?limit=50",
+            )
+        })?,
+    };
+    // With the router off nothing is recorded: an empty list.
+    let requests = app
+        .router
+        .as_ref()
+        .map(|r| r.activity().recent(limit))
+        .unwrap_or_default();
+    Ok(json_response(
+        StatusCode::OK,
+        &crate::api::types::ActivityResponse { requests },
+    ))
+}
+
 pub async fn health() -> Response {
     json_response(
         StatusCode::OK,
@@ -234,6 +257,15 @@ impl AppState {
         let mut status = StatusResponse::from_state(state, &self.server_url, last.as_ref());
         if matches!(state.phase, Phase::Running | Phase::Starting) {
             status.load = Some(self.ctl.load_facts());
+        }
+        if let Some(router) = &self.router {
+            status.router = Some(router.status());
+            // Clients use the router's address, not llama-server's own.
+            status.server_url = status
+                .router
+                .as_ref()
+                .map(|r| r.url.clone())
+                .unwrap_or_default();
         }
         status
     }

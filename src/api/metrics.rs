@@ -15,12 +15,15 @@ use crate::server::state::{Phase, ServerState, now_ms};
 use crate::server::timings::{TimingTotals, TotalsKey};
 
 pub async fn handler(State(app): State<Arc<AppState>>) -> Response {
-    let text = render(
+    let mut text = render(
         &app.ctl.state(),
         &app.ctl.timing_totals(),
         app.ctl.logs().next_seq(),
         app.monitor.as_ref(),
     );
+    if let Some(router) = &app.router {
+        router_metrics(router, &mut text);
+    }
     (
         StatusCode::OK,
         [(
@@ -30,6 +33,38 @@ pub async fn handler(State(app): State<Arc<AppState>>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// The router's request histograms and gauges.
+fn router_metrics(router: &crate::router::RouterHandle, text: &mut String) {
+    let status = router.status();
+    let _ = writeln!(
+        text,
+        "# HELP llws_router_queued Requests waiting for a load or switch.\n# TYPE llws_router_queued gauge\nllws_router_queued {}",
+        status.queued
+    );
+    let _ = writeln!(
+        text,
+        "# HELP llws_router_in_flight Requests the server is answering.\n# TYPE llws_router_in_flight gauge\nllws_router_in_flight {}",
+        status.in_flight
+    );
+    if let Some(h) = router.activity().histograms() {
+        h.ttft_ms.write(
+            "llws_request_ttft_ms",
+            "Time from a request's arrival to the first byte of its answer, in ms.",
+            text,
+        );
+        h.gen_tps.write(
+            "llws_request_generation_tokens_per_second",
+            "Generation speed of each request (llama-server's timings).",
+            text,
+        );
+        h.duration_ms.write(
+            "llws_request_duration_ms",
+            "Time from a request's arrival to the end of its answer, in ms.",
+            text,
+        );
+    }
 }
 
 /// Writes one metric family at a time: `# HELP`, `# TYPE`, then its samples.

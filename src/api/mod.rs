@@ -118,6 +118,18 @@ pub async fn serve_with(
     settings: &ApiSettings,
     limits: Limits,
 ) -> Result<ApiServer, ApiError> {
+    serve_routed(handle, monitor, None, settings, limits).await
+}
+
+/// [`serve_with`] for an llws whose router runs: `/status` gains its `router` object, and
+/// `/activity`, `/activity/stream` and `/metrics` its requests.
+pub async fn serve_routed(
+    handle: ControllerHandle,
+    monitor: Option<MonitorHandle>,
+    router: Option<crate::router::RouterHandle>,
+    settings: &ApiSettings,
+    limits: Limits,
+) -> Result<ApiServer, ApiError> {
     if !settings.enabled {
         return Err(ApiError::Disabled);
     }
@@ -153,6 +165,7 @@ pub async fn serve_with(
         limits: limits.clone(),
         shutdown: shutdown.clone(),
         streams: streams::Streams::new(limits.max_streams, limits.max_streams_per_client),
+        router,
     });
     let guard = Arc::new(auth::Guard::new(local_addr, &settings.token));
     let owner = state.ctl.clone();

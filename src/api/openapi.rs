@@ -105,6 +105,9 @@ mod tests {
                     "ForeignRequest" => assert!(example["action"].as_str().is_some_and(|a| {
                         a.parse::<crate::server::foreign::ForeignAction>().is_ok()
                     })),
+                    "RouterStatus" => check::<crate::router::RouterStatus>(name, example),
+                    "ActivityRecord" => check::<crate::router::activity::Record>(name, example),
+                    "ActivityResponse" => check::<ActivityResponse>(name, example),
                     other => panic!("schema {other} has no Rust type in this test"),
                 }
                 // Each example also names exactly the schema's properties.
@@ -141,6 +144,7 @@ mod tests {
                             "ModelsResponse" => check::<ModelsResponse>(&what, example),
                             "LogsResponse" => check::<LogsResponse>(&what, example),
                             "HealthResponse" => check::<HealthResponse>(&what, example),
+                            "ActivityResponse" => check::<ActivityResponse>(&what, example),
                             other => panic!("{what}: example of {other} is not checked"),
                         }
                     }

@@ -96,6 +96,31 @@ fn controller_event(app: &AppState, event: &Event) -> SseEvent {
 }
 
 /// `GET /logs/stream[?no-history][&tail=N]`: the kept lines, then new ones as they come.
+/// `GET /activity/stream`: each request through the router as it ends.
+pub async fn activity_stream(
+    State(app): State<Arc<AppState>>,
+    connection: Option<Extension<Connection>>,
+) -> Result<Response, ApiFailure> {
+    let pass = app.streams.open(connection.as_deref())?;
+    // With the router off nothing is recorded: a stream that stays quiet.
+    let activity = match &app.router {
+        Some(router) => router.activity().clone(),
+        None => std::sync::Arc::new(crate::router::activity::Activity::new(1)),
+    };
+    let rx = activity.subscribe();
+    let live = BroadcastStream::new(rx).map(move |item| {
+        // The sender lives as long as the stream.
+        let _sender = &activity;
+        match item {
+            Ok(record) => json_event("request", &record),
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                json_event("skipped", &SkippedEvent { skipped: n })
+            }
+        }
+    });
+    Ok(respond(&app, live, pass))
+}
+
 pub async fn logs_stream(
     State(app): State<Arc<AppState>>,
     connection: Option<Extension<Connection>>,

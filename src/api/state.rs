@@ -19,6 +19,8 @@ pub struct AppState {
     pub server_url: String,
     /// The open long-lived streams, in all and per client.
     pub streams: super::streams::Streams,
+    /// The router on the inference port, when it runs.
+    pub router: Option<crate::router::RouterHandle>,
 }
 
 /// What one request and one connection may cost. The defaults suit every real client; tests

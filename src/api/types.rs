@@ -170,6 +170,15 @@ pub struct StatusResponse {
     /// `POST /foreign`. Null otherwise.
     #[serde(default)]
     pub foreign: Option<ForeignInfo>,
+    /// The router on the inference port (docs/router.md); null in direct mode.
+    #[serde(default)]
+    pub router: Option<crate::router::RouterStatus>,
+}
+
+/// The reply of `GET /activity`: the router's newest requests, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityResponse {
+    pub requests: Vec<crate::router::activity::Record>,
 }
 
 /// A server llws did not start, in the way of a start (`GET /status`'s `foreign`, and a
@@ -552,6 +561,7 @@ impl StatusResponse {
                 .foreign
                 .as_ref()
                 .map(|b| ForeignInfo::new(&b.server, &b.profile)),
+            router: None,
         }
     }
 

@@ -113,9 +113,20 @@ pub fn pane_command(
             // What a sandboxed session changed in the config dir runs as the user now.
             cmd.push("--review-config".into());
         }
+        let local = super::local::ClaudeLocal::from_settings(settings);
+        for (flag, profile) in [
+            ("--opus", &local.opus),
+            ("--sonnet", &local.sonnet),
+            ("--haiku", &local.haiku),
+        ] {
+            if let Some(profile) = profile {
+                cmd.extend([flag.to_string(), profile.clone()]);
+            }
+        }
         cmd.push("--".into());
         cmd.extend(c.args.iter().cloned());
-        (cmd, vec![(TOKEN_VAR.to_string(), c.auth_token.clone())])
+        // The router's API key when one is required, else [claude] auth_token.
+        (cmd, vec![(TOKEN_VAR.to_string(), local.auth_token)])
     } else {
         let mut cmd = shlex::split(&c.command)
             .filter(|v| !v.is_empty())

@@ -34,16 +34,36 @@ pub struct ClaudeLocal {
     pub auth_token: String,
     /// llws's management API, for the switch's clock while waiting (`None`: its own).
     pub api_url: Option<String>,
+    /// `[router] opus/sonnet/haiku`: the profile ids Claude Code's model names stand for
+    /// (with follow mode, `/model opus` switches the server); `None`: the running model.
+    pub opus: Option<String>,
+    pub sonnet: Option<String>,
+    pub haiku: Option<String>,
 }
 
 impl ClaudeLocal {
     pub fn from_settings(s: &Settings) -> Self {
+        // The router's key, when one is required, is the token claude sends.
+        let key = s
+            .router
+            .enabled
+            .then(|| {
+                crate::util::api_key::resolve(&s.server.api_key)
+                    .ok()
+                    .flatten()
+            })
+            .flatten();
+        let routed =
+            |profile: &str| (s.router.enabled && !profile.is_empty()).then(|| profile.to_string());
         Self {
             base_url: s.server.base_url(),
             config_dir: s.claude.config_dir.clone(),
             model: s.claude.model.clone(),
-            auth_token: s.claude.auth_token.clone(),
             api_url: s.api.enabled.then(|| s.api.base_url()),
+            auth_token: key.unwrap_or_else(|| s.claude.auth_token.clone()),
+            opus: routed(&s.router.opus),
+            sonnet: routed(&s.router.sonnet),
+            haiku: routed(&s.router.haiku),
         }
     }
 
@@ -61,9 +81,18 @@ impl ClaudeLocal {
             ("ANTHROPIC_API_KEY", String::new()),
             ("ANTHROPIC_MODEL", m.clone()),
             ("ANTHROPIC_SMALL_FAST_MODEL", m.clone()),
-            ("ANTHROPIC_DEFAULT_OPUS_MODEL", m.clone()),
-            ("ANTHROPIC_DEFAULT_SONNET_MODEL", m.clone()),
-            ("ANTHROPIC_DEFAULT_HAIKU_MODEL", m.clone()),
+            (
+                "ANTHROPIC_DEFAULT_OPUS_MODEL",
+                self.opus.clone().unwrap_or(m.clone()),
+            ),
+            (
+                "ANTHROPIC_DEFAULT_SONNET_MODEL",
+                self.sonnet.clone().unwrap_or(m.clone()),
+            ),
+            (
+                "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+                self.haiku.clone().unwrap_or(m.clone()),
+            ),
             ("CLAUDE_CODE_SUBAGENT_MODEL", m.clone()),
             ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
         ]
@@ -350,6 +379,26 @@ mod tests {
         // Narrower than the hint: the line is cut at the end, still one row.
         let cut = fit_middle(head, tail, 40);
         assert_eq!(cut.chars().count(), 39);
+    }
+
+    #[test]
+    fn router_models_and_key() {
+        let mut s = Settings::default();
+        s.router.opus = "big".into();
+        s.router.haiku = "small".into();
+        s.server.api_key = "k3y".into();
+        let env = ClaudeLocal::from_settings(&s).env();
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("ANTHROPIC_DEFAULT_OPUS_MODEL"), Some("big"));
+        assert_eq!(get("ANTHROPIC_DEFAULT_SONNET_MODEL"), Some("local-llama"));
+        assert_eq!(get("ANTHROPIC_DEFAULT_HAIKU_MODEL"), Some("small"));
+        assert_eq!(get("ANTHROPIC_AUTH_TOKEN"), Some("k3y"));
+        // Direct mode: nothing on the port reads them.
+        s.router.enabled = false;
+        let env = ClaudeLocal::from_settings(&s).env();
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("ANTHROPIC_DEFAULT_OPUS_MODEL"), Some("local-llama"));
+        assert_eq!(get("ANTHROPIC_AUTH_TOKEN"), Some("llamacpp"));
     }
 
     #[test]

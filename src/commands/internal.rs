@@ -21,6 +21,9 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
             config_dir,
             model,
             api_url,
+            opus,
+            sonnet,
+            haiku,
             review_config,
             args,
         } => {
@@ -47,6 +50,9 @@ pub fn run(global: &GlobalArgs, command: InternalCommand) -> anyhow::Result<Exit
                 model: pick(model, |d| d.model.clone()),
                 auth_token: pick(std::env::var(TOKEN_VAR).ok(), |d| d.auth_token.clone()),
                 api_url: api_url.or_else(|| defaults.as_ref().and_then(|d| d.api_url.clone())),
+                opus: opus.or_else(|| defaults.as_ref().and_then(|d| d.opus.clone())),
+                sonnet: sonnet.or_else(|| defaults.as_ref().and_then(|d| d.sonnet.clone())),
+                haiku: haiku.or_else(|| defaults.as_ref().and_then(|d| d.haiku.clone())),
             };
             if review_config {
                 let project = std::env::current_dir()?;

@@ -29,6 +29,56 @@ pub enum Kept {
 }
 
 pub async fn find(settings: &Settings) -> Kept {
+    find_as(&kept_settings(settings).await).await
+}
+
+/// The settings a kept server was started with: direct on `server.port` (`llws up`), or
+/// behind the router on its own port (an llws with `on_exit = "keep"`). Direct first.
+pub async fn kept_settings(settings: &Settings) -> Settings {
+    let mut direct = settings.clone();
+    direct.router.enabled = false;
+    if !settings.router.enabled || !matches!(find_as(&direct).await, Kept::Nothing) {
+        return direct;
+    }
+    settings.clone()
+}
+
+/// A server `llws up` left on `server.port` itself: the workspace and `llws serve` adopt it
+/// in direct mode (no router until it is stopped) instead of failing to take the port.
+/// Returns the note to show, and turns the router off in `settings`.
+pub fn adopt_direct(settings: &mut Settings) -> Option<String> {
+    if !settings.router.enabled || owner_of(settings, &state_dir()).is_some() {
+        return None;
+    }
+    let mut direct = settings.clone();
+    direct.router.enabled = false;
+    let left = runtime()
+        .ok()?
+        .block_on(async { !matches!(find_as(&direct).await, Kept::Nothing | Kept::Unknown(_)) });
+    left.then(|| {
+        settings.router.enabled = false;
+        format!(
+            "a server `llws up` left runs on port {} itself: adopting it in direct mode (no router until it is stopped; stop it with `llws down` for the router)",
+            settings.server.port
+        )
+    })
+}
+
+/// The port a kept native server listens on: `server.port` (direct), else the router's
+/// upstream port.
+fn process_port(settings: &Settings) -> u16 {
+    if kept_server(&state_dir(), settings.server.port).is_some() {
+        return settings.server.port;
+    }
+    crate::server::upstream::backend_settings(settings, &state_dir())
+        .server
+        .port
+}
+
+/// What is left on the port `settings` give the backend.
+async fn find_as(settings: &Settings) -> Kept {
+    // Behind the router the server listens on its own port.
+    let settings = &crate::server::upstream::backend_settings(settings, &state_dir());
     match settings.backend {
         BackendKind::Process => match kept_server(&state_dir(), settings.server.port) {
             Some(state) => Kept::Process(state),
@@ -50,6 +100,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Whether the server answers /health.
 async fn healthy(settings: &Settings) -> bool {
+    let settings = &kept_settings(settings).await;
+    let settings = &crate::server::upstream::backend_settings(settings, &state_dir());
     let probe = crate::server::health::HealthProbe::new(&settings.server.base_url());
     matches!(probe.probe().await, crate::server::health::Health::Ready)
 }
@@ -138,7 +190,7 @@ pub fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
             super::client::render_status(&status, "none (no llws is running)")
         );
         if let Kept::Process(_) = kept {
-            let log = ProcessBackend::log_path_in(&state_dir(), settings.server.port);
+            let log = ProcessBackend::log_path_in(&state_dir(), process_port(settings));
             println!("{:<9}{}", "log", log.display());
         }
     }
@@ -186,7 +238,7 @@ pub async fn logs(ctx: &Context, tail: usize, follow: bool) -> anyhow::Result<Ex
             Ok(ExitCode::FAILURE)
         }
         kept => {
-            let path = ProcessBackend::log_path_in(&state_dir(), settings.server.port);
+            let path = ProcessBackend::log_path_in(&state_dir(), process_port(settings));
             if !path.exists() {
                 eprintln!(
                     "llws: no llws is answering at {}, and there is no server log at {}",

@@ -145,7 +145,10 @@ pub(crate) async fn find_server(settings: &Settings) -> ServerProcess {
 
 /// The process backend records `{"pid": ...}` in `server-PORT.json` under the state folder.
 fn native_server(settings: &Settings) -> ServerProcess {
-    let path = crate::util::state_dir().join(format!("server-{}.json", settings.server.port));
+    let port = crate::server::upstream::backend_settings(settings, &crate::util::state_dir())
+        .server
+        .port;
+    let path = crate::util::state_dir().join(format!("server-{port}.json"));
     let pid = std::fs::read_to_string(path)
         .ok()
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())

@@ -35,6 +35,10 @@ pub fn run(
             return super::profiles::unknown(&set, id);
         }
     }
+    let mut ctx = ctx;
+    if let Some(note) = super::kept::adopt_direct(&mut ctx.settings) {
+        eprintln!("llws: {note}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -72,8 +76,29 @@ async fn serve(
     let printer = tokio::spawn(print_events(ctl.clone(), logs, stop_printing.clone()));
     let monitor = monitor::spawn_for(&settings, follow_server(ctl.subscribe_state()));
 
+    // The router takes the inference port before anything else answers on it.
+    let router = if settings.router.enabled {
+        match crate::router::serve(ctl.clone(), settings.clone()).await {
+            Ok(router) => Some(router),
+            Err(e) => {
+                eprintln!("llws: {e}");
+                ctl.shutdown(true).await;
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    } else {
+        None
+    };
     let api = if settings.api.enabled {
-        match crate::api::serve(ctl.clone(), Some(monitor.clone()), &settings.api).await {
+        match crate::api::serve_routed(
+            ctl.clone(),
+            Some(monitor.clone()),
+            router.as_ref().map(|r| r.handle()),
+            &settings.api,
+            crate::api::Limits::for_settings(&settings.api),
+        )
+        .await
+        {
             Ok(api) => Some(api),
             Err(e) => {
                 eprintln!("llws: {e}");
@@ -88,13 +113,20 @@ async fn serve(
     };
     let keep = settings.on_exit == OnExit::Keep;
     say(&format!(
-        "llws serve: API {} · llama-server {} · {} backend · on exit the server is {}",
+        "llws serve: API {} · {} · {} backend · on exit the server is {}",
         match &api {
             Some(api) if settings.api.token.is_empty() => api.url(),
             Some(api) => format!("{} (bearer token required)", api.url()),
             None => "off ([api] enabled = false)".into(),
         },
-        settings.server.base_url(),
+        match &router {
+            Some(r) => format!(
+                "router {} (llama-server behind it on {})",
+                settings.server.base_url(),
+                r.handle().status().upstream
+            ),
+            None => format!("llama-server {}", settings.server.base_url()),
+        },
         settings.backend,
         if keep { "kept running" } else { "stopped" },
     ));
@@ -139,6 +171,9 @@ async fn serve(
     ));
     if let Some(api) = api {
         api.shutdown().await;
+    }
+    if let Some(router) = router {
+        router.shutdown().await;
     }
     ctl.shutdown(keep).await;
     stop_printing.cancel();

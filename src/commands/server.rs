@@ -77,7 +77,11 @@ async fn up_async(
     logs: bool,
     foreign: Option<ForeignAction>,
 ) -> anyhow::Result<ExitCode> {
-    let settings = Arc::new(ctx.settings);
+    // No llws stays to route requests after `up`: llama-server itself takes server.port
+    // (direct mode); the workspace and `llws serve` put the router in front.
+    let mut settings = ctx.settings;
+    settings.router.enabled = false;
+    let settings = Arc::new(settings);
     let handle = match spawn_controller(settings.clone()) {
         Ok(handle) => handle,
         Err(e) => {
@@ -347,7 +351,9 @@ pub fn down(ctx: Context) -> anyhow::Result<ExitCode> {
             }
             _ => {}
         }
-        let handle = match spawn_controller(Arc::new(ctx.settings)) {
+        // The server as it was started: direct (`llws up`) or behind a router.
+        let settings = super::kept::kept_settings(&ctx.settings).await;
+        let handle = match spawn_controller(Arc::new(settings)) {
             Ok(handle) => handle,
             Err(e) => {
                 eprintln!("llws: {e}");

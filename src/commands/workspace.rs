@@ -36,6 +36,11 @@ pub fn run(ctx: Context, profile: Option<String>) -> anyhow::Result<ExitCode> {
             None => return Ok(ExitCode::from(1)),
         },
     };
+    let mut ctx = ctx;
+    let direct_note = match client_of {
+        None => super::kept::adopt_direct(&mut ctx.settings),
+        Some(_) => None,
+    };
     let (keymap, mut diagnostics) = keymap::load(&ctx.settings.ui.keymap);
     let (theme, theme_diags) = theme::load(&ctx.settings.ui.theme);
     diagnostics.extend(theme_diags);
@@ -45,6 +50,13 @@ pub fn run(ctx: Context, profile: Option<String>) -> anyhow::Result<ExitCode> {
         d.severity = crate::config::Severity::Warning;
         d
     }));
+    if let Some(note) = direct_note {
+        diagnostics.push(crate::config::Diagnostic::note(
+            std::path::Path::new("llws"),
+            None,
+            note,
+        ));
+    }
     ui::run(ui::Start {
         settings: ctx.settings,
         profile,

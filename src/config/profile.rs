@@ -19,6 +19,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "KV_CACHE_TYPE_K",
     "KV_CACHE_TYPE_V",
     "EXTRA_ARGS",
+    "ALIASES",
 ];
 
 /// The context size when a profile sets none: what the replaced tool's compose file used,
@@ -82,6 +83,19 @@ impl Profile {
     /// MODEL, relative to the models folder (validated at load).
     pub fn model(&self) -> &str {
         self.get("MODEL").unwrap_or_default()
+    }
+
+    /// ALIASES: other names a request's `model` may use for this profile (comma-separated),
+    /// for the router's follow mode.
+    pub fn aliases(&self) -> Vec<&str> {
+        self.get("ALIASES")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn extra_args(&self) -> Option<&str> {

@@ -34,6 +34,12 @@ impl ProfileSet {
         self.profiles.iter().find(|p| p.id == id)
     }
 
+    /// The profile a request's `model` names: by id, else by one of its ALIASES.
+    pub fn resolve(&self, name: &str) -> Option<&Profile> {
+        self.get(name)
+            .or_else(|| self.profiles.iter().find(|p| p.aliases().contains(&name)))
+    }
+
     pub fn production(&self) -> impl Iterator<Item = &Profile> {
         self.profiles.iter().filter(|p| !p.is_bench())
     }
@@ -236,6 +242,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ProfileSet, LoadError> {
     for profile in &profiles {
         warnings.extend(lint::lint_profile(path, profile));
     }
+    warnings.extend(alias_collisions(path, &profiles));
     if let Some(line) = spaced_line {
         warnings.push(
             Diagnostic::note(
@@ -252,6 +259,46 @@ pub fn parse(text: &str, path: &Path) -> Result<ProfileSet, LoadError> {
         profiles,
         warnings,
     })
+}
+
+/// An alias that is another profile's id or another profile's alias: the router's follow
+/// mode would pick the first in the file, which is rarely what was meant.
+fn alias_collisions(path: &Path, profiles: &[Profile]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (i, profile) in profiles.iter().enumerate() {
+        for alias in profile.aliases() {
+            let line = profile.line_of("ALIASES");
+            if let Some(other) = profiles.iter().find(|p| p.id == alias) {
+                let what = if other.id == profile.id {
+                    "its own id".to_string()
+                } else {
+                    format!("the id of [{}]", other.id)
+                };
+                out.push(
+                    Diagnostic::warning(
+                        path,
+                        line,
+                        format!("[{}]: alias `{alias}` is {what}", profile.id),
+                    )
+                    .with_fix("remove it from ALIASES: a profile's id already names it"),
+                );
+            } else if let Some(other) = profiles[..i].iter().find(|p| p.aliases().contains(&alias))
+            {
+                out.push(
+                    Diagnostic::warning(
+                        path,
+                        line,
+                        format!(
+                            "[{}]: alias `{alias}` is also an alias of [{}], which wins (it comes first)",
+                            profile.id, other.id
+                        ),
+                    )
+                    .with_fix("give each alias to one profile"),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// The checks that make a profile unusable, so they stop the load.
@@ -451,6 +498,37 @@ mod tests {
     fn line_without_equals_is_an_error() {
         let errs = errors("[a]\nMODEL=a.gguf\njust words\n");
         assert!(errs[0].starts_with("models.conf:3: error: not a `KEY=VALUE` line"));
+    }
+
+    #[test]
+    fn aliases_resolve_and_collisions_are_warned() {
+        let set =
+            load("[a]\nMODEL=a.gguf\nALIASES=fast, b\n\n[b]\nMODEL=b.gguf\nALIASES=fast,big\n")
+                .unwrap();
+        assert_eq!(set.resolve("a").unwrap().id, "a");
+        assert_eq!(set.resolve("big").unwrap().id, "b");
+        assert_eq!(
+            set.resolve("fast").unwrap().id,
+            "a",
+            "the first in the file"
+        );
+        assert_eq!(
+            set.resolve("b").unwrap().id,
+            "b",
+            "an id wins over an alias"
+        );
+        assert!(set.resolve("gpt-4o").is_none());
+        let w: Vec<String> = set.warnings.iter().map(|d| d.to_string()).collect();
+        assert!(
+            w.iter()
+                .any(|w| w.contains("models.conf:3") && w.contains("alias `b` is the id of [b]")),
+            "{w:?}"
+        );
+        assert!(
+            w.iter()
+                .any(|w| w.contains("models.conf:7") && w.contains("also an alias of [a]")),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -105,6 +105,7 @@ pub struct Settings {
     /// What happens to the server when llws exits.
     pub on_exit: OnExit,
     pub server: ServerSettings,
+    pub router: RouterSettings,
     pub api: ApiSettings,
     pub claude: ClaudeSettings,
     pub ui: UiSettings,
@@ -154,6 +155,45 @@ pub struct ServerSettings {
     pub log_lines: usize,
     /// Write `.env` next to models.conf on each switch, for `docker compose` users.
     pub write_env: bool,
+    /// Required on the inference port (the router) when set: `Authorization: Bearer KEY`
+    /// or `x-api-key: KEY`. `"auto"` generates one, kept 0600 in the runtime folder;
+    /// claude-local passes it as ANTHROPIC_AUTH_TOKEN. Empty: no key.
+    pub api_key: String,
+}
+
+/// `[router]`: llws's own reverse proxy on the inference port (docs/router.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterSettings {
+    /// The router owns `server.host:port` and llama-server listens on a loopback port of
+    /// llws's choosing; `false` gives the direct mode (llama-server on `server.port`).
+    pub enabled: bool,
+    /// llama-server's own port behind the router; 0 lets llws pick a free one (and keep it
+    /// in the runtime folder, so a kept server is found again).
+    pub upstream_port: u16,
+    /// Requests waiting for a switch or load at once; more get 503 at once.
+    pub queue_max: usize,
+    /// A switch caused by a request first lets requests in flight finish, this long.
+    pub drain_s: u64,
+    /// The request's `model` picks the profile (by id or alias) and switches to it.
+    pub follow_model: bool,
+    /// A request-driven switch waits until the running model has been up this long.
+    pub min_residency_s: u64,
+    /// Stop the server after this long without a request (0: never); the next request
+    /// loads it again.
+    pub idle_unload_s: u64,
+    /// Profile ids for Claude Code's opus, sonnet and haiku model names (empty: the
+    /// running model).
+    pub opus: String,
+    pub sonnet: String,
+    pub haiku: String,
+    /// Browser origins allowed to call the inference port (e.g. "http://localhost:3000").
+    pub cors_origins: Vec<String>,
+    /// A request body larger than this is refused (413): bodies are read whole so a request
+    /// can wait through a switch and be sent again.
+    pub max_body_mb: u64,
+    /// Requests kept in the activity record.
+    pub activity_size: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -307,6 +347,7 @@ impl Default for Settings {
             backend: BackendKind::Docker,
             on_exit: OnExit::Stop,
             server: ServerSettings::default(),
+            router: RouterSettings::default(),
             api: ApiSettings::default(),
             claude: ClaudeSettings::default(),
             ui: UiSettings::default(),
@@ -334,6 +375,27 @@ impl Default for ServerSettings {
             log_max_mb: 64,
             log_lines: 5000,
             write_env: false,
+            api_key: String::new(),
+        }
+    }
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            upstream_port: 0,
+            queue_max: 256,
+            drain_s: 30,
+            follow_model: false,
+            min_residency_s: 0,
+            idle_unload_s: 0,
+            opus: String::new(),
+            sonnet: String::new(),
+            haiku: String::new(),
+            cors_origins: Vec::new(),
+            max_body_mb: 64,
+            activity_size: 1000,
         }
     }
 }
@@ -390,6 +452,20 @@ impl Default for MonitorSettings {
             history_s: 120,
             nvml_library: PathBuf::new(),
         }
+    }
+}
+
+impl Settings {
+    /// These settings as the backend sees them behind the router: llama-server on
+    /// 127.0.0.1:`upstream_port`, whatever `server.host` says (the router owns that). In
+    /// direct mode, the settings as they are.
+    pub fn behind_router(&self, upstream_port: u16) -> Settings {
+        let mut s = self.clone();
+        if self.router.enabled {
+            s.server.host = "127.0.0.1".into();
+            s.server.port = upstream_port;
+        }
+        s
     }
 }
 
@@ -669,6 +745,34 @@ impl Settings {
                 "server.port must not be 0".into(),
                 "pick a free port such as 8080",
             );
+        }
+        if self.router.enabled && self.router.upstream_port == self.server.port {
+            err(
+                "upstream_port",
+                format!(
+                    "router.upstream_port {} is server.port: the router and llama-server cannot share a port",
+                    self.server.port
+                ),
+                "use 0 (llws picks a free port) or another port",
+            );
+        }
+        if self.router.queue_max == 0 || self.router.max_body_mb == 0 {
+            err(
+                "queue_max",
+                "router.queue_max and router.max_body_mb must be at least 1".into(),
+                "use 256 and 64",
+            );
+        }
+        for origin in &self.router.cors_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.ends_with('/')
+            {
+                err(
+                    "cors_origins",
+                    format!("router.cors_origins: `{origin}` is not an origin"),
+                    "write scheme, host and port, e.g. \"http://localhost:3000\"",
+                );
+            }
         }
         if self.server.health_interval_ms == 0 || self.server.health_interval_ms > 1000 {
             err(

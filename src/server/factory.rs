@@ -14,8 +14,12 @@ use crate::util::state_dir;
 /// Spawns the controller for `settings` (must run inside a tokio runtime), as the server's
 /// one owner: refused while another llws controls the same server. It adopts a server an
 /// earlier llws left running before it takes commands.
+/// With the router on, the backend runs llama-server on its own loopback port
+/// ([`super::upstream`]); the lock stays keyed by the public port, which is what the CLI
+/// and other llws look up.
 pub fn spawn_controller(settings: Arc<Settings>) -> Result<ControllerHandle, ClaimError> {
     let lock = owner::claim(&settings, &state_dir())?;
+    let settings = Arc::new(super::upstream::backend_settings(&settings, &state_dir()));
     Ok(match settings.backend {
         BackendKind::Process => {
             let backend = ProcessBackend::new(

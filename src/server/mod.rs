@@ -17,6 +17,7 @@ pub mod process;
 pub mod profiles_store;
 pub mod state;
 pub mod timings;
+pub mod upstream;
 
 pub use factory::spawn_controller;
 pub use handle::{ControlError, ControllerHandle, Outcome};

@@ -16,6 +16,9 @@ pub struct Services {
     pub api: ApiStatus,
     /// Kept for its lifetime: dropping it stops the API.
     pub api_server: Option<ApiServer>,
+    /// The router on the inference port (none in direct mode, for a client of another
+    /// llws, or when its port was taken: the log says so).
+    pub router: Option<crate::router::RouterServer>,
 }
 
 /// Starts everything; must run inside the tokio runtime. An API that cannot start (its
@@ -28,9 +31,27 @@ pub async fn start(settings: Arc<Settings>, client_of: Option<&str>) -> anyhow::
         None => spawn_controller(settings.clone())?,
     };
     let monitor = monitor::spawn_for(&settings, follow_server(controller.subscribe_state()));
+    let router = match client_of {
+        Some(_) => None,
+        None if !settings.router.enabled => None,
+        None => match crate::router::serve(controller.clone(), settings.clone()).await {
+            Ok(router) => Some(router),
+            Err(e) => {
+                controller.logs().note(format!("llws: {e}"));
+                None
+            }
+        },
+    };
     let served = match client_of {
         Some(url) => Err(format!("{url} (the owner's)")),
-        None => Ok(api::serve(controller.clone(), Some(monitor.clone()), &settings.api).await),
+        None => Ok(api::serve_routed(
+            controller.clone(),
+            Some(monitor.clone()),
+            router.as_ref().map(|r| r.handle()),
+            &settings.api,
+            api::Limits::for_settings(&settings.api),
+        )
+        .await),
     };
     let (api, api_server) = match served {
         Err(owners) => (ApiStatus::Serving(owners), None),
@@ -49,6 +70,7 @@ pub async fn start(settings: Arc<Settings>, client_of: Option<&str>) -> anyhow::
         monitor,
         api,
         api_server,
+        router,
     })
 }
 
@@ -67,6 +89,9 @@ impl Services {
     pub async fn stop_api(&mut self) {
         if let Some(server) = self.api_server.take() {
             server.shutdown().await;
+        }
+        if let Some(router) = self.router.take() {
+            router.shutdown().await;
         }
     }
 }

@@ -2,6 +2,7 @@
 //! written and opened safely ([`safe_fs`]), text made safe for a terminal ([`text`]), and
 //! the process's own limits.
 
+pub mod api_key;
 pub mod health;
 pub mod safe_fs;
 pub mod text;

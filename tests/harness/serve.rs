@@ -100,12 +100,25 @@ impl LlwsServe {
 
     /// The pid of the llama-server the process backend recorded, if one is recorded.
     pub fn recorded_server_pid(&self) -> Option<i32> {
-        let path = self
+        // On server.port itself (direct), else on the router's upstream port.
+        let direct = self
             .state_dir
             .join(format!("server-{}.json", self.server_port));
-        let text = std::fs::read_to_string(path).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-        v["pid"].as_i64().map(|p| p as i32)
+        let behind = std::fs::read_dir(&self.state_dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    n.starts_with("server-") && n.ends_with(".json")
+                })
+            });
+        std::iter::once(direct).chain(behind).find_map(|path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            v["pid"].as_i64().map(|p| p as i32)
+        })
     }
 }
 
