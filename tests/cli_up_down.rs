@@ -55,19 +55,31 @@ fn up_down(backend: BackendKind) {
     assert_eq!(health(port), None, "stopped by `down`");
 
     // --logs: the log in the foreground from the first line; SIGINT stops the server.
-    let child = Command::new(llws_bin())
+    let mut child = Command::new(llws_bin())
         .arg("--config")
         .arg(&config)
         .args(["up", "tiny-b", "--logs"])
         .env("LLWS_STATE_DIR", env.state_dir())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("the server to answer", Duration::from_secs(90), || {
-        (health(port) == Some(200)).then_some(())
+    // Ctrl-C while the model loads is an interruption (exit 130): wait until llws itself
+    // says the server is ready, which may come a little after llama-server answers.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(" is ready at ") {
+                let _ = ready_tx.send(());
+            }
+        }
     });
-    std::thread::sleep(Duration::from_millis(300));
+    ready_rx
+        .recv_timeout(Duration::from_secs(90))
+        .expect("`llws up --logs` says the server is ready");
+    assert_eq!(health(port), Some(200));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
