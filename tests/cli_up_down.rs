@@ -70,7 +70,10 @@ fn up_down(backend: BackendKind) {
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if line.contains(" is ready at ") {
                 let _ = ready_tx.send(());
             }

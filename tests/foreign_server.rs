@@ -531,6 +531,15 @@ async fn llws_serve_leaves_it_for_the_api_or_replaces_it_with_the_flag() {
     support::wait_for("the hint on stderr", Duration::from_secs(5), || {
         serve.text().contains("POST /foreign").then_some(())
     });
+    // The router could not take the port: serve says it runs direct for this run.
+    assert!(
+        serve
+            .text()
+            .contains("the router stays off for this run (direct mode)"),
+        "{}",
+        serve.text()
+    );
+    assert_eq!(status["router"], serde_json::Value::Null, "{status}");
     // Adopting a process is not offered: refused with the reason, nothing touched.
     let refused = api.post("/foreign", r#"{"action":"adopt"}"#).await;
     assert_eq!(refused.status, 409, "{}", refused.body);
@@ -601,7 +610,14 @@ async fn llws_up_answers_through_the_owner() {
     let api = Api::new(env.settings.api.base_url());
     let serve = LlwsServe::start(&config, &env.state_dir(), port, &[]);
     api.wait_up(Duration::from_secs(30)).await;
-    let foreign = support::llama::LlamaServer::start_on(env.dir.path(), port);
+    // Behind the router the owner's llama-server goes to its upstream port (the router
+    // holds `port`): that is where a program llws did not start gets in the way.
+    let status = api.status().await;
+    let upstream = status["router"]["upstream"]
+        .as_str()
+        .and_then(|a| a.rsplit(':').next()?.parse::<u16>().ok())
+        .unwrap_or(port);
+    let foreign = support::llama::LlamaServer::start_on(env.dir.path(), upstream);
     let out = {
         let (config, state) = (config.clone(), env.state_dir());
         tokio::task::spawn_blocking(move || {

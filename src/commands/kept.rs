@@ -55,13 +55,41 @@ pub fn adopt_direct(settings: &mut Settings) -> Option<String> {
     let left = runtime()
         .ok()?
         .block_on(async { !matches!(find_as(&direct).await, Kept::Nothing | Kept::Unknown(_)) });
-    left.then(|| {
+    if left {
         settings.router.enabled = false;
-        format!(
+        return Some(format!(
             "a server `llws up` left runs on port {} itself: adopting it in direct mode (no router until it is stopped; stop it with `llws down` for the router)",
             settings.server.port
-        )
-    })
+        ));
+    }
+    // A program llws did not start holds the port (a compose container, a llama-server run
+    // by hand): the router could not take it. In direct mode the backends find it on the
+    // port and offer to replace or adopt it, as they do without a router.
+    if port_taken(&settings.server.host, settings.server.port) {
+        settings.router.enabled = false;
+        return Some(format!(
+            "port {} is held by a program llws did not start: the router stays off for this run (direct mode), so llws can name that program and offer to replace or adopt it; start llws again once it is gone to have the router",
+            settings.server.port
+        ));
+    }
+    None
+}
+
+/// Whether something already listens on `host:port` (binding it fails with "in use").
+fn port_taken(host: &str, port: u16) -> bool {
+    let ip: std::net::IpAddr = match host.trim_matches(['[', ']']) {
+        "" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+        h => match h.parse() {
+            Ok(ip) => ip,
+            // The router reports a bad host itself.
+            Err(_) => return false,
+        },
+    };
+    matches!(
+        std::net::TcpListener::bind((ip, port)),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse
+    )
 }
 
 /// The port a kept native server listens on: `server.port` (direct), else the router's
@@ -325,5 +353,21 @@ async fn follow_file(path: &Path, pid: Option<u32>) -> anyhow::Result<()> {
             _ = &mut interrupted => return Ok(()),
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_in_use_is_taken_and_a_free_one_is_not() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        assert!(port_taken("127.0.0.1", port));
+        assert!(port_taken("localhost", port));
+        drop(held);
+        assert!(!port_taken("127.0.0.1", port));
+        assert!(!port_taken("not an address", port));
     }
 }
