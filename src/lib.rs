@@ -12,6 +12,7 @@ pub mod docker;
 pub mod model;
 pub mod monitor;
 pub mod pty;
+pub mod remote;
 pub mod server;
 pub mod ui;
 pub mod util;
