@@ -112,6 +112,9 @@ pub enum Command {
     Status {
         #[arg(long)]
         json: bool,
+        /// Ask a [[remote]] of llws.toml instead (through its ssh tunnel, if it has one).
+        #[arg(long, value_name = "NAME")]
+        remote: Option<String>,
     },
     /// Ask a running llws to switch to a profile.
     Switch {

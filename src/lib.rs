@@ -13,6 +13,7 @@ pub mod model;
 pub mod monitor;
 pub mod pty;
 pub mod router;
+pub mod remote;
 pub mod server;
 pub mod ui;
 pub mod util;

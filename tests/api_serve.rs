@@ -685,3 +685,120 @@ async fn a_token_guards_a_network_bind() {
     serve.signal(Signal::SIGTERM);
     assert!(serve.wait_exit(EXIT).success(), "{}", serve.text());
 }
+
+fn key_set(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// `GET /monitor` and `/monitor/stream` of a real `llws serve`: system samples (and the
+/// no-GPU answer NVML gives here), the shape of `llws monitor --json`, samples at the
+/// sampler's cadence, and the stream caps shared with `/events`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_over_the_api() {
+    const INTERVAL_MS: u64 = 300;
+    let setup = Setup::new(|env| {
+        env.settings.monitor.interval_ms = INTERVAL_MS;
+        env.settings.api.max_streams = 3;
+        env.settings.api.max_streams_per_client = 10;
+    });
+    let mut serve = setup.serve(&["--profile", "tiny-a"]);
+    let api = setup.api().unpooled();
+    api.wait_up(Duration::from_secs(30)).await;
+    let running = api
+        .wait_status("tiny-a running", LOAD, |s| s["state"] == "running")
+        .await;
+
+    let r = api.get("/monitor").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.content_type().starts_with("application/json"));
+    let sample = r.json();
+    let system = &sample["system"];
+    assert!(system["taken_at"].as_u64().unwrap() > 0, "{sample:#}");
+    assert!(system["mem_total"].as_u64().unwrap() > 0, "{sample:#}");
+    assert!(!system["per_core"].as_array().unwrap().is_empty());
+    // No GPU here: NVML's own reason, no GPUs listed.
+    assert_eq!(sample["gpu"]["state"], "unavailable", "{sample:#}");
+    let reason = sample["gpu"]["reason"].as_str().unwrap();
+    assert!(reason.starts_with(llws::monitor::NO_GPU), "{reason}");
+    assert!(sample["gpu"].get("gpus").is_none());
+    // The running server's own footprint arrives within a few samples.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let sample = api.get("/monitor").await.json();
+        if sample["system"]["server"]["memory_bytes"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no server footprint for pid {}: {sample:#}",
+            running["pid"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The same shape as `llws monitor --json`, key for key.
+    let (code, out, err) = run(
+        &setup.config,
+        &setup.state_dir(),
+        &["monitor", "--json", "--once"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let local: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(key_set(&local), key_set(&sample));
+    assert_eq!(key_set(&local["system"]), key_set(&sample["system"]));
+    assert_eq!(key_set(&local["gpu"]), key_set(&sample["gpu"]));
+
+    // The stream: samples at the sampler's cadence, each newer than the last.
+    let first = SseReader::open(&api, "/monitor/stream").await;
+    first
+        .wait_for("three samples", Duration::from_secs(20), |events| {
+            events.iter().filter(|e| e.event == "sample").count() >= 3
+        })
+        .await;
+    let taken: Vec<u64> = events_named(&first.snapshot(), "sample")
+        .iter()
+        .map(|s| {
+            assert_eq!(s["gpu"]["state"], "unavailable");
+            s["system"]["taken_at"].as_u64().unwrap()
+        })
+        .collect();
+    for pair in taken.windows(2) {
+        let gap = pair[1].saturating_sub(pair[0]);
+        // Each event is a new sample, a sampler tick apart (scheduling may shift one a little).
+        assert!(gap >= INTERVAL_MS / 2, "samples {gap} ms apart: {taken:?}");
+    }
+
+    // The cap is shared with /events: three open streams, the fourth is refused at once...
+    let second = SseReader::open(&api, "/events").await;
+    let third = SseReader::open(&api, "/monitor/stream").await;
+    let r = api.get("/monitor/stream").await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.headers.get("retry-after").unwrap(), "5");
+    assert!(r.error().contains("[api] max_streams"), "{}", r.body);
+    // ...while short requests still answer.
+    assert_eq!(api.status().await["state"], "running");
+    assert_eq!(api.get("/monitor").await.status, 200);
+    // A closed stream gives its place back.
+    drop(third);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let fourth = loop {
+        let resp = api.request("GET", "/monitor/stream").send().await.unwrap();
+        if resp.status() == 200 {
+            break resp;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    drop(fourth);
+    drop((first, second));
+
+    serve.signal(Signal::SIGTERM);
+    assert!(serve.wait_exit(EXIT).success(), "{}", serve.text());
+}

@@ -46,6 +46,8 @@ pub enum SwitchReply {
 pub struct ApiClient {
     base: String,
     token: Option<String>,
+    /// The `Host` to send instead of the URL's (see [`ApiClient::with_host`]).
+    host: Option<String>,
     http: reqwest::Client,
 }
 
@@ -63,6 +65,7 @@ impl ApiClient {
         Self {
             base: settings.base_url(),
             token: (!settings.token.is_empty()).then(|| settings.token.clone()),
+            host: None,
             http: builder.build().expect("a plain HTTP client builds"),
         }
     }
@@ -78,12 +81,23 @@ impl ApiClient {
         client
     }
 
+    /// Sends `Host: host` (the remote's own `host:port`) instead of the URL's: through an
+    /// SSH tunnel the URL is a local port, which the remote API's DNS-rebinding check
+    /// rightly refuses as a name that is not its own.
+    pub fn with_host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_string());
+        self
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, format!("{}{path}", self.base));
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(host) = &self.host {
+            request = request.header(reqwest::header::HOST, host);
+        }
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,

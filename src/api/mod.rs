@@ -1,8 +1,9 @@
 //! The management API (axum) on 127.0.0.1:8081 by default, and the types its clients share.
 //!
 //! The original's four routes keep their shapes (`/models`, `/status`, `/switch`, and the
-//! errors); the rest is new: `/start`, `/stop`, `/events` and `/logs/stream` (SSE), `/logs`,
-//! `/metrics`, `/health` and `/openapi.json`. docs/api.md describes each with examples.
+//! errors); the rest is new: `/start`, `/stop`, `/events`, `/logs/stream` and
+//! `/monitor/stream` (SSE), `/logs`, `/monitor`, `/metrics`, `/health` and `/openapi.json`.
+//! docs/api.md describes each with examples.
 //!
 //! ```text
 //! TCP ─► listener (hyper http1: header timeout, header limits, a connection cap for
@@ -19,6 +20,7 @@ mod errors;
 mod handlers;
 mod listener;
 mod metrics;
+mod monitor;
 pub mod openapi;
 mod query;
 pub mod remote;

@@ -70,6 +70,42 @@ mod tests {
         assert_eq!(&serde_json::to_value(parsed).unwrap(), example, "{name}");
     }
 
+    fn keys(value: &Value) -> std::collections::BTreeSet<String> {
+        value.as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// The monitor types are only serialised (llws reads no sample back), so an example is
+    /// held to the keys the real types write.
+    fn check_sample(name: &str, example: &Value) {
+        use crate::monitor::{GpuSnapshot, GpuState, MonitorReport, SystemSnapshot};
+        let system = SystemSnapshot::default();
+        let unavailable = GpuState::Unavailable {
+            reason: String::new(),
+        };
+        let ready = GpuState::Ready(GpuSnapshot {
+            gpus: Vec::new(),
+            driver_version: None,
+            taken_at: std::time::SystemTime::UNIX_EPOCH,
+            stale: None,
+        });
+        let real = serde_json::to_value(MonitorReport::new(&unavailable, &system)).unwrap();
+        assert_eq!(keys(example), keys(&real), "{name}");
+        assert_eq!(keys(&example["system"]), keys(&real["system"]), "{name}");
+        let gpu = &example["gpu"];
+        let expected = match gpu["state"].as_str() {
+            Some("unavailable") => serde_json::to_value(&unavailable).unwrap(),
+            Some("ready") => serde_json::to_value(&ready).unwrap(),
+            Some("waiting") => serde_json::to_value(GpuState::Waiting).unwrap(),
+            other => panic!("{name}: gpu.state {other:?}"),
+        };
+        assert_eq!(keys(gpu), keys(&expected), "{name}");
+        // A GPU in an example may leave fields out (for brevity), never invent one.
+        let fields = keys(&serde_json::to_value(crate::monitor::GpuSample::default()).unwrap());
+        for one in gpu["gpus"].as_array().into_iter().flatten() {
+            assert!(keys(one).is_subset(&fields), "{name}: {one}");
+        }
+    }
+
     /// Every example parses into the type the server serialises and the client reads.
     #[test]
     fn every_example_parses_as_its_type() {
@@ -102,6 +138,7 @@ mod tests {
                     "SkippedEvent" => check::<SkippedEvent>(name, example),
                     "LoadFacts" => check::<crate::server::load_facts::LoadFacts>(name, example),
                     "ForeignInfo" => check::<ForeignInfo>(name, example),
+                    "MonitorSample" => check_sample(name, example),
                     "ForeignRequest" => assert!(example["action"].as_str().is_some_and(|a| {
                         a.parse::<crate::server::foreign::ForeignAction>().is_ok()
                     })),
@@ -145,6 +182,7 @@ mod tests {
                             "LogsResponse" => check::<LogsResponse>(&what, example),
                             "HealthResponse" => check::<HealthResponse>(&what, example),
                             "ActivityResponse" => check::<ActivityResponse>(&what, example),
+                            "MonitorSample" => check_sample(&what, example),
                             other => panic!("{what}: example of {other} is not checked"),
                         }
                     }

@@ -12,13 +12,13 @@ use tower_http::catch_panic::CatchPanicLayer;
 use super::auth::{self, Guard};
 use super::errors::ApiFailure;
 use super::state::AppState;
-use super::{handlers, metrics, openapi, sse};
+use super::{handlers, metrics, monitor, openapi, sse};
 
 type Handler = MethodRouter<Arc<AppState>>;
 
 /// Every route: the router is built from this table, and the OpenAPI test holds
 /// docs/openapi.json to it, so a route cannot be served without being described.
-fn table() -> [(&'static str, &'static str, Handler); 15] {
+fn table() -> [(&'static str, &'static str, Handler); 17] {
     [
         ("GET", "/models", get(handlers::models)),
         ("GET", "/status", get(handlers::status)),
@@ -32,6 +32,8 @@ fn table() -> [(&'static str, &'static str, Handler); 15] {
         ("GET", "/logs/stream", get(sse::logs_stream)),
         ("GET", "/activity", get(handlers::activity)),
         ("GET", "/activity/stream", get(sse::activity_stream)),
+        ("GET", "/monitor", get(monitor::latest)),
+        ("GET", "/monitor/stream", get(monitor::stream)),
         ("GET", "/metrics", get(metrics::handler)),
         ("GET", "/health", get(handlers::health)),
         ("GET", "/openapi.json", get(openapi::handler)),

@@ -1,5 +1,6 @@
 //! Server-sent events: `/events` (state changes, switch steps, timings, notices) and
-//! `/logs/stream` (the server log, history first). Both end when the API shuts down, so a
+//! `/logs/stream` (the server log, history first); `/monitor/stream` (monitor.rs) uses the
+//! same framing. Both end when the API shuts down, so a
 //! graceful shutdown is not held up by an open stream, and both tell a client that read
 //! too slowly how much it missed instead of silently skipping.
 
@@ -22,7 +23,7 @@ use super::streams::{Connection, StreamPass, close_after};
 use super::types::{LogLineInfo, NoticeEvent, SkippedEvent, StepEvent, TimingsInfo};
 use crate::server::state::Event;
 
-fn json_event<T: serde::Serialize>(name: &str, payload: &T) -> SseEvent {
+pub(super) fn json_event<T: serde::Serialize>(name: &str, payload: &T) -> SseEvent {
     SseEvent::default()
         .event(name)
         .json_data(payload)
@@ -31,7 +32,7 @@ fn json_event<T: serde::Serialize>(name: &str, payload: &T) -> SseEvent {
 }
 
 /// The stream's place (see `streams.rs`) lives as long as the stream.
-fn respond<S>(app: &AppState, events: S, pass: StreamPass) -> Response
+pub(super) fn respond<S>(app: &AppState, events: S, pass: StreamPass) -> Response
 where
     S: Stream<Item = SseEvent> + Send + 'static,
 {

@@ -40,7 +40,7 @@ pub struct Limits {
     /// Connections at once that wait for or carry a short request; more wait in the
     /// kernel's backlog. A connection that becomes a stream gives its slot back.
     pub max_connections: usize,
-    /// Long-lived streams (`/events`, `/logs/stream`) open at once, in all and per client
+    /// Long-lived streams (`/events`, `/logs/stream`, `/monitor/stream`) open at once, in all and per client
     /// address; one over either gets 503 at once.
     pub max_streams: usize,
     pub max_streams_per_client: usize,

@@ -9,6 +9,7 @@ mod internal;
 mod kept;
 pub(crate) mod monitor;
 mod profiles;
+pub mod remote;
 mod selftest;
 mod serve;
 mod server;
@@ -99,7 +100,10 @@ fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
                 self::foreign::flag(foreign.replace, foreign.adopt),
             )
         }
-        Command::Status { json } => client::status(&ctx, json),
+        Command::Status { json, remote } => match remote {
+            Some(name) => remote::status(&ctx, &name, json),
+            None => client::status(&ctx, json),
+        },
         Command::Switch { profile, no_wait } => client::switch(&ctx, &profile, no_wait),
         Command::Stop => client::stop(&ctx),
         Command::Logs { tail, follow, raw } => {

@@ -7,14 +7,13 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::watch;
 
 use super::Context;
 use crate::config::Settings;
 use crate::config::settings::BackendKind;
 use crate::monitor::gpu_timings::{self, NvmlTimings};
-use crate::monitor::{self, GpuState, ServerProcess, SystemSnapshot};
+use crate::monitor::{self, GpuState, MonitorReport, ServerProcess, SystemSnapshot};
 
 /// How long the first sample may take before it is printed with what it has (a Docker
 /// footprint needs two readings).
@@ -36,14 +35,6 @@ pub fn run(
         .enable_all()
         .build()?;
     runtime.block_on(watch_and_print(&ctx.settings, once, json, timings))
-}
-
-#[derive(Serialize)]
-struct Output<'a> {
-    gpu: &'a GpuState,
-    system: &'a SystemSnapshot,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nvml_timings: Option<&'a NvmlTimings>,
 }
 
 async fn watch_and_print(
@@ -87,7 +78,7 @@ async fn watch_and_print(
     let mut out = std::io::stdout().lock();
     let mut print = |gpu: &GpuState, system: &SystemSnapshot, timings: Option<&NvmlTimings>| {
         let text = if json {
-            let output = Output {
+            let output = MonitorReport {
                 gpu,
                 system,
                 nvml_timings: timings,

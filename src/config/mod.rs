@@ -10,6 +10,7 @@ pub mod lint;
 pub mod paths;
 pub mod profile;
 pub mod profiles;
+pub mod remotes;
 pub mod risky_args;
 pub mod settings;
 pub mod suggest;

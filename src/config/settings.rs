@@ -110,6 +110,9 @@ pub struct Settings {
     pub claude: ClaudeSettings,
     pub ui: UiSettings,
     pub monitor: MonitorSettings,
+    /// Other machines' llws, as `[[remote]]` entries (see config/remotes.rs).
+    #[serde(rename = "remote", skip_serializing_if = "Vec::is_empty")]
+    pub remotes: Vec<super::remotes::RemoteSettings>,
     /// Where these settings came from: not a key of the file.
     #[serde(skip)]
     pub origin: Origin,
@@ -352,6 +355,7 @@ impl Default for Settings {
             claude: ClaudeSettings::default(),
             ui: UiSettings::default(),
             monitor: MonitorSettings::default(),
+            remotes: Vec::new(),
             origin: Origin::default(),
         }
     }
@@ -816,6 +820,7 @@ impl Settings {
                 "use 1000",
             );
         }
+        out.extend(super::remotes::validate(&self.remotes, path, text));
         out
     }
 
@@ -836,6 +841,11 @@ impl Settings {
         self.ui.client_advice = resolve(&self.ui.client_advice);
         if !self.claude.project_dir.as_os_str().is_empty() {
             self.claude.project_dir = resolve(&self.claude.project_dir);
+        }
+        for remote in &mut self.remotes {
+            if !remote.ssh_config.as_os_str().is_empty() {
+                remote.ssh_config = resolve(&remote.ssh_config);
+            }
         }
         for dir in self
             .claude
@@ -960,6 +970,38 @@ theme = "nord"
             "{err}"
         );
         assert!(parse("[api]\nbind = \"0.0.0.0:8081\"\ntoken = \"s3cret\"\n").is_ok());
+    }
+
+    #[test]
+    fn remotes_parse_and_their_mistakes_name_line_and_fix() {
+        let ok = parse(
+            "[[remote]]\nname = \"gpu-box\"\nurl = \"http://127.0.0.1:8081\"\nssh = \"alice@gpu-box\"\nssh_config = \"ssh/llws\"\n\n[[remote]]\nname = \"rack\"\nurl = \"https://rack.lan:8443\"\ntoken = \"t\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.remotes.len(), 2);
+        assert_eq!(ok.remotes[0].server_port, 8080);
+        assert_eq!(ok.remotes[0].ssh_config, Path::new("/etc/llws/ssh/llws"));
+        // Written back as [[remote]] tables that parse again.
+        assert!(ok.to_toml().contains("[[remote]]"));
+        assert_eq!(parse(&ok.to_toml()).unwrap().remotes, ok.remotes);
+
+        let text = "backend = \"process\"\n\n[[remote]]\nname = \"a\"\nurl = \"http://10.0.0.2:8081\"\n\n[[remote]]\nname = \"a\"\nurl = \"http://127.0.0.1:1\"\nssh = \"-oProxyCommand=touch x\"\n";
+        let err = parse(text).unwrap_err().to_string();
+        for expected in [
+            ":5: error: remote a: url `http://10.0.0.2:8081` is reached over the network without ssh",
+            ":8: error: remote a: the name is used by an earlier [[remote]]",
+            ":10: error: remote a: ssh `-oProxyCommand=touch x` is not `user@host`",
+        ] {
+            assert!(err.contains(expected), "{expected}\n{err}");
+        }
+        assert!(
+            err.contains("set token to the remote's [api] token"),
+            "{err}"
+        );
+        let err = parse("[[remote]]\nname = \"x\"\nurl = \"x\"\nport = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":4: error: unknown field `port`"), "{err}");
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod gpu_task;
 pub mod gpu_timings;
 pub mod history;
 mod proc_tree;
+pub mod report;
 pub mod server_footprint;
 pub mod system;
 
@@ -44,6 +45,7 @@ pub use gpu::{
     SlowSample, Stale,
 };
 pub use history::{GpuHistory, History, Series};
+pub use report::MonitorReport;
 pub use server_footprint::{
     DockerSource, DockerStats, FootprintSampler, FootprintSource, ProcessStats, Reading,
     ServerFootprint,

@@ -50,6 +50,8 @@ pub struct Api {
     pub base: String,
     pub client: reqwest::Client,
     token: Option<String>,
+    /// A `Host` header instead of the URL's (a request through an SSH tunnel).
+    host: Option<String>,
 }
 
 impl Api {
@@ -62,6 +64,7 @@ impl Api {
                 .build()
                 .unwrap(),
             token: None,
+            host: None,
         }
     }
 
@@ -82,13 +85,21 @@ impl Api {
         self
     }
 
+    pub fn with_host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_string());
+        self
+    }
+
     pub fn at(addr: SocketAddr) -> Self {
         Self::new(format!("http://{addr}"))
     }
 
     pub fn request(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let r = self.client.request(method, format!("{}{path}", self.base));
+        let mut r = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(host) = &self.host {
+            r = r.header("host", host);
+        }
         match &self.token {
             Some(t) => r.bearer_auth(t),
             None => r,

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod serve;
+pub mod sshd;
 
 use std::path::PathBuf;
 use std::sync::Arc;
