@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use harness::TestEnv;
-use harness::api::{Api, health_ok};
+use harness::api::Api;
 use harness::serve::{LlwsServe, llws};
 use harness::sshd::Sshd;
 use llws::config::settings::{BackendKind, parse_settings};
@@ -106,7 +106,21 @@ async fn a_supervised_tunnel_reaches_llws_serve_and_survives_an_sshd_restart() {
         (status["state"].as_str(), status["model"].as_str()),
         (Some("running"), Some("tiny-a"))
     );
-    assert!(health_ok(&format!("http://127.0.0.1:{server_port}")).await);
+    // The inference port behind the forward: the router's Host check wants the port it
+    // listens on, as the API's does.
+    let health = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://127.0.0.1:{server_port}/health"))
+        .header(
+            "host",
+            format!("127.0.0.1:{}", remote.settings.server.port),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
 
     // `llws status --remote NAME` starts its own tunnel for the one request.
     let client_state = client_dir.path().join("state");
