@@ -83,7 +83,10 @@ pub fn spawn(router: RouterHandle, shutdown: CancellationToken) -> watch::Receiv
                 _ = poll.tick() => {
                     let live = activity.live_gen_tps().map(|t| (t * 10.0).round() / 10.0);
                     let status = router.status();
-                    let unload_in_s = countdown(status.unload_at_ms, now_ms());
+                    // No countdown while requests are in flight or waiting: the unload
+                    // waits for them, whatever the deadline says.
+                    let busy = status.in_flight > 0 || status.queued > 0;
+                    let unload_in_s = countdown(status.unload_at_ms, now_ms()).filter(|_| !busy);
                     let unloaded = status.unloaded_idle;
                     tx.send_if_modified(|v| {
                         let changed = v.live_tps != live
