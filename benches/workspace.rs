@@ -305,6 +305,7 @@ fn frames(window: Duration) {
                         server_url: "http://127.0.0.1:8080",
                         api: &api,
                         claude: None,
+                        router: None,
                     }
                     .with_view(0, |view| {
                         render::frame(f.buffer_mut(), area, &mut app, view, &mut claude);

@@ -60,6 +60,7 @@ fn with_sources<R>(ctl: &ControllerHandle, f: impl FnOnce(&Sources<'_>) -> R) ->
         server_url: "http://127.0.0.1:1",
         api: &api,
         claude: None,
+        router: None,
     })
 }
 

@@ -3,8 +3,9 @@
 //! own (`timings`, `usage` in the answer, the final event when streaming), never counted
 //! again by re-tokenizing.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,26 @@ pub struct Activity {
     ring: Mutex<(VecDeque<Record>, Histograms)>,
     capacity: usize,
     tx: broadcast::Sender<Record>,
+    /// The answers streaming now, by tap: for the live speed in the workspace's status bar.
+    live: Mutex<HashMap<u64, Live>>,
+    next_tap: AtomicU64,
+}
+
+/// One streaming answer's progress: its events counted as they pass (one token each for
+/// llama-server's streams), the first and the latest one's time.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    first: Instant,
+    last: Instant,
+    events: u64,
+}
+
+impl Live {
+    /// Tokens per second between the first event and the latest, once there are two.
+    fn tps(&self) -> Option<f64> {
+        let secs = self.last.duration_since(self.first).as_secs_f64();
+        (self.events >= 2 && secs > 0.0).then(|| (self.events - 1) as f64 / secs)
+    }
 }
 
 impl Activity {
@@ -111,6 +132,34 @@ impl Activity {
             )),
             capacity: capacity.max(1),
             tx: broadcast::channel(256).0,
+            live: Mutex::new(HashMap::new()),
+            next_tap: AtomicU64::new(0),
+        }
+    }
+
+    /// The generation speed of the answers streaming now (their sum), counted from the
+    /// stream as it arrives; `None` when nothing streams or too little came to say.
+    pub fn live_gen_tps(&self) -> Option<f64> {
+        let live = self.live.lock().ok()?;
+        let speeds: Vec<f64> = live.values().filter_map(Live::tps).collect();
+        (!speeds.is_empty()).then(|| speeds.iter().sum())
+    }
+
+    fn stream_event(&self, tap: u64, events: u64, at: Instant) {
+        if let Ok(mut live) = self.live.lock() {
+            let l = live.entry(tap).or_insert(Live {
+                first: at,
+                last: at,
+                events: 0,
+            });
+            l.events += events;
+            l.last = at;
+        }
+    }
+
+    fn stream_ended(&self, tap: u64) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&tap);
         }
     }
 
@@ -179,6 +228,8 @@ const KEEP: usize = 64 * 1024;
 /// Watches one request's answer go by and records it when it ends.
 pub struct Tap {
     activity: std::sync::Arc<Activity>,
+    /// This tap's key in [`Activity`]'s live streams.
+    id: u64,
     started: Instant,
     at_ms: u64,
     method: String,
@@ -200,6 +251,7 @@ impl Tap {
         model: Option<String>,
     ) -> Self {
         Self {
+            id: activity.next_tap.fetch_add(1, Ordering::Relaxed),
             activity,
             started: Instant::now(),
             at_ms: now_ms(),
@@ -219,6 +271,14 @@ impl Tap {
         if self.first_byte.is_none() && !data.is_empty() {
             self.first_byte = Some(Instant::now());
         }
+        if self.stream {
+            // Each server-sent event of a llama-server stream carries one token (a chunk
+            // may hold several events, or part of one: the count stays close).
+            let events = data.windows(5).filter(|w| w == b"data:").count() as u64;
+            if events > 0 {
+                self.activity.stream_event(self.id, events, Instant::now());
+            }
+        }
         self.tail.extend_from_slice(data);
         if self.tail.len() > 2 * KEEP {
             self.tail.drain(..self.tail.len() - KEEP);
@@ -235,6 +295,7 @@ impl Tap {
             return;
         }
         self.finished = true;
+        self.activity.stream_ended(self.id);
         let timings = last_object(&self.tail, b"\"timings\"");
         let usage = last_object(&self.tail, b"\"usage\"");
         let num = |v: Option<&Value>, keys: &[&str]| -> Option<u64> {
@@ -282,6 +343,7 @@ impl Drop for Tap {
         if !self.finished && self.status != 0 {
             self.finish(Instant::now());
         }
+        self.activity.stream_ended(self.id);
     }
 }
 
@@ -325,5 +387,23 @@ mod tests {
             Tap::new(activity.clone(), "GET", "/x", None).finish_refused(503);
         }
         assert_eq!(activity.recent(10).len(), 2, "bounded");
+    }
+
+    #[test]
+    fn a_live_speed_while_a_stream_runs_and_none_after() {
+        let activity = std::sync::Arc::new(Activity::new(4));
+        let mut tap = Tap::new(activity.clone(), "POST", "/completion", None);
+        tap.status = 200;
+        tap.stream = true;
+        assert_eq!(activity.live_gen_tps(), None, "nothing came yet");
+        tap.data(b"data: {\"content\":\"a\"}\n\n");
+        assert_eq!(activity.live_gen_tps(), None, "one event is no speed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        tap.data(b"data: {\"content\":\"b\"}\n\ndata: {\"content\":\"c\"}\n\n");
+        let tps = activity.live_gen_tps().expect("a speed while it streams");
+        // Two tokens after the first in >= 50 ms: at most 40 tok/s.
+        assert!(tps > 0.0 && tps <= 40.0, "{tps}");
+        drop(tap);
+        assert_eq!(activity.live_gen_tps(), None, "gone when the stream ends");
     }
 }

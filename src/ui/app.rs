@@ -73,6 +73,8 @@ pub struct App {
     pub mode: Mode,
     pub overlay: Overlay,
     pub logs: LogView,
+    /// The log pane shows the router's activity instead of the server log.
+    pub show_activity: bool,
     /// The claude pane's copy mode, while it is on (it stays on when the focus moves, as
     /// tmux's does).
     pub copy: Option<CopyMode>,
@@ -128,6 +130,7 @@ impl App {
             mode: Mode::Normal,
             overlay: Overlay::None,
             logs: LogView::default(),
+            show_activity: false,
             copy: None,
             search_history: search::History::default(),
             press: None,

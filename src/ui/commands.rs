@@ -227,6 +227,14 @@ commands! {
             };
             a.say(Level::Info, how, Some(view.now_ms));
         });
+    Activity "activity" "router activity / server log (log pane)"
+        [Prefix: "a", Logs: "a"]
+        |app, _| quiet(app, |a| {
+            a.show_activity = !a.show_activity;
+            if a.show_activity && a.zoom.is_none() {
+                a.focus_to(PaneId::Logs);
+            }
+        });
     Copy "copy" "copy the lines shown"
         [Logs: "y", Dialog: "y"]
         |app, view| app.copy_log(view);

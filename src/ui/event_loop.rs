@@ -41,6 +41,7 @@ pub struct Watches {
     pub gpu: watch::Receiver<crate::monitor::GpuState>,
     pub system: watch::Receiver<crate::monitor::SystemSnapshot>,
     pub facts: watch::Receiver<crate::server::load_facts::LoadFacts>,
+    pub router: Option<watch::Receiver<crate::ui::router_feed::RouterView>>,
 }
 
 impl Watches {
@@ -51,6 +52,7 @@ impl Watches {
             gpu: s.monitor.gpu.clone(),
             system: s.monitor.system.clone(),
             facts: s.controller.subscribe_load_facts(),
+            router: s.router_view.clone(),
         }
     }
 }
@@ -69,6 +71,7 @@ pub fn with_view<R>(
     let gpu = w.gpu.borrow();
     let system = w.system.borrow();
     let facts = w.facts.borrow();
+    let router = w.router.as_ref().map(|r| r.borrow());
     let history = s.monitor.history.lock().unwrap_or_else(|p| p.into_inner());
     let server_url = s.settings.server.base_url();
     Sources {
@@ -82,6 +85,7 @@ pub fn with_view<R>(
         server_url: &server_url,
         api: &s.api,
         claude,
+        router: router.as_deref(),
     }
     .with_view(now, f)
 }
@@ -145,6 +149,7 @@ pub async fn run(
     let mut gpu_rx = Some(watches.gpu.clone());
     let mut system_rx = Some(watches.system.clone());
     let mut facts_rx = Some(watches.facts.clone());
+    let mut router_rx = watches.router.clone();
     // New log lines wake the loop once per frame: the receiver is dropped on the first
     // line and taken again after the next draw, so 10,000 lines a second cost one wake.
     let mut log_rx = Some(s.controller.logs().subscribe());
@@ -246,6 +251,7 @@ pub async fn run(
             _ = changed(&mut gpu_rx) => dirty = true,
             _ = changed(&mut system_rx) => dirty = true,
             _ = changed(&mut facts_rx) => dirty = true,
+            _ = changed(&mut router_rx) => dirty = true,
             _ = async { match &mut log_rx { Some(rx) => { let _ = rx.recv().await; } None => pending().await } } => {
                 log_rx = None;
                 dirty = true;

@@ -37,6 +37,7 @@ pub mod picker;
 pub mod picker_table;
 pub mod prefs;
 pub mod render;
+pub mod router_feed;
 pub mod runner;
 pub mod search;
 pub mod services;

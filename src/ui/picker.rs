@@ -290,7 +290,11 @@ impl Picker {
                     p,
                     i,
                     server.profile.as_deref() == Some(p.id.as_str()),
-                    (self.sizes.as_ref(), self.loads.get(&p.id)),
+                    (
+                        self.sizes.as_ref(),
+                        self.loads.get(&p.id),
+                        view.router.and_then(|r| r.measured.get(&p.id).copied()),
+                    ),
                     free,
                     gpu,
                     theme,
@@ -451,7 +455,8 @@ fn row_cells(
     p: &Profile,
     i: usize,
     current: bool,
-    (sizes, load_ms): (Option<&Sizes>, Option<&u64>),
+    // What was read or measured of it: sizes, last load time, measured speed.
+    (sizes, load_ms, measured_tps): (Option<&Sizes>, Option<&u64>, Option<f64>),
     free: Option<u64>,
     gpu: &GpuState,
     theme: &Theme,
@@ -484,6 +489,15 @@ fn row_cells(
         Cell::new(p.id.clone(), Style::default().fg(theme.dim)),
     );
     row.set(Col::Speed, Cell::new(p.speed().unwrap_or("-"), extra));
+    if let Some(tps) = measured_tps {
+        row.set(
+            Col::Measured,
+            Cell::new(
+                format!("measured {} t/s", crate::ui::status_bar::tps_label(tps)),
+                Style::default().fg(theme.accent),
+            ),
+        );
+    }
     row.set(Col::Ctx, Cell::new(p.ctx_label(), extra));
     match sizes.and_then(|s| s.get(&p.id)) {
         None => row.set(Col::Size, Cell::new("…", Style::default().fg(theme.dim))),

@@ -16,16 +16,26 @@ pub enum Col {
     Name,
     Id,
     Speed,
+    /// The generation speed the router measured (empty, so hidden, until it has).
+    Measured,
     Ctx,
     Size,
     Fit,
     Load,
 }
 
-const COLS: usize = 7;
+const COLS: usize = 8;
 
 /// Least important first: the order whole columns go when the picker is too narrow.
-pub const DROP_ORDER: [Col; 5] = [Col::Id, Col::Speed, Col::Load, Col::Ctx, Col::Fit];
+/// The hand-typed speed goes before the measured one: a measurement says more.
+pub const DROP_ORDER: [Col; 6] = [
+    Col::Id,
+    Col::Speed,
+    Col::Measured,
+    Col::Load,
+    Col::Ctx,
+    Col::Fit,
+];
 
 /// The number column: the running mark, the number, `) `.
 pub const NUMBER_W: usize = 5;
@@ -217,6 +227,34 @@ mod tests {
             "  1) Qwen3 Coder 30B-A3B  qwen3-coder  ~48 t/s  131072  ≈18.6 GiB  no GPU: runs on CPU  loads ~6.1 s"
         );
         assert_eq!(line.width(), need);
+    }
+
+    #[test]
+    fn the_measured_speed_sits_next_to_the_typed_one_and_outlives_it() {
+        let mut measured = row("Qwen3 Coder 30B-A3B", "qwen3-coder", None);
+        measured.set(
+            Col::Measured,
+            Cell::new("measured 41.2 t/s", Style::default()),
+        );
+        let rows = vec![measured, row("GLM", "glm", None)];
+        let layout = Layout::of(&rows);
+        let need = layout.width(&rows);
+        let l = layout.clone().fit_to(&rows, need);
+        assert_eq!(
+            text(&l.line(&rows[0], need)),
+            "  1) Qwen3 Coder 30B-A3B  qwen3-coder  ~48 t/s  measured 41.2 t/s  131072  ≈18.6 GiB  no GPU: runs on CPU"
+        );
+        // The row with nothing measured leaves the column blank, aligned.
+        assert!(text(&l.line(&rows[1], need)).contains("~48 t/s                     131072"));
+        // Narrower: the typed speed goes before the measured one.
+        let l = layout.fit_to(&rows, need - 14);
+        assert!(!l.shows(Col::Speed) && l.shows(Col::Measured), "{l:?}");
+    }
+
+    #[test]
+    fn nothing_measured_takes_no_room() {
+        let rows = vec![row("GLM", "glm", None)];
+        assert!(!Layout::of(&rows).shows(Col::Measured));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::ui::help;
 use crate::ui::keys::Mode;
 use crate::ui::layout::{self, LayoutKind, MIN_HEIGHT, MIN_WIDTH, PaneId};
 use crate::ui::panes::claude::ClaudePane;
-use crate::ui::panes::{gpu, system};
+use crate::ui::panes::{activity, gpu, system};
 use crate::ui::search::{self, Direction};
 use crate::ui::status_bar::{self, Bar};
 use crate::ui::view::View;
@@ -81,6 +81,9 @@ pub fn draw(buf: &mut Buffer, app: &App, view: &View<'_>, claude: &ClaudePane) {
                 Some(copy) => draw_copy_mode(buf, rect, inner, app, copy, claude),
                 None => claude.draw(inner, buf, app.claude_focused(), app.banner.as_deref()),
             },
+            PaneId::Logs if app.show_activity => {
+                activity::draw(buf, inner, view.router, theme);
+            }
             PaneId::Logs => {
                 let keys = prompt_keys(app);
                 let pos = app
@@ -240,6 +243,10 @@ fn frame_pane(
                 }
             }
         }
+        PaneId::Logs if app.show_activity => {
+            title.clear();
+            title.push(Span::styled(" router activity ", title_style));
+        }
         PaneId::Logs => {
             let (label, colour) = if app.logs.follow {
                 ("following", theme.dim)
@@ -285,7 +292,9 @@ fn frame_pane(
             };
             title.push(Span::styled(label, style));
         }
-        if pane == PaneId::Logs {
+        if pane == PaneId::Logs && app.show_activity {
+            title.push(Span::styled(" activity ", Style::default().fg(theme.dim)));
+        } else if pane == PaneId::Logs {
             let extra = if app.logs.follow {
                 " following "
             } else {

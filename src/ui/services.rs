@@ -7,6 +7,7 @@ use crate::api::{self, ApiError, ApiServer};
 use crate::config::Settings;
 use crate::monitor::{self, MonitorHandle, follow_server};
 use crate::server::{ControllerHandle, spawn_controller};
+use crate::ui::router_feed::{self, RouterView};
 use crate::ui::view::ApiStatus;
 
 pub struct Services {
@@ -19,6 +20,10 @@ pub struct Services {
     /// The router on the inference port (none in direct mode, for a client of another
     /// llws, or when its port was taken: the log says so).
     pub router: Option<crate::router::RouterServer>,
+    /// What the screen shows of the router, fed off the render path (with the router).
+    pub router_view: Option<tokio::sync::watch::Receiver<RouterView>>,
+    /// Stops the feed.
+    feed_stop: tokio_util::sync::CancellationToken,
 }
 
 /// Starts everything; must run inside the tokio runtime. An API that cannot start (its
@@ -64,7 +69,13 @@ pub async fn start(settings: Arc<Settings>, client_of: Option<&str>) -> anyhow::
             }
         },
     };
+    let feed_stop = tokio_util::sync::CancellationToken::new();
+    let router_view = router
+        .as_ref()
+        .map(|r| router_feed::spawn(r.handle(), feed_stop.clone()));
     Ok(Services {
+        router_view,
+        feed_stop,
         settings,
         controller,
         monitor,
@@ -87,6 +98,7 @@ fn short_reason(e: &ApiError) -> String {
 impl Services {
     /// Stops the API (requests in flight finish) before the controller shuts down.
     pub async fn stop_api(&mut self) {
+        self.feed_stop.cancel();
         if let Some(server) = self.api_server.take() {
             server.shutdown().await;
         }

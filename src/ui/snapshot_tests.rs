@@ -80,6 +80,7 @@ struct Scene {
     profiles: ProfilesView,
     api: ApiStatus,
     facts: LoadFacts,
+    router: Option<crate::ui::router_feed::RouterView>,
 }
 
 fn profiles() -> ProfilesView {
@@ -332,6 +333,7 @@ fn scene(server: ServerState, gpu: GpuState, log_lines: usize) -> Scene {
         profiles: profiles(),
         api: ApiStatus::Serving("http://127.0.0.1:8081".into()),
         facts: facts(with_server),
+        router: None,
     }
 }
 
@@ -400,6 +402,7 @@ impl Scene {
             server_url: "http://127.0.0.1:8080",
             api: &self.api,
             claude: None,
+            router: self.router.as_ref(),
         }
     }
 }
@@ -1760,4 +1763,130 @@ mod copy_mode {
         mouse(&mut app, &s, &claude, MouseEventKind::ScrollDown, x, y);
         assert_eq!(app.mode_label(), ModeLabel::Copy);
     }
+}
+
+/// The router's figures as the feed publishes them: one request of the running profile.
+fn router_view() -> crate::ui::router_feed::RouterView {
+    let mut v = crate::ui::router_feed::RouterView::default();
+    v.records.push_back(crate::router::activity::Record {
+        at_ms: NOW - 5_000,
+        method: "POST".into(),
+        endpoint: "/v1/messages".into(),
+        model: Some("claude-opus".into()),
+        profile: Some("qwen3-coder".into()),
+        status: 200,
+        stream: true,
+        prompt_tokens: Some(1200),
+        cached_tokens: Some(800),
+        generated_tokens: Some(310),
+        ttft_ms: Some(420),
+        prompt_tps: Some(950.0),
+        gen_tps: Some(41.24),
+        duration_ms: 7_900,
+    });
+    v.measured.insert("qwen3-coder".into(), 41.24);
+    v
+}
+
+#[test]
+fn the_router_s_figures_in_the_status_bar_and_nothing_without_a_router() {
+    let mut s = scene(server(Phase::Running), two_gpus(), 40);
+    let (text, _) = frame(&s, &mut app(), 160, 50);
+    assert!(
+        !text.contains("tok/s") && !text.contains("unloads in"),
+        "{text}"
+    );
+    let mut v = router_view();
+    s.router = Some(v.clone());
+    let (text, _) = frame(&s, &mut app(), 160, 50);
+    assert!(
+        !text.contains("tok/s"),
+        "nothing streams: no live figure\n{text}"
+    );
+    v.live_tps = Some(41.2);
+    v.unload_in_s = Some(42);
+    s.router = Some(v.clone());
+    let (text, _) = frame(&s, &mut app(), 160, 50);
+    let bar = text.lines().rev().nth(1).unwrap();
+    assert!(
+        bar.contains("● Qwen3 Coder 30B-A3B running · ▸ 41.2 tok/s · unloads in 42 s (idle)"),
+        "{bar}"
+    );
+    // Stopped for idleness: said so, not "idle".
+    let mut idle = scene(server(Phase::Idle), two_gpus(), 40);
+    v.live_tps = None;
+    v.unload_in_s = None;
+    v.unloaded_idle = Some("qwen3-coder".into());
+    idle.router = Some(v);
+    let (text, _) = frame(&idle, &mut app(), 160, 50);
+    let bar = text.lines().rev().nth(1).unwrap();
+    assert!(
+        bar.contains("○ Qwen3 Coder 30B-A3B unloaded (idle) · the next request loads it"),
+        "{bar}"
+    );
+}
+
+#[test]
+fn the_activity_view_is_a_tab_of_the_log_pane() {
+    let mut s = scene(server(Phase::Running), two_gpus(), 40);
+    let mut a = app();
+    a.focus_to(PaneId::Logs);
+    key(&mut a, &s, KeyCode::Char('a'), KeyModifiers::NONE);
+    assert!(a.show_activity, "a in the log pane shows it");
+    let (text, _) = frame(&s, &mut a, 160, 50);
+    assert!(text.contains("router activity"), "{text}");
+    assert!(
+        text.contains("no router here"),
+        "without a router it says so\n{text}"
+    );
+    s.router = Some(router_view());
+    // Zoomed (prefix z), the pane shows every column.
+    a.zoom = Some(PaneId::Logs);
+    let (text, _) = frame(&s, &mut a, 160, 50);
+    let row = text
+        .lines()
+        .find(|l| l.contains("POST /v1/messages"))
+        .unwrap_or_else(|| panic!("{text}"));
+    for cell in [
+        "claude-opus",
+        "qwen3-coder",
+        "200",
+        "1200",
+        "800",
+        "310",
+        "420 ms",
+        "950",
+        "41.2",
+        "7.9 s",
+    ] {
+        assert!(row.contains(cell), "{cell} in {row}");
+    }
+    key(&mut a, &s, KeyCode::Char('a'), KeyModifiers::NONE);
+    a.zoom = None;
+    let (text, _) = frame(&s, &mut a, 160, 50);
+    assert!(
+        !text.contains("router activity") && text.contains("server log"),
+        "back"
+    );
+}
+
+#[test]
+fn the_picker_shows_the_measured_speed() {
+    let mut s = scene(server(Phase::Running), two_gpus(), 40);
+    s.router = Some(router_view());
+    let mut a = app();
+    with_view(&s, |v| a.open_picker(v, false));
+    a.set_model_facts(picker_facts());
+    let (text, _) = frame(&s, &mut a, 200, 50);
+    let row = text
+        .lines()
+        .find(|l| l.contains("Qwen3 Coder 30B-A3B") && l.contains("1)"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("measured 41.2 t/s"), "{row}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.contains("2)") && l.contains("measured")),
+        "only the measured profile\n{text}"
+    );
 }

@@ -13,6 +13,7 @@ use crate::config::theme::Theme;
 use crate::server::state::{Step, SwitchProgress};
 use crate::server::{Phase, ServerState};
 use crate::ui::commands::{KeyAction, Keymap};
+use crate::ui::router_feed::RouterView;
 use crate::ui::view::{ApiStatus, View};
 use crate::ui::widgets::text::fit;
 
@@ -209,6 +210,19 @@ fn state_spans(view: &View<'_>, keymap: &Keymap, theme: &Theme) -> Vec<Span<'sta
             if s.adopted {
                 spans.push(Span::styled(" (adopted)", dim));
             }
+            spans.extend(router_spans(view.router, theme));
+        }
+        (Phase::Idle, _) if unloaded_idle(view).is_some() => {
+            let id = unloaded_idle(view).unwrap_or_default();
+            let shown = view
+                .profiles
+                .set
+                .get(id)
+                .map(|p| p.display_name().to_string())
+                .unwrap_or_else(|| id.to_string());
+            spans.push(Span::styled(format!(" ○ {shown} "), bold));
+            spans.push(Span::styled("unloaded (idle)", Style::default().fg(colour)));
+            spans.push(Span::styled(" · the next request loads it", dim));
         }
         (Phase::Starting | Phase::Stopping, None) => {
             spans.push(Span::styled(format!(" ◐ {name} "), bold));
@@ -230,6 +244,43 @@ fn state_spans(view: &View<'_>, keymap: &Keymap, theme: &Theme) -> Vec<Span<'sta
         ));
     }
     spans
+}
+
+/// The profile the router stopped for idleness, if any.
+fn unloaded_idle<'v>(view: &'v View<'_>) -> Option<&'v str> {
+    view.router?.unloaded_idle.as_deref()
+}
+
+/// The router's figures beside a running server: the live generation speed while a reply
+/// streams, and the idle unload's countdown in its last minute.
+fn router_spans(router: Option<&RouterView>, theme: &Theme) -> Vec<Span<'static>> {
+    let Some(r) = router else {
+        return Vec::new();
+    };
+    let mut spans = Vec::new();
+    if let Some(tps) = r.live_tps {
+        spans.push(Span::styled(
+            format!(" · ▸ {} tok/s", tps_label(tps)),
+            Style::default().fg(theme.accent),
+        ));
+    }
+    if let Some(left) = r.unload_in_s {
+        spans.push(Span::styled(
+            format!(" · unloads in {left} s (idle)"),
+            Style::default().fg(theme.warn),
+        ));
+    }
+    spans
+}
+
+/// A speed as the status bar, the picker and the activity view write it: a tenth below
+/// 100 tok/s, whole above.
+pub fn tps_label(tps: f64) -> String {
+    if tps < 100.0 {
+        format!("{tps:.1}")
+    } else {
+        format!("{tps:.0}")
+    }
 }
 
 /// How much of the URLs the first row has room for, widest first.

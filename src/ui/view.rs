@@ -9,6 +9,7 @@ use crate::server::load_facts::LoadFacts;
 use crate::server::logs::{LogLine, LogRing};
 use crate::server::profiles_store::ProfilesView;
 use crate::ui::panes::claude::ClaudePane;
+use crate::ui::router_feed::RouterView;
 
 /// Whether the management API is serving.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,9 @@ pub struct View<'a> {
     /// The claude pane, for copy mode to read its lines (while a message is handled; a
     /// frame reads the pane it draws instead).
     pub claude: Option<&'a ClaudePane>,
+    /// The router's activity and figures (none in direct mode or as a client of another
+    /// llws: nothing of it is shown then).
+    pub router: Option<&'a RouterView>,
 }
 
 /// What a [`View`] is built from: the snapshots, and the log ring it locks while a view
@@ -55,6 +59,7 @@ pub struct Sources<'a> {
     pub server_url: &'a str,
     pub api: &'a ApiStatus,
     pub claude: Option<&'a ClaudePane>,
+    pub router: Option<&'a RouterView>,
 }
 
 impl Sources<'_> {
@@ -75,6 +80,7 @@ impl Sources<'_> {
                 server_url: self.server_url,
                 api: self.api,
                 claude: self.claude,
+                router: self.router,
             })
         })
     }
