@@ -148,59 +148,161 @@ fn main() {
             quantile(&r_tps, 0.5) / quantile(&d_tps, 0.5)
         );
 
-        // A sequence of request-driven switches with 4 clients sending all along.
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let mut clients = Vec::new();
-        for _ in 0..4 {
-            let (client, url, stop, ok, failed) =
-                (client.clone(), routed.clone(), stop.clone(), ok.clone(), failed.clone());
-            clients.push(tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let r = client
-                        .post(format!("{url}/v1/chat/completions"))
-                        .json(&json!({"model": "any", "max_tokens": 2,
-                                      "messages": [{"role": "user", "content": "hi"}]}))
-                        .send()
-                        .await;
-                    let answered = match r {
-                        Ok(r) => r.status().as_u16() == 200 && r.bytes().await.is_ok(),
-                        Err(_) => false,
-                    };
-                    if answered {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }));
-        }
-        let started = Instant::now();
-        for n in 0..switches {
-            let want = if n % 2 == 0 { "tiny-b" } else { "tiny-a" };
-            let r = client
-                .post(format!("{routed}/v1/chat/completions"))
-                .json(&json!({"model": want, "max_tokens": 2,
-                              "messages": [{"role": "user", "content": "hi"}]}))
-                .send()
-                .await
-                .unwrap();
-            if r.status().as_u16() != 200 {
-                failed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let total = started.elapsed();
-        stop.store(true, Ordering::Relaxed);
-        for c in clients {
-            c.await.unwrap();
-        }
-        println!(
-            "\n| road | switches | requests answered | failed | total (s) |\n|---|---:|---:|---:|---:|\n| llws router, follow_model, 4 clients | {switches} | {} | {} | {:.1} |",
-            ok.load(Ordering::Relaxed),
-            failed.load(Ordering::Relaxed),
-            total.as_secs_f64()
-        );
+        // The same sequence of request-driven switches with 4 clients sending all along,
+        // through llws's router and then through llama.cpp's router mode.
+        let llws_run = switch_sequence(&client, &routed, switches).await;
         router.shutdown().await;
         ctl.shutdown(false).await;
+        let llama_run = llama_cpp_router_mode(&client, fixtures, dir.path(), switches).await;
+        println!("\n| road | switches | requests answered | failed | total (s) |\n|---|---:|---:|---:|---:|");
+        println!("| llws router, follow_model, 4 clients | {switches} | {} | {} | {:.1} |", llws_run.0, llws_run.1, llws_run.2);
+        match llama_run {
+            Some((ok, failed, total)) => println!(
+                "| llama.cpp router mode (`--models-preset`, `--models-max 1`), 4 clients | {switches} | {ok} | {failed} | {total:.1} |"
+            ),
+            None => println!("| llama.cpp router mode | not run: the test image did not start |"),
+        }
     });
+}
+
+/// `switches` request-driven switches (alternating tiny-b, tiny-a) through `url` while 4
+/// clients send short chat requests all along, each naming the model the last switch asked
+/// for (llama.cpp's router refuses a name it does not know; llws would serve any). Returns
+/// (answered, failed, total seconds).
+async fn switch_sequence(
+    client: &reqwest::Client,
+    url: &str,
+    switches: usize,
+) -> (usize, usize, f64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let current = Arc::new(std::sync::Mutex::new("tiny-a".to_string()));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (client, url, stop, ok, failed, current) = (
+            client.clone(),
+            url.to_string(),
+            stop.clone(),
+            ok.clone(),
+            failed.clone(),
+            current.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let model = current.lock().unwrap().clone();
+                if chat(&client, &url, &model).await {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    for n in 0..switches {
+        let want = if n % 2 == 0 { "tiny-b" } else { "tiny-a" };
+        *current.lock().unwrap() = want.to_string();
+        if !chat(client, url, want).await {
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let total = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    (
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+        total,
+    )
+}
+
+/// One short chat request naming `model`; whether it was answered (200 and a whole body).
+async fn chat(client: &reqwest::Client, url: &str, model: &str) -> bool {
+    let r = client
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&json!({"model": model, "max_tokens": 2,
+                      "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await;
+    match r {
+        Ok(r) => r.status().as_u16() == 200 && r.bytes().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The peer: llama.cpp's own router mode with the same two profiles as presets, one model
+/// at a time, in the test image (host networking) where its child servers can start (the
+/// native fixture runs through ld.so, which its children cannot).
+async fn llama_cpp_router_mode(
+    client: &reqwest::Client,
+    fixtures: &support::Fixtures,
+    dir: &std::path::Path,
+    switches: usize,
+) -> Option<(usize, usize, f64)> {
+    let port = support::free_port();
+    let preset = dir.join("preset.ini");
+    std::fs::write(
+        &preset,
+        "[tiny-a]\nmodel = /models/tiny.gguf\nctx-size = 2048\nparallel = 4\n\n\
+         [tiny-b]\nmodel = /models/tiny.gguf\nctx-size = 4096\nparallel = 4\n",
+    )
+    .unwrap();
+    let name = format!("llws-bench-llama-router-{port}");
+    let docker = |args: &[&str]| {
+        std::process::Command::new("docker")
+            .env("DOCKER_HOST", fixtures.docker_host())
+            .args(args)
+            .output()
+    };
+    let models = format!("{}:/models:ro", dir.join("models").display());
+    let presets = format!("{}:/preset.ini:ro", preset.display());
+    let port_s = port.to_string();
+    let started = docker(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        &name,
+        "--network",
+        "host",
+        "-v",
+        &models,
+        "-v",
+        &presets,
+        fixtures.image(),
+        "--models-preset",
+        "/preset.ini",
+        "--models-max",
+        "1",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port_s,
+    ])
+    .ok()
+    .filter(|o| o.status.success());
+    started.as_ref()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while client
+        .get(format!("{url}/health"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .ok()
+        != Some(200)
+    {
+        if Instant::now() > deadline {
+            let _ = docker(&["rm", "-f", &name]);
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The first model loads on the first request, as in llws's run it was already loaded.
+    chat(client, &url, "tiny-a").await;
+    let run = switch_sequence(client, &url, switches).await;
+    let _ = docker(&["rm", "-f", &name]);
+    Some(run)
 }
