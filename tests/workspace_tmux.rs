@@ -36,6 +36,8 @@ fn workspace_env() -> TestEnv {
     env.settings.server.llama_server = wrapper;
     env.settings.claude.command = "bash --norc --noprofile -i".into();
     env.settings.claude.project_dir = env.dir.path().to_path_buf();
+    // A known upstream port, so the tests can ask llama-server behind the router.
+    env.settings.router.upstream_port = support::free_port();
     env
 }
 
@@ -50,8 +52,15 @@ fn start(env: &TestEnv, cols: u16, rows: u16, config: &Path, args: &str) -> Tmux
     Tmux::start(cols, rows, &[], &cmd)
 }
 
+/// Whether llama-server itself listens: on its upstream port behind the router (the
+/// router's own port answers 503 with no server, and closes with llws).
 fn server_answers(env: &TestEnv) -> bool {
-    TcpStream::connect(("127.0.0.1", env.settings.server.port)).is_ok()
+    let port = if env.settings.router.enabled {
+        env.settings.router.upstream_port
+    } else {
+        env.settings.server.port
+    };
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
 /// Presses the prefix (Ctrl+\ in the default keymap), then `key`.
