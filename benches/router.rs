@@ -106,7 +106,13 @@ fn main() {
         let router = llws::router::serve(ctl.clone(), public.clone()).await.unwrap();
         let routed = public.server.base_url();
         ctl.switch("tiny-a").await.unwrap();
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        // A fresh connection per request on both roads: llama-server closes a connection
+        // after a streamed answer, and a pooled client may race that close.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
         // Warm-up on both roads.
         stream_once(&client, &direct).await;
         stream_once(&client, &routed).await;
