@@ -113,10 +113,7 @@ async fn a_supervised_tunnel_reaches_llws_serve_and_survives_an_sshd_restart() {
         .build()
         .unwrap()
         .get(format!("http://127.0.0.1:{server_port}/health"))
-        .header(
-            "host",
-            format!("127.0.0.1:{}", remote.settings.server.port),
-        )
+        .header("host", format!("127.0.0.1:{}", remote.settings.server.port))
         .send()
         .await
         .unwrap();
