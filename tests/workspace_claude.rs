@@ -188,18 +188,7 @@ fn claude_runs_in_the_workspace_and_survives_a_model_switch() {
                 .then_some(())
         },
     );
-    let client = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    wait_for("the server to stop", Duration::from_secs(30), || {
-        client
-            .get(format!("{}/health", env.base_url()))
-            .send()
-            .is_err()
-            .then_some(())
-    });
+    wait_for_the_server_to_stop(&env);
     drop(t);
 }
 
@@ -265,6 +254,11 @@ fn the_demo_opens_claude_code_on_its_prompt() {
     t.keys(&["C-\\", "q"]);
     t.wait_text("Quitting stops the server", T);
     t.keys(&["y"]);
+    wait_for_the_server_to_stop(&env);
+}
+
+/// Waits until nothing answers on the inference port (llws quit with on_exit = stop).
+fn wait_for_the_server_to_stop(env: &TestEnv) {
     let client = reqwest::blocking::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(2))
