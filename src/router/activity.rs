@@ -356,7 +356,10 @@ impl Tap {
 
 impl Tap {
     fn streamed_tps(&self) -> Option<f64> {
-        let secs = self.last_token?.duration_since(self.first_token?).as_secs_f64();
+        let secs = self
+            .last_token?
+            .duration_since(self.first_token?)
+            .as_secs_f64();
         (self.token_events >= 2 && secs > 0.0).then(|| (self.token_events - 1) as f64 / secs)
     }
 }
@@ -438,7 +441,11 @@ mod tests {
         tap.status = 200;
         tap.stream = true;
         tap.data(b"event: message_start\ndata: {\"type\":\"message_start\"}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\"}\n\n");
-        assert_eq!(activity.live_gen_tps(), None, "envelope events are not tokens");
+        assert_eq!(
+            activity.live_gen_tps(),
+            None,
+            "envelope events are not tokens"
+        );
         std::thread::sleep(std::time::Duration::from_millis(30));
         let delta = b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"a\"}}\n\n";
         tap.data(delta);
@@ -446,14 +453,24 @@ mod tests {
         tap.data(delta);
         tap.data(delta);
         let live = activity.live_gen_tps().expect("a live speed");
-        assert!(live > 0.0 && live <= 40.0, "two tokens after the first in >= 50 ms: {live}");
+        assert!(
+            live > 0.0 && live <= 40.0,
+            "two tokens after the first in >= 50 ms: {live}"
+        );
         tap.data(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":3}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
-        assert_eq!(activity.live_gen_tps(), Some(live), "the closing events change nothing");
+        assert_eq!(
+            activity.live_gen_tps(),
+            Some(live),
+            "the closing events change nothing"
+        );
         tap.finish(Instant::now());
         let r = &activity.recent(1)[0];
         assert_eq!(r.generated_tokens, Some(3));
         let tps = r.gen_tps.expect("a speed without timings");
         assert!(tps > 0.0 && tps <= 40.0, "{tps}");
-        assert!(r.ttft_ms.unwrap() >= 30, "ttft is the first text, not message_start");
+        assert!(
+            r.ttft_ms.unwrap() >= 30,
+            "ttft is the first text, not message_start"
+        );
     }
 }
