@@ -1891,6 +1891,13 @@ fn the_activity_view_is_a_tab_of_the_log_pane() {
         text.contains("acts on the server log, not on the activity view"),
         "{text}"
     );
+    a.message = None;
+    let (text, _) = frame(&s, &mut a, 160, 50);
+    let bar = text.lines().last().unwrap();
+    assert!(
+        bar.contains("a server log") && !bar.contains("search"),
+        "the hints name the way back, not the hidden log's keys: {bar}"
+    );
     key(&mut a, &s, KeyCode::Char('a'), KeyModifiers::NONE);
     let (text, _) = frame(&s, &mut a, 160, 50);
     assert!(
