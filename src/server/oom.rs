@@ -24,6 +24,9 @@ pub struct OomWatch {
     pid: u32,
     /// The cgroup line the counter belongs to, to notice a move.
     cgroup: Option<String>,
+    /// `/proc/PID/cgroup` as last followed: while it reads the same, nothing moved and
+    /// nothing else need be read (this runs four times a second for the server's life).
+    followed: Option<String>,
     counter: Option<Counter>,
 }
 
@@ -43,7 +46,12 @@ impl OomWatch {
         let Ok(text) = std::fs::read_to_string(format!("/proc/{}/cgroup", self.pid)) else {
             return;
         };
+        if self.followed.as_deref() == Some(text.as_str()) {
+            return;
+        }
         let Some((line, file)) = memory_counter_file(&text, &mountinfo()) else {
+            // No memory controller here: nothing to count, nothing to look up again.
+            self.followed = Some(text);
             return;
         };
         // A process on its way out is moved to the root cgroup (v1) before it is reaped:
@@ -52,6 +60,7 @@ impl OomWatch {
         if !alive_and_not_exiting(self.pid) {
             return;
         }
+        self.followed = Some(text);
         if self.cgroup.as_deref() == Some(line.as_str()) {
             return;
         }
