@@ -136,27 +136,32 @@ impl<'a> History<'a> {
         self.term.screen().alternate_screen()
     }
 
-    /// Lines `range`, clamped to what there is.
+    /// Lines `range`, clamped to what there is. Scrollback lines are read in place from
+    /// their compact form (the view does not move for them); screen lines from the live
+    /// screen.
     pub fn lines(&mut self, range: Range<usize>) -> Vec<LineText> {
-        let saved = self.offset();
-        let history = self.scrollback_len();
+        let history = self.term.screen().scrollback_rows();
         let rows = usize::from(self.rows());
         let end = range.end.min(history + rows);
         let mut out = Vec::with_capacity(end.saturating_sub(range.start));
-        let mut line = range.start;
-        while line < end {
-            // The offset that shows `line` on the first row it can: a screenful at a time.
-            let offset = history.saturating_sub(line);
-            self.set_offset(offset);
-            let first = history - offset;
-            let mut row = line - first;
-            while row < rows && line < end {
-                out.push(self.row_text(row as u16));
-                row += 1;
-                line += 1;
-            }
+        let screen = self.term.screen();
+        for line in range.start..end.min(history) {
+            let mut text = LineText::default();
+            text.wrapped = screen
+                .scrollback_row_text(line, |col, contents, wide, continuation| {
+                    push_cell(&mut text, col, contents, wide, continuation);
+                })
+                .unwrap_or(false);
+            out.push(trimmed(text));
         }
-        self.set_offset(saved);
+        if end > history {
+            let saved = self.offset();
+            self.set_offset(0);
+            for line in range.start.max(history)..end {
+                out.push(self.row_text((line - history) as u16));
+            }
+            self.set_offset(saved);
+        }
         out
     }
 
@@ -167,25 +172,17 @@ impl<'a> History<'a> {
             wrapped: screen.row_wrapped(row),
             ..LineText::default()
         };
-        for col in 0..self.cols() {
-            let Some(cell) = screen.cell(row, col) else {
-                break;
-            };
-            if cell.is_wide_continuation() {
-                continue;
-            }
-            let width = if cell.is_wide() { 2 } else { 1 };
-            line.cells.push((line.text.len(), col, width));
-            match cell.contents() {
-                "" => line.text.push(' '),
-                s => line.text.push_str(s),
-            }
+        let cells = screen.row_cells(row).unwrap_or_default();
+        for (col, cell) in (0..self.cols()).zip(cells) {
+            push_cell(
+                &mut line,
+                col,
+                cell.contents(),
+                cell.is_wide(),
+                cell.is_wide_continuation(),
+            );
         }
-        // Trailing blanks are the screen's, not the program's text.
-        let kept = line.text.trim_end_matches(' ').len();
-        line.text.truncate(kept);
-        line.cells.retain(|(b, _, _)| *b < kept);
-        line
+        trimmed(line)
     }
 
     /// Draws the screenful of lines from `top` into `area` (the pane's size), with the
@@ -222,6 +219,28 @@ impl<'a> History<'a> {
         self.park();
         Arrived { lines, dropped }
     }
+}
+
+/// One cell onto a line's text: its contents (a space for an empty cell) and where it sits;
+/// the second half of a wide cell adds nothing.
+fn push_cell(line: &mut LineText, col: u16, contents: &str, wide: bool, continuation: bool) {
+    if continuation {
+        return;
+    }
+    line.cells
+        .push((line.text.len(), col, if wide { 2 } else { 1 }));
+    match contents {
+        "" => line.text.push(' '),
+        s => line.text.push_str(s),
+    }
+}
+
+/// Trailing blanks are the screen's, not the program's text.
+fn trimmed(mut line: LineText) -> LineText {
+    let kept = line.text.trim_end_matches(' ').len();
+    line.text.truncate(kept);
+    line.cells.retain(|(b, _, _)| *b < kept);
+    line
 }
 
 #[cfg(test)]

@@ -53,6 +53,16 @@ impl Cell {
         usize::from(raw & LEN_BITS)
     }
 
+    /// llws: whether a raw length byte marks a wide cell.
+    pub(crate) fn raw_is_wide(raw: u8) -> bool {
+        raw & IS_WIDE != 0
+    }
+
+    /// llws: whether a raw length byte marks the second half of a wide cell.
+    pub(crate) fn raw_is_wide_continuation(raw: u8) -> bool {
+        raw & IS_WIDE_CONTINUATION != 0
+    }
+
     /// llws: the content bytes (valid UTF-8, possibly empty).
     pub(crate) fn content_bytes(&self) -> &[u8] {
         &self.contents[..self.len()]

@@ -159,6 +159,52 @@ impl CompactRow {
         crate::row::Row::from_cells(cells, self.wrapped)
     }
 
+    /// Whether the row wraps onto the next one.
+    pub fn wrapped(&self) -> bool {
+        self.wrapped
+    }
+
+    /// Each kept cell in order, read in place (no `Row` is built): its column, contents
+    /// (empty for an empty cell), and whether it is wide or the second half of a wide
+    /// cell. The blank cells that ended the row are not kept, so not visited.
+    pub fn for_each_cell(&self, mut visit: impl FnMut(u16, &str, bool, bool)) {
+        if self.data.is_empty() {
+            return;
+        }
+        let n_runs = usize::from(u16::from_le_bytes([self.data[0], self.data[1]]));
+        let text = &self.data[2 + n_runs * RUN_BYTES..];
+        let mut i = 0;
+        let mut col: u16 = 0;
+        while i < text.len() {
+            let b = text[i];
+            i += 1;
+            match b {
+                EMPTY => visit(col, "", false, false),
+                GENERAL => {
+                    let raw = text[i];
+                    let len = Cell::raw_content_len(raw);
+                    let contents =
+                        std::str::from_utf8(&text[i + 1..i + 1 + len]).unwrap_or("");
+                    visit(
+                        col,
+                        contents,
+                        Cell::raw_is_wide(raw),
+                        Cell::raw_is_wide_continuation(raw),
+                    );
+                    i += 1 + len;
+                }
+                // A printable ASCII byte: one column, its own contents.
+                _ => visit(
+                    col,
+                    std::str::from_utf8(&text[i - 1..i]).unwrap_or(""),
+                    false,
+                    false,
+                ),
+            }
+            col = col.saturating_add(1);
+        }
+    }
+
     /// Heap bytes this row holds.
     #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
@@ -182,6 +228,44 @@ mod tests {
             && a.cell_slice().iter().zip(b.cell_slice()).all(|(x, y)| {
                 x == y && x.raw_len() == y.raw_len()
             })
+    }
+
+    #[test]
+    fn reading_in_place_sees_what_expanding_gives() {
+        let inputs: &[&[u8]] = &[
+            b"plain text",
+            b"\x1b[31mred\x1b[0m then \x1b[1;44mbold\x1b[0m",
+            "wide \u{6f22}\u{5b57} and e\u{301} combining, \u{1F600}".as_bytes(),
+            b"a\x1b[5Cb",
+            b"",
+        ];
+        for input in inputs {
+            for row in rows_after(input, 30) {
+                let compact = CompactRow::new(&row);
+                let mut seen = Vec::new();
+                compact.for_each_cell(|col, s, wide, cont| {
+                    seen.push((col, s.to_string(), wide, cont));
+                });
+                let expected: Vec<_> = row
+                    .cell_slice()
+                    .iter()
+                    .enumerate()
+                    .take(seen.len())
+                    .map(|(col, c)| {
+                        (
+                            col as u16,
+                            c.contents().to_string(),
+                            c.is_wide(),
+                            c.is_wide_continuation(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(seen, expected, "{:?}", String::from_utf8_lossy(input));
+                let rest = &row.cell_slice()[seen.len()..];
+                assert!(rest.iter().all(is_blank), "only blanks are left out");
+                assert_eq!(compact.wrapped(), row.wrapped());
+            }
+        }
     }
 
     #[test]

@@ -225,6 +225,19 @@ impl Grid {
         self.scrollback_offset
     }
 
+    /// llws: rows the scrollback holds now.
+    pub fn scrollback_rows(&self) -> usize {
+        self.scrollback.len()
+    }
+
+    /// llws: scrollback row `index` (0 the oldest), compact.
+    pub fn scrollback_row(
+        &self,
+        index: usize,
+    ) -> Option<&crate::compact::CompactRow> {
+        self.scrollback.get(index)
+    }
+
     pub fn set_scrollback(&mut self, rows: usize) {
         self.scrollback_offset = rows.min(self.scrollback.len());
         self.refresh_scrollback_view();

@@ -535,6 +535,35 @@ impl Screen {
         self.grid().visible_cell(crate::grid::Pos { row, col })
     }
 
+    /// llws: rows the scrollback holds now (whatever the view's offset).
+    #[must_use]
+    pub fn scrollback_rows(&self) -> usize {
+        self.grid().scrollback_rows()
+    }
+
+    /// llws: scrollback row `index` (0 the oldest), read in place without moving the
+    /// view: `visit` gets each kept cell's column, contents (empty for an empty cell),
+    /// whether it is wide and whether it is a wide cell's second half; blank cells at the
+    /// row's end are not visited. Returns whether the row wraps, or `None` past the end.
+    pub fn scrollback_row_text(
+        &self,
+        index: usize,
+        visit: impl FnMut(u16, &str, bool, bool),
+    ) -> Option<bool> {
+        let row = self.grid().scrollback_row(index)?;
+        row.for_each_cell(visit);
+        Some(row.wrapped())
+    }
+
+    /// llws: the cells of visible row `row`, all at once. Reading a whole row through
+    /// [`Self::cell`] finds the row again for every cell (a walk down the rows each time).
+    #[must_use]
+    pub fn row_cells(&self, row: u16) -> Option<&[crate::Cell]> {
+        self.grid()
+            .visible_row(row)
+            .map(crate::row::Row::cell_slice)
+    }
+
     /// Returns whether the text in row `row` should wrap to the next line.
     #[must_use]
     pub fn row_wrapped(&self, row: u16) -> bool {
