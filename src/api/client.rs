@@ -212,6 +212,36 @@ impl ApiClient {
         .await
     }
 
+    /// `GET /monitor/stream`: (GPU, system) samples as the other llws takes them, until it
+    /// shuts down.
+    pub async fn follow_monitor(
+        &self,
+    ) -> Result<
+        impl futures::Stream<
+            Item = Result<(crate::monitor::GpuState, crate::monitor::SystemSnapshot), ClientError>,
+        >,
+        ClientError,
+    > {
+        #[derive(serde::Deserialize)]
+        struct Sample {
+            gpu: crate::monitor::GpuState,
+            system: crate::monitor::SystemSnapshot,
+        }
+        use futures::StreamExt;
+        let events = self.events_at("/monitor/stream").await?;
+        Ok(events.filter_map(|event| async move {
+            match event {
+                Err(e) => Some(Err(e)),
+                Ok((name, data)) if name == "sample" => Some(
+                    serde_json::from_str::<Sample>(&data)
+                        .map(|s| (s.gpu, s.system))
+                        .map_err(|e| ClientError::Other(format!("a sample that is not JSON: {e}"))),
+                ),
+                Ok(_) => None,
+            }
+        }))
+    }
+
     /// `GET /logs/stream?tail=N`: the last `tail` kept lines, then every new one, until the
     /// llws at the other end shuts down (the stream then ends).
     pub async fn follow_logs(
@@ -276,11 +306,18 @@ impl ApiClient {
         &self,
     ) -> Result<impl futures::Stream<Item = Result<(String, String), ClientError>>, ClientError>
     {
+        self.events_at("/events").await
+    }
+
+    /// An SSE stream of the API as (event name, data) pairs.
+    async fn events_at(
+        &self,
+        path: &str,
+    ) -> Result<impl futures::Stream<Item = Result<(String, String), ClientError>>, ClientError>
+    {
         use eventsource_stream::Eventsource;
         use futures::StreamExt;
-        let response = self
-            .send(self.request(reqwest::Method::GET, "/events"))
-            .await?;
+        let response = self.send(self.request(reqwest::Method::GET, path)).await?;
         if !response.status().is_success() {
             return Err(Self::decode::<StatusResponse>(response)
                 .await

@@ -189,6 +189,41 @@ async fn drive(mut d: RemoteDriver, target: Target, host: Option<String>) {
     }
 }
 
+/// Another machine's GPU and system samples, read from its `GET /monitor/stream` into a
+/// [`crate::monitor::MonitorHandle`] of their own (off the render path); `heard` gets the
+/// local time (Unix ms) of each sample's arrival, so a reader can tell a remote that went
+/// quiet. Reconnects while the handle lives.
+pub fn follow_monitor(
+    settings: &Settings,
+    target: Target,
+) -> (crate::monitor::MonitorHandle, watch::Receiver<Option<u64>>) {
+    let (handle, feed) = crate::monitor::MonitorHandle::fed(&settings.monitor);
+    let (heard_tx, heard) = watch::channel(None);
+    tokio::spawn(async move {
+        let mut target = target;
+        let run = async {
+            loop {
+                target.settle().await;
+                if let Ok(client) = target.client()
+                    && let Ok(stream) = client.follow_monitor().await
+                {
+                    let mut stream = std::pin::pin!(stream);
+                    while let Some(Ok((gpu, system))) = stream.next().await {
+                        feed.publish(gpu, system);
+                        heard_tx.send_replace(Some(crate::server::state::now_ms()));
+                    }
+                }
+                tokio::time::sleep(RECONNECT).await;
+            }
+        };
+        tokio::select! {
+            _ = run => {}
+            _ = feed.stopped() => {}
+        }
+    });
+    (handle, heard)
+}
+
 /// Reads another machine's profiles now and then into `store` (under its own ids); the
 /// last good list stays while it does not answer.
 async fn follow_models(

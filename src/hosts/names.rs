@@ -35,17 +35,23 @@ pub fn host_label(host: Option<&str>) -> String {
     }
 }
 
-/// A host's state as this llws publishes it: ids named, `host` set, and a remote's
-/// process ids dropped (they mean nothing on this machine).
+/// A host's state as this llws publishes it: ids named, `host` set, the display names
+/// saying the host (so every reader of the name, the status bar among them, shows where
+/// the model runs), and a remote's process ids dropped (they mean nothing here).
 pub fn name_state(state: &mut ServerState, host: Option<&str>) {
     state.host = host.map(str::to_string);
     let Some(host) = host else { return };
     let name = |id: &mut String| *id = qualified(id, host);
+    let on = |n: &mut String| *n = format!("{n} on {host}");
     if let Some(p) = state.profile.as_mut() {
         name(p);
     }
+    if let Some(n) = state.profile_name.as_mut() {
+        on(n);
+    }
     if let Some(s) = state.switch.as_mut() {
         name(&mut s.target);
+        on(&mut s.target_name);
     }
     if let Some(p) = state.pending_start.as_mut() {
         name(p);
@@ -154,9 +160,11 @@ mod tests {
     fn a_remotes_state_carries_its_name_and_no_local_process() {
         let mut state = ServerState::initial(crate::config::settings::BackendKind::Process);
         state.profile = Some("tiny".into());
+        state.profile_name = Some("Tiny".into());
         state.pid = Some(42);
         name_state(&mut state, Some("box"));
         assert_eq!(state.profile.as_deref(), Some("tiny@box"));
+        assert_eq!(state.profile_name.as_deref(), Some("Tiny on box"));
         assert_eq!(state.host.as_deref(), Some("box"));
         assert_eq!(state.pid, None);
         let mut local = ServerState::initial(crate::config::settings::BackendKind::Process);

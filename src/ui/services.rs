@@ -15,6 +15,9 @@ pub struct Services {
     pub controller: ControllerHandle,
     /// This machine and the `[[remote]]` hosts behind `controller`.
     pub hosts: crate::hosts::Hosts,
+    /// Per host (by index; none for this machine): the remote's GPU and system samples,
+    /// fed from its `GET /monitor/stream`, and when the last one arrived.
+    pub remote_monitors: Vec<Option<(MonitorHandle, tokio::sync::watch::Receiver<Option<u64>>)>>,
     pub monitor: MonitorHandle,
     pub api: ApiStatus,
     /// Kept for its lifetime: dropping it stops the API.
@@ -78,6 +81,15 @@ pub async fn start(settings: Arc<Settings>, client_of: Option<&str>) -> anyhow::
             }
         },
     };
+    let remote_monitors = hosts
+        .hosts
+        .iter()
+        .map(|h| {
+            h.target
+                .clone()
+                .map(|t| api::remote::follow_monitor(&settings, t))
+        })
+        .collect();
     let feed_stop = tokio_util::sync::CancellationToken::new();
     let router_view = router
         .as_ref()
@@ -88,6 +100,7 @@ pub async fn start(settings: Arc<Settings>, client_of: Option<&str>) -> anyhow::
         settings,
         controller,
         hosts,
+        remote_monitors,
         monitor,
         api,
         api_server,
