@@ -4,7 +4,9 @@
 //! claude pane. A switch chosen in the client's picker changes the remote (its `/status`);
 //! the remote's log lines and system samples show in the client's panes under its name;
 //! the client's router answers with the remote's model; the remote stopped is shown stale,
-//! and started again is caught up without a restart of the workspace.
+//! and started again is caught up without a restart of the workspace. The same again
+//! through a real SSH tunnel (Debian's sshd on a loopback port with its own keys and
+//! config, harness/sshd.rs), the remote's API and server on its loopback only.
 
 mod harness;
 mod support;
@@ -15,6 +17,7 @@ use std::time::Duration;
 use harness::TestEnv;
 use harness::api::Api;
 use harness::serve::LlwsServe;
+use harness::sshd::Sshd;
 use llws::config::remotes::RemoteSettings;
 use llws::config::settings::BackendKind;
 use nix::sys::signal::Signal;
@@ -64,6 +67,15 @@ fn start_remote(remote: &TestEnv, config: &Path, args: &[&str]) -> LlwsServe {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workspace_drives_a_remote_and_shows_its_panels() {
+    across_hosts(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_through_an_ssh_tunnel() {
+    across_hosts(true).await;
+}
+
+async fn across_hosts(via_ssh: bool) {
     // The remote: llws serve, idle, its llama-server on a known port (its log says it).
     let mut remote = TestEnv::new(BackendKind::Process);
     let remote_upstream = support::free_port();
@@ -72,6 +84,9 @@ async fn the_workspace_drives_a_remote_and_shows_its_panels() {
     let mut serve = start_remote(&remote, &remote_config, &[]);
     let remote_api = Api::new(remote.settings.api.base_url());
     remote_api.wait_up(T).await;
+    // Nothing of the remote listens beyond its loopback.
+    assert!(remote.settings.api.socket_addr().unwrap().ip().is_loopback());
+    let sshd = via_ssh.then(|| Sshd::start(&remote.dir.path().join("sshd")));
 
     // The client: the workspace with the remote as `box`, bash in the claude pane.
     let mut client = TestEnv::new(BackendKind::Process);
@@ -81,8 +96,10 @@ async fn the_workspace_drives_a_remote_and_shows_its_panels() {
         name: "box".into(),
         url: remote.settings.api.base_url(),
         token: String::new(),
-        ssh: String::new(),
-        ssh_config: Default::default(),
+        ssh: sshd.as_ref().map_or(String::new(), |s| s.destination.clone()),
+        ssh_config: sshd
+            .as_ref()
+            .map_or(Default::default(), |s| s.client_config.clone()),
         server_port: remote.settings.server.port,
     });
     let config = client.write_settings_file();
@@ -137,6 +154,13 @@ async fn the_workspace_drives_a_remote_and_shows_its_panels() {
         .unwrap();
     assert_eq!(reply.status(), 200);
     assert_eq!(remote_requests(&remote_api).await, 1);
+    // Through the tunnel's local end when there is one, else to the remote's own port.
+    let upstream = Api::new(client.settings.api.base_url()).status().await["router"]["upstream"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let direct = format!("127.0.0.1:{}", remote.settings.server.port);
+    assert_eq!(upstream == direct, !via_ssh, "router upstream {upstream}");
 
     // The cycle key shows this machine's panes, and again the remote's.
     prefix(&t, "n");
