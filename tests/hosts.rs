@@ -3,7 +3,8 @@
 //! client is `llws serve` with a `[[remote]]` for it. A switch to `ID@NAME` through the
 //! client goes through the remote's API (its `/status` changes) and stops the client's
 //! own server; the client's router then forwards to the remote's inference port; a switch
-//! back to a local profile stops the remote's server and serves here again.
+//! to a second remote's profile stops the first remote's server; a switch back to a local
+//! profile stops the remote's server and serves here again.
 
 mod harness;
 mod support;
@@ -62,6 +63,17 @@ async fn a_switch_to_a_remote_profile_goes_through_its_api_and_the_router_follow
     );
     let remote_api = Api::new(remote.settings.api.base_url());
     remote_api.wait_up(Duration::from_secs(30)).await;
+    // A second remote, idle too.
+    let rack = TestEnv::new(BackendKind::Process);
+    let rack_config = rack.write_settings_file();
+    let _rack_serve = LlwsServe::start(
+        &rack_config,
+        &rack.state_dir(),
+        rack.settings.server.port,
+        &[],
+    );
+    let rack_api = Api::new(rack.settings.api.base_url());
+    rack_api.wait_up(Duration::from_secs(30)).await;
 
     // The client: llws serve with tiny-a here and the remote as `box`.
     let mut client = TestEnv::new(BackendKind::Process);
@@ -72,6 +84,14 @@ async fn a_switch_to_a_remote_profile_goes_through_its_api_and_the_router_follow
         ssh: String::new(),
         ssh_config: Default::default(),
         server_port: remote.settings.server.port,
+    });
+    client.settings.remotes.push(RemoteSettings {
+        name: "rack".into(),
+        url: rack.settings.api.base_url(),
+        token: String::new(),
+        ssh: String::new(),
+        ssh_config: Default::default(),
+        server_port: rack.settings.server.port,
     });
     let client_config = client.write_settings_file();
     let client_state = client.state_dir();
@@ -158,13 +178,40 @@ async fn a_switch_to_a_remote_profile_goes_through_its_api_and_the_router_follow
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("--- "), "the remote's log: {out}");
 
+    // Remote -> remote: the first remote's server stops, the second serves.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !client_api.get("/models").await.body.contains("tiny-a@rack") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no profiles of rack"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (code, out, err) = run(&client_config, &client_state, &["switch", "tiny-a@rack"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(client_api.status().await["model"], "tiny-a@rack");
+    assert_eq!(rack_api.status().await["model"], "tiny-a");
+    remote_api
+        .wait_status("the first remote stopped", Duration::from_secs(30), |s| {
+            s["state"] == "idle"
+        })
+        .await;
+    let (code, answer) = complete(&router).await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(
+        remote_requests(&rack_api).await,
+        1,
+        "the second remote answered"
+    );
+    assert_eq!(remote_requests(&remote_api).await, 1);
+
     // Remote -> local: the remote's server stops, this machine serves again.
     let (code, out, err) = run(&client_config, &client_state, &["switch", "tiny-a"]);
     assert_eq!(code, 0, "{out}{err}");
     let status = client_api.status().await;
     assert_eq!(status["model"], "tiny-a", "{status}");
     assert!(status.get("host").is_none(), "{status}");
-    remote_api
+    rack_api
         .wait_status("the remote stopped", Duration::from_secs(30), |s| {
             s["state"] == "idle"
         })

@@ -85,7 +85,15 @@ async fn across_hosts(via_ssh: bool) {
     let remote_api = Api::new(remote.settings.api.base_url());
     remote_api.wait_up(T).await;
     // Nothing of the remote listens beyond its loopback.
-    assert!(remote.settings.api.socket_addr().unwrap().ip().is_loopback());
+    assert!(
+        remote
+            .settings
+            .api
+            .socket_addr()
+            .unwrap()
+            .ip()
+            .is_loopback()
+    );
     let sshd = via_ssh.then(|| Sshd::start(&remote.dir.path().join("sshd")));
 
     // The client: the workspace with the remote as `box`, bash in the claude pane.
@@ -96,7 +104,9 @@ async fn across_hosts(via_ssh: bool) {
         name: "box".into(),
         url: remote.settings.api.base_url(),
         token: String::new(),
-        ssh: sshd.as_ref().map_or(String::new(), |s| s.destination.clone()),
+        ssh: sshd
+            .as_ref()
+            .map_or(String::new(), |s| s.destination.clone()),
         ssh_config: sshd
             .as_ref()
             .map_or(Default::default(), |s| s.client_config.clone()),

@@ -61,9 +61,13 @@ impl PanelsHost {
             .position(|h| h.as_deref() == host)
             .unwrap_or(0);
         if index != self.active {
+            let shown = self.shown();
             self.active = index;
             self.pinned = None;
-            self.heard_ms = None;
+            // Another host's samples: the last one heard is not this one's.
+            if self.shown() != shown {
+                self.heard_ms = None;
+            }
         }
     }
 
