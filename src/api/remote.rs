@@ -130,12 +130,14 @@ async fn drive(mut d: RemoteDriver, target: Target, host: Option<String>) {
     let events = tokio::spawn(follow_events(
         target.clone(),
         host.clone(),
-        d.state.clone(),
-        d.events.clone(),
-        d.load_facts.clone(),
-        d.timings.clone(),
-        d.config_errors.clone(),
-        d.logs.clone(),
+        Sinks {
+            state: d.state.clone(),
+            events: d.events.clone(),
+            facts: d.load_facts.clone(),
+            timings: d.timings.clone(),
+            local_errors: d.config_errors.clone(),
+            ring: d.logs.clone(),
+        },
     ));
     let logs = tokio::spawn(follow_log(target.clone(), d.logs.clone()));
     let mut reload = tokio::time::interval(Duration::from_secs(2));
@@ -382,16 +384,26 @@ fn empty_status() -> StatusResponse {
 
 /// Follows the owner's `/events` into the handle's state and events, reconnecting when it
 /// stops answering (and saying so in the state).
-async fn follow_events(
-    mut target: Target,
-    host: Option<String>,
+/// Where the other llws's events go: the handle's state, events, load facts, timings, and
+/// the log ring for notes; with this llws's own config errors kept beside the other's.
+struct Sinks {
     state: Arc<tokio::sync::watch::Sender<ServerState>>,
     events: broadcast::Sender<Event>,
     facts: tokio::sync::watch::Sender<crate::server::load_facts::LoadFacts>,
     timings: Arc<std::sync::Mutex<crate::server::timings::TimingsStore>>,
     local_errors: Arc<crate::server::state::ConfigErrors>,
     ring: Arc<LogRing>,
-) {
+}
+
+async fn follow_events(mut target: Target, host: Option<String>, sinks: Sinks) {
+    let Sinks {
+        state,
+        events,
+        facts,
+        timings,
+        local_errors,
+        ring,
+    } = sinks;
     let mut said_gone = false;
     loop {
         target.settle().await;

@@ -28,13 +28,7 @@ use crate::server::profiles_store::{ProfileStore, ProfilesView};
 use crate::server::state::{Event, Phase, ServerState};
 use crate::server::{ControlError, ControllerHandle, Outcome};
 
-pub use names::{host_of, merge, qualified, split_qualified};
-
-/// The renaming, for the workspace's snapshot tests.
-#[cfg(test)]
-pub mod names_for_tests {
-    pub use super::names::name_state;
-}
+pub use names::{host_of, merge, name_state, qualified, split_qualified};
 
 /// One host: this machine (no name) or a `[[remote]]`.
 pub struct Host {

@@ -1907,7 +1907,7 @@ fn across_hosts() -> Scene {
     s.profiles = crate::hosts::merge(&[(None, profiles()), (Some("box"), remote)]);
     s.server.profile = Some("tiny-b".into());
     s.server.profile_name = Some("Tiny B".into());
-    crate::hosts::names_for_tests::name_state(&mut s.server, Some("box"));
+    crate::hosts::name_state(&mut s.server, Some("box"));
     s
 }
 
