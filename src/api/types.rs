@@ -77,6 +77,8 @@ pub fn client_advice(
 ) -> std::collections::HashMap<String, ClientAdvice> {
     set.profiles
         .iter()
+        // Another machine's profiles name files there: none is read here.
+        .filter(|p| !p.is_elsewhere())
         .filter_map(|p| {
             let meta = crate::model::files::check(models_dir, p)
                 .ok()

@@ -70,6 +70,13 @@ impl Profile {
         }
     }
 
+    /// Whether another machine serves this profile: its id is `ID@HOST`, which no profile
+    /// of this machine's models.conf can have (ids hold no `@`). Its MODEL names a file
+    /// on that machine: nothing here reads it.
+    pub fn is_elsewhere(&self) -> bool {
+        self.id.contains('@')
+    }
+
     /// The value of a known key, if the profile sets it to something non-empty.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries

@@ -98,7 +98,9 @@ pub enum Outcome {
 pub fn model_facts(models_dir: &Path, set: &ProfileSet, advice_file: &Path) -> ModelFacts {
     let mut facts = ModelFacts::default();
     let (table, _) = AdviceTable::load(Some(advice_file));
-    for p in &set.profiles {
+    // Another machine's profiles name files there: none is read here (a remote chooses
+    // their MODEL, which may name any path of this machine).
+    for p in set.profiles.iter().filter(|p| !p.is_elsewhere()) {
         let files = model_files::check(models_dir, p);
         let meta = files
             .as_ref()
@@ -583,6 +585,27 @@ mod tests {
     use super::*;
     use crate::model::gguf::Value;
     use crate::model::gguf::tests::header;
+
+    /// A remote's profile names a file on its machine; the same name here is not read
+    /// (a hostile remote could name any path of this machine).
+    #[test]
+    fn a_remotes_profiles_read_no_file_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = header(&[("general.architecture", Value::Str("llama".into()))]);
+        std::fs::write(dir.path().join("here.gguf"), &plain).unwrap();
+        let set = ProfileSet {
+            path: "models.conf".into(),
+            profiles: vec![
+                Profile::served_elsewhere("here".into(), &[("MODEL", "here.gguf")]),
+                Profile::served_elsewhere("there@box".into(), &[("MODEL", "here.gguf")]),
+            ],
+            warnings: Vec::new(),
+        };
+        let facts = model_facts(dir.path(), &set, Path::new("/nonexistent"));
+        assert!(facts.sizes.contains_key("here"));
+        assert!(!facts.sizes.contains_key("there@box"));
+        assert!(set.profiles[1].is_elsewhere() && !set.profiles[0].is_elsewhere());
+    }
 
     /// Real files in a models folder: one whose header recommends samplers, one that does
     /// not, one missing.
