@@ -233,3 +233,71 @@ async fn a_switch_to_a_remote_profile_goes_through_its_api_and_the_router_follow
     assert_eq!(code, 1);
     assert!(err.contains("nowhere"), "{err}");
 }
+
+/// `llws serve --profile ID@NAME`: the start waits for the remote's profiles, then the
+/// remote's controller loads it; and a workspace-less client started while a remote
+/// already serves follows it (the router points there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_may_name_a_remote_profile() {
+    let remote = TestEnv::new(BackendKind::Process);
+    let remote_config = remote.write_settings_file();
+    let _remote_serve = LlwsServe::start(
+        &remote_config,
+        &remote.state_dir(),
+        remote.settings.server.port,
+        &[],
+    );
+    let remote_api = Api::new(remote.settings.api.base_url());
+    remote_api.wait_up(Duration::from_secs(30)).await;
+    let mut client = TestEnv::new(BackendKind::Process);
+    client.settings.remotes.push(RemoteSettings {
+        name: "box".into(),
+        url: remote.settings.api.base_url(),
+        token: String::new(),
+        ssh: String::new(),
+        ssh_config: Default::default(),
+        server_port: remote.settings.server.port,
+    });
+    let client_config = client.write_settings_file();
+    let client_serve = LlwsServe::start(
+        &client_config,
+        &client.state_dir(),
+        client.settings.server.port,
+        &["--profile", "tiny-b@box"],
+    );
+    let client_api = Api::new(client.settings.api.base_url());
+    client_api.wait_up(Duration::from_secs(30)).await;
+    client_api
+        .wait_status("tiny-b@box running", LOAD, |s| {
+            s["state"] == "running" && s["model"] == "tiny-b@box"
+        })
+        .await;
+    assert_eq!(
+        remote_api.status().await["model"],
+        "tiny-b",
+        "{}",
+        client_serve.text()
+    );
+    // A second client, started while the remote serves, follows it without a switch.
+    let mut second = TestEnv::new(BackendKind::Process);
+    second.settings.remotes = client.settings.remotes.clone();
+    let second_config = second.write_settings_file();
+    let _second_serve = LlwsServe::start(
+        &second_config,
+        &second.state_dir(),
+        second.settings.server.port,
+        &[],
+    );
+    let second_api = Api::new(second.settings.api.base_url());
+    second_api.wait_up(Duration::from_secs(30)).await;
+    second_api
+        .wait_status(
+            "following the serving remote",
+            Duration::from_secs(20),
+            |s| s["model"] == "tiny-b@box",
+        )
+        .await;
+    let (code, answer) = complete(&second.settings.server.base_url()).await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(remote_requests(&remote_api).await, 1);
+}

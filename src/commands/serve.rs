@@ -31,7 +31,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     if let Some(id) = &profile {
         let set = ctx.profiles()?;
-        if set.get(id).is_none() {
+        if set.get(id).is_none() && !crate::hosts::Hosts::names_a_remote(&ctx.settings, id) {
             return super::profiles::unknown(&set, id);
         }
     }
@@ -138,6 +138,8 @@ async fn serve(
         if keep { "kept running" } else { "stopped" },
     ));
 
+    // The remotes' profiles and state, before a start names one (or finds one serving).
+    hosts.first_contact(std::time::Duration::from_secs(5)).await;
     if let Some(id) = &profile {
         // The outcome shows in the state lines; a refusal (missing model file) ends here,
         // before anything was touched.

@@ -107,6 +107,33 @@ impl Hosts {
         }
     }
 
+    /// Waits, at most `timeout`, until every remote has answered once (its profiles are
+    /// known): a start naming `ID@NAME`, or the choice whether to open the picker, then
+    /// sees the remotes as they are. A remote that does not answer just takes the time.
+    pub async fn first_contact(&self, timeout: std::time::Duration) {
+        let remotes = self.hosts.iter().skip(1).map(|h| {
+            let mut profiles = h.handle.subscribe_profiles();
+            async move {
+                let _ = profiles.wait_for(|v| !v.set.profiles.is_empty()).await;
+            }
+        });
+        let _ = tokio::time::timeout(timeout, futures::future::join_all(remotes)).await;
+        // The switchboard publishes what the remotes said on its own task: a moment more.
+        if self.board.is_some() {
+            let mut state = self.handle.subscribe_state();
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(200),
+                state.wait_for(|s| s.host.is_some() || s.profile.is_some()),
+            )
+            .await;
+        }
+    }
+
+    /// Whether `id` names a profile of one of the remotes (`ID@NAME`, NAME a `[[remote]]`).
+    pub fn names_a_remote(settings: &Settings, id: &str) -> bool {
+        split_qualified(id).is_some_and(|(_, host)| settings.remotes.iter().any(|r| r.name == host))
+    }
+
     /// The router to point at the active host (set once, when it runs).
     pub fn attach_router(&self, router: RouterHandle) {
         if let Some(board) = &self.board {

@@ -138,6 +138,11 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
         "keymap and theme",
         crate::server::state::error_lines(&start.diagnostics),
     );
+    // The remotes' profiles and state, before the start names one or opens the picker.
+    services
+        .hosts
+        .first_contact(std::time::Duration::from_secs(3))
+        .await;
     let watches = event_loop::Watches::new(&services);
     let (runner, mut answers) =
         Runner::new(services.controller.clone(), settings.models_dir.clone());
