@@ -146,11 +146,13 @@ fn main() {
          [tiny-b]\nNAME=Tiny B\nMODEL=tiny.gguf\nCTX_SIZE=4096\nEXTRA_ARGS=-np 1\n",
     )
     .unwrap();
-    let (server_port, api_port) = (free_port(), free_port());
+    // llws's router holds the inference port; llama-server itself listens on the
+    // upstream port, and that is the peer (the router answers `/health` itself).
+    let (server_port, upstream_port, api_port) = (free_port(), free_port(), free_port());
     std::fs::write(
         dir.path().join("llws.toml"),
         format!(
-            "backend = \"process\"\n[server]\nport = {server_port}\nllama_server = \"{}\"\ngpus = \"none\"\n[api]\nbind = \"127.0.0.1:{api_port}\"\n",
+            "backend = \"process\"\n[server]\nport = {server_port}\nllama_server = \"{}\"\ngpus = \"none\"\n[router]\nupstream_port = {upstream_port}\n[api]\nbind = \"127.0.0.1:{api_port}\"\n",
             f.llama_server().display()
         ),
     )
@@ -167,7 +169,7 @@ fn main() {
             .expect("start llws serve"),
     );
     let api = format!("http://127.0.0.1:{api_port}");
-    let server = format!("http://127.0.0.1:{server_port}");
+    let server = format!("http://127.0.0.1:{upstream_port}");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -184,12 +186,29 @@ fn main() {
             hammer(&format!("{server}/health"), conc, second, nothing.clone()).await;
         }
 
+        // Rounds, the side that goes first alternating, so load that comes and goes on a
+        // shared machine falls on both; the ratios are per round.
+        let rounds = if smoke { 1 } else { env_num("LLWS_BENCH_ROUNDS", 3) };
         let mut rows = Vec::new();
-        for c in [1, conc] {
-            let r = hammer(&format!("{api}/status"), c, length, nothing.clone()).await;
-            rows.push(r.row("llws GET /status, idle (a model running)", c));
-            let r = hammer(&format!("{server}/health"), c, length, nothing.clone()).await;
-            rows.push(r.row("peer: llama-server GET /health", c));
+        let mut ratios: Vec<(u64, f64, f64)> = Vec::new();
+        for round in 0..rounds {
+            for c in [1, conc] {
+                let llws_first = round % 2 == 0;
+                let mut ours = None;
+                let mut peer = None;
+                for llws_side in [llws_first, !llws_first] {
+                    if llws_side {
+                        ours = Some(hammer(&format!("{api}/status"), c, length, nothing.clone()).await);
+                    } else {
+                        peer = Some(hammer(&format!("{server}/health"), c, length, nothing.clone()).await);
+                    }
+                }
+                let (ours, peer) = (ours.unwrap(), peer.unwrap());
+                let rate = |h: &Run| h.latencies_us.len() as f64 / h.elapsed.as_secs_f64();
+                ratios.push((c, rate(&ours) / rate(&peer), ours.pct(99.0) / peer.pct(99.0)));
+                rows.push(ours.row(&format!("llws GET /status, idle (a model running), round {}", round + 1), c));
+                rows.push(peer.row(&format!("peer: llama-server GET /health, round {}", round + 1), c));
+            }
         }
 
         // During switches: one client switches back and forth, waiting for each.
@@ -239,6 +258,19 @@ fn main() {
         println!("|---|---:|---:|---:|---:|---:|---:|---:|");
         for row in rows {
             println!("{row}");
+        }
+        for c in [1, conc] {
+            let of_c: Vec<&(u64, f64, f64)> = ratios.iter().filter(|r| r.0 == c).collect();
+            let span = |f: fn(&(u64, f64, f64)) -> f64| {
+                let v: Vec<f64> = of_c.iter().map(|r| f(r)).collect();
+                let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+                format!("{lo:.2}–{hi:.2} ({})", v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", "))
+            };
+            println!(
+                "\n{c} client(s), llws/peer per round: req/s {}; p99 {}",
+                span(|r| r.1),
+                span(|r| r.2)
+            );
         }
         println!(
             "\nDuring the switch row: {} switches completed; {} of {} /status answers ({:.2} %) showed state starting or stopping.",

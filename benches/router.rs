@@ -225,17 +225,34 @@ async fn switch_sequence(
 }
 
 /// One short chat request naming `model`; whether it was answered (200 and a whole body).
+/// A failure is printed with what came back, so a run's failures can be told apart.
 async fn chat(client: &reqwest::Client, url: &str, model: &str) -> bool {
+    let sent = Instant::now();
     let r = client
         .post(format!("{url}/v1/chat/completions"))
         .json(&json!({"model": model, "max_tokens": 2,
                       "messages": [{"role": "user", "content": "hi"}]}))
         .send()
         .await;
-    match r {
-        Ok(r) => r.status().as_u16() == 200 && r.bytes().await.is_ok(),
-        Err(_) => false,
-    }
+    let failure = match r {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            match r.bytes().await {
+                Ok(_) if status == 200 => return true,
+                Ok(body) => format!(
+                    "{status}: {}",
+                    String::from_utf8_lossy(&body[..body.len().min(300)])
+                ),
+                Err(e) => format!("{status}, body cut: {e:?}"),
+            }
+        }
+        Err(e) => format!("no answer: {e:?}"),
+    };
+    eprintln!(
+        "failed request (model {model}, after {} ms) to {url}: {failure}",
+        sent.elapsed().as_millis()
+    );
+    false
 }
 
 /// The peer: llama.cpp's own router mode with the same two profiles as presets, one model

@@ -1,5 +1,6 @@
 //! One model switch by llws (Docker backend) against the same stop / start / poll done with
-//! the `docker` CLI on the same image and model. `cargo bench --bench switch` prints a
+//! the `docker` CLI on the same image and model, the two roads alternating switch by switch
+//! (each with its own container and port). `cargo bench --bench switch` prints a
 //! Markdown table for docs/benchmarks.md; under `cargo test` it runs one round of each as a
 //! smoke check.
 //!
@@ -110,10 +111,30 @@ fn main() {
     settings.server.gpus = "none".into();
     settings.server.docker_host = fixtures.docker_host().to_string();
     let host = settings.server.docker_host.clone();
-    let port = settings.server.port;
+
+    // The CLI road runs its own container on its own port beside llws's, so the two roads
+    // can alternate switch by switch: load that comes and goes on a shared machine falls
+    // on both.
+    let cli_port = support::free_port();
+    let mut cli_settings = settings.clone();
+    cli_settings.server.port = cli_port;
+    let set = llws::config::ProfileSet::load(&settings.models_conf).unwrap();
+    let launch = LaunchContext::for_settings(&cli_settings);
+    let name = format!("llws-bench-cli-{cli_port}");
+    let image = settings.server.image.clone();
+    let models_str = models.display().to_string();
+    let argv = |id: &str| server_args(set.get(id).unwrap(), &launch);
+    let cli = |target: &str| {
+        tokio::task::block_in_place(|| {
+            cli_switch(&host, &name, &image, &models_str, &argv(target), cli_port)
+        })
+    };
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut llws_times = Vec::new();
+    let mut cli_times = Vec::new();
+    // llws's own split of each switch: stop, start (create + start), load (until /health).
+    let mut stages: Vec<(u64, u64, u64)> = Vec::new();
     runtime.block_on(async {
         let ctl = llws::server::controller::spawn(
             DockerBackend::new(&settings),
@@ -123,36 +144,31 @@ fn main() {
             ctl.switch("tiny-a").await.unwrap(),
             Outcome::Running { .. }
         ));
+        cli("tiny-a");
         for i in 0..rounds * 2 {
             let target = if i % 2 == 0 { "tiny-b" } else { "tiny-a" };
-            let started = Instant::now();
-            let outcome = ctl.switch(target).await.unwrap();
-            assert!(matches!(outcome, Outcome::Running { .. }), "{outcome:?}");
-            llws_times.push(started.elapsed());
+            for llws_road in [i % 2 == 0, i % 2 == 1] {
+                if llws_road {
+                    let started = Instant::now();
+                    let outcome = ctl.switch(target).await.unwrap();
+                    assert!(matches!(outcome, Outcome::Running { .. }), "{outcome:?}");
+                    llws_times.push(started.elapsed());
+                    if let Some(t) = ctl.last_timings() {
+                        stages.push((t.stop_ms, t.start_ms, t.load_ms));
+                    }
+                } else {
+                    cli_times.push(cli(target));
+                }
+            }
         }
         ctl.shutdown(false).await;
     });
-
-    let set = llws::config::ProfileSet::load(&settings.models_conf).unwrap();
-    let launch = LaunchContext::for_settings(&settings);
-    let name = format!("llws-bench-cli-{port}");
-    let image = settings.server.image.clone();
-    let models_str = models.display().to_string();
-    let argv = |id: &str| server_args(set.get(id).unwrap(), &launch);
-    cli_switch(&host, &name, &image, &models_str, &argv("tiny-a"), port);
-    let mut cli_times = Vec::new();
-    for i in 0..rounds * 2 {
-        let target = if i % 2 == 0 { "tiny-b" } else { "tiny-a" };
-        cli_times.push(cli_switch(
-            &host,
-            &name,
-            &image,
-            &models_str,
-            &argv(target),
-            port,
-        ));
-    }
     docker(&host, &["rm", "-f", &name]);
+    let ratios: Vec<f64> = llws_times
+        .iter()
+        .zip(&cli_times)
+        .map(|(l, c)| l.as_secs_f64() / c.as_secs_f64())
+        .collect();
 
     let l = median(llws_times.clone());
     let c = median(cli_times.clone());
@@ -170,7 +186,25 @@ fn main() {
             times.len()
         );
     }
-    println!();
+    let stage = |f: fn(&(u64, u64, u64)) -> u64| {
+        let mut v: Vec<u64> = stages.iter().map(f).collect();
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    };
+    println!(
+        "\nllws's stages (median ms): stop {}, start {}, load {}",
+        stage(|s| s.0),
+        stage(|s| s.1),
+        stage(|s| s.2)
+    );
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "llws / docker CLI per alternating pair: median {:.2}, range {:.2}–{:.2}",
+        sorted[sorted.len() / 2],
+        sorted[0],
+        sorted[sorted.len() - 1]
+    );
     println!(
         "llws / docker CLI = {:.2}; llws overhead = {:+.0} ms per switch",
         l.as_secs_f64() / c.as_secs_f64(),

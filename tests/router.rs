@@ -257,6 +257,104 @@ async fn eight_clients_through_twenty_switches_lose_nothing() {
     r.ctl.shutdown(false).await;
 }
 
+/// Two requests for two other models while the running one's minimum residency holds:
+/// the second waits for its own switch, not failing when the first's switch ends (it
+/// used to: any request-driven switch ending counted as the answer to every waiting one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waits_for_its_own_switch_when_another_ends_first() {
+    let r = Routed::start(|s| {
+        s.router.follow_model = true;
+        s.router.min_residency_s = 3;
+    })
+    .await;
+    r.ctl.switch("tiny-a").await.unwrap();
+    let ask = |model: &'static str| {
+        let url = r.url.clone();
+        tokio::spawn(async move { post(&url, "/v1/chat/completions", &chat(model)).await })
+    };
+    let to_b = ask("tiny-b");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let to_c = ask("bench-tiny");
+    let (status, body) = to_b.await.unwrap();
+    assert_eq!(status, 200, "tiny-b: {body}");
+    let (status, body) = to_c.await.unwrap();
+    assert_eq!(
+        status, 200,
+        "bench-tiny, asked while tiny-b's switch was pending: {body}"
+    );
+    assert_eq!(r.ctl.state().profile.as_deref(), Some("bench-tiny"));
+    r.ctl.shutdown(false).await;
+}
+
+/// Clients that each name the model of the moment drive the switches themselves: one that
+/// read the old name just before a flip asks for it mid-switch. Each waits for its own
+/// model, never failing because a switch to another model ended first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_following_the_model_of_the_moment_are_all_answered() {
+    let r = Routed::start(|s| {
+        s.router.follow_model = true;
+        s.server.stop_timeout_s = 10;
+        s.router.drain_s = 600;
+    })
+    .await;
+    std::fs::write(
+        &r.env.settings.models_conf,
+        harness::MODELS_CONF.replace("-np 1", "-np 5"),
+    )
+    .unwrap();
+    support::wait_for("five slots in models.conf", LOAD, || {
+        r.ctl
+            .profiles()
+            .set
+            .get("tiny-b")
+            .is_some_and(|p| p.extra_args() == Some("--jinja -np 5"))
+            .then_some(())
+    });
+    r.ctl.switch("tiny-a").await.unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let current = Arc::new(std::sync::Mutex::new("tiny-a".to_string()));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (url, stop, current, ok, failed) = (
+            r.url.clone(),
+            stop.clone(),
+            current.clone(),
+            ok.clone(),
+            failed.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let model = current.lock().unwrap().clone();
+                let (status, body) = post(&url, "/v1/chat/completions", &chat(&model)).await;
+                if status == 200 {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed
+                        .lock()
+                        .unwrap()
+                        .push(format!("{model}: {status} {body}"));
+                }
+            }
+        }));
+    }
+    for n in 0..10 {
+        let want = if n % 2 == 0 { "tiny-b" } else { "tiny-a" };
+        *current.lock().unwrap() = want.to_string();
+        let (status, body) = post(&r.url, "/v1/chat/completions", &chat(want)).await;
+        assert_eq!(status, 200, "switch {n} to {want}: {body}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let failed = failed.lock().unwrap().clone();
+    assert!(failed.is_empty(), "failed requests: {failed:?}");
+    assert!(ok.load(Ordering::Relaxed) >= 4, "the clients were served");
+    r.ctl.shutdown(false).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_requests_get_a_failed_load_in_their_own_shape() {
     let r = Routed::start(|s| {

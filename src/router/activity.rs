@@ -1,7 +1,8 @@
 //! What each request through the router did: a bounded ring (`GET /activity`), a
 //! broadcast (`/activity/stream`) and histograms (`/metrics`). The figures are llama-server's
 //! own (`timings`, `usage` in the answer, the final event when streaming), never counted
-//! again by re-tokenizing.
+//! again by re-tokenizing. Only the speed of a stream without `timings` (`/v1/messages`)
+//! is timed here, from its text-carrying events as they pass.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use super::stream_tokens::TokenEvents;
 use crate::server::state::now_ms;
 
 /// One request.
@@ -30,7 +32,8 @@ pub struct Record {
     pub prompt_tokens: Option<u64>,
     pub cached_tokens: Option<u64>,
     pub generated_tokens: Option<u64>,
-    /// From arrival to the first byte of the answer (time waiting for a switch included).
+    /// From arrival to the first generated text of a stream, or to the first byte of an
+    /// answer that does not stream (time waiting for a switch included).
     pub ttft_ms: Option<u64>,
     pub prompt_tps: Option<f64>,
     pub gen_tps: Option<f64>,
@@ -102,8 +105,8 @@ pub struct Activity {
     next_tap: AtomicU64,
 }
 
-/// One streaming answer's progress: its events counted as they pass (one token each for
-/// llama-server's streams), the first and the latest one's time.
+/// One streaming answer's progress: its text-carrying events counted as they pass (one
+/// token each in llama-server's streams), the first and the latest one's time.
 #[derive(Debug, Clone, Copy)]
 struct Live {
     first: Instant,
@@ -239,6 +242,11 @@ pub struct Tap {
     pub status: u16,
     pub stream: bool,
     first_byte: Option<Instant>,
+    /// The stream's text-carrying events: their count, the first's and the latest's time.
+    tokens: TokenEvents,
+    token_events: u64,
+    first_token: Option<Instant>,
+    last_token: Option<Instant>,
     tail: Vec<u8>,
     finished: bool,
 }
@@ -262,6 +270,10 @@ impl Tap {
             status: 0,
             stream: false,
             first_byte: None,
+            tokens: TokenEvents::default(),
+            token_events: 0,
+            first_token: None,
+            last_token: None,
             tail: Vec::new(),
             finished: false,
         }
@@ -272,11 +284,13 @@ impl Tap {
             self.first_byte = Some(Instant::now());
         }
         if self.stream {
-            // Each server-sent event of a llama-server stream carries one token (a chunk
-            // may hold several events, or part of one: the count stays close).
-            let events = data.windows(5).filter(|w| w == b"data:").count() as u64;
+            let events = self.tokens.feed(data);
             if events > 0 {
-                self.activity.stream_event(self.id, events, Instant::now());
+                let now = Instant::now();
+                self.first_token.get_or_insert(now);
+                self.last_token = Some(now);
+                self.token_events += events;
+                self.activity.stream_event(self.id, events, now);
             }
         }
         self.tail.extend_from_slice(data);
@@ -327,13 +341,26 @@ impl Tap {
             generated_tokens: num(t, &["/predicted_n"])
                 .or_else(|| num(u, &["/completion_tokens", "/output_tokens"])),
             ttft_ms: self
-                .first_byte
+                .first_token
+                .or(self.first_byte)
                 .map(|f| f.duration_since(self.started).as_millis() as u64),
             prompt_tps: float(t, "prompt_per_second"),
-            gen_tps: float(t, "predicted_per_second"),
+            // `/v1/messages` streams carry no `timings`: then the speed between the first
+            // and the last piece of text as they passed.
+            gen_tps: float(t, "predicted_per_second").or_else(|| self.streamed_tps()),
             duration_ms: at.duration_since(self.started).as_millis() as u64,
         };
         self.activity.push(record);
+    }
+}
+
+impl Tap {
+    fn streamed_tps(&self) -> Option<f64> {
+        let secs = self
+            .last_token?
+            .duration_since(self.first_token?)
+            .as_secs_f64();
+        (self.token_events >= 2 && secs > 0.0).then(|| (self.token_events - 1) as f64 / secs)
     }
 }
 
@@ -405,5 +432,45 @@ mod tests {
         assert!(tps > 0.0 && tps <= 40.0, "{tps}");
         drop(tap);
         assert_eq!(activity.live_gen_tps(), None, "gone when the stream ends");
+    }
+
+    #[test]
+    fn a_messages_stream_gets_its_speed_and_ttft_from_its_text_events() {
+        let activity = std::sync::Arc::new(Activity::new(4));
+        let mut tap = Tap::new(activity.clone(), "POST", "/v1/messages", None);
+        tap.status = 200;
+        tap.stream = true;
+        tap.data(b"event: message_start\ndata: {\"type\":\"message_start\"}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\"}\n\n");
+        assert_eq!(
+            activity.live_gen_tps(),
+            None,
+            "envelope events are not tokens"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let delta = b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"a\"}}\n\n";
+        tap.data(delta);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        tap.data(delta);
+        tap.data(delta);
+        let live = activity.live_gen_tps().expect("a live speed");
+        assert!(
+            live > 0.0 && live <= 40.0,
+            "two tokens after the first in >= 50 ms: {live}"
+        );
+        tap.data(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":3}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        assert_eq!(
+            activity.live_gen_tps(),
+            Some(live),
+            "the closing events change nothing"
+        );
+        tap.finish(Instant::now());
+        let r = &activity.recent(1)[0];
+        assert_eq!(r.generated_tokens, Some(3));
+        let tps = r.gen_tps.expect("a speed without timings");
+        assert!(tps > 0.0 && tps <= 40.0, "{tps}");
+        assert!(
+            r.ttft_ms.unwrap() >= 30,
+            "ttft is the first text, not message_start"
+        );
     }
 }

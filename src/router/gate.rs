@@ -73,10 +73,12 @@ pub struct Shared {
     /// The switch (or stop) in progress was asked for by the router: in-flight requests
     /// were drained, not cut off.
     ours: AtomicBool,
-    /// Counts request-driven switches that ended; a waiting request looks at the result
-    /// of the one it asked for.
+    /// Counts request-driven switches that ended: wakes the waiting requests.
     switches_done: watch::Sender<u64>,
-    switch_errors: Mutex<HashMap<String, String>>,
+    /// Per target: how many request-driven switches to it ended, and the last one's
+    /// error. A waiting request looks at its own target's, never at another's: a switch
+    /// to another model ending is no answer to it.
+    switch_ends: Mutex<HashMap<String, SwitchEnds>>,
     switch_pending: Mutex<HashSet<String>>,
     pub last_request_ms: AtomicU64,
     /// The profile stopped for idleness, loaded again by the next request.
@@ -154,7 +156,7 @@ impl Shared {
             switch_lock: tokio::sync::Mutex::new(()),
             ours: AtomicBool::new(false),
             switches_done: watch::channel(0).0,
-            switch_errors: Mutex::new(HashMap::new()),
+            switch_ends: Mutex::new(HashMap::new()),
             switch_pending: Mutex::new(HashSet::new()),
             last_request_ms: AtomicU64::new(now_ms()),
             unloaded_idle: Mutex::new(None),
@@ -299,17 +301,25 @@ impl Shared {
                 let _one = shared.switch_lock.lock().await;
                 shared.switch_to(&target).await
             };
-            if let Ok(mut errors) = shared.switch_errors.lock() {
-                match result {
-                    Ok(()) => errors.remove(&target),
-                    Err(e) => errors.insert(target.clone(), e),
-                };
+            if let Ok(mut ends) = shared.switch_ends.lock() {
+                let end = ends.entry(target.clone()).or_default();
+                end.count += 1;
+                end.error = result.err();
             }
             if let Ok(mut p) = shared.switch_pending.lock() {
                 p.remove(&target);
             }
             shared.switches_done.send_modify(|n| *n += 1);
         });
+    }
+
+    /// How many request-driven switches to `target` ended, and the last one's error.
+    fn switch_end(&self, target: &str) -> SwitchEnds {
+        self.switch_ends
+            .lock()
+            .ok()
+            .and_then(|e| e.get(target).cloned())
+            .unwrap_or_default()
     }
 
     /// A request-driven switch: wait out the running model's minimum residency, hold new
@@ -370,6 +380,18 @@ impl Shared {
     }
 }
 
+/// The request-driven switches to one target that ended.
+#[derive(Debug, Clone, Default)]
+struct SwitchEnds {
+    count: u64,
+    error: Option<String>,
+}
+
+/// How often a waiting request asks again for its model after its switch succeeded and
+/// another request's switch took the server elsewhere before it got in (minimum residency
+/// makes each round last at least `min_residency_s`).
+const MAX_ASKS: u32 = 4;
+
 /// Waits until the request may go to the server. `target`: the profile it needs (follow
 /// mode); `None` takes whatever runs.
 pub async fn acquire(shared: &Arc<Shared>, target: Option<&str>) -> Result<Ticket, Refused> {
@@ -377,39 +399,44 @@ pub async fn acquire(shared: &Arc<Shared>, target: Option<&str>) -> Result<Ticke
     let mut hold_rx = shared.holding.subscribe();
     let mut done_rx = shared.switches_done.subscribe();
     let mut queued: Option<QueueSlot> = None;
+    // The count of ended switches to the target when this request asked for one.
     let mut asked: Option<u64> = None;
+    let mut asks = 0u32;
     let mut patience = shared.patience(state_rx.borrow().load_gives_up_at_ms);
     let mut backstop = Instant::now() + patience;
     loop {
         let state = state_rx.borrow_and_update().clone();
         let hold = *hold_rx.borrow_and_update();
-        let done = *done_rx.borrow_and_update();
+        done_rx.borrow_and_update();
         let has_target = |p: &Option<String>| target.is_none_or(|t| p.as_deref() == Some(t));
         if !hold && state.phase == Phase::Running && has_target(&state.profile) {
             return Ok(shared.enter(state.profile));
         }
         // The switch this request asked for is over and did not give it its model.
         if let (Some(t), Some(at)) = (target, asked)
-            && done > at
+            && !hold
             && !state.is_busy()
         {
-            let reason = shared
-                .switch_errors
-                .lock()
-                .ok()
-                .and_then(|e| e.get(t).cloned())
-                .or_else(|| state.failure.as_ref().map(|f| f.reason.clone()))
-                .unwrap_or_else(|| {
-                    format!(
-                        "the server runs {}",
-                        state.profile.clone().unwrap_or_default()
-                    )
-                });
-            return Err(unavailable(format!("the switch to {t} failed: {reason}")));
+            let end = shared.switch_end(t);
+            if end.count > at {
+                if let Some(reason) = end.error {
+                    return Err(unavailable(format!("the switch to {t} failed: {reason}")));
+                }
+                // It ran, and another request's switch took the server on before this
+                // one got in: ask again, a bounded number of times.
+                asks += 1;
+                if asks >= MAX_ASKS {
+                    return Err(unavailable(format!(
+                        "the server was switched to {t} {asks} times for this request and each time switched away for other requests before it got in; the clients ask for different models faster than [router] min_residency_s ({} s) lets one run",
+                        shared.settings.router.min_residency_s
+                    )));
+                }
+                asked = None;
+            }
         }
         let load = |shared: &Arc<Shared>, asked: &mut Option<u64>, profile: &str| {
             if asked.is_none() {
-                *asked = Some(done);
+                *asked = Some(shared.switch_end(profile).count);
                 shared.request_switch(profile);
             }
         };

@@ -24,6 +24,7 @@ mod models;
 mod proxy;
 mod service;
 pub mod status;
+mod stream_tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use crossterm::event::{
 };
 use ratatui::layout::Rect;
 
-use crate::config::keymap::{KeySpec, Section};
+use crate::config::keymap::{Action as _, KeySpec, Section};
 use crate::config::settings::OnExit;
 use crate::config::theme::Theme;
 use crate::server::ControlError;
@@ -617,6 +617,25 @@ impl App {
             Route::Action(action) => {
                 if self.mode == Mode::Prefix {
                     self.mode = Mode::Normal;
+                }
+                if self.show_activity && self.focus == PaneId::Logs && action.reads_the_log() {
+                    // The server log is hidden behind the activity view: a key that would
+                    // scroll, search or copy it must not act where nothing shows it.
+                    self.mode = Mode::Normal;
+                    let back = self
+                        .keymap
+                        .key_for(Section::Logs, KeyAction::Activity)
+                        .map(|k| format!("; {} shows the server log", k.label()))
+                        .unwrap_or_default();
+                    self.say(
+                        Level::Info,
+                        format!(
+                            "{} acts on the server log, not on the activity view{back}",
+                            action.name()
+                        ),
+                        Some(view.now_ms),
+                    );
+                    return Vec::new();
                 }
                 action.run(self, view)
             }

@@ -49,6 +49,31 @@ fn in_copy_mode(_: &mut App, _: &View<'_>) -> Vec<Effect> {
     Vec::new()
 }
 
+impl KeyAction {
+    /// Commands that read or move the server log in the log pane: they have nothing to do
+    /// while the pane shows the router's activity instead.
+    pub fn reads_the_log(self) -> bool {
+        use KeyAction::*;
+        matches!(
+            self,
+            ScrollMode
+                | ScrollUp
+                | ScrollDown
+                | PageUp
+                | PageDown
+                | Top
+                | Bottom
+                | Search
+                | Filter
+                | SearchNext
+                | SearchPrev
+                | ClearSearch
+                | Wrap
+                | Copy
+        )
+    }
+}
+
 /// Runs a handler that asks for nothing.
 fn quiet(app: &mut App, f: impl FnOnce(&mut App)) -> Vec<Effect> {
     f(app);

@@ -102,6 +102,7 @@ pub fn draw(buf: &mut Buffer, app: &App, view: &View<'_>, claude: &ClaudePane) {
         mode: app.mode_label(),
         claude_focused: app.focus == PaneId::Claude,
         logs_focused: app.focus == PaneId::Logs,
+        activity_shown: app.show_activity,
         keymap: &app.keymap,
         theme,
         message: app.message.as_ref(),

@@ -1861,13 +1861,51 @@ fn the_activity_view_is_a_tab_of_the_log_pane() {
     ] {
         assert!(row.contains(cell), "{cell} in {row}");
     }
-    key(&mut a, &s, KeyCode::Char('a'), KeyModifiers::NONE);
+    // Not zoomed, the pane keeps what a glance needs and leaves out the rest.
     a.zoom = None;
+    let (text, _) = frame(&s, &mut a, 160, 50);
+    let header = text
+        .lines()
+        .find(|l| l.contains("request") && l.contains("served"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        header.contains("status") && header.contains("tg t/s") && !header.contains("cached"),
+        "{header}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.contains("POST /v1/messages"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("qwen3-coder") && row.contains("41.2"), "{row}");
+    // The log's keys do not act on the hidden log.
+    let before = a.logs.wrap;
+    key(&mut a, &s, KeyCode::Char('w'), KeyModifiers::NONE);
+    assert_eq!(a.logs.wrap, before, "w does not change the hidden log");
+    key(&mut a, &s, KeyCode::Char('/'), KeyModifiers::NONE);
+    assert!(
+        a.logs.editing.is_none(),
+        "no search prompt over the activity view"
+    );
+    let (text, _) = frame(&s, &mut a, 160, 50);
+    assert!(
+        text.contains("acts on the server log, not on the activity view"),
+        "{text}"
+    );
+    a.message = None;
+    let (text, _) = frame(&s, &mut a, 160, 50);
+    let bar = text.lines().last().unwrap();
+    assert!(
+        bar.contains("a server log") && !bar.contains("search"),
+        "the hints name the way back, not the hidden log's keys: {bar}"
+    );
+    key(&mut a, &s, KeyCode::Char('a'), KeyModifiers::NONE);
     let (text, _) = frame(&s, &mut a, 160, 50);
     assert!(
         !text.contains("router activity") && text.contains("server log"),
         "back"
     );
+    key(&mut a, &s, KeyCode::Char('w'), KeyModifiers::NONE);
+    assert_ne!(a.logs.wrap, before, "w acts on the log again");
 }
 
 #[test]

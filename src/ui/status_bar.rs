@@ -75,6 +75,8 @@ pub struct Bar<'a> {
     pub claude_focused: bool,
     /// Whether the log pane has focus (its own keys, such as copy, apply).
     pub logs_focused: bool,
+    /// Whether the log pane shows the router's activity (the log's keys do not apply).
+    pub activity_shown: bool,
     pub keymap: &'a Keymap,
     pub theme: &'a Theme,
     pub message: Option<&'a Message>,
@@ -430,7 +432,13 @@ pub fn hints(bar: &Bar<'_>) -> Vec<(String, String)> {
             out.push((pane(KeyAction::FocusNext), "focus"));
             // The log's own keys work only there (the GPU and system panes take the
             // `[panes]` table alone).
-            if bar.logs_focused {
+            if bar.logs_focused && bar.activity_shown {
+                out.push((
+                    k.key_for(Section::Logs, KeyAction::Activity)
+                        .map(|s| s.label()),
+                    "server log",
+                ));
+            } else if bar.logs_focused {
                 out.push((
                     k.key_for(Section::Logs, KeyAction::Search)
                         .map(|s| s.label()),
@@ -741,6 +749,7 @@ mod tests {
                         mode: label,
                         claude_focused: focus == PaneId::Claude,
                         logs_focused: focus == PaneId::Logs,
+                        activity_shown: false,
                         keymap: &km,
                         theme: &theme,
                         message: None,
@@ -798,6 +807,7 @@ mod tests {
                     mode: label,
                     claude_focused: false,
                     logs_focused: false,
+                    activity_shown: false,
                     keymap: &km,
                     theme: &theme,
                     message: None,

@@ -53,8 +53,15 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
-/// The rows that fit `rows` lines under the header: the newest, oldest first.
-pub fn lines(view: Option<&RouterView>, rows: usize) -> Vec<String> {
+/// Columns a narrow pane leaves out, first to last, until the rest fit: what a glance at
+/// the pane needs (the request, who served it, its status and speed) stays longest.
+const DROPPED_FIRST: [&str; 8] = [
+    "cached", "pp t/s", "prompt", "model", LAST, "time UTC", "ttft", "gen",
+];
+
+/// The rows that fit `rows` lines of `width` columns under the header: the newest, oldest
+/// first, with the columns a narrow pane has no room for left out.
+pub fn lines(view: Option<&RouterView>, rows: usize, width: usize) -> Vec<String> {
     let Some(view) = view else {
         return vec!["no router here: the activity view shows requests through llws's router ([router] enabled, on the machine that runs the server)".into()];
     };
@@ -63,23 +70,40 @@ pub fn lines(view: Option<&RouterView>, rows: usize) -> Vec<String> {
     }
     let skip = view.records.len().saturating_sub(rows.saturating_sub(1));
     let body: Vec<Vec<String>> = view.records.iter().skip(skip).map(cells).collect();
-    let header: Vec<String> = HEADER
-        .iter()
-        .chain(std::iter::once(&LAST))
-        .map(|h| h.to_string())
-        .collect();
+    let header: Vec<&str> = HEADER.iter().copied().chain([LAST]).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for row in &body {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.width());
         }
     }
+    let mut shown = vec![true; header.len()];
+    let total = |shown: &[bool]| -> usize {
+        let cols = shown.iter().filter(|s| **s).count();
+        let w: usize = widths
+            .iter()
+            .zip(shown)
+            .filter(|(_, s)| **s)
+            .map(|(w, _)| w)
+            .sum();
+        w + GAP * cols.saturating_sub(1)
+    };
+    for name in DROPPED_FIRST {
+        if total(&shown) <= width {
+            break;
+        }
+        if let Some(i) = header.iter().position(|h| *h == name) {
+            shown[i] = false;
+        }
+    }
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
     std::iter::once(&header)
         .chain(&body)
         .map(|row| {
             let mut line = String::new();
-            for (i, (c, w)) in row.iter().zip(&widths).enumerate() {
-                if i > 0 {
+            let cells = row.iter().zip(&widths).zip(&shown);
+            for (c, w) in cells.filter(|(_, shown)| **shown).map(|(cw, _)| cw) {
+                if !line.is_empty() {
                     line.push_str(&" ".repeat(GAP));
                 }
                 line.push_str(c);
@@ -91,7 +115,7 @@ pub fn lines(view: Option<&RouterView>, rows: usize) -> Vec<String> {
 }
 
 pub fn draw(buf: &mut Buffer, area: Rect, view: Option<&RouterView>, theme: &Theme) {
-    let lines = lines(view, usize::from(area.height));
+    let lines = lines(view, usize::from(area.height), usize::from(area.width));
     let has_header = view.is_some_and(|v| !v.records.is_empty());
     for (i, line) in lines.iter().enumerate().take(usize::from(area.height)) {
         let style = if has_header && i == 0 {
@@ -172,7 +196,7 @@ mod tests {
         for i in 0..10 {
             view.records.push_back(record(i * 1000, Some(i as f64)));
         }
-        let l = lines(Some(&view), 4);
+        let l = lines(Some(&view), 4, 200);
         assert_eq!(l.len(), 4);
         assert!(l[0].starts_with("time UTC  request"), "{}", l[0]);
         assert!(
@@ -186,9 +210,9 @@ mod tests {
 
     #[test]
     fn without_a_router_or_rows_it_says_so() {
-        assert!(lines(None, 5)[0].starts_with("no router here"));
+        assert!(lines(None, 5, 80)[0].starts_with("no router here"));
         assert_eq!(
-            lines(Some(&RouterView::default()), 5),
+            lines(Some(&RouterView::default()), 5, 80),
             ["no request through the router yet"]
         );
     }
@@ -198,5 +222,40 @@ mod tests {
         assert_eq!(duration(850), "850 ms");
         assert_eq!(duration(2345), "2.3 s");
         assert_eq!(duration(95_000), "95 s");
+    }
+
+    #[test]
+    fn a_narrow_pane_leaves_out_the_least_needed_columns_first() {
+        let mut view = RouterView::default();
+        view.records.push_back(record(0, Some(41.0)));
+        let wide = lines(Some(&view), 3, 200);
+        assert!(
+            wide[0].contains("cached") && wide[0].ends_with("took"),
+            "{}",
+            wide[0]
+        );
+        let narrow = lines(Some(&view), 3, 80);
+        assert!(narrow.iter().all(|l| l.width() <= 80), "{narrow:?}");
+        for kept in ["request", "served", "status", "tg t/s"] {
+            assert!(narrow[0].contains(kept), "{kept} kept in {}", narrow[0]);
+        }
+        for gone in ["cached", "pp t/s"] {
+            assert!(
+                !narrow[0].contains(gone),
+                "{gone} left out of {}",
+                narrow[0]
+            );
+        }
+        // The cells still sit under their headers.
+        let at = narrow[0].find("tg t/s").unwrap();
+        assert_eq!(&narrow[1][at..at + 4], "41.0", "{narrow:?}");
+        let tiny = lines(Some(&view), 3, 40);
+        let columns: Vec<&str> = tiny[0].split("  ").filter(|c| !c.is_empty()).collect();
+        assert_eq!(
+            columns,
+            ["request", "served", "status", "tg t/s"],
+            "{}",
+            tiny[0]
+        );
     }
 }
