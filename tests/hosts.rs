@@ -241,7 +241,7 @@ async fn a_switch_to_a_remote_profile_goes_through_its_api_and_the_router_follow
 async fn a_start_may_name_a_remote_profile() {
     let remote = TestEnv::new(BackendKind::Process);
     let remote_config = remote.write_settings_file();
-    let _remote_serve = LlwsServe::start(
+    let mut remote_serve = LlwsServe::start(
         &remote_config,
         &remote.state_dir(),
         remote.settings.server.port,
@@ -300,4 +300,28 @@ async fn a_start_may_name_a_remote_profile() {
     let (code, answer) = complete(&second.settings.server.base_url()).await;
     assert_eq!(code, 200, "{answer}");
     assert_eq!(remote_requests(&remote_api).await, 1);
+
+    // The remote goes away: not "running" any more, and a switch away from it still works
+    // (its server cannot be stopped from here; the log says so).
+    remote_serve.signal(nix::sys::signal::Signal::SIGTERM);
+    remote_serve.wait_exit(Duration::from_secs(30));
+    let status = second_api
+        .wait_status(
+            "the remote marked unreachable",
+            Duration::from_secs(20),
+            |s| s["state"] == "failed",
+        )
+        .await;
+    assert!(
+        status["status"]
+            .as_str()
+            .is_some_and(|m| m.contains("stopped answering")),
+        "{status}"
+    );
+    let (code, answer) = complete(&second.settings.server.base_url()).await;
+    assert_eq!(code, 503, "refused at once: {answer}");
+    let (code, out, err) = run(&second_config, &second.state_dir(), &["switch", "tiny-a"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, answer) = complete(&second.settings.server.base_url()).await;
+    assert_eq!(code, 200, "{answer}");
 }

@@ -182,6 +182,8 @@ async fn across_hosts(via_ssh: bool) {
     serve.signal(Signal::SIGTERM);
     serve.wait_exit(T);
     t.wait_text("box (stale, last sample", T);
+    // The status bar says it too: its model cannot be reached now.
+    t.wait_text("stopped answering", T);
 
     // It comes back (with Tiny B again): the workspace catches up, state and log.
     let _serve = start_remote(&remote, &remote_config, &["--profile", "tiny-b"]);

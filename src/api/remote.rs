@@ -476,6 +476,21 @@ async fn follow_events(mut target: Target, host: Option<String>, sinks: Sinks) {
             ring.note(format!("llws: {message}"));
             state.send_modify(|s| {
                 s.message = message.clone();
+                // Another machine that went quiet is not "running" here: its model cannot
+                // be reached (requests are refused at once, the status bar says why) until
+                // its first state after the reconnect says what it is.
+                if host.is_some() && s.phase != crate::server::Phase::Idle {
+                    s.phase = crate::server::Phase::Failed;
+                    s.switch = None;
+                    s.failure = Some(Failure {
+                        reason: message.clone(),
+                        exit_code: None,
+                        signal: None,
+                        oom_killed: false,
+                        restart_count: None,
+                        log_tail: Vec::new(),
+                    });
+                }
             });
             let _ = events.send(Event::State(Box::new(state.borrow().clone())));
         }

@@ -409,6 +409,14 @@ impl Board {
             ));
             match old.handle.stop().await {
                 Ok(_) => {}
+                // A remote that does not answer cannot be stopped from here; it must not
+                // keep this machine (or another remote) from serving.
+                Err(ControlError::BackendUnavailable(why)) if old.name.is_some() => {
+                    ring.note(format!(
+                        "llws: could not stop the server on {} ({why}); it may still run there",
+                        names::host_label(old.name.as_deref())
+                    ));
+                }
                 Err(e) => return Err(e),
             }
         }
