@@ -116,12 +116,17 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         remote: Option<String>,
     },
-    /// Ask a running llws to switch to a profile.
+    /// Ask a running llws to switch to a profile (`ID@NAME`: a [[remote]]'s, through this
+    /// machine's llws, which stops the server that served until then).
     Switch {
         profile: String,
         /// Return as soon as the switch has started.
         #[arg(long)]
         no_wait: bool,
+        /// Ask a [[remote]] of llws.toml directly (PROFILE is its id there); this machine's
+        /// server is not touched.
+        #[arg(long, value_name = "NAME")]
+        remote: Option<String>,
     },
     /// Ask a running llws to stop its server.
     Stop,
@@ -133,6 +138,9 @@ pub enum Command {
         /// Keep printing new lines as they come, until Ctrl-C or the llws goes away.
         #[arg(long, short = 'f')]
         follow: bool,
+        /// Print a [[remote]]'s server log (through its ssh tunnel, if it has one).
+        #[arg(long, value_name = "NAME")]
+        remote: Option<String>,
         /// Print server log lines as they are; by default a terminal gets them without
         /// escape sequences and control characters (a log line can carry bytes anyone chose).
         #[arg(long)]

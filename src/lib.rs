@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod debug_log;
 pub mod docker;
+pub mod hosts;
 pub mod model;
 pub mod monitor;
 pub mod pty;

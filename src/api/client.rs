@@ -11,6 +11,46 @@ use super::types::{
 };
 use crate::config::settings::ApiSettings;
 
+/// The largest JSON answer taken from another llws (a `/models` of thousands of profiles
+/// is a few MiB): a broken or hostile one cannot make this one read without end.
+const MAX_BODY: usize = 32 << 20;
+/// The longest line of an event stream taken (a log line is cut at 16 KiB where it is
+/// written; a sample is a few KiB).
+const MAX_SSE_LINE: usize = 4 << 20;
+
+/// Why a stream from another llws ended early.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error("{0}")]
+    Http(reqwest::Error),
+    #[error("a line longer than {} MiB", MAX_SSE_LINE >> 20)]
+    TooLong,
+}
+
+/// The bytes of an event stream, ended with an error at a line longer than
+/// [`MAX_SSE_LINE`] (the SSE parser would otherwise hold it all).
+fn bounded_lines(
+    response: reqwest::Response,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, StreamError>> {
+    use futures::StreamExt;
+    let mut since_newline = 0usize;
+    let mut over = false;
+    response.bytes_stream().map(move |chunk| {
+        if over {
+            return Err(StreamError::TooLong);
+        }
+        let chunk = chunk.map_err(StreamError::Http)?;
+        for &b in chunk.iter() {
+            since_newline = if b == b'\n' { 0 } else { since_newline + 1 };
+            if since_newline > MAX_SSE_LINE {
+                over = true;
+                return Err(StreamError::TooLong);
+            }
+        }
+        Ok(chunk)
+    })
+}
+
 /// Why a request got no useful answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -121,10 +161,21 @@ impl ApiClient {
 
     async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
         let status = response.status();
-        let bytes = response
-            .bytes()
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| ClientError::Other(e.to_string()))?;
+            .map_err(|e| ClientError::Other(e.to_string()))?
+        {
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(ClientError::Other(format!(
+                    "the answer is larger than {} MiB",
+                    MAX_BODY >> 20
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| {
                 ClientError::Other(format!(
@@ -212,6 +263,36 @@ impl ApiClient {
         .await
     }
 
+    /// `GET /monitor/stream`: (GPU, system) samples as the other llws takes them, until it
+    /// shuts down.
+    pub async fn follow_monitor(
+        &self,
+    ) -> Result<
+        impl futures::Stream<
+            Item = Result<(crate::monitor::GpuState, crate::monitor::SystemSnapshot), ClientError>,
+        >,
+        ClientError,
+    > {
+        #[derive(serde::Deserialize)]
+        struct Sample {
+            gpu: crate::monitor::GpuState,
+            system: crate::monitor::SystemSnapshot,
+        }
+        use futures::StreamExt;
+        let events = self.events_at("/monitor/stream").await?;
+        Ok(events.filter_map(|event| async move {
+            match event {
+                Err(e) => Some(Err(e)),
+                Ok((name, data)) if name == "sample" => Some(
+                    serde_json::from_str::<Sample>(&data)
+                        .map(|s| (s.gpu, s.system))
+                        .map_err(|e| ClientError::Other(format!("a sample that is not JSON: {e}"))),
+                ),
+                Ok(_) => None,
+            }
+        }))
+    }
+
     /// `GET /logs/stream?tail=N`: the last `tail` kept lines, then every new one, until the
     /// llws at the other end shuts down (the stream then ends).
     pub async fn follow_logs(
@@ -230,8 +311,7 @@ impl ApiClient {
                 .err()
                 .unwrap_or_else(|| ClientError::Other("the log stream was refused".into())));
         }
-        Ok(response
-            .bytes_stream()
+        Ok(bounded_lines(response)
             .eventsource()
             .filter_map(|event| async move {
                 match event {
@@ -276,18 +356,25 @@ impl ApiClient {
         &self,
     ) -> Result<impl futures::Stream<Item = Result<(String, String), ClientError>>, ClientError>
     {
+        self.events_at("/events").await
+    }
+
+    /// An SSE stream of the API as (event name, data) pairs.
+    async fn events_at(
+        &self,
+        path: &str,
+    ) -> Result<impl futures::Stream<Item = Result<(String, String), ClientError>>, ClientError>
+    {
         use eventsource_stream::Eventsource;
         use futures::StreamExt;
-        let response = self
-            .send(self.request(reqwest::Method::GET, "/events"))
-            .await?;
+        let response = self.send(self.request(reqwest::Method::GET, path)).await?;
         if !response.status().is_success() {
             return Err(Self::decode::<StatusResponse>(response)
                 .await
                 .err()
                 .unwrap_or_else(|| ClientError::Other("the event stream was refused".into())));
         }
-        Ok(response.bytes_stream().eventsource().map(|event| {
+        Ok(bounded_lines(response).eventsource().map(|event| {
             event
                 .map(|e| (e.event, e.data))
                 .map_err(|e| ClientError::Other(format!("the event stream broke: {e}")))
@@ -313,5 +400,41 @@ impl ApiClient {
                 .await?,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn answer(body: Vec<u8>) -> reqwest::Response {
+        reqwest::Response::from(axum::http::Response::new(body))
+    }
+
+    /// A broken or hostile llws at the other end cannot make this one read without end:
+    /// an answer too large is refused, and so is a stream line too long.
+    #[tokio::test]
+    async fn answers_and_stream_lines_from_another_llws_are_bounded() {
+        let huge = vec![b' '; MAX_BODY + 1];
+        let refused = ApiClient::decode::<ModelsResponse>(answer(huge)).await;
+        assert!(
+            matches!(&refused, Err(ClientError::Other(m)) if m.contains("larger than")),
+            "{refused:?}"
+        );
+        let fine = ApiClient::decode::<ModelsResponse>(answer(
+            br#"{"models": [], "config_errors": []}"#.to_vec(),
+        ))
+        .await;
+        assert!(fine.is_ok(), "{fine:?}");
+
+        let mut line = b"data: ".to_vec();
+        line.extend(vec![b'x'; MAX_SSE_LINE + 1]);
+        let items: Vec<_> = bounded_lines(answer(line)).collect().await;
+        assert!(matches!(items.last(), Some(Err(StreamError::TooLong))));
+        let short: Vec<_> = bounded_lines(answer(b"event: line\ndata: {}\n\n".to_vec()))
+            .collect()
+            .await;
+        assert!(short.iter().all(Result::is_ok));
     }
 }

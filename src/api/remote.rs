@@ -3,12 +3,16 @@
 //! second code path: state, events, the log and load facts come from the owner's
 //! `/events` and `/logs/stream`, and switches, starts and stops go to its API. Nothing
 //! here ever touches the server itself.
+//!
+//! The same client follows another machine's llws (a `[[remote]]`, [`connect_host`]): then
+//! its profiles are that llws's (`/models`, read again now and then), its model files are
+//! that machine's to check, and its address may come and go with an SSH tunnel.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::client::{ApiClient, ClientError, LogStreamItem};
 use super::types::{
@@ -25,6 +29,60 @@ const RECONNECT: Duration = Duration::from_secs(1);
 /// Lines of the owner's log taken on connecting.
 const LOG_HISTORY: usize = 2000;
 
+/// How often another machine's profiles are read again.
+const MODELS_EVERY: Duration = Duration::from_secs(3);
+/// At most this many of another machine's profiles are taken (a hostile or broken one
+/// must not flood the picker).
+const MODELS_MAX: usize = 500;
+
+/// Where another llws's API answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    /// Its base URL here (an SSH tunnel's local end, or the remote's own).
+    pub url: String,
+    /// The `Host` it knows itself by, when the URL is not its own (a tunnel).
+    pub host: Option<String>,
+}
+
+/// What a client of another llws knows of it.
+#[derive(Clone)]
+pub struct Target {
+    /// Its address; `None` while there is none (the tunnel is down).
+    pub address: watch::Receiver<Option<Address>>,
+    pub token: String,
+}
+
+impl Target {
+    /// A client of the current address, or why there is none.
+    fn client(&self) -> Result<ApiClient, ClientError> {
+        let Some(address) = self.address.borrow().clone() else {
+            return Err(ClientError::Other(
+                "it cannot be reached (no tunnel)".into(),
+            ));
+        };
+        // Commands wait for a whole switch: only the connection is bounded.
+        let client = ApiClient::at(&address.url, &self.token, None);
+        Ok(match &address.host {
+            Some(host) => client.with_host(host),
+            None => client,
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.address
+            .borrow()
+            .as_ref()
+            .map_or_else(|| "(unreachable)".to_string(), |a| a.url.clone())
+    }
+
+    /// Waits until there is an address (at most `RECONNECT`).
+    async fn settle(&mut self) {
+        if self.address.borrow().is_none() {
+            let _ = tokio::time::timeout(RECONNECT, self.address.changed()).await;
+        }
+    }
+}
+
 /// A handle whose commands and state go through the llws at `url`. Call inside a tokio
 /// runtime; the driver ends when the handle is shut down.
 pub fn connect(settings: Arc<Settings>, url: &str) -> ControllerHandle {
@@ -32,40 +90,84 @@ pub fn connect(settings: Arc<Settings>, url: &str) -> ControllerHandle {
     driver.logs.note(format!(
         "llws: another llws owns this server; this one is its client (API {url}): switches and stops go through it"
     ));
-    tokio::spawn(drive(driver, settings.api.token.clone(), url.to_string()));
+    let (_, address) = watch::channel(Some(Address {
+        url: url.to_string(),
+        host: None,
+    }));
+    let target = Target {
+        address,
+        token: settings.api.token.clone(),
+    };
+    tokio::spawn(drive(driver, target, None));
     handle
 }
 
-async fn drive(mut d: RemoteDriver, token: String, url: String) {
-    // Commands wait for a whole switch: only the connection is bounded.
-    let commands = Arc::new(ApiClient::at(&url, &token, None));
-    let streams = ApiClient::at(&url, &token, None);
-    let events = tokio::spawn(follow_events(
-        ApiClient::at(&url, &token, None),
-        d.state.clone(),
-        d.events.clone(),
-        d.load_facts.clone(),
-        d.timings.clone(),
-        d.config_errors.clone(),
-        d.logs.clone(),
+/// A handle on another machine's llws, the `[[remote]]` named `name`: its state, log and
+/// profiles (by its own ids), its commands carried out by its controller. Call inside a
+/// tokio runtime; the driver ends when the handle is shut down.
+pub fn connect_host(settings: Arc<Settings>, name: &str, target: Target) -> ControllerHandle {
+    let store =
+        crate::server::profiles_store::ProfileStore::fed(format!("{name}: GET /models").into());
+    let logs = crate::server::logs::LogRing::new(settings.server.log_lines);
+    let (handle, driver) =
+        ControllerHandle::driven(settings.clone(), settings.backend, logs, store);
+    driver.logs.note(format!(
+        "llws: remote {name} ({}): its server's log follows",
+        target.describe()
     ));
-    let logs = tokio::spawn(follow_log(streams, d.logs.clone()));
+    tokio::spawn(drive(driver, target, Some(name.to_string())));
+    handle.with_files_elsewhere()
+}
+
+async fn drive(mut d: RemoteDriver, target: Target, host: Option<String>) {
+    let models = host.as_ref().map(|_| {
+        let store = Arc::new(std::mem::replace(
+            &mut d.profiles,
+            crate::server::profiles_store::ProfileStore::fed(Default::default()),
+        ));
+        tokio::spawn(follow_models(target.clone(), store))
+    });
+    let events = tokio::spawn(follow_events(
+        target.clone(),
+        host.clone(),
+        Sinks {
+            state: d.state.clone(),
+            events: d.events.clone(),
+            facts: d.load_facts.clone(),
+            timings: d.timings.clone(),
+            local_errors: d.config_errors.clone(),
+            ring: d.logs.clone(),
+        },
+    ));
+    let logs = tokio::spawn(follow_log(target.clone(), d.logs.clone()));
     let mut reload = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
             request = d.commands.recv() => {
                 let Some(request) = request else { break };
-                let client = commands.clone();
                 let state = d.state.borrow().clone();
-                tokio::spawn(run(client, request, state));
+                match target.client() {
+                    Ok(client) => {
+                        tokio::spawn(run(Arc::new(client), request, state));
+                    }
+                    Err(e) => {
+                        let _ = request.reply.send(Err(ControlError::BackendUnavailable(
+                            format!("the other llws: {e}"),
+                        )));
+                    }
+                }
             }
             call = d.calls.recv() => {
                 if let Some(RemoteCall::KeepWaiting) = call {
-                    let client = commands.clone();
+                    let client = target.client();
                     let ring = d.logs.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = client.keep_waiting().await {
-                            ring.note(format!("llws: keep waiting, through the owner: {e}"));
+                        let answer = match client {
+                            Ok(client) => client.keep_waiting().await.map(|_| ()),
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = answer {
+                            ring.note(format!("llws: keep waiting, through the other llws: {e}"));
                         }
                     });
                 }
@@ -84,6 +186,98 @@ async fn drive(mut d: RemoteDriver, token: String, url: String) {
     }
     events.abort();
     logs.abort();
+    if let Some(models) = models {
+        models.abort();
+    }
+}
+
+/// Another machine's GPU and system samples, read from its `GET /monitor/stream` into a
+/// [`crate::monitor::MonitorHandle`] of their own (off the render path); `heard` gets the
+/// local time (Unix ms) of each sample's arrival, so a reader can tell a remote that went
+/// quiet. Reconnects while the handle lives.
+pub fn follow_monitor(
+    settings: &Settings,
+    target: Target,
+) -> (crate::monitor::MonitorHandle, watch::Receiver<Option<u64>>) {
+    let (handle, feed) = crate::monitor::MonitorHandle::fed(&settings.monitor);
+    let (heard_tx, heard) = watch::channel(None);
+    tokio::spawn(async move {
+        let mut target = target;
+        let run = async {
+            loop {
+                target.settle().await;
+                if let Ok(client) = target.client()
+                    && let Ok(stream) = client.follow_monitor().await
+                {
+                    let mut stream = std::pin::pin!(stream);
+                    while let Some(Ok((gpu, system))) = stream.next().await {
+                        feed.publish(gpu, system);
+                        heard_tx.send_replace(Some(crate::server::state::now_ms()));
+                    }
+                }
+                tokio::time::sleep(RECONNECT).await;
+            }
+        };
+        tokio::select! {
+            _ = run => {}
+            _ = feed.stopped() => {}
+        }
+    });
+    (handle, heard)
+}
+
+/// Reads another machine's profiles now and then into `store` (under its own ids); the
+/// last good list stays while it does not answer.
+async fn follow_models(
+    mut target: Target,
+    store: Arc<crate::server::profiles_store::ProfileStore>,
+) {
+    loop {
+        target.settle().await;
+        if let Ok(client) = target.client()
+            && let Ok(reply) = tokio::time::timeout(MODELS_EVERY * 3, client.models()).await
+            && let Ok(models) = reply
+        {
+            store.publish(profiles_of(&models, store.path()));
+        }
+        tokio::time::sleep(MODELS_EVERY).await;
+    }
+}
+
+/// Another llws's `/models` as profiles: ids that would not be valid here are left out,
+/// and the texts are cleaned ([`crate::config::Profile::served_elsewhere`]).
+pub fn profiles_of(
+    models: &super::types::ModelsResponse,
+    label: &std::path::Path,
+) -> crate::server::profiles_store::ProfilesView {
+    use crate::config::profiles::is_valid_id;
+    let profiles = models
+        .models
+        .iter()
+        .filter(|m| is_valid_id(&m.id) && m.id.len() <= 64)
+        .take(MODELS_MAX)
+        .map(|m| {
+            let ctx = m.ctx_size.parse::<u64>().unwrap_or(0).to_string();
+            crate::config::Profile::served_elsewhere(
+                m.id.clone(),
+                &[
+                    ("NAME", &m.name),
+                    ("DESCRIPTION", &m.description),
+                    ("SPEED", &m.speed),
+                    ("CTX_SIZE", &ctx),
+                    ("MODEL", &m.model),
+                ],
+            )
+        })
+        .collect();
+    crate::server::profiles_store::ProfilesView {
+        set: Arc::new(crate::config::ProfileSet {
+            path: label.to_path_buf(),
+            profiles,
+            warnings: Vec::new(),
+        }),
+        error: None,
+    }
 }
 
 /// Carries out one command through the owner's API and answers it.
@@ -190,18 +384,33 @@ fn empty_status() -> StatusResponse {
 
 /// Follows the owner's `/events` into the handle's state and events, reconnecting when it
 /// stops answering (and saying so in the state).
-async fn follow_events(
-    client: ApiClient,
+/// Where the other llws's events go: the handle's state, events, load facts, timings, and
+/// the log ring for notes; with this llws's own config errors kept beside the other's.
+struct Sinks {
     state: Arc<tokio::sync::watch::Sender<ServerState>>,
     events: broadcast::Sender<Event>,
     facts: tokio::sync::watch::Sender<crate::server::load_facts::LoadFacts>,
     timings: Arc<std::sync::Mutex<crate::server::timings::TimingsStore>>,
     local_errors: Arc<crate::server::state::ConfigErrors>,
     ring: Arc<LogRing>,
-) {
+}
+
+async fn follow_events(mut target: Target, host: Option<String>, sinks: Sinks) {
+    let Sinks {
+        state,
+        events,
+        facts,
+        timings,
+        local_errors,
+        ring,
+    } = sinks;
     let mut said_gone = false;
     loop {
-        if let Ok(stream) = client.events().await {
+        target.settle().await;
+        let client = target.client();
+        if let Ok(client) = &client
+            && let Ok(stream) = client.events().await
+        {
             said_gone = false;
             let mut stream = std::pin::pin!(stream);
             while let Some(Ok((name, data))) = stream.next().await {
@@ -254,13 +463,34 @@ async fn follow_events(
         }
         if !said_gone {
             said_gone = true;
-            let message = format!(
-                "the llws that owns the server ({}) stopped answering; reconnecting",
-                client.base_url()
-            );
+            let message = match &host {
+                None => format!(
+                    "the llws that owns the server ({}) stopped answering; reconnecting",
+                    target.describe()
+                ),
+                Some(name) => format!(
+                    "remote {name} ({}) stopped answering; reconnecting",
+                    target.describe()
+                ),
+            };
             ring.note(format!("llws: {message}"));
             state.send_modify(|s| {
                 s.message = message.clone();
+                // Another machine that went quiet is not "running" here: its model cannot
+                // be reached (requests are refused at once, the status bar says why) until
+                // its first state after the reconnect says what it is.
+                if host.is_some() && s.phase != crate::server::Phase::Idle {
+                    s.phase = crate::server::Phase::Failed;
+                    s.switch = None;
+                    s.failure = Some(Failure {
+                        reason: message.clone(),
+                        exit_code: None,
+                        signal: None,
+                        oom_killed: false,
+                        restart_count: None,
+                        log_tail: Vec::new(),
+                    });
+                }
             });
             let _ = events.send(Event::State(Box::new(state.borrow().clone())));
         }
@@ -269,14 +499,28 @@ async fn follow_events(
 }
 
 /// Follows the owner's server log into the handle's ring.
-async fn follow_log(client: ApiClient, ring: Arc<LogRing>) {
-    let mut tail = LOG_HISTORY;
+async fn follow_log(mut target: Target, ring: Arc<LogRing>) {
+    // The last line taken: after a reconnect the history comes again, and only what was
+    // not taken yet goes into the ring (what was written while the link was down, too).
+    // A line with a lower number but a later time is from a new ring: the other llws
+    // started again.
+    let mut last: Option<(u64, u64)> = None;
     loop {
-        if let Ok(stream) = client.follow_logs(tail).await {
+        target.settle().await;
+        if let Ok(client) = target.client()
+            && let Ok(stream) = client.follow_logs(LOG_HISTORY).await
+        {
             let mut stream = std::pin::pin!(stream);
             while let Some(Ok(item)) = stream.next().await {
                 match item {
                     LogStreamItem::Line(line) => {
+                        if let Some((seq, time)) = last
+                            && line.seq <= seq
+                            && line.time_ms <= time
+                        {
+                            continue;
+                        }
+                        last = Some((line.seq, line.time_ms));
                         let source = match line.source.as_str() {
                             "stdout" => Source::Stdout,
                             "llws" => Source::Llws,
@@ -290,8 +534,6 @@ async fn follow_log(client: ApiClient, ring: Arc<LogRing>) {
                 }
             }
         }
-        // After a reconnect, only what is new.
-        tail = 0;
         tokio::time::sleep(RECONNECT).await;
     }
 }

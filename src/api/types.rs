@@ -77,6 +77,8 @@ pub fn client_advice(
 ) -> std::collections::HashMap<String, ClientAdvice> {
     set.profiles
         .iter()
+        // Another machine's profiles name files there: none is read here.
+        .filter(|p| !p.is_elsewhere())
         .filter_map(|p| {
             let meta = crate::model::files::check(models_dir, p)
                 .ok()
@@ -173,6 +175,9 @@ pub struct StatusResponse {
     /// The router on the inference port (docs/router.md); null in direct mode.
     #[serde(default)]
     pub router: Option<crate::router::RouterStatus>,
+    /// The `[[remote]]` whose server this is (docs/remote.md); absent for this machine's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// The reply of `GET /activity`: the router's newest requests, oldest first.
@@ -562,6 +567,7 @@ impl StatusResponse {
                 .as_ref()
                 .map(|b| ForeignInfo::new(&b.server, &b.profile)),
             router: None,
+            host: state.host.clone(),
         }
     }
 
@@ -631,6 +637,8 @@ impl StatusResponse {
                 server: f.to_server(),
                 profile: f.profile.clone(),
             }),
+            // Whose server it is, the reader decides (a [[remote]] is named by this llws).
+            host: None,
         }
     }
 }

@@ -93,6 +93,18 @@ pub fn switch_answering(
     // A waiting switch is bounded by the server (health plus stop timeout); the client
     // only bounds the connection.
     let client = api_client(ctx, no_wait.then_some(SHORT_TIMEOUT));
+    Ok(switch_through(&rt, &client, profile, no_wait, foreign))
+}
+
+/// A switch through `client` (this machine's llws, or a `[[remote]]`'s), said on stdout
+/// or stderr as `llws switch` says it.
+pub fn switch_through(
+    rt: &tokio::runtime::Runtime,
+    client: &ApiClient,
+    profile: &str,
+    no_wait: bool,
+    foreign: Option<crate::server::foreign::ForeignAction>,
+) -> ExitCode {
     let mut result = rt.block_on(client.switch(profile, !no_wait));
     if let (Ok(SwitchReply::Done(reply)), Some(action)) = (&result, foreign)
         && reply.outcome == "blocked"
@@ -107,7 +119,7 @@ pub fn switch_answering(
             .block_on(client.resolve_foreign(action))
             .map(|r| SwitchReply::Done(Box::new(r)));
     }
-    Ok(match result {
+    match result {
         Ok(SwitchReply::Accepted(_)) => {
             println!("Switching to {profile}; `llws status` shows the progress.");
             ExitCode::SUCCESS
@@ -156,7 +168,7 @@ pub fn switch_answering(
             ExitCode::FAILURE
         }
         Err(e) => fail(&e),
-    })
+    }
 }
 
 pub fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
@@ -178,14 +190,27 @@ pub fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
 /// `llws logs [-n N] [-f]`: the kept lines, and with `-f` every new one, as plain text on
 /// stdout (what `llws up --logs` prints), so it pipes into grep like `docker logs`.
 pub fn logs(ctx: &Context, tail: usize, follow: bool) -> anyhow::Result<ExitCode> {
-    use futures::StreamExt;
-    use std::io::Write;
     let rt = runtime()?;
     let client = api_client(ctx, None);
-    rt.block_on(async {
+    rt.block_on(logs_through(&client, tail, follow, Some(ctx)))
+}
+
+/// The log of the llws `client` reaches (this machine's, or a `[[remote]]`'s). With
+/// `kept`, what a kept server left is read when no llws answers.
+pub async fn logs_through(
+    client: &ApiClient,
+    tail: usize,
+    follow: bool,
+    kept: Option<&Context>,
+) -> anyhow::Result<ExitCode> {
+    use futures::StreamExt;
+    use std::io::Write;
+    {
         if !follow {
             return Ok(match client.logs(tail).await {
-                Err(ClientError::NotRunning { .. }) => super::kept::logs(ctx, tail, false).await?,
+                Err(ClientError::NotRunning { .. }) if kept.is_some() => {
+                    super::kept::logs(kept.expect("checked"), tail, false).await?
+                }
                 Ok(reply) => {
                     let mut out = std::io::stdout().lock();
                     for line in &reply.lines {
@@ -200,7 +225,9 @@ pub fn logs(ctx: &Context, tail: usize, follow: bool) -> anyhow::Result<ExitCode
         }
         let stream = match client.follow_logs(tail).await {
             Ok(stream) => stream,
-            Err(ClientError::NotRunning { .. }) => return super::kept::logs(ctx, tail, true).await,
+            Err(ClientError::NotRunning { .. }) if kept.is_some() => {
+                return super::kept::logs(kept.expect("checked"), tail, true).await;
+            }
             Err(e) => return Ok(fail(&e)),
         };
         let mut stream = std::pin::pin!(stream);
@@ -228,7 +255,7 @@ pub fn logs(ctx: &Context, tail: usize, follow: bool) -> anyhow::Result<ExitCode
                 }
             }
         }
-    })
+    }
 }
 
 pub fn keep_waiting(ctx: &Context) -> anyhow::Result<ExitCode> {

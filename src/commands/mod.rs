@@ -104,11 +104,26 @@ fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
             Some(name) => remote::status(&ctx, &name, json),
             None => client::status(&ctx, json),
         },
-        Command::Switch { profile, no_wait } => client::switch(&ctx, &profile, no_wait),
+        Command::Switch {
+            profile,
+            no_wait,
+            remote,
+        } => match remote {
+            Some(name) => remote::switch(&ctx, &name, &profile, no_wait),
+            None => client::switch(&ctx, &profile, no_wait),
+        },
         Command::Stop => client::stop(&ctx),
-        Command::Logs { tail, follow, raw } => {
+        Command::Logs {
+            tail,
+            follow,
+            raw,
+            remote,
+        } => {
             crate::util::text::set_raw(raw);
-            client::logs(&ctx, tail, follow)
+            match remote {
+                Some(name) => remote::logs(&ctx, &name, tail, follow),
+                None => client::logs(&ctx, tail, follow),
+            }
         }
         Command::KeepWaiting => client::keep_waiting(&ctx),
         Command::Selftest { raw } => {

@@ -1,5 +1,6 @@
-//! `llws status --remote NAME`: a `[[remote]]`'s state, read from its API with its token,
-//! through the SSH tunnel when the entry has `ssh` (started for the one request).
+//! `llws status|switch|logs --remote NAME`: a `[[remote]]`'s state, switch and log, through
+//! its API with its token, through the SSH tunnel when the entry has `ssh` (started for the
+//! one command).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,22 +42,29 @@ pub fn find<'a>(settings: &'a Settings, name: &str) -> Result<&'a RemoteSettings
     })
 }
 
-pub fn status(ctx: &Context, name: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let remote = match find(&ctx.settings, name) {
-        Ok(remote) => remote,
-        Err(e) => {
-            eprintln!("llws: {e}");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
+/// A runtime, a client of the remote's API and the tunnel it goes through (kept while the
+/// command runs), or what stands in the way, said as the command's message.
+struct Reached {
+    rt: tokio::runtime::Runtime,
+    client: ApiClient,
+    url: String,
+    _tunnel: Option<Tunnel>,
+}
+
+fn reach<'a>(
+    ctx: &'a Context,
+    name: &str,
+    timeout: Option<Duration>,
+) -> Result<(&'a RemoteSettings, Reached), String> {
+    let remote = find(&ctx.settings, name)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
-    let outcome = rt.block_on(async {
-        // The tunnel lives as long as this block: the request goes through it.
-        let (url, _tunnel) = match TunnelPlan::for_remote(remote) {
-            None => (remote.base_url(), None),
-            Some(Err(e)) => return Err(e),
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (url, tunnel) = rt.block_on(async {
+        match TunnelPlan::for_remote(remote) {
+            None => Ok((remote.base_url(), None)),
+            Some(Err(e)) => Err(e),
             Some(Ok(plan)) => {
                 let tunnel = Tunnel::start(plan);
                 tunnel.first_attempt(TUNNEL_WAIT).await.map_err(|state| {
@@ -66,15 +74,39 @@ pub fn status(ctx: &Context, name: &str, json: bool) -> anyhow::Result<ExitCode>
                     )
                 })?;
                 let url = tunnel.api_url().unwrap_or_default();
-                (url, Some(tunnel))
+                Ok((url, Some(tunnel)))
             }
-        };
-        let mut client = ApiClient::at(&url, &remote.token, Some(STATUS_TIMEOUT));
-        if url != remote.base_url()
-            && let Some(authority) = remote.authority()
-        {
-            client = client.with_host(&authority);
         }
+    })?;
+    let mut client = ApiClient::at(&url, &remote.token, timeout);
+    if url != remote.base_url()
+        && let Some(authority) = remote.authority()
+    {
+        client = client.with_host(&authority);
+    }
+    Ok((
+        remote,
+        Reached {
+            rt,
+            client,
+            url,
+            _tunnel: tunnel,
+        },
+    ))
+}
+
+fn refuse(e: String) -> anyhow::Result<ExitCode> {
+    eprintln!("llws: {e}");
+    Ok(ExitCode::FAILURE)
+}
+
+pub fn status(ctx: &Context, name: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let (remote, reached) = match reach(ctx, name, Some(STATUS_TIMEOUT)) {
+        Ok(r) => r,
+        Err(e) => return refuse(e),
+    };
+    let client = &reached.client;
+    let outcome = reached.rt.block_on(async {
         let answer = if json {
             client.status_text().await
         } else {
@@ -83,7 +115,7 @@ pub fn status(ctx: &Context, name: &str, json: bool) -> anyhow::Result<ExitCode>
                 .await
                 .map(|s| super::client::render_status(&s, &remote.url))
         };
-        answer.map_err(|e| explain(remote, &url, e))
+        answer.map_err(|e| explain(remote, &reached.url, e))
     });
     Ok(match outcome {
         Ok(text) => {
@@ -95,6 +127,50 @@ pub fn status(ctx: &Context, name: &str, json: bool) -> anyhow::Result<ExitCode>
             ExitCode::FAILURE
         }
     })
+}
+
+/// `llws switch --remote NAME PROFILE`: the remote's own controller switches (PROFILE is
+/// its id there); this machine's server is not touched.
+pub fn switch(ctx: &Context, name: &str, profile: &str, no_wait: bool) -> anyhow::Result<ExitCode> {
+    // A waiting switch is bounded by the remote; only the connection is bounded here.
+    let timeout = no_wait.then_some(STATUS_TIMEOUT);
+    let (remote, reached) = match reach(ctx, name, timeout) {
+        Ok(r) => r,
+        Err(e) => return refuse(e),
+    };
+    // Not answering at all is said in the remote's terms (which llws, which tunnel).
+    if let Err(e) = reached.rt.block_on(reached.client.status()) {
+        return refuse(explain(remote, &reached.url, e));
+    }
+    let profile = match crate::hosts::split_qualified(profile) {
+        Some((id, host)) if host == remote.name => id,
+        _ => profile,
+    };
+    Ok(super::client::switch_through(
+        &reached.rt,
+        &reached.client,
+        profile,
+        no_wait,
+        None,
+    ))
+}
+
+/// `llws logs --remote NAME`: the remote's server log, as `llws logs` prints this
+/// machine's.
+pub fn logs(ctx: &Context, name: &str, tail: usize, follow: bool) -> anyhow::Result<ExitCode> {
+    let (remote, reached) = match reach(ctx, name, None) {
+        Ok(r) => r,
+        Err(e) => return refuse(e),
+    };
+    if let Err(e) = reached.rt.block_on(reached.client.status()) {
+        return refuse(explain(remote, &reached.url, e));
+    }
+    reached.rt.block_on(super::client::logs_through(
+        &reached.client,
+        tail,
+        follow,
+        None,
+    ))
 }
 
 fn explain(remote: &RemoteSettings, url: &str, e: ClientError) -> String {

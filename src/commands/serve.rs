@@ -31,7 +31,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     if let Some(id) = &profile {
         let set = ctx.profiles()?;
-        if set.get(id).is_none() {
+        if set.get(id).is_none() && !crate::hosts::Hosts::names_a_remote(&ctx.settings, id) {
             return super::profiles::unknown(&set, id);
         }
     }
@@ -65,21 +65,28 @@ async fn serve(
 
     let settings = Arc::new(ctx.settings);
     // One owner per server: with another llws in control, say which and stop here.
-    let ctl = match spawn_controller(settings.clone()) {
+    let local = match spawn_controller(settings.clone()) {
         Ok(ctl) => ctl,
         Err(e) => {
             eprintln!("llws: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
+    // With [[remote]] entries, one handle over this machine's controller and theirs.
+    let hosts = crate::hosts::Hosts::start(settings.clone(), local.clone());
+    let ctl = hosts.handle.clone();
     let stop_printing = CancellationToken::new();
     let printer = tokio::spawn(print_events(ctl.clone(), logs, stop_printing.clone()));
-    let monitor = monitor::spawn_for(&settings, follow_server(ctl.subscribe_state()));
+    // The monitors watch this machine's server, whichever host serves.
+    let monitor = monitor::spawn_for(&settings, follow_server(local.subscribe_state()));
 
     // The router takes the inference port before anything else answers on it.
     let router = if settings.router.enabled {
         match crate::router::serve(ctl.clone(), settings.clone()).await {
-            Ok(router) => Some(router),
+            Ok(router) => {
+                hosts.attach_router(router.handle());
+                Some(router)
+            }
             Err(e) => {
                 eprintln!("llws: {e}");
                 ctl.shutdown(true).await;
@@ -131,6 +138,8 @@ async fn serve(
         if keep { "kept running" } else { "stopped" },
     ));
 
+    // The remotes' profiles and state, before a start names one (or finds one serving).
+    hosts.first_contact(std::time::Duration::from_secs(5)).await;
     if let Some(id) = &profile {
         // The outcome shows in the state lines; a refusal (missing model file) ends here,
         // before anything was touched.

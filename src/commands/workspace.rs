@@ -18,7 +18,7 @@ use super::Context;
 pub fn run(ctx: Context, profile: Option<String>) -> anyhow::Result<ExitCode> {
     if let Some(id) = &profile {
         let set = ctx.profiles()?;
-        if set.get(id).is_none() {
+        if set.get(id).is_none() && !crate::hosts::Hosts::names_a_remote(&ctx.settings, id) {
             eprintln!("llws: {}", neither_profile_nor_command(id, &set));
             return Ok(ExitCode::from(1));
         }

@@ -45,6 +45,38 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// A profile another machine's llws serves, as its `/models` describes it: `id` is the
+    /// name this llws gives it, `fields` its known keys (`NAME`, `DESCRIPTION`, `SPEED`,
+    /// `CTX_SIZE`, `MODEL`). Values lose control characters and are cut to 200
+    /// characters: they come from the network and end up on the screen.
+    pub fn served_elsewhere(id: String, fields: &[(&str, &str)]) -> Self {
+        let entries = fields
+            .iter()
+            .filter(|(key, _)| KNOWN_KEYS.contains(key))
+            .map(|(key, value)| Entry {
+                key: key.to_string(),
+                value: value
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect(),
+                line: 0,
+            })
+            .collect();
+        Self {
+            id,
+            line: 0,
+            entries,
+        }
+    }
+
+    /// Whether another machine serves this profile: its id is `ID@HOST`, which no profile
+    /// of this machine's models.conf can have (ids hold no `@`). Its MODEL names a file
+    /// on that machine: nothing here reads it.
+    pub fn is_elsewhere(&self) -> bool {
+        self.id.contains('@')
+    }
+
     /// The value of a known key, if the profile sets it to something non-empty.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries

@@ -82,7 +82,9 @@ impl ProfileSet {
     }
 }
 
-fn is_valid_id(id: &str) -> bool {
+/// Whether `id` may name a profile: letters, digits, `_`, `.` and `-` (so `id@host` names
+/// another machine's profile without clashing with one here).
+pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id
             .chars()

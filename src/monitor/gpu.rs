@@ -22,7 +22,7 @@ use nvml_wrapper::enum_wrappers::device::{Clock, PcieUtilCounter, TemperatureSen
 use nvml_wrapper::enums::device::UsedGpuMemory;
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::struct_wrappers::device::ProcessInfo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::proc_tree;
 
@@ -32,7 +32,7 @@ pub const NO_GPU: &str = "no NVIDIA GPU found";
 const MPS_SERVER: &str = "nvidia-cuda-mps-server";
 
 /// What the GPU panel shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum GpuState {
     /// Before the first sample (NVML starts in about 12 ms, so this is brief).
@@ -44,12 +44,15 @@ pub enum GpuState {
     Ready(GpuSnapshot),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuSnapshot {
     pub gpus: Vec<GpuSample>,
     pub driver_version: Option<String>,
     /// When these readings were taken (not when they were last published).
-    #[serde(serialize_with = "super::unix_ms")]
+    #[serde(
+        serialize_with = "super::unix_ms",
+        deserialize_with = "super::from_unix_ms"
+    )]
     pub taken_at: SystemTime,
     /// Set while NVML does not answer: the readings above are this old and kept only so the
     /// screen is not blank.
@@ -57,14 +60,15 @@ pub struct GpuSnapshot {
 }
 
 /// Readings kept on screen past their time, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stale {
     pub age_ms: u64,
     pub reason: String,
 }
 
 /// One GPU. A field the GPU or driver does not support is `None` (an H200 has no fan).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GpuSample {
     /// NVML's index, the same as nvidia-smi's and CUDA_VISIBLE_DEVICES' (PCI order).
     pub index: u32,
@@ -76,7 +80,10 @@ pub struct GpuSample {
     /// last good reading (from `read_at`), or empty if there never was one.
     pub error: Option<String>,
     /// When the fields below were read.
-    #[serde(serialize_with = "super::unix_ms_opt")]
+    #[serde(
+        serialize_with = "super::unix_ms_opt",
+        deserialize_with = "super::from_unix_ms_opt"
+    )]
     pub read_at: Option<SystemTime>,
     pub memory_used_bytes: Option<u64>,
     pub memory_total_bytes: Option<u64>,
@@ -113,7 +120,7 @@ pub struct GpuSample {
     pub processes: Vec<GpuProcess>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuProcess {
     /// The host pid, as NVML reports it (for a container: the host's view).
     pub pid: u32,

@@ -74,6 +74,58 @@ pub struct MonitorHandle {
     _stop: Arc<DropGuard>,
 }
 
+/// What fills a [`MonitorHandle`] made by [`MonitorHandle::fed`]: samples taken elsewhere
+/// (another machine's llws, read from its `GET /monitor/stream`).
+pub struct MonitorFeed {
+    gpu: watch::Sender<GpuState>,
+    system: watch::Sender<SystemSnapshot>,
+    history: Arc<Mutex<History>>,
+    stop: CancellationToken,
+}
+
+impl MonitorFeed {
+    /// Publishes one sample and adds it to the history.
+    pub fn publish(&self, gpu: GpuState, system: SystemSnapshot) {
+        {
+            let mut history = lock(&self.history);
+            if let GpuState::Ready(snapshot) = &gpu {
+                history.push_gpu(snapshot);
+            }
+            history.push_system(&system);
+        }
+        self.gpu.send_replace(gpu);
+        self.system.send_replace(system);
+    }
+
+    /// Ends when the last clone of the handle is dropped.
+    pub async fn stopped(&self) {
+        self.stop.cancelled().await
+    }
+}
+
+impl MonitorHandle {
+    /// A handle whose samples come from a [`MonitorFeed`] rather than samplers here.
+    pub fn fed(settings: &MonitorSettings) -> (Self, MonitorFeed) {
+        let (gpu_tx, gpu) = watch::channel(GpuState::Waiting);
+        let (system_tx, system) = watch::channel(SystemSnapshot::default());
+        let history = Arc::new(Mutex::new(History::for_settings(settings)));
+        let stop = CancellationToken::new();
+        let handle = Self {
+            gpu,
+            system,
+            history: history.clone(),
+            _stop: Arc::new(stop.clone().drop_guard()),
+        };
+        let feed = MonitorFeed {
+            gpu: gpu_tx,
+            system: system_tx,
+            history,
+            stop,
+        };
+        (handle, feed)
+    }
+}
+
 /// The first CPU figures need two readings this far apart (sysinfo's minimum is 200 ms).
 const FIRST_READING: Duration = Duration::from_millis(250);
 
@@ -271,6 +323,19 @@ pub(crate) fn unix_ms<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     s.serialize_u64(ms)
+}
+
+/// The other way ([`unix_ms`]): another llws's sample read back (GET /monitor/stream).
+pub(crate) fn from_unix_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+    let ms = <u64 as serde::Deserialize>::deserialize(d)?;
+    Ok(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+pub(crate) fn from_unix_ms_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SystemTime>, D::Error> {
+    let ms = <Option<u64> as serde::Deserialize>::deserialize(d)?;
+    Ok(ms.map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms)))
 }
 
 pub(crate) fn unix_ms_opt<S: Serializer>(

@@ -15,7 +15,7 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 use super::ServerProcess;
 use super::proc_tree;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ServerFootprint {
     /// 100 = one core busy, as `top` and `docker stats` count.
     pub cpu_percent: f32,
@@ -32,7 +32,7 @@ pub struct ServerFootprint {
     pub source: FootprintSource,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FootprintSource {
     Docker,

@@ -7,12 +7,13 @@
 
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
 
 use super::server_footprint::ServerFootprint;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SystemSnapshot {
     /// All cores, 0–100.
     pub cpu_percent: f32,
@@ -34,7 +35,10 @@ pub struct SystemSnapshot {
     /// The llama-server's own CPU and memory, while one runs.
     pub server: Option<ServerFootprint>,
     /// `None` until the first sample (CPU figures need two readings).
-    #[serde(serialize_with = "super::unix_ms_opt")]
+    #[serde(
+        serialize_with = "super::unix_ms_opt",
+        deserialize_with = "super::from_unix_ms_opt"
+    )]
     pub taken_at: Option<SystemTime>,
 }
 

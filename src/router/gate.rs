@@ -57,8 +57,8 @@ pub struct Shared {
     pub ctl: ControllerHandle,
     /// The public settings (the router's own address, `[router]`).
     pub settings: Arc<Settings>,
-    /// `host:port` requests go to.
-    pub upstream: watch::Sender<String>,
+    /// Where requests go.
+    pub upstream: watch::Sender<super::Upstream>,
     pub guard: Guard,
     pub client: Client,
     pub activity: Arc<Activity>,
@@ -138,7 +138,7 @@ impl Shared {
     pub fn new(
         ctl: ControllerHandle,
         settings: Arc<Settings>,
-        upstream: watch::Sender<String>,
+        upstream: watch::Sender<super::Upstream>,
         guard: Guard,
     ) -> Self {
         let activity = Arc::new(Activity::new(settings.router.activity_size));
@@ -205,7 +205,7 @@ impl Shared {
         RouterStatus {
             enabled: true,
             url: self.settings.server.base_url(),
-            upstream: self.upstream.borrow().clone(),
+            upstream: self.upstream.borrow().authority.clone(),
             follow_model: r.follow_model,
             queued: self.waiting(),
             in_flight: self.in_flight(),

@@ -114,10 +114,33 @@ impl RouterHandle {
         &self.shared.activity
     }
 
-    /// Where requests go next (`host:port`). A later step makes remote hosts an upstream.
+    /// Where requests go next (`host:port`), under its own name.
     pub fn set_upstream(&self, authority: String) {
-        let _ = self.shared.upstream.send(authority);
+        self.set_upstream_to(Upstream {
+            authority,
+            host: None,
+        });
     }
+
+    /// Where requests go next; with `host`, under that `Host` (a remote's inference port
+    /// through an SSH tunnel knows itself by its own address, not the tunnel's).
+    pub fn set_upstream_to(&self, upstream: Upstream) {
+        self.shared.upstream.send_if_modified(|now| {
+            let changed = *now != upstream;
+            *now = upstream;
+            changed
+        });
+    }
+}
+
+/// Where the router forwards: an address, and the `Host` it is known by when that is not
+/// the address itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// `host:port` to connect to.
+    pub authority: String,
+    /// The `Host` header to send instead of `authority`.
+    pub host: Option<String>,
 }
 
 /// Starts the router for `ctl` on `settings.server` (the public settings; the controller
@@ -153,7 +176,10 @@ pub async fn serve(
         .base_url()
         .trim_start_matches("http://")
         .to_string();
-    let (upstream, _) = watch::channel(upstream_authority);
+    let (upstream, _) = watch::channel(Upstream {
+        authority: upstream_authority,
+        host: None,
+    });
     let shutdown = CancellationToken::new();
     let shared = Arc::new(gate::Shared::new(ctl, settings, upstream, guard));
     tokio::spawn(gate::watch_switches(shared.clone(), shutdown.clone()));

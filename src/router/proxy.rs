@@ -64,7 +64,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn upstream_request(parts: &Parts, body: &Bytes, authority: &str) -> Request<Full<Bytes>> {
+fn upstream_request(
+    parts: &Parts,
+    body: &Bytes,
+    upstream: &super::Upstream,
+) -> Request<Full<Bytes>> {
+    let authority = &upstream.authority;
     let path = parts
         .uri
         .path_and_query()
@@ -78,6 +83,13 @@ fn upstream_request(parts: &Parts, body: &Bytes, authority: &str) -> Request<Ful
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(HOST);
+    if let Some(host) = upstream
+        .host
+        .as_deref()
+        .and_then(|h| hyper::header::HeaderValue::from_str(h).ok())
+    {
+        headers.insert(HOST, host);
+    }
     headers.remove(CONTENT_LENGTH);
     if !body.is_empty() || parts.method.as_str() == "POST" {
         headers.insert(CONTENT_LENGTH, body.len().into());
@@ -105,8 +117,8 @@ pub async fn forward(
             }
         };
         tap.profile = ticket.profile.clone();
-        let authority = shared.upstream.borrow().clone();
-        let request = upstream_request(&parts, &body, &authority);
+        let upstream = shared.upstream.borrow().clone();
+        let request = upstream_request(&parts, &body, &upstream);
         let sent = tokio::select! {
             sent = shared.client.request(request) => sent,
             _ = ticket.cancel.cancelled() => {

@@ -80,6 +80,7 @@ pub fn spawn_owned<B: Backend>(
         config_errors: config_errors.clone(),
         owner: owner.as_ref().map(OwnerLock::record),
         remote: None,
+        files_here: true,
     };
     let helpers = vec![
         tokio::spawn(follow_load_facts(logs.clone(), facts_tx)),

@@ -116,6 +116,9 @@ pub struct ControllerHandle {
     pub(super) owner: Option<Arc<OwnerRecord>>,
     /// For a client of another llws: "keep waiting" goes to the owner's API.
     pub(super) remote: Option<mpsc::UnboundedSender<RemoteCall>>,
+    /// Whether the profiles' model files are on this machine, so a switch checks them
+    /// before it is sent (false for another machine's llws: its controller checks them).
+    pub(super) files_here: bool,
 }
 
 /// What drives a client's handle ([`ControllerHandle::remote`]): the commands its users
@@ -161,6 +164,20 @@ impl ControllerHandle {
         settings: Arc<Settings>,
         kind: crate::config::settings::BackendKind,
     ) -> (Self, RemoteDriver) {
+        let store = super::profiles_store::ProfileStore::load(settings.models_conf.clone());
+        let logs = LogRing::new(settings.server.log_lines);
+        Self::driven(settings, kind, logs, store)
+    }
+
+    /// A handle whose commands someone else carries out (the returned driver), over the
+    /// given log ring and profiles: a client of another llws ([`Self::remote`]), another
+    /// machine's llws, or the switchboard that joins several of them.
+    pub fn driven(
+        settings: Arc<Settings>,
+        kind: crate::config::settings::BackendKind,
+        logs: Arc<LogRing>,
+        store: super::profiles_store::ProfileStore,
+    ) -> (Self, RemoteDriver) {
         let (state_tx, state_rx) = watch::channel(ServerState::initial(kind));
         let state_tx = Arc::new(state_tx);
         let (events, _) = broadcast::channel(1024);
@@ -168,9 +185,7 @@ impl ControllerHandle {
         let (shutdown, shutdown_rx) = mpsc::unbounded_channel();
         let (calls, calls_rx) = mpsc::unbounded_channel();
         let (facts_tx, facts_rx) = watch::channel(LoadFacts::default());
-        let store = super::profiles_store::ProfileStore::load(settings.models_conf.clone());
         let profiles = store.subscribe();
-        let logs = LogRing::new(settings.server.log_lines);
         let timings = Arc::new(Mutex::new(TimingsStore::default()));
         let config_errors = Arc::new(ConfigErrors::new(state_tx.clone(), events.clone()));
         let handle = Self {
@@ -189,6 +204,7 @@ impl ControllerHandle {
             config_errors: config_errors.clone(),
             owner: None,
             remote: Some(calls),
+            files_here: true,
         };
         let driver = RemoteDriver {
             commands: commands_rx,
@@ -203,6 +219,13 @@ impl ControllerHandle {
             profiles: store,
         };
         (handle, driver)
+    }
+
+    /// The same handle, for profiles whose model files are on another machine: a switch
+    /// checks only that the profile exists; that machine's controller checks the files.
+    pub fn with_files_elsewhere(mut self) -> Self {
+        self.files_here = false;
+        self
     }
 
     /// Whether this handle is a client of another llws (which owns the server).
@@ -318,7 +341,10 @@ impl ControllerHandle {
                 message: format!("unknown model: {id}"),
             });
         };
-        model_files::check(&self.settings.models_dir, profile).map_err(ControlError::ModelFiles)?;
+        if self.files_here {
+            model_files::check(&self.settings.models_dir, profile)
+                .map_err(ControlError::ModelFiles)?;
+        }
         Ok(profile.clone())
     }
 

@@ -25,6 +25,8 @@ pub struct ProfileStore {
     trust: ModelsTrust,
     mtime: Option<SystemTime>,
     tx: watch::Sender<ProfilesView>,
+    /// Fed by [`Self::publish`] (another machine's profiles), not read from a file.
+    fed: bool,
 }
 
 fn mtime(path: &PathBuf) -> Option<SystemTime> {
@@ -58,7 +60,39 @@ impl ProfileStore {
             trust,
             mtime,
             tx,
+            fed: false,
         }
+    }
+
+    /// A store with no file behind it: its profiles are what [`Self::publish`] gives it
+    /// (another machine's, read from its API). `label` names it in messages.
+    pub fn fed(label: PathBuf) -> Self {
+        let (tx, _) = watch::channel(ProfilesView {
+            set: Arc::new(ProfileSet {
+                path: label.clone(),
+                profiles: Vec::new(),
+                warnings: Vec::new(),
+            }),
+            error: None,
+        });
+        Self {
+            path: label,
+            trust: ModelsTrust::Own,
+            mtime: None,
+            tx,
+            fed: true,
+        }
+    }
+
+    /// Replaces the profiles of a [`Self::fed`] store (readers see a change only when the
+    /// set differs).
+    pub fn publish(&self, view: ProfilesView) {
+        self.tx.send_if_modified(|now| {
+            let changed = now.set.profiles != view.set.profiles
+                || now.error.is_some() != view.error.is_some();
+            *now = view;
+            changed
+        });
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -81,6 +115,9 @@ impl ProfileStore {
 
     /// Reloads when the file changed since the last look; returns the new view if it did.
     pub fn reload_if_changed(&mut self) -> Option<ProfilesView> {
+        if self.fed {
+            return None;
+        }
         let now = mtime(&self.path);
         if now == self.mtime {
             return None;

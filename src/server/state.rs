@@ -131,6 +131,8 @@ pub struct ServerState {
     /// A server llws did not start blocked the last start (inventory item 17): what it is,
     /// and the profile that waits. Cleared by the next start, a stop, or its resolution.
     pub foreign: Option<crate::server::foreign::Blocked>,
+    /// The `[[remote]]` whose server this is; `None` for this machine's.
+    pub host: Option<String>,
 }
 
 impl ServerState {
@@ -157,6 +159,7 @@ impl ServerState {
             log_file_error: None,
             command_line: None,
             foreign: None,
+            host: None,
         }
     }
 

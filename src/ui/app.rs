@@ -22,6 +22,7 @@ use crate::ui::copy_mode::{CopyMode, Entered, Move};
 use crate::ui::keys::{KeyContext, Mode, Route, resolve};
 use crate::ui::layout::{self, Border, Layout, LayoutKind, PaneId, Splits};
 use crate::ui::msg::{Msg, Reply};
+use crate::ui::panels_host::PanelsHost;
 use crate::ui::panes::logs::{LogView, Prompt};
 use crate::ui::passthrough::COPY_MAX;
 use crate::ui::picker::{self, ModelFacts, Picker};
@@ -109,6 +110,8 @@ pub struct App {
     /// notification's text, or "bell"): the pane's title shows it until the pane is in
     /// view again ([`App::claude_in_view`]).
     pub claude_alert: Option<String>,
+    /// Which host the log, GPU and system panes show ([`PanelsHost`]).
+    pub panels: PanelsHost,
 }
 
 impl App {
@@ -149,6 +152,7 @@ impl App {
             on_exit,
             quitting: false,
             claude_alert: None,
+            panels: PanelsHost::default(),
             banner: None,
             banner_until: None,
             server: None,
@@ -189,6 +193,7 @@ impl App {
                 self.claude_attention(&what);
             }
             Msg::ClaudeClipboard(note) => self.say(Level::Warn, note, Some(now)),
+            Msg::HostHeard(at) => self.panels.heard_ms = at,
             Msg::ClaudeRestarted(Ok(())) => {
                 self.say(Level::Info, "claude pane restarted", Some(now))
             }
@@ -283,6 +288,7 @@ impl App {
     /// rows, how far the help or failure details can scroll. The mark of a bell in the
     /// claude pane goes once a frame shows the pane to the user.
     pub fn prepare_frame(&mut self, area: Rect, view: &View<'_>) {
+        self.panels.follow(view.server.host.as_deref());
         if self.claude_in_view() {
             self.claude_alert = None;
         }

@@ -260,6 +260,18 @@ commands! {
                 a.focus_to(PaneId::Logs);
             }
         });
+    Hosts "hosts" "log, GPU and system panes: next host ([[remote]])"
+        [Prefix: "n", Panes: "n"]
+        |app, view| quiet(app, |a| {
+            a.panels.cycle();
+            let shown = a.panels.name().unwrap_or("this machine").to_string();
+            let how = if a.panels.count() < 2 {
+                "one host only: add a [[remote]] to llws.toml (docs/remote.md)".to_string()
+            } else {
+                format!("log, GPU and system panes: {shown}")
+            };
+            a.say(Level::Info, how, Some(view.now_ms));
+        });
     Copy "copy" "copy the lines shown"
         [Logs: "y", Dialog: "y"]
         |app, view| app.copy_log(view);

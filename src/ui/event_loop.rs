@@ -57,22 +57,49 @@ impl Watches {
     }
 }
 
+/// The monitors of host `shown` (this machine's, or a remote's fed from its API).
+fn monitor_of(s: &Services, shown: usize) -> &crate::monitor::MonitorHandle {
+    match s.remote_monitors.get(shown) {
+        Some(Some((monitor, _))) => monitor,
+        _ => &s.monitor,
+    }
+}
+
+/// The server log of host `shown`.
+fn ring_of(s: &Services, shown: usize) -> &Arc<crate::server::logs::LogRing> {
+    match s.hosts.hosts.get(shown) {
+        Some(host) if shown > 0 => host.handle.logs(),
+        _ => s.controller.logs(),
+    }
+}
+
+/// When the remote `shown` last sent a sample (none for this machine).
+fn heard_of(s: &Services, shown: usize) -> Option<watch::Receiver<Option<u64>>> {
+    match s.remote_monitors.get(shown) {
+        Some(Some((_, heard))) => Some(heard.clone()),
+        _ => None,
+    }
+}
+
 /// Builds the view from the latest snapshots (and `claude`, for copy mode's reads) and
-/// runs `f` on it (see [`Sources::with_view`]).
+/// runs `f` on it (see [`Sources::with_view`]). The log, GPU and system come from host
+/// `shown`.
 pub fn with_view<R>(
     s: &Services,
     w: &Watches,
     now: u64,
     claude: Option<&ClaudePane>,
+    shown: usize,
     f: impl FnOnce(&View<'_>) -> R,
 ) -> R {
     let server = w.state.borrow();
     let profiles = w.profiles.borrow();
-    let gpu = w.gpu.borrow();
-    let system = w.system.borrow();
+    let monitor = monitor_of(s, shown);
+    let gpu = monitor.gpu.borrow();
+    let system = monitor.system.borrow();
     let facts = w.facts.borrow();
     let router = w.router.as_ref().map(|r| r.borrow());
-    let history = s.monitor.history.lock().unwrap_or_else(|p| p.into_inner());
+    let history = monitor.history.lock().unwrap_or_else(|p| p.into_inner());
     let server_url = s.settings.server.base_url();
     Sources {
         server: &server,
@@ -81,7 +108,7 @@ pub fn with_view<R>(
         system: &system,
         history: &history,
         facts: &facts,
-        logs: s.controller.logs(),
+        logs: ring_of(s, shown),
         server_url: &server_url,
         api: &s.api,
         claude,
@@ -100,7 +127,10 @@ pub fn step(
     claude: &mut ClaudePane,
     out: &mut Vec<Outbound>,
 ) {
-    let effects = with_view(s, w, now_ms(), Some(claude), |view| app.update(msg, view));
+    let shown = app.panels.shown();
+    let effects = with_view(s, w, now_ms(), Some(claude), shown, |view| {
+        app.update(msg, view)
+    });
     runner.run(effects, claude, out);
 }
 
@@ -112,9 +142,10 @@ pub fn draw(
     w: &Watches,
     claude: &mut ClaudePane,
 ) -> std::io::Result<()> {
+    let shown = app.panels.shown();
     terminal.draw(|f| {
         let area = f.area();
-        with_view(s, w, now_ms(), None, |view| {
+        with_view(s, w, now_ms(), None, shown, |view| {
             render::frame(f.buffer_mut(), area, app, view, claude)
         })
     })?;
@@ -153,6 +184,11 @@ pub async fn run(
     // New log lines wake the loop once per frame: the receiver is dropped on the first
     // line and taken again after the next draw, so 10,000 lines a second cost one wake.
     let mut log_rx = Some(s.controller.logs().subscribe());
+    // The host the log, GPU and system panes show, and when its last sample came.
+    let mut shown = 0;
+    let mut heard_rx: Option<watch::Receiver<Option<u64>>> = None;
+    let mut stale_tick = tokio::time::interval(Duration::from_secs(1));
+    stale_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     // Ctrl+C is a key for claude in raw mode; a SIGINT can only come from outside.
@@ -213,12 +249,24 @@ pub async fn run(
             out.write_all(&bytes)?;
             out.flush()?;
         }
+        if app.panels.shown() != shown {
+            // Another host in the panes: its samples, its log, its last sample's time.
+            shown = app.panels.shown();
+            let monitor = monitor_of(s, shown);
+            gpu_rx = Some(monitor.gpu.clone());
+            system_rx = Some(monitor.system.clone());
+            log_rx = Some(ring_of(s, shown).subscribe());
+            heard_rx = heard_of(s, shown);
+            let heard = heard_rx.as_ref().and_then(|h| *h.borrow());
+            step(Msg::HostHeard(heard), app, claude, &mut copies);
+            dirty = true;
+        }
         if dirty && last_frame.elapsed() >= frame {
             draw(terminal, app, s, &watches, claude)?;
             last_frame = Instant::now();
             dirty = false;
             if log_rx.is_none() {
-                log_rx = Some(s.controller.logs().subscribe());
+                log_rx = Some(ring_of(s, shown).subscribe());
             }
         }
         let frame_due = dirty.then_some(last_frame + frame);
@@ -257,6 +305,13 @@ pub async fn run(
                 dirty = true;
             }
             _ = wake.notified() => dirty = true,
+            _ = changed(&mut heard_rx) => {
+                let heard = heard_rx.as_ref().and_then(|h| *h.borrow());
+                step(Msg::HostHeard(heard), app, claude, &mut copies);
+                dirty = true;
+            }
+            // A remote's panes say how old its last sample is: redrawn each second.
+            _ = stale_tick.tick(), if shown > 0 => dirty = true,
             Some(msg) = answers.recv() => {
                 step(msg, app, claude, &mut copies);
                 dirty = true;

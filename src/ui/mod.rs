@@ -31,6 +31,7 @@ pub mod help;
 pub mod keys;
 pub mod layout;
 pub mod msg;
+pub mod panels_host;
 pub mod panes;
 pub mod passthrough;
 pub mod picker;
@@ -112,6 +113,14 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
         settings.on_exit
     };
     let mut app = App::new(start.keymap, start.theme, on_exit);
+    app.panels = crate::ui::panels_host::PanelsHost::new(
+        services
+            .hosts
+            .hosts
+            .iter()
+            .map(|h| h.name.clone())
+            .collect(),
+    );
     app.apply_prefs(self::prefs::load(&self::prefs::path()));
     if let Some(key) = app
         .keymap
@@ -129,6 +138,11 @@ async fn workspace(start: Start) -> anyhow::Result<()> {
         "keymap and theme",
         crate::server::state::error_lines(&start.diagnostics),
     );
+    // The remotes' profiles and state, before the start names one or opens the picker.
+    services
+        .hosts
+        .first_contact(std::time::Duration::from_secs(3))
+        .await;
     let watches = event_loop::Watches::new(&services);
     let (runner, mut answers) =
         Runner::new(services.controller.clone(), settings.models_dir.clone());

@@ -34,6 +34,9 @@ pub enum Msg {
     ClaudeClipboard(String),
     /// How restarting the claude pane's program went.
     ClaudeRestarted(Result<(), RestartError>),
+    /// A sample of the remote the log, GPU and system panes show arrived here at this
+    /// time (ms since the epoch); `None`: none since it was shown.
+    HostHeard(Option<u64>),
     /// A timer the app asked for ([`crate::ui::app::App::next_timer`]) is due.
     Tick,
     /// A signal came or the terminal went away: leave as a confirmed quit does.
@@ -66,6 +69,7 @@ impl Msg {
             Msg::ClaudeAttention(what) => format!("claude pane: {what}"),
             Msg::ClaudeClipboard(note) => format!("claude pane: {note}"),
             Msg::ClaudeRestarted(r) => format!("claude pane restarted: {r:?}"),
+            Msg::HostHeard(at) => format!("remote sample at {at:?}"),
             Msg::Tick => "tick".into(),
             Msg::Leave => "leave".into(),
         }

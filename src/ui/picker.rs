@@ -98,7 +98,9 @@ pub enum Outcome {
 pub fn model_facts(models_dir: &Path, set: &ProfileSet, advice_file: &Path) -> ModelFacts {
     let mut facts = ModelFacts::default();
     let (table, _) = AdviceTable::load(Some(advice_file));
-    for p in &set.profiles {
+    // Another machine's profiles name files there: none is read here (a remote chooses
+    // their MODEL, which may name any path of this machine).
+    for p in set.profiles.iter().filter(|p| !p.is_elsewhere()) {
         let files = model_files::check(models_dir, p);
         let meta = files
             .as_ref()
@@ -137,6 +139,38 @@ fn page_profiles(set: &ProfileSet, page: Page) -> Vec<&Profile> {
         Page::Main => set.production().collect(),
         Page::Bench => set.bench().collect(),
     }
+}
+
+/// A line of the picker's table: a host's header, or the profile at this index of the
+/// page's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TableLine {
+    Host(String),
+    Profile(usize),
+}
+
+/// The page's profiles grouped by host (they come this machine first, then each remote,
+/// from the switchboard), a header over each group once any profile is a remote's; with
+/// this machine alone, the plain list.
+fn lines(list: &[&Profile]) -> Vec<TableLine> {
+    let remote = |p: &Profile| crate::hosts::host_of(&p.id).map(str::to_string);
+    if !list.iter().any(|p| remote(p).is_some()) {
+        return (0..list.len()).map(TableLine::Profile).collect();
+    }
+    let mut out = Vec::new();
+    let mut group: Option<Option<String>> = None;
+    for (i, p) in list.iter().enumerate() {
+        let host = remote(p);
+        if group.as_ref() != Some(&host) {
+            out.push(TableLine::Host(match &host {
+                Some(name) => format!("remote {name}"),
+                None => "this machine".into(),
+            }));
+            group = Some(host);
+        }
+        out.push(TableLine::Profile(i));
+    }
+    out
 }
 
 impl Picker {
@@ -231,7 +265,7 @@ impl Picker {
     /// Where the picker goes on `screen` when its inside is `width` columns wide (cut to
     /// the screen), and its inside.
     fn geometry(&self, screen: Rect, set: &ProfileSet, width: usize) -> (Rect, Rect) {
-        let rows = page_profiles(set, self.page).len().max(1) as u16;
+        let rows = lines(&page_profiles(set, self.page)).len().max(1) as u16;
         let width = u16::try_from(width + 2)
             .unwrap_or(u16::MAX)
             .min(screen.width.saturating_sub(4));
@@ -245,14 +279,23 @@ impl Picker {
     pub fn prepare(&mut self, screen: Rect, set: &ProfileSet) {
         // The rows that show depend on the height only.
         let (_, inner) = self.geometry(screen, set, usize::from(screen.width));
-        let n = page_profiles(set, self.page).len();
+        let list = page_profiles(set, self.page);
+        let n = list.len();
         let rows = usize::from(inner.height.saturating_sub(CHROME - 2)).max(1);
         self.rows = rows;
         self.selected = self.selected.min(n.saturating_sub(1));
-        if self.selected < self.offset {
-            self.offset = self.selected;
-        } else if self.selected >= self.offset + rows {
-            self.offset = self.selected + 1 - rows;
+        // The offset counts table lines (host headers too): the selected profile's line,
+        // with its host's header when that fits.
+        let lines = lines(&list);
+        let at = lines
+            .iter()
+            .position(|l| *l == TableLine::Profile(self.selected))
+            .unwrap_or(0);
+        let header = usize::from(at > 0 && matches!(lines[at - 1], TableLine::Host(_)));
+        if at.saturating_sub(header) < self.offset {
+            self.offset = at.saturating_sub(header);
+        } else if at >= self.offset + rows {
+            self.offset = at + 1 - rows;
         }
     }
 
@@ -324,14 +367,24 @@ impl Picker {
                 Style::default().fg(theme.dim),
             );
         }
-        for (row, (i, cells)) in table
-            .iter()
-            .enumerate()
-            .skip(self.offset)
-            .take(rows)
-            .enumerate()
-        {
+        let lines = lines(&list);
+        for (row, line) in lines.iter().skip(self.offset).take(rows).enumerate() {
             let y = inner.y + row as u16;
+            let i = match line {
+                TableLine::Profile(i) => *i,
+                TableLine::Host(name) => {
+                    let head = format!("── {name} ");
+                    let rule = "─".repeat(w.saturating_sub(head.chars().count()));
+                    buf.set_string(
+                        inner.x,
+                        y,
+                        fit(&format!("{head}{rule}"), w),
+                        Style::default().fg(theme.accent),
+                    );
+                    continue;
+                }
+            };
+            let Some(cells) = table.get(i) else { continue };
             let selected = i == self.selected;
             let line = layout.line(cells, w);
             buf.set_line(inner.x, y, &line, inner.width);
@@ -345,13 +398,13 @@ impl Picker {
                 }
             }
         }
-        // A scroll mark when rows are hidden.
-        if list.len() > rows {
+        // A scroll mark when rows are hidden (in table lines, headers too).
+        if lines.len() > rows {
             let mark = format!(
                 " {}-{} of {} ",
                 self.offset + 1,
-                (self.offset + rows).min(list.len()),
-                list.len()
+                (self.offset + rows).min(lines.len()),
+                lines.len()
             );
             let x = area.x + area.width.saturating_sub(mark.chars().count() as u16 + 2);
             buf.set_string(
@@ -532,6 +585,27 @@ mod tests {
     use super::*;
     use crate::model::gguf::Value;
     use crate::model::gguf::tests::header;
+
+    /// A remote's profile names a file on its machine; the same name here is not read
+    /// (a hostile remote could name any path of this machine).
+    #[test]
+    fn a_remotes_profiles_read_no_file_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = header(&[("general.architecture", Value::Str("llama".into()))]);
+        std::fs::write(dir.path().join("here.gguf"), &plain).unwrap();
+        let set = ProfileSet {
+            path: "models.conf".into(),
+            profiles: vec![
+                Profile::served_elsewhere("here".into(), &[("MODEL", "here.gguf")]),
+                Profile::served_elsewhere("there@box".into(), &[("MODEL", "here.gguf")]),
+            ],
+            warnings: Vec::new(),
+        };
+        let facts = model_facts(dir.path(), &set, Path::new("/nonexistent"));
+        assert!(facts.sizes.contains_key("here"));
+        assert!(!facts.sizes.contains_key("there@box"));
+        assert!(set.profiles[1].is_elsewhere() && !set.profiles[0].is_elsewhere());
+    }
 
     /// Real files in a models folder: one whose header recommends samplers, one that does
     /// not, one missing.

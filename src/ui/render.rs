@@ -75,7 +75,7 @@ pub fn draw(buf: &mut Buffer, app: &App, view: &View<'_>, claude: &ClaudePane) {
     }
     for &(pane, rect) in &app.layout.panes {
         let focused = app.focus == pane;
-        let inner = frame_pane(buf, rect, pane, app, claude, focused);
+        let inner = frame_pane(buf, rect, pane, app, claude, focused, view.now_ms);
         match pane {
             PaneId::Claude => match &app.copy {
                 Some(copy) => draw_copy_mode(buf, rect, inner, app, copy, claude),
@@ -192,6 +192,7 @@ fn frame_pane(
     app: &App,
     claude: &ClaudePane,
     focused: bool,
+    now_ms: u64,
 ) -> Rect {
     let theme = &app.theme;
     let border = if focused {
@@ -276,6 +277,18 @@ fn frame_pane(
         }
         _ => {}
     }
+    // Across hosts: whose log and samples these are, and whether they stopped coming.
+    let host_pane = matches!(pane, PaneId::Gpu | PaneId::System)
+        || (pane == PaneId::Logs && !app.show_activity);
+    let host_note = app.panels.title_note(now_ms).filter(|_| host_pane);
+    if let Some((note, stale)) = &host_note {
+        // Right after the pane's name: the log's position label may cover the title's end.
+        let colour = if *stale { theme.warn } else { theme.accent };
+        title.insert(
+            1.min(title.len()),
+            Span::styled(format!("· {note} "), Style::default().fg(colour)),
+        );
+    }
     if app.zoom == Some(pane) {
         title.push(Span::styled("[zoom] ", Style::default().fg(theme.accent)));
     }
@@ -292,6 +305,13 @@ fn frame_pane(
                 Style::default().fg(theme.dim)
             };
             title.push(Span::styled(label, style));
+        }
+        if let Some((note, stale)) = &host_note {
+            let colour = if *stale { theme.warn } else { theme.accent };
+            title.push(Span::styled(
+                format!(" · {note}"),
+                Style::default().fg(colour),
+            ));
         }
         if pane == PaneId::Logs && app.show_activity {
             title.push(Span::styled(" activity ", Style::default().fg(theme.dim)));

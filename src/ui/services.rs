@@ -13,6 +13,11 @@ use crate::ui::view::ApiStatus;
 pub struct Services {
     pub settings: Arc<Settings>,
     pub controller: ControllerHandle,
+    /// This machine and the `[[remote]]` hosts behind `controller`.
+    pub hosts: crate::hosts::Hosts,
+    /// Per host (by index; none for this machine): the remote's GPU and system samples,
+    /// fed from its `GET /monitor/stream`, and when the last one arrived.
+    pub remote_monitors: Vec<Option<(MonitorHandle, tokio::sync::watch::Receiver<Option<u64>>)>>,
     pub monitor: MonitorHandle,
     pub api: ApiStatus,
     /// Kept for its lifetime: dropping it stops the API.
@@ -31,16 +36,23 @@ pub struct Services {
 /// With `client_of` (the API of another llws that owns the server), this workspace is its
 /// client: no controller or API of its own.
 pub async fn start(settings: Arc<Settings>, client_of: Option<&str>) -> anyhow::Result<Services> {
-    let controller = match client_of {
+    let local = match client_of {
         Some(url) => api::remote::connect(settings.clone(), url),
         None => spawn_controller(settings.clone())?,
     };
-    let monitor = monitor::spawn_for(&settings, follow_server(controller.subscribe_state()));
+    // The monitors watch this machine's server, whichever host serves.
+    let monitor = monitor::spawn_for(&settings, follow_server(local.subscribe_state()));
+    // With [[remote]] entries, one handle over this machine's controller and theirs.
+    let hosts = crate::hosts::Hosts::start(settings.clone(), local);
+    let controller = hosts.handle.clone();
     let router = match client_of {
         Some(_) => None,
         None if !settings.router.enabled => None,
         None => match crate::router::serve(controller.clone(), settings.clone()).await {
-            Ok(router) => Some(router),
+            Ok(router) => {
+                hosts.attach_router(router.handle());
+                Some(router)
+            }
             Err(e) => {
                 controller.logs().note(format!("llws: {e}"));
                 None
@@ -69,6 +81,15 @@ pub async fn start(settings: Arc<Settings>, client_of: Option<&str>) -> anyhow::
             }
         },
     };
+    let remote_monitors = hosts
+        .hosts
+        .iter()
+        .map(|h| {
+            h.target
+                .clone()
+                .map(|t| api::remote::follow_monitor(&settings, t))
+        })
+        .collect();
     let feed_stop = tokio_util::sync::CancellationToken::new();
     let router_view = router
         .as_ref()
@@ -78,6 +99,8 @@ pub async fn start(settings: Arc<Settings>, client_of: Option<&str>) -> anyhow::
         feed_stop,
         settings,
         controller,
+        hosts,
+        remote_monitors,
         monitor,
         api,
         api_server,

@@ -1928,3 +1928,73 @@ fn the_picker_shows_the_measured_speed() {
         "only the measured profile\n{text}"
     );
 }
+
+/// Across hosts (issue 15): this machine's profiles and a remote's, served on the remote.
+fn across_hosts() -> Scene {
+    let remote = ProfilesView {
+        set: Arc::new(
+            parse(
+                "[tiny-b]\nNAME=Tiny B\nMODEL=tiny.gguf\nCTX_SIZE=4096\n",
+                Path::new("box: GET /models"),
+            )
+            .unwrap(),
+        ),
+        error: None,
+    };
+    let mut s = scene(server(Phase::Running), no_gpu(), 40);
+    s.profiles = crate::hosts::merge(&[(None, profiles()), (Some("box"), remote)]);
+    s.server.profile = Some("tiny-b".into());
+    s.server.profile_name = Some("Tiny B".into());
+    crate::hosts::name_state(&mut s.server, Some("box"));
+    s
+}
+
+fn hosts_app(heard_ago_ms: Option<u64>) -> App {
+    let mut app = app();
+    app.panels = crate::ui::panels_host::PanelsHost::new(vec![None, Some("box".into())]);
+    // The serving host is the remote (the event loop then says when it last heard of it).
+    app.panels.follow(Some("box"));
+    app.panels.heard_ms = heard_ago_ms.map(|ago| NOW - ago);
+    app
+}
+
+#[test]
+fn the_picker_groups_profiles_by_host() {
+    let s = across_hosts();
+    let mut app = hosts_app(Some(500));
+    with_view(&s, |v| app.open_picker(v, false));
+    let (text, _) = frame(&s, &mut app, 120, 40);
+    insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::assert_snapshot!("hosts_picker_120x40", text);
+    });
+    let this = text.find("── this machine").expect("this machine's header");
+    let remote = text.find("── remote box").expect("the remote's header");
+    let row = text.find("tiny-b@box").expect("the remote's profile");
+    assert!(this < remote && remote < row, "{text}");
+}
+
+#[test]
+fn a_remotes_panes_name_it_and_say_when_its_samples_stopped() {
+    let s = across_hosts();
+    let mut app = hosts_app(Some(1_000));
+    let (fresh, _) = frame(&s, &mut app, 160, 50);
+    assert!(fresh.contains("· box "), "{fresh}");
+    assert!(!fresh.contains("stale"), "{fresh}");
+    let mut app = hosts_app(Some(12_000));
+    let (stale, _) = frame(&s, &mut app, 160, 50);
+    insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::assert_snapshot!("hosts_stale_160x50", stale);
+    });
+    // The log, GPU and system panes all say it.
+    assert_eq!(
+        stale.matches("box (stale, last sample 12 s ago)").count(),
+        3,
+        "{stale}"
+    );
+    // The cycle key shows this machine's panes, then the serving remote's again.
+    key(&mut app, &s, KeyCode::Char('\\'), KeyModifiers::CONTROL);
+    key(&mut app, &s, KeyCode::Char('n'), KeyModifiers::NONE);
+    let (local, _) = frame(&s, &mut app, 160, 50);
+    assert!(local.contains("· this machine"), "{local}");
+    assert!(!local.contains("stale"), "{local}");
+}
