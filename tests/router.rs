@@ -23,6 +23,11 @@ use support::free_port;
 
 const LOAD: Duration = Duration::from_secs(120);
 
+/// The two tests that keep several clients busy through many switches take turns: run
+/// side by side (the harness runs a file's tests in parallel) they starve each other and
+/// the lighter tests of CPU on a small machine.
+static MANY_CLIENTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Routed {
     env: TestEnv,
     ctl: ControllerHandle,
@@ -186,6 +191,7 @@ async fn passes_through_unchanged_and_streams_as_it_comes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_clients_through_twenty_switches_lose_nothing() {
+    let _turn = MANY_CLIENTS.lock().await;
     let r = Routed::start(|s| {
         s.router.follow_model = true;
         s.server.stop_timeout_s = 10;
@@ -291,6 +297,7 @@ async fn a_request_waits_for_its_own_switch_when_another_ends_first() {
 /// model, never failing because a switch to another model ended first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_following_the_model_of_the_moment_are_all_answered() {
+    let _turn = MANY_CLIENTS.lock().await;
     let r = Routed::start(|s| {
         s.router.follow_model = true;
         s.server.stop_timeout_s = 10;
