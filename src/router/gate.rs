@@ -327,7 +327,7 @@ impl Shared {
     /// keyboard does (the same banner, events and checks).
     async fn switch_to(&self, target: &str) -> Result<(), String> {
         let mut state_rx = self.ctl.subscribe_state();
-        for _ in 0..5 {
+        for _ in 0..BUSY_TRIES {
             // Another command in progress (a user's switch): its end decides.
             let state = state_rx
                 .wait_for(|s| !s.is_busy())
@@ -372,13 +372,23 @@ impl Shared {
                 // A server llws did not start holds the port: the user answers that, not a
                 // request.
                 Ok(Outcome::Blocked { foreign, .. }) => Err(foreign.blocked_message()),
-                Err(ControlError::Busy { .. }) => continue,
+                // The controller is still finishing a command (a stop's last steps go on
+                // after its state says idle): give it a moment, not a tight loop.
+                Err(ControlError::Busy { .. }) => {
+                    tokio::time::sleep(BUSY_RETRY).await;
+                    continue;
+                }
                 Err(e) => Err(e.to_string()),
             };
         }
-        Err("the server stayed busy with other switches".into())
+        Err("the server stayed busy with other commands".into())
     }
 }
+
+/// How often, and how far apart, a request-driven switch asks a controller that is still
+/// finishing another command (about 10 s in all).
+const BUSY_TRIES: u32 = 50;
+const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 /// The request-driven switches to one target that ended.
 #[derive(Debug, Clone, Default)]
@@ -399,8 +409,9 @@ pub async fn acquire(shared: &Arc<Shared>, target: Option<&str>) -> Result<Ticke
     let mut hold_rx = shared.holding.subscribe();
     let mut done_rx = shared.switches_done.subscribe();
     let mut queued: Option<QueueSlot> = None;
-    // The count of ended switches to the target when this request asked for one.
-    let mut asked: Option<u64> = None;
+    // The profile this request asked a switch to (its target, or the one an idle unload
+    // left), and the count of ended switches to it then.
+    let mut asked: Option<(String, u64)> = None;
     let mut asks = 0u32;
     let mut patience = shared.patience(state_rx.borrow().load_gives_up_at_ms);
     let mut backstop = Instant::now() + patience;
@@ -413,30 +424,32 @@ pub async fn acquire(shared: &Arc<Shared>, target: Option<&str>) -> Result<Ticke
             return Ok(shared.enter(state.profile));
         }
         // The switch this request asked for is over and did not give it its model.
-        if let (Some(t), Some(at)) = (target, asked)
+        if let Some((wanted, at)) = &asked
             && !hold
             && !state.is_busy()
         {
-            let end = shared.switch_end(t);
-            if end.count > at {
+            let end = shared.switch_end(wanted);
+            if end.count > *at {
                 if let Some(reason) = end.error {
-                    return Err(unavailable(format!("the switch to {t} failed: {reason}")));
+                    return Err(unavailable(format!(
+                        "the switch to {wanted} failed: {reason}"
+                    )));
                 }
                 // It ran, and another request's switch took the server on before this
                 // one got in: ask again, a bounded number of times.
                 asks += 1;
                 if asks >= MAX_ASKS {
                     return Err(unavailable(format!(
-                        "the server was switched to {t} {asks} times for this request and each time switched away for other requests before it got in; the clients ask for different models faster than [router] min_residency_s ({} s) lets one run",
+                        "the server was switched to {wanted} {asks} times for this request and each time switched away for other requests before it got in; the clients ask for different models faster than [router] min_residency_s ({} s) lets one run",
                         shared.settings.router.min_residency_s
                     )));
                 }
                 asked = None;
             }
         }
-        let load = |shared: &Arc<Shared>, asked: &mut Option<u64>, profile: &str| {
+        let load = |shared: &Arc<Shared>, asked: &mut Option<(String, u64)>, profile: &str| {
             if asked.is_none() {
-                *asked = Some(shared.switch_end(profile).count);
+                *asked = Some((profile.to_string(), shared.switch_end(profile).count));
                 shared.request_switch(profile);
             }
         };
@@ -492,9 +505,16 @@ pub async fn acquire(shared: &Arc<Shared>, target: Option<&str>) -> Result<Ticke
             _ = hold_rx.changed() => {}
             _ = done_rx.changed() => {}
             _ = tokio::time::sleep_until(backstop) => {
+                let state = state_rx.borrow();
+                let held = if *hold_rx.borrow() { ", held for a switch" } else { "" };
+                let asked_for = asked
+                    .as_ref()
+                    .map(|(p, _)| format!(", after asking for {p}"))
+                    .unwrap_or_default();
                 return Err(unavailable(format!(
-                    "waited {} s for the server without a change; see llws's log",
-                    patience.as_secs()
+                    "waited {} s for the server without a change (it is {}{held}{asked_for}); see llws's log",
+                    patience.as_secs(),
+                    state.phase.as_str(),
                 )));
             }
         }
