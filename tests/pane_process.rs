@@ -229,7 +229,8 @@ fn the_wheel_scrolls_back_without_mouse_mode_and_typing_returns() {
     let mut pane = TerminalPane::spawn(bash(), 10, 40, 1000, noop()).unwrap();
     wait_text(&pane, "$ ");
     type_line(&mut pane, "seq 1 100");
-    wait_text(&pane, "100");
+    // Not "100": the typed command line holds that before seq has written a line.
+    wait(&pane, "seq's output", |p| p.screen_text().contains("99\n100"));
     let inner = Rect::new(0, 0, 40, 10);
     let wheel = MouseEvent {
         kind: MouseEventKind::ScrollUp,
