@@ -230,7 +230,9 @@ fn the_wheel_scrolls_back_without_mouse_mode_and_typing_returns() {
     wait_text(&pane, "$ ");
     type_line(&mut pane, "seq 1 100");
     // Not "100": the typed command line holds that before seq has written a line.
-    wait(&pane, "seq's output", |p| p.screen_text().contains("99\n100"));
+    wait(&pane, "seq's output", |p| {
+        p.screen_text().contains("99\n100")
+    });
     let inner = Rect::new(0, 0, 40, 10);
     let wheel = MouseEvent {
         kind: MouseEventKind::ScrollUp,
