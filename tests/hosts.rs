@@ -18,6 +18,26 @@ use llws::config::remotes::RemoteSettings;
 use llws::config::settings::BackendKind;
 
 const LOAD: Duration = Duration::from_secs(120);
+/// `llws serve ARGS` for `env` (its settings file written), and its API once it answers.
+async fn serve(env: &TestEnv, args: &[&str]) -> (LlwsServe, Api) {
+    let config = env.write_settings_file();
+    let serve = LlwsServe::start(&config, &env.state_dir(), env.settings.server.port, args);
+    let api = Api::new(env.settings.api.base_url());
+    api.wait_up(Duration::from_secs(30)).await;
+    (serve, api)
+}
+
+/// A `[[remote]]` for the llws of `env`, reached directly on loopback.
+fn loopback_remote(name: &str, env: &TestEnv) -> RemoteSettings {
+    RemoteSettings {
+        name: name.into(),
+        url: env.settings.api.base_url(),
+        token: String::new(),
+        ssh: String::new(),
+        ssh_config: Default::default(),
+        server_port: env.settings.server.port,
+    }
+}
 
 fn run(config: &std::path::Path, state: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let out = llws(config, state, args).output().expect("run llws");
@@ -54,55 +74,21 @@ async fn remote_requests(remote: &Api) -> usize {
 async fn a_switch_to_a_remote_profile_goes_through_its_api_and_the_router_follows() {
     // The remote: llws serve, idle.
     let remote = TestEnv::new(BackendKind::Process);
-    let remote_config = remote.write_settings_file();
-    let _remote_serve = LlwsServe::start(
-        &remote_config,
-        &remote.state_dir(),
-        remote.settings.server.port,
-        &[],
-    );
-    let remote_api = Api::new(remote.settings.api.base_url());
-    remote_api.wait_up(Duration::from_secs(30)).await;
+    let (_remote_serve, remote_api) = serve(&remote, &[]).await;
     // A second remote, idle too.
     let rack = TestEnv::new(BackendKind::Process);
-    let rack_config = rack.write_settings_file();
-    let _rack_serve = LlwsServe::start(
-        &rack_config,
-        &rack.state_dir(),
-        rack.settings.server.port,
-        &[],
-    );
-    let rack_api = Api::new(rack.settings.api.base_url());
-    rack_api.wait_up(Duration::from_secs(30)).await;
+    let (_rack_serve, rack_api) = serve(&rack, &[]).await;
 
     // The client: llws serve with tiny-a here and the remote as `box`.
     let mut client = TestEnv::new(BackendKind::Process);
-    client.settings.remotes.push(RemoteSettings {
-        name: "box".into(),
-        url: remote.settings.api.base_url(),
-        token: String::new(),
-        ssh: String::new(),
-        ssh_config: Default::default(),
-        server_port: remote.settings.server.port,
-    });
-    client.settings.remotes.push(RemoteSettings {
-        name: "rack".into(),
-        url: rack.settings.api.base_url(),
-        token: String::new(),
-        ssh: String::new(),
-        ssh_config: Default::default(),
-        server_port: rack.settings.server.port,
-    });
+    client
+        .settings
+        .remotes
+        .push(loopback_remote("box", &remote));
+    client.settings.remotes.push(loopback_remote("rack", &rack));
     let client_config = client.write_settings_file();
     let client_state = client.state_dir();
-    let _client_serve = LlwsServe::start(
-        &client_config,
-        &client_state,
-        client.settings.server.port,
-        &["--profile", "tiny-a"],
-    );
-    let client_api = Api::new(client.settings.api.base_url());
-    client_api.wait_up(Duration::from_secs(30)).await;
+    let (_client_serve, client_api) = serve(&client, &["--profile", "tiny-a"]).await;
     client_api
         .wait_status("tiny-a running here", LOAD, |s| s["state"] == "running")
         .await;
@@ -240,33 +226,13 @@ async fn a_switch_to_a_remote_profile_goes_through_its_api_and_the_router_follow
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_may_name_a_remote_profile() {
     let remote = TestEnv::new(BackendKind::Process);
-    let remote_config = remote.write_settings_file();
-    let mut remote_serve = LlwsServe::start(
-        &remote_config,
-        &remote.state_dir(),
-        remote.settings.server.port,
-        &[],
-    );
-    let remote_api = Api::new(remote.settings.api.base_url());
-    remote_api.wait_up(Duration::from_secs(30)).await;
+    let (mut remote_serve, remote_api) = serve(&remote, &[]).await;
     let mut client = TestEnv::new(BackendKind::Process);
-    client.settings.remotes.push(RemoteSettings {
-        name: "box".into(),
-        url: remote.settings.api.base_url(),
-        token: String::new(),
-        ssh: String::new(),
-        ssh_config: Default::default(),
-        server_port: remote.settings.server.port,
-    });
-    let client_config = client.write_settings_file();
-    let client_serve = LlwsServe::start(
-        &client_config,
-        &client.state_dir(),
-        client.settings.server.port,
-        &["--profile", "tiny-b@box"],
-    );
-    let client_api = Api::new(client.settings.api.base_url());
-    client_api.wait_up(Duration::from_secs(30)).await;
+    client
+        .settings
+        .remotes
+        .push(loopback_remote("box", &remote));
+    let (client_serve, client_api) = serve(&client, &["--profile", "tiny-b@box"]).await;
     client_api
         .wait_status("tiny-b@box running", LOAD, |s| {
             s["state"] == "running" && s["model"] == "tiny-b@box"
@@ -282,14 +248,7 @@ async fn a_start_may_name_a_remote_profile() {
     let mut second = TestEnv::new(BackendKind::Process);
     second.settings.remotes = client.settings.remotes.clone();
     let second_config = second.write_settings_file();
-    let _second_serve = LlwsServe::start(
-        &second_config,
-        &second.state_dir(),
-        second.settings.server.port,
-        &[],
-    );
-    let second_api = Api::new(second.settings.api.base_url());
-    second_api.wait_up(Duration::from_secs(30)).await;
+    let (_second_serve, second_api) = serve(&second, &[]).await;
     second_api
         .wait_status(
             "following the serving remote",

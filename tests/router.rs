@@ -66,6 +66,25 @@ impl Routed {
         }
     }
 
+    /// Gives each profile `slots` parallel slots (models.conf rewritten) and waits until the
+    /// controller has read it.
+    fn with_slots(&self, slots: u32) {
+        let args = format!("--jinja -np {slots}");
+        std::fs::write(
+            &self.env.settings.models_conf,
+            harness::MODELS_CONF.replace("-np 1", &format!("-np {slots}")),
+        )
+        .unwrap();
+        support::wait_for("the slots in models.conf", LOAD, || {
+            self.ctl
+                .profiles()
+                .set
+                .get("tiny-b")
+                .is_some_and(|p| p.extra_args() == Some(args.as_str()))
+                .then_some(())
+        });
+    }
+
     fn status(&self) -> RouterStatus {
         self.router.handle().status()
     }
@@ -202,19 +221,7 @@ async fn eight_clients_through_twenty_switches_lose_nothing() {
     .await;
     // A slot per client: with one, llama-server's queue lets a request starve behind the
     // others on a busy machine (its own scheduling, not the router's).
-    std::fs::write(
-        &r.env.settings.models_conf,
-        harness::MODELS_CONF.replace("-np 1", "-np 9"),
-    )
-    .unwrap();
-    support::wait_for("nine slots in models.conf", LOAD, || {
-        r.ctl
-            .profiles()
-            .set
-            .get("tiny-b")
-            .is_some_and(|p| p.extra_args() == Some("--jinja -np 9"))
-            .then_some(())
-    });
+    r.with_slots(9);
     r.ctl.switch("tiny-a").await.unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ok = Arc::new(AtomicUsize::new(0));
@@ -304,19 +311,7 @@ async fn clients_following_the_model_of_the_moment_are_all_answered() {
         s.router.drain_s = 600;
     })
     .await;
-    std::fs::write(
-        &r.env.settings.models_conf,
-        harness::MODELS_CONF.replace("-np 1", "-np 5"),
-    )
-    .unwrap();
-    support::wait_for("five slots in models.conf", LOAD, || {
-        r.ctl
-            .profiles()
-            .set
-            .get("tiny-b")
-            .is_some_and(|p| p.extra_args() == Some("--jinja -np 5"))
-            .then_some(())
-    });
+    r.with_slots(5);
     r.ctl.switch("tiny-a").await.unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let current = Arc::new(std::sync::Mutex::new("tiny-a".to_string()));
